@@ -1,0 +1,56 @@
+"""Command line entry point. Imports stay lazy so that `slob-tui --help` starts fast.
+
+Each subcommand lives in `slob_tui/commands/<name>.py` with `add_arguments(parser)` and
+`run(args) -> int`; those modules import only the standard library at top level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from slob_tui.errors import SlobError
+
+SUBCOMMANDS: dict[str, str] = {
+    "replay": "push a tick or candle file through the live pipeline",
+    "backtest": "run the SLOB tracker with paper fills over a candle or tick file",
+    "check": "run the engine for N minutes and print a pass/fail checkpoint report",
+    "validate": "run the data-quality validator over a tick or candle file",
+    "flatten": "kill switch: cancel every open order and flatten every position",
+}
+
+
+def _command_module(name: str):  # noqa: ANN202 - module object
+    return importlib.import_module(f"slob_tui.commands.{name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="slob-tui",
+        description="A terminal trading console for the SLOB setup on 1-minute candles. "
+        "With no subcommand it opens the console (or runs headless with --no-ui).",
+    )
+    _command_module("run").add_arguments(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        _command_module(name).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    name = args.command or "run"
+    try:
+        return int(_command_module(name).run(args) or 0)
+    except SlobError as exc:
+        print(f"slob-tui: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""The small protocol every feed speaks, so the engine never knows which one it has."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from slob_tui.core.events import Event
+from slob_tui.core.models import Candle
+from slob_tui.errors import SlobError
+
+
+class FeedSink(Protocol):
+    """What a feed pushes into (the engine implements it).
+
+    Ticks are tuples in `Tick`'s field order (a `Tick` is one). `put_ticks` never blocks and
+    may drop the oldest buffered ticks under overload (live); `put_ticks_wait` waits for room
+    (replay, no loss). `put_candles` hands over complete candles built elsewhere (candle files,
+    REST backfill): the engine processes everything buffered before them first, so order holds.
+    `set_time` drives the engine clock from the data in replay and demo.
+    """
+
+    def put_ticks(self, ticks: Sequence[tuple[Any, ...]]) -> None: ...
+
+    async def put_ticks_wait(self, ticks: Sequence[tuple[Any, ...]]) -> None: ...
+
+    async def put_candles(self, candles: Sequence[Candle]) -> None: ...
+
+    def set_time(self, ns: int) -> None: ...
+
+    def feed_event(self, event: Event) -> None: ...
+
+    def last_candle_start(self, symbol: str) -> int | None: ...
+
+
+class Feed(Protocol):
+    """A source of market data. `run` returns when the data ends or `stop` is called."""
+
+    name: str
+    mode: str  # DEMO | REPLAY | PAPER | LIVE, shown in the console banner
+    symbols: tuple[str, ...]
+
+    async def run(self, sink: FeedSink) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def health(self) -> dict[str, Any]: ...
+
+
+class FeedError(SlobError):
+    """A feed cannot go on; the message says what to fix (a setting, a file)."""
