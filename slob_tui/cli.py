@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, str] = {
     "replay": "push a tick or candle file through the live pipeline",
     "backtest": "run the SLOB tracker with paper fills over a candle or tick file",
     "check": "run the engine for N minutes and print a pass/fail checkpoint report",
+    "parity": "prove no look-ahead on a file: tracker vs reference detector, prefix invariance",
     "validate": "run the data-quality validator over a tick or candle file",
     "flatten": "kill switch: cancel every open order and flatten every position",
 }
