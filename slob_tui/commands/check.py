@@ -1,0 +1,74 @@
+"""The checkpoint test: run the engine for N minutes and report pass or fail."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--minutes", type=float, default=5.0, help="how long to run (wall-clock minutes)"
+    )
+    parser.add_argument("--feed", choices=("demo", "alpaca"), default=None)
+    parser.add_argument("--symbols", nargs="+", default=None, metavar="SYMBOL")
+    parser.add_argument("--db", default=None, help="SQLite file (default: a fresh temp file)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--speed", type=float, default=60.0)
+
+
+def checkpoint_report(engine, persisted: int, minutes: float) -> tuple[bool, list[tuple]]:  # noqa: ANN001
+    """Rows of (check, value, passed); the run passes when every row does."""
+    h = engine.health()
+    feed = h.get("feed") or {}
+    connected = feed.get("state") not in ("failed", "stopped_error") and engine.feed_error is None
+    rows = [
+        ("uptime", f"{h.get('uptime_s')} s (engine time), {minutes:g} min wall", True),
+        ("connection", feed.get("state", "ok" if connected else "failed"), connected),
+        ("ticks received", h["ticks"], h["ticks"] > 0),
+        ("candles generated", h["candles"], h["candles"] > 0),
+        ("candles persisted", persisted, persisted == h["candles"]),
+        ("buffer drops", h["buffer"]["dropped"], h["buffer"]["dropped"] == 0),
+        ("event handler errors", h["bus"]["handler_errors"], h["bus"]["handler_errors"] == 0),
+    ]
+    return all(r[2] for r in rows), rows
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import tempfile
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from slob_tui.commands.run import options_from_args
+    from slob_tui.errors import UsageError
+    from slob_tui.storage.candles import CandleStore
+    from slob_tui.wiring import build_engine
+
+    if args.minutes <= 0:
+        raise UsageError("--minutes must be positive")
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.db is None:
+            args.db = str(Path(tmp) / "check.db")
+        args.duration = args.minutes * 60
+        opts, settings = options_from_args(args)
+        engine = build_engine(opts, settings)
+
+        async def go() -> int:
+            engine.install_signal_handlers()
+            await engine.run(duration=opts.duration)
+            async with CandleStore(opts.db) as store:
+                return await store.count()
+
+        persisted = asyncio.run(go())
+    ok, rows = checkpoint_report(engine, persisted, args.minutes)
+    table = Table(title=f"slob-tui checkpoint ({opts.feed})")
+    for col in ("check", "value", "result"):
+        table.add_column(col)
+    for name, value, passed in rows:
+        table.add_row(name, str(value), "[green]PASS[/]" if passed else "[red]FAIL[/]")
+    console = Console(highlight=False)
+    console.print(table)
+    console.print("[bold green]PASS[/]" if ok else "[bold red]FAIL[/]")
+    return 0 if ok else 1

@@ -1,0 +1,70 @@
+"""The default command: the console, or the engine headless with --no-ui."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-ui", action="store_true", help="run the engine headless")
+    parser.add_argument(
+        "--feed", choices=("demo", "replay", "alpaca"), default=None,
+        help="market data source (default: SLOB_FEED or demo)",
+    )
+    parser.add_argument(
+        "--symbols", nargs="+", default=None, metavar="SYMBOL",
+        help="symbols to watch (default: NQ for demo, QQQ for Alpaca stocks)",
+    )
+    parser.add_argument("--db", default=None, help="SQLite file (default: SLOB_DB_PATH)")
+    parser.add_argument(
+        "--duration", type=float, default=None, metavar="SECONDS", help="stop after this long"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="demo market seed")
+    parser.add_argument(
+        "--speed", type=float, default=60.0, help="demo market speed (market seconds per second)"
+    )
+    parser.add_argument("--live", action="store_true", help="trade real money (asks to confirm)")
+    parser.add_argument(
+        "--i-understand-live-trading", action="store_true", dest="live_confirmed",
+        help="confirm --live without a prompt (headless)",
+    )
+
+
+def options_from_args(args: argparse.Namespace):  # noqa: ANN201 - RunOptions, lazily imported
+    """Flags over settings over defaults."""
+    from slob_tui.config import load_settings
+    from slob_tui.wiring import RunOptions
+
+    settings = load_settings()
+    symbols = tuple(args.symbols) if getattr(args, "symbols", None) else settings.symbols
+    opts = RunOptions(
+        feed=getattr(args, "feed", None) or settings.feed,
+        symbols=tuple(s.strip() for s in symbols if s.strip()),
+        db=getattr(args, "db", None) or settings.db_path,
+        duration=getattr(args, "duration", None),
+        live=bool(getattr(args, "live", False)),
+        seed=getattr(args, "seed", 7),
+        speed=getattr(args, "speed", 60.0),
+    )
+    if opts.duration is not None and opts.duration <= 0:
+        from slob_tui.errors import UsageError
+
+        raise UsageError("--duration must be a positive number of seconds")
+    return opts, settings
+
+
+def run(args: argparse.Namespace) -> int:
+    from slob_tui.errors import UsageError
+
+    opts, settings = options_from_args(args)
+    if opts.live and args.no_ui and not args.live_confirmed:
+        raise UsageError(
+            "--live trades real money: add --i-understand-live-trading to confirm (headless)"
+        )
+    if args.no_ui:
+        from slob_tui.headless import run_headless
+
+        return run_headless(opts, settings)
+    from slob_tui.ui.launch import run_console
+
+    return run_console(opts, settings, args)

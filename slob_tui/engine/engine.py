@@ -1,0 +1,406 @@
+"""LiveTradingEngine: wires feed -> buffer -> aggregator -> store, bus and tracker.
+
+One kernel for demo, replay and live: adapters differ only at the edges. A single consumer task
+moves ticks in batches; every completed candle goes, in this order, to the store (queued), the
+bus, the candle hooks (paper fills, quality checks) and then the tracker, whose setup events are
+delivered with `emit_and_wait` so that state is persisted before anything acts on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from slob_tui.core.clock import Clock, ManualClock, WallClock
+from slob_tui.core.events import Event, EventType
+from slob_tui.core.models import Candle, Order, Position, SetupUpdate
+from slob_tui.engine.aggregator import CandleAggregator, SaleConditionPolicy
+from slob_tui.engine.buffer import TickBuffer
+from slob_tui.engine.bus import EventBus
+from slob_tui.engine.health import HealthMonitor
+from slob_tui.engine.snapshot import EngineSnapshot, SetupView
+from slob_tui.feeds.base import Feed
+
+log = logging.getLogger(__name__)
+
+CandleHook = Callable[[Candle], Awaitable[None] | None]
+LifecycleHook = Callable[["LiveTradingEngine"], Awaitable[None]]
+
+NOTABLE_EVENTS = frozenset(EventType) - {EventType.CANDLE_COMPLETED, EventType.HEALTH}
+
+
+class LiveTradingEngine:
+    """The async runtime. Construct, then `await run()` (or `start()` ... `stop()`)."""
+
+    def __init__(
+        self,
+        feed: Feed,
+        *,
+        store: Any | None = None,
+        bus: EventBus | None = None,
+        clock: Clock | None = None,
+        params: Any | None = None,
+        tracker_factory: Callable[[str], Any] | None = None,
+        policy: SaleConditionPolicy | None = None,
+        validator: Any | None = None,
+        mode: str | None = None,
+        buffer_size: int = 10_000,
+        recent_candles: int = 600,
+        clock_tick_s: float = 0.25,
+        enable_tracker: bool = True,
+    ) -> None:
+        self.feed = feed
+        self.store = store
+        self.bus = bus or EventBus()
+        self.data_driven_clock = clock is None and getattr(feed, "mode", "") == "REPLAY"
+        self.clock: Clock = clock or (ManualClock() if self.data_driven_clock else WallClock())
+        self.mode = mode or getattr(feed, "mode", "DEMO")
+        self.buffer = TickBuffer(maxsize=buffer_size, clock=self.clock)
+        self.aggregator = CandleAggregator(policy=policy)
+        self.validator = validator
+        self.params = params
+        self._tracker_factory = tracker_factory
+        self.enable_tracker = enable_tracker
+        self.trackers: dict[str, Any] = {}
+        self.clock_tick_s = clock_tick_s
+        self._recent_n = recent_candles
+        self.recent: dict[str, deque[Candle]] = {}
+        self.setups: dict[str, list[SetupUpdate]] = {}
+        self._ended_order: deque[str] = deque(maxlen=50)
+        self.notable: deque[Event] = deque(maxlen=500)
+        self.health_monitor = HealthMonitor(self.clock)
+        self._candle_hooks: list[CandleHook] = []
+        self._start_hooks: list[LifecycleHook] = []
+        self._stop_hooks: list[LifecycleHook] = []
+        self._health_sources: dict[str, Callable[[], dict[str, Any]]] = {}
+        self._orders_provider: Callable[[], tuple[Sequence[Order], Sequence[Position]]] | None = (
+            None
+        )
+        self._lock = asyncio.Lock()
+        self._stop_requested = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._feed_task: asyncio.Task[Any] | None = None
+        self._started = False
+        self._stopped = False
+        self.stop_reason = ""
+        self.paused = False
+        self.seq = 0
+        self.candles_processed = 0
+        self.setup_events = 0
+        self.feed_error: BaseException | None = None
+        self.bus.subscribe(None, self._remember)
+
+    # ---- extension points -------------------------------------------------------------
+    def add_candle_hook(self, hook: CandleHook) -> None:
+        """Called with each closed candle after the bus and before the tracker sees it."""
+        self._candle_hooks.append(hook)
+
+    def add_start_hook(self, hook: LifecycleHook) -> None:
+        """Awaited at start after the store is open and before the feed runs (restore state)."""
+        self._start_hooks.append(hook)
+
+    def add_stop_hook(self, hook: LifecycleHook) -> None:
+        """Awaited at a graceful stop after candles are flushed, before the store closes."""
+        self._stop_hooks.append(hook)
+
+    def add_health_source(self, name: str, source: Callable[[], dict[str, Any]]) -> None:
+        self._health_sources[name] = source
+
+    def set_orders_provider(
+        self, provider: Callable[[], tuple[Sequence[Order], Sequence[Position]]]
+    ) -> None:
+        self._orders_provider = provider
+
+    def tracker_for(self, symbol: str) -> Any:
+        tracker = self.trackers.get(symbol)
+        if tracker is None:
+            if self._tracker_factory is not None:
+                tracker = self._tracker_factory(symbol)
+            else:
+                from slob_tui.strategy.tracker import SetupTracker
+
+                tracker = SetupTracker(symbol, self.params)
+            self.trackers[symbol] = tracker
+        return tracker
+
+    # ---- FeedSink -----------------------------------------------------------------------
+    def put_ticks(self, ticks: Sequence[tuple[Any, ...]]) -> None:
+        self.buffer.put_batch(ticks)
+
+    async def put_ticks_wait(self, ticks: Sequence[tuple[Any, ...]]) -> None:
+        await self.buffer.put_batch_wait(ticks)
+
+    async def put_candles(self, candles: Sequence[Candle]) -> None:
+        async with self._lock:
+            await self._process_ticks(self.buffer.take_all())
+            for candle in candles:
+                for done in self.aggregator.ingest_candle(candle):
+                    await self._on_candle(done)
+            await self._publish_notices()
+
+    def set_time(self, ns: int) -> None:
+        if isinstance(self.clock, ManualClock) and ns > self.clock.now_ns():
+            self.clock.set(ns)
+
+    def feed_event(self, event: Event) -> None:
+        if event.type is EventType.FEED_CONNECTED:
+            self.health_monitor.connected = True
+        elif event.type is EventType.FEED_DISCONNECTED:
+            self.health_monitor.connected = False
+            self.health_monitor.reconnects += 1
+        elif event.type is EventType.SAFE_MODE:
+            self.health_monitor.safe_mode = bool((event.data or {}).get("on", True))
+        self.seq += 1
+        self.bus.emit(event)
+
+    def last_candle_start(self, symbol: str) -> int | None:
+        return self.aggregator.last_closed_start(symbol)
+
+    # ---- pipeline -----------------------------------------------------------------------
+    async def _process_ticks(self, batch: list[Any]) -> None:
+        if not batch:
+            return
+        if self.validator is not None:
+            batch = self.validator.filter_ticks(batch)
+        self.health_monitor.on_ticks(len(batch))
+        completed = self.aggregator.process(batch)
+        self.seq += 1
+        for candle in completed:
+            await self._on_candle(candle)
+        if completed:
+            await self._publish_notices()
+
+    async def _on_candle(self, candle: Candle) -> None:
+        if self.store is not None:
+            self.store.enqueue((candle,))
+        recent = self.recent.get(candle.symbol)
+        if recent is None:
+            recent = self.recent[candle.symbol] = deque(maxlen=self._recent_n)
+        recent.append(candle)
+        self.candles_processed += 1
+        self.health_monitor.on_candle(candle)
+        self.seq += 1
+        self.bus.emit(Event(EventType.CANDLE_COMPLETED, candle.start, candle, "aggregator"))
+        if self.validator is not None:
+            for finding in self.validator.check_candle(candle):
+                self.bus.emit(finding)
+        for hook in self._candle_hooks:
+            result = hook(candle)
+            if result is not None:
+                await result
+        if not self.enable_tracker:
+            return
+        for event in self.tracker_for(candle.symbol).on_candle(candle):
+            self._record_setup(event.data)
+            self.setup_events += 1
+            await self.bus.emit_and_wait(event)
+
+    def _record_setup(self, update: SetupUpdate) -> None:
+        timeline = self.setups.setdefault(update.setup_id, [])
+        timeline.append(update)
+        if update.state.is_terminal:
+            self._ended_order.append(update.setup_id)
+            keep = set(self._ended_order)
+            for sid in [s for s, t in self.setups.items() if t[-1].state.is_terminal]:
+                if sid not in keep:
+                    del self.setups[sid]
+
+    async def _publish_notices(self) -> None:
+        for etype, data in self.aggregator.drain_notices():
+            self.bus.emit(Event(etype, self.clock.now_ns(), data, "aggregator"))
+
+    def _remember(self, event: Event) -> None:
+        if event.type in NOTABLE_EVENTS:
+            self.notable.append(event)
+
+    async def _consume(self) -> None:
+        """The single consumer: batches out of the buffer into the pipeline."""
+        while True:
+            batch = await self.buffer.get_batch(timeout=self.clock_tick_s)
+            async with self._lock:
+                await self._process_ticks(batch)
+                if not self.data_driven_clock:
+                    for candle in self.aggregator.on_clock(self.clock.now_ns()):
+                        await self._on_candle(candle)
+                    await self._publish_notices()
+            if self.buffer.closed and len(self.buffer) == 0:
+                return
+
+    async def _run_feed(self) -> None:
+        try:
+            await self.feed.run(self)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.feed_error = exc
+            log.error("feed %s failed: %s", getattr(self.feed, "name", "?"), exc)
+            self.bus.emit(Event(EventType.ERROR, self.clock.now_ns(), {"error": str(exc)}, "feed"))
+        finally:
+            self.buffer.close()
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        if self.store is not None:
+            await self.store.open()
+        for hook in self._start_hooks:
+            await hook(self)
+        self.health_monitor.started(self.clock.now_ns())
+        self.bus.emit(Event(EventType.ENGINE_STARTED, self.clock.now_ns(), {"mode": self.mode}))
+        self._tasks.append(asyncio.create_task(self._consume(), name="engine-consumer"))
+        self._feed_task = asyncio.create_task(self._run_feed(), name="engine-feed")
+        self._tasks.append(self._feed_task)
+
+    async def run(self, duration: float | None = None) -> None:
+        """Start, run until the feed ends, `duration` seconds pass or a stop is requested."""
+        await self.start()
+        consumer = self._tasks[0]
+        waiters = {consumer, asyncio.create_task(self._stop_requested.wait())}
+        if duration is not None:
+            waiters.add(asyncio.create_task(asyncio.sleep(duration)))
+        done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            if task is not consumer:
+                task.cancel()
+        reason = "feed ended" if consumer in done else (self.stop_reason or "duration elapsed")
+        await self.stop(reason)
+        if self.feed_error is not None:
+            raise self.feed_error
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Safe from signal handlers: the running `run()` performs the graceful stop."""
+        self.stop_reason = self.stop_reason or reason
+        self._stop_requested.set()
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(sig, self.request_stop, f"signal {sig.name}")
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+
+    async def stop(self, reason: str = "stopped") -> None:
+        """Graceful stop: feed off, buffered ticks processed, open candles closed and flushed."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.stop_reason = self.stop_reason or reason
+        try:
+            await asyncio.wait_for(self.feed.stop(), timeout=5)
+        except Exception as exc:  # noqa: BLE001 - stopping must go on
+            log.warning("feed stop failed: %s", exc)
+        if self._feed_task is not None and not self._feed_task.done():
+            self._feed_task.cancel()
+            await asyncio.gather(self._feed_task, return_exceptions=True)
+        self.buffer.close()
+        consumer = self._tasks[0] if self._tasks else None
+        if consumer is not None and not consumer.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(consumer), timeout=10)
+            except (TimeoutError, asyncio.CancelledError):
+                consumer.cancel()
+        async with self._lock:
+            await self._process_ticks(self.buffer.take_all())
+            for candle in self.aggregator.flush():
+                await self._on_candle(candle)
+            await self._publish_notices()
+        await self.bus.drain()
+        for hook in self._stop_hooks:
+            try:
+                await hook(self)
+            except Exception as exc:  # noqa: BLE001
+                log.error("stop hook failed: %s", exc)
+        if self.store is not None:
+            await self.store.close()
+        self.bus.emit(
+            Event(EventType.ENGINE_STOPPED, self.clock.now_ns(), {"reason": self.stop_reason})
+        )
+        self.seq += 1
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    # ---- control ------------------------------------------------------------------------
+    def pause_feed(self) -> None:
+        self.paused = True
+        self.feed.pause()
+        self.seq += 1
+
+    def resume_feed(self) -> None:
+        self.paused = False
+        self.feed.resume()
+        self.seq += 1
+
+    # ---- views --------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        report = self.health_monitor.report()
+        report["mode"] = self.mode
+        report["feed"] = self.feed.health()
+        report["buffer"] = self.buffer.stats()
+        report["aggregator"] = self.aggregator.stats()
+        report["bus"] = self.bus.stats()
+        report["setup_events"] = self.setup_events
+        for name, source in self._health_sources.items():
+            try:
+                report[name] = source()
+            except Exception as exc:  # noqa: BLE001
+                report[name] = {"error": str(exc)}
+        return report
+
+    def snapshot(self) -> EngineSnapshot:
+        symbols = tuple(getattr(self.feed, "symbols", ()) or self.recent.keys())
+        live = [v for v in self._setup_views() if v.is_live]
+        ended = [v for v in self._setup_views() if not v.is_live]
+        orders: Sequence[Order] = ()
+        positions: Sequence[Position] = ()
+        if self._orders_provider is not None:
+            orders, positions = self._orders_provider()
+        forming = {s: self.aggregator.forming(s) for s in symbols}
+        last_price = {}
+        for s in symbols:
+            f = forming.get(s)
+            if f is not None:
+                last_price[s] = f.close
+            elif self.recent.get(s):
+                last_price[s] = self.recent[s][-1].close
+        return EngineSnapshot(
+            seq=self.seq,
+            now_ns=self.clock.now_ns(),
+            mode=self.mode,
+            feed=getattr(self.feed, "name", "?"),
+            symbols=symbols,
+            paused=self.paused,
+            candles={s: tuple(c) for s, c in self.recent.items()},
+            forming=forming,
+            last_price=last_price,
+            setups=tuple(sorted(live, key=lambda v: -v.latest.time))
+            + tuple(sorted(ended, key=lambda v: -v.latest.time)),
+            orders=tuple(orders),
+            positions=tuple(positions),
+            health=self.health(),
+            events=tuple(self.notable),
+        )
+
+    def _setup_views(self) -> list[SetupView]:
+        views = []
+        for sid, timeline in self.setups.items():
+            last = timeline[-1]
+            views.append(
+                SetupView(
+                    setup_id=sid,
+                    symbol=last.symbol,
+                    direction=last.direction.value,
+                    state=last.state.value,
+                    reason=last.reason,
+                    timeline=tuple(timeline),
+                )
+            )
+        return views
