@@ -1,0 +1,84 @@
+import asyncio
+
+import pytest
+
+from slob_tui.core.clock import ManualClock
+from slob_tui.engine.buffer import TickBuffer
+
+
+def ticks(a: int, b: int) -> list[tuple]:
+    return [("X", i, 1.0, 1.0) for i in range(a, b)]
+
+
+def test_batches_come_out_in_order():
+    buf = TickBuffer(maxsize=100, clock=ManualClock())
+    buf.put_batch(ticks(0, 3))
+    buf.put_batch(ticks(3, 5))
+    assert [t[1] for t in buf.take_all()] == [0, 1, 2, 3, 4]
+    assert buf.take_all() == []
+    s = buf.stats()
+    assert (s["enqueued"], s["dequeued"], s["dropped"], s["size"]) == (5, 5, 0, 0)
+
+
+def test_overflow_drops_the_oldest_and_counts_them():
+    buf = TickBuffer(maxsize=10, clock=ManualClock())
+    buf.put_batch(ticks(0, 6))
+    buf.put_batch(ticks(6, 12))  # 2 over: ticks 0 and 1 go
+    assert buf.stats()["dropped"] == 2
+    assert len(buf) == 10 and buf.utilization == 1.0
+    buf.put_batch(ticks(12, 30))  # larger than the buffer: only the newest 10 stay
+    out = [t[1] for t in buf.take_all()]
+    assert out == list(range(20, 30))
+    assert buf.stats()["dropped"] == 2 + 10 + 8
+    assert buf.stats()["enqueued"] == 30
+
+
+def test_ttl_evicts_stale_ticks():
+    clock = ManualClock(0)
+    buf = TickBuffer(maxsize=100, ttl_s=60, clock=clock)
+    buf.put_batch(ticks(0, 4))
+    clock.advance(30 * 10**9)
+    buf.put_batch(ticks(4, 6))
+    clock.advance(31 * 10**9)  # the first batch is now 61 s old
+    assert [t[1] for t in buf.take_all()] == [4, 5]
+    assert buf.stats()["evicted"] == 4
+
+
+async def test_get_batch_waits_and_times_out():
+    buf = TickBuffer(maxsize=100, clock=ManualClock())
+    assert await buf.get_batch(timeout=0.01) == []
+
+    async def later():
+        await asyncio.sleep(0.01)
+        buf.put_batch(ticks(0, 2))
+
+    task = asyncio.create_task(later())
+    got = await buf.get_batch(timeout=5)
+    await task
+    assert len(got) == 2
+
+
+async def test_put_batch_wait_applies_backpressure_without_loss():
+    buf = TickBuffer(maxsize=10, clock=ManualClock())
+    received = []
+
+    async def consumer():
+        while True:
+            batch = await buf.get_batch(timeout=1)
+            received.extend(t[1] for t in batch)
+            if buf.closed and len(buf) == 0:
+                return
+
+    task = asyncio.create_task(consumer())
+    for start in range(0, 100, 7):
+        await buf.put_batch_wait(ticks(start, min(start + 7, 100)))
+    buf.close()
+    await task
+    assert received == list(range(100))
+    assert buf.stats()["dropped"] == 0
+    assert buf.stats()["peak"] <= 10
+
+
+def test_bad_size_rejected():
+    with pytest.raises(ValueError):
+        TickBuffer(maxsize=0)
