@@ -1,0 +1,412 @@
+"""Ticks to 1-minute candles, per symbol, in one tight loop over plain tuples.
+
+A candle covers [start, start + 60 s); a tick exactly on a boundary belongs to the later one.
+A candle closes on the first tick of a later minute, when the clock passes its end plus a grace
+period (quiet markets still close), on `flush`, or when an externally built candle for a later
+minute is ingested. Gaps of up to `max_fill_minutes` missing minutes are filled with flat candles
+marked `gap_filled`; longer gaps are reported. Ticks for an already-closed minute are counted as
+late and dropped, never merged into a published candle.
+
+Decisions (checked against the SPY vendor bars of 2013-10-07, see tests/replay):
+- A trade the policy excludes still adds its size to the volume and counts in `tick_count`.
+- The open is the first *eligible* trade of the minute, even when an excluded trade came first:
+  on the SPY day 104 minutes start with an excluded print and the vendor's open equals the first
+  eligible trade in all 104 (the first print of any kind only in 72).
+- A minute with only excluded trades still yields a candle (its volume is real), flat at the
+  previous close, since none of its prints may move the price; with no previous close the last
+  excluded price is used. The SPY day has no such minute, so the vendor file cannot decide this.
+- A gap is filled when the next data of the symbol arrives (a tick of a later minute or an
+  ingested candle): only then is it known that the minutes were empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from slob_tui.core.events import EventType
+from slob_tui.core.models import NS_PER_MINUTE, Candle
+
+# Pseudo-condition the file readers add to a print the vendor flagged as suspicious.
+SUSPICIOUS = "SUSPICIOUS"
+
+# AlgoSeek TAQ codes that must not set OHLC (odd-lot and out-of-sequence prints), measured
+# against the vendor's own bars; see ../shared/data/README.md.
+SPY_ALGOSEEK_EXCLUDED = ("20", "20000020", "20100000", "20100200")
+
+# CTA/UTP sale conditions (Alpaca's `c` list) whose prints do not update the consolidated last
+# sale: a candle's close is a last sale, and one flag per trade keeps the hot loop simple, so
+# they are kept out of high/low too. C cash, G bunched sold (late), H price variation, I odd lot,
+# M official close, N next day, P prior reference price, Q official open, R seller, U extended
+# hours sold out of sequence, V contingent, W average price, Z sold out of sequence,
+# 4 derivatively priced, 7 qualified contingent. Form T (T) stays in: every pre- and post-market
+# print carries it and extended-hours bars are built from them.
+ALPACA_SIP_EXCLUDED = (
+    "C", "G", "H", "I", "M", "N", "P", "Q", "R", "U", "V", "W", "Z", "4", "7",
+)  # fmt: skip
+
+_NO_CANDLE = -(1 << 62)  # sentinel start/end: every tick takes the slow path
+
+
+class SaleConditionPolicy:
+    """Decides whether a trade may set open/high/low/close; volume always counts.
+
+    `conditions` is None, a str (matched as a whole code) or a tuple of codes (excluded if any
+    code is excluded). Decisions are cached per distinct value, so the hot loop pays one dict
+    lookup per tick.
+    """
+
+    __slots__ = ("excluded", "exclude_suspicious", "cache")
+
+    def __init__(self, excluded: Iterable[str] = (), exclude_suspicious: bool = True) -> None:
+        self.excluded = frozenset(str(c).strip() for c in excluded if str(c).strip())
+        self.exclude_suspicious = exclude_suspicious
+        self.cache: dict[Any, bool] = {None: True}
+
+    @classmethod
+    def none(cls) -> SaleConditionPolicy:
+        """Every trade sets OHLC (crypto venues, demo data)."""
+        return cls((), exclude_suspicious=False)
+
+    @classmethod
+    def spy_algoseek(cls) -> SaleConditionPolicy:
+        return cls(SPY_ALGOSEEK_EXCLUDED)
+
+    @classmethod
+    def alpaca_sip(cls) -> SaleConditionPolicy:
+        return cls(ALPACA_SIP_EXCLUDED)
+
+    def decide(self, conditions: Any) -> bool:
+        """True when a trade with these conditions may set OHLC; caches the answer."""
+        try:
+            return self.cache[conditions]
+        except KeyError:
+            pass
+        codes = (conditions,) if isinstance(conditions, str) else conditions
+        ok = True
+        for code in codes:
+            if code == SUSPICIOUS:
+                if self.exclude_suspicious:
+                    ok = False
+                    break
+            elif code in self.excluded:
+                ok = False
+                break
+        self.cache[conditions] = ok
+        return ok
+
+    def __repr__(self) -> str:
+        return (
+            f"SaleConditionPolicy(excluded={sorted(self.excluded)}, "
+            f"exclude_suspicious={self.exclude_suspicious})"
+        )
+
+
+class _SymbolState:
+    """Per-symbol state; the hot loop copies it into locals and back on a symbol switch."""
+
+    __slots__ = (
+        "symbol", "start", "end", "o", "h", "l", "c", "v", "n", "has", "xp",
+        "last_closed", "last_close", "ticks", "candles", "gap_filled", "gaps", "late",
+        "excluded", "duplicates", "ingested",
+    )  # fmt: skip
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self.start = _NO_CANDLE  # start of the forming candle, or the sentinel
+        self.end = _NO_CANDLE
+        self.o = self.h = self.l = self.c = 0.0
+        self.v: float = 0
+        self.n = 0  # ticks in the forming candle
+        self.has = False  # an eligible trade set its prices
+        self.xp: float | None = None  # last excluded price in the forming candle
+        self.last_closed: int | None = None
+        self.last_close: float | None = None
+        self.ticks = 0  # ticks in closed candles
+        self.candles = 0
+        self.gap_filled = 0
+        self.gaps = 0
+        self.late = 0
+        self.excluded = 0
+        self.duplicates = 0
+        self.ingested = 0
+
+    @property
+    def forming(self) -> bool:
+        return self.start != _NO_CANDLE
+
+
+class CandleAggregator:
+    """Builds 1-minute candles for any number of symbols from batches of tick tuples."""
+
+    def __init__(
+        self,
+        policy: SaleConditionPolicy | None = None,
+        grace_ns: int = 2_000_000_000,
+        max_fill_minutes: int = 2,
+    ) -> None:
+        self.policy = policy or SaleConditionPolicy.none()
+        self.grace_ns = grace_ns
+        self.max_fill_minutes = max_fill_minutes
+        self._states: dict[str, _SymbolState] = {}
+        self._gaps: list[dict[str, Any]] = []
+        self._late: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ hot path
+    def process(self, ticks: list[tuple]) -> list[Candle]:
+        """Aggregate a batch; return the candles it completed, in time order per symbol."""
+        out: list[Candle] = []
+        if not ticks:
+            return out
+        states = self._states
+        allow = self.policy.cache
+        decide = self.policy.decide
+        st: _SymbolState | None = None
+        sym: Any = None
+        start = end = _NO_CANDLE
+        o = h = lo = c = 0.0
+        v: float = 0
+        n = excl = 0
+        has = False
+        xp: float | None = None
+        for t in ticks:
+            if t[0] != sym:
+                if st is not None:
+                    st.start, st.end, st.o, st.h, st.l, st.c = start, end, o, h, lo, c
+                    st.v, st.n, st.has, st.xp = v, n, has, xp
+                    st.excluded += excl
+                sym = t[0]
+                st = states.get(sym)
+                if st is None:
+                    st = states[sym] = _SymbolState(sym)
+                start, end, o, h, lo, c = st.start, st.end, st.o, st.h, st.l, st.c
+                v, n, has, xp = st.v, st.n, st.has, st.xp
+                excl = 0
+            ts = t[1]
+            if ts >= end or ts < start:
+                st.start, st.end, st.o, st.h, st.l, st.c = start, end, o, h, lo, c
+                st.v, st.n, st.has, st.xp = v, n, has, xp
+                if not self._open_minute(st, ts, t[2], out):
+                    continue  # late tick: counted in _open_minute, dropped
+                start, end = st.start, st.end
+                v = n = 0
+                has = False
+                xp = None
+            v += t[3]
+            n += 1
+            cond = t[5]
+            try:
+                ok = allow[cond]
+            except KeyError:
+                ok = decide(cond)
+            if ok:
+                p = t[2]
+                if has:
+                    if p > h:
+                        h = p
+                    elif p < lo:
+                        lo = p
+                    c = p
+                else:
+                    o = h = lo = c = p
+                    has = True
+            else:
+                excl += 1
+                if not has:
+                    xp = t[2]
+        st.start, st.end, st.o, st.h, st.l, st.c = start, end, o, h, lo, c
+        st.v, st.n, st.has, st.xp = v, n, has, xp
+        st.excluded += excl
+        return out
+
+    def _open_minute(self, st: _SymbolState, ts: int, price: float, out: list[Candle]) -> bool:
+        """A tick outside the forming candle: close it and open the tick's minute, or count
+        the tick as late. Returns False for a late tick."""
+        minute = ts - ts % NS_PER_MINUTE
+        if st.forming:
+            if ts < st.start:
+                self._count_late(st)
+                return False
+            self._close(st, out)
+        elif st.last_closed is not None and minute <= st.last_closed:
+            self._count_late(st)
+            return False
+        self._fill_gap(st, minute, out, price)
+        st.start = minute
+        st.end = minute + NS_PER_MINUTE
+        return True
+
+    def _count_late(self, st: _SymbolState) -> None:
+        st.late += 1
+        late = self._late
+        late[st.symbol] = late.get(st.symbol, 0) + 1
+
+    def _close(self, st: _SymbolState, out: list[Candle]) -> None:
+        """Publish the forming candle and reset the symbol to 'no forming candle'."""
+        if st.has:
+            o, h, lo, c = st.o, st.h, st.l, st.c
+        else:
+            p = st.last_close if st.last_close is not None else st.xp
+            o = h = lo = c = p if p is not None else 0.0
+        out.append(Candle(st.symbol, st.start, o, h, lo, c, st.v, st.n))
+        st.ticks += st.n
+        st.candles += 1
+        st.last_closed = st.start
+        st.last_close = c
+        st.start = st.end = _NO_CANDLE
+        st.v = st.n = 0
+        st.has = False
+        st.xp = None
+
+    def _fill_gap(
+        self, st: _SymbolState, minute: int, out: list[Candle], next_open: float | None
+    ) -> None:
+        """Between the last closed minute and `minute`: fill short gaps, report long ones."""
+        last = st.last_closed
+        if last is None:
+            return
+        missing = (minute - last) // NS_PER_MINUTE - 1
+        if missing <= 0:
+            return
+        if missing > self.max_fill_minutes:
+            st.gaps += 1
+            self._gaps.append(
+                {
+                    "symbol": st.symbol,
+                    "from": last + NS_PER_MINUTE,
+                    "to": minute,
+                    "minutes": missing,
+                }
+            )
+            return
+        price = st.last_close if st.last_close is not None else next_open
+        if price is None:
+            return  # seeded without a price and nothing to take one from: leave it empty
+        for k in range(1, missing + 1):
+            out.append(
+                Candle(st.symbol, last + k * NS_PER_MINUTE, price, price, price, price, 0, 0,
+                       gap_filled=True)
+            )  # fmt: skip
+        st.gap_filled += missing
+        st.candles += missing
+        st.last_closed = last + missing * NS_PER_MINUTE
+        st.last_close = price
+
+    def _state(self, symbol: str) -> _SymbolState:
+        st = self._states.get(symbol)
+        if st is None:
+            st = self._states[symbol] = _SymbolState(symbol)
+        return st
+
+    # ------------------------------------------------------------------ slow paths
+    def on_clock(self, now_ns: int) -> list[Candle]:
+        """Close every forming candle whose end plus the grace period has passed."""
+        out: list[Candle] = []
+        limit = now_ns - self.grace_ns
+        for st in self._states.values():
+            if st.forming and st.end <= limit:
+                self._close(st, out)
+        return out
+
+    def flush(self) -> list[Candle]:
+        """Close every forming candle (shutdown, end of a replay)."""
+        out: list[Candle] = []
+        for st in self._states.values():
+            if st.forming:
+                self._close(st, out)
+        return out
+
+    def ingest_candle(self, candle: Candle) -> list[Candle]:
+        """Take a complete candle built elsewhere (candle file, REST backfill) as the closed
+        candle of its minute; returns the candles completed, in order, ending with it."""
+        st = self._state(candle.symbol)
+        out: list[Candle] = []
+        if st.last_closed is not None and candle.start <= st.last_closed:
+            st.duplicates += 1
+            return out
+        keep_forming = False
+        if st.forming:
+            if st.start < candle.start:
+                self._close(st, out)
+            elif st.start == candle.start:
+                st.ticks += st.n  # its ticks were seen, but the complete candle replaces it
+                st.start = st.end = _NO_CANDLE
+                st.v = st.n = 0
+                st.has = False
+                st.xp = None
+            else:
+                keep_forming = True  # the candle sits between history and the forming one
+        self._fill_gap(st, candle.start, out, candle.open)
+        out.append(candle)
+        st.ingested += 1
+        st.candles += 1
+        st.last_closed = candle.start
+        st.last_close = candle.close
+        if not keep_forming:
+            st.start = st.end = _NO_CANDLE
+        return out
+
+    def seed(self, symbol: str, last_closed_start_ns: int, last_close: float | None = None) -> None:
+        """Continue after stored history (restart): later ticks for that minute or before are
+        late, and a short gap is filled at `last_close` (or the next candle's open)."""
+        st = self._state(symbol)
+        st.last_closed = last_closed_start_ns
+        st.last_close = last_close
+
+    # ------------------------------------------------------------------ queries
+    def forming(self, symbol: str) -> Candle | None:
+        """A copy of the candle being built for `symbol`, or None."""
+        st = self._states.get(symbol)
+        if st is None or not st.forming:
+            return None
+        if st.has:
+            o, h, lo, c = st.o, st.h, st.l, st.c
+        else:
+            p = st.last_close if st.last_close is not None else st.xp
+            o = h = lo = c = p if p is not None else 0.0
+        return Candle(symbol, st.start, o, h, lo, c, st.v, st.n)
+
+    def last_closed_start(self, symbol: str) -> int | None:
+        st = self._states.get(symbol)
+        return None if st is None else st.last_closed
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return tuple(self._states)
+
+    def drain_notices(self) -> list[tuple[EventType, dict[str, Any]]]:
+        """Gap and late-tick reports since the last call: at most one notice per kind.
+
+        CANDLE_GAP carries the first gap's symbol/from/to/minutes (`from` = first missing
+        minute, `to` = start of the candle after the gap) plus `count` and every gap in `gaps`.
+        LATE_TICK carries `count` and `by_symbol`.
+        """
+        notices: list[tuple[EventType, dict[str, Any]]] = []
+        if self._gaps:
+            gaps, self._gaps = self._gaps, []
+            notices.append((EventType.CANDLE_GAP, {**gaps[0], "count": len(gaps), "gaps": gaps}))
+        if self._late:
+            late, self._late = self._late, {}
+            notices.append(
+                (EventType.LATE_TICK, {"count": sum(late.values()), "by_symbol": late})
+            )
+        return notices
+
+    def stats(self) -> dict[str, Any]:
+        per: dict[str, dict[str, int]] = {}
+        for sym, st in self._states.items():
+            per[sym] = {
+                "ticks": st.ticks + st.n + st.late,
+                "candles": st.candles,
+                "gap_filled": st.gap_filled,
+                "gaps_reported": st.gaps,
+                "late_ticks": st.late,
+                "excluded_from_ohlc": st.excluded,
+                "duplicates": st.duplicates,
+                "ingested": st.ingested,
+            }
+        keys = ("ticks", "candles", "gap_filled", "gaps_reported", "late_ticks",
+                "excluded_from_ohlc", "duplicates", "ingested")  # fmt: skip
+        total: dict[str, Any] = {k: sum(p[k] for p in per.values()) for k in keys}
+        total["symbols"] = per
+        return total
