@@ -1,0 +1,492 @@
+"""Alpaca's market-data stream as a `Feed`: trades in batches, reconnects, SAFE MODE, backfill.
+
+One connection at a time (Alpaca allows one per endpoint on the free plan). Each session runs:
+connect -> `connected` -> auth -> subscribe (the reply is checked) -> gap backfill from REST
+bars while the new connection's ticks are held -> ticks straight to the sink. Any drop, stall or
+retryable error ends the session and the loop reconnects with exponential backoff and jitter;
+after `safe_mode_after` consecutive failures the feed announces SAFE MODE and probes slowly
+until a session succeeds again. 402 (bad keys), 405 (too many symbols) and 409 (plan lacks the
+feed) stop the feed with a `FeedError` naming the setting to fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import msgpack
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from slob_tui.config import Settings
+from slob_tui.core.clock import Clock, WallClock
+from slob_tui.core.events import Event, EventType
+from slob_tui.core.models import NS_PER_MINUTE, NS_PER_SECOND
+from slob_tui.feeds.alpaca_frames import parse_frame
+from slob_tui.feeds.alpaca_rest import AlpacaBarsClient, BackfillError
+from slob_tui.feeds.base import FeedError, FeedSink
+
+log = logging.getLogger(__name__)
+
+STREAM_HOST = "wss://stream.data.alpaca.markets"
+STREAM_PATHS = {
+    "iex": "/v2/iex",
+    "sip": "/v2/sip",
+    "crypto": "/v1beta3/crypto/us",
+    "test": "/v2/test",
+}
+DEFAULT_SYMBOLS = {"iex": ("QQQ",), "sip": ("QQQ",), "crypto": ("BTC/USD",), "test": ("FAKEPACA",)}
+_ET = ZoneInfo("America/New_York")
+
+
+class _Retry(Exception):
+    """This session failed in a way a later attempt may not (drop, stall, 406, 500...)."""
+
+
+def stream_url_for(feed: str, override: str = "") -> str:
+    """The stream URL: the override as given if it has a path, else host + the feed's path."""
+    if override:
+        if urlsplit(override).path not in ("", "/"):
+            return override
+        return override.rstrip("/") + STREAM_PATHS[feed]
+    return STREAM_HOST + STREAM_PATHS[feed]
+
+
+def us_equity_open(ns: int) -> bool:
+    """Regular US equity hours (09:30-16:00 ET, Monday to Friday; holidays not known here)."""
+    t = datetime.fromtimestamp(ns / NS_PER_SECOND, _ET)
+    return t.weekday() < 5 and (9, 30) <= (t.hour, t.minute) < (16, 0)
+
+
+def us_session_open_ns(ns: int) -> int:
+    """09:30 ET on the day of `ns`, as ns UTC: where a cold start backfills from."""
+    t = datetime.fromtimestamp(ns / NS_PER_SECOND, _ET)
+    return int(t.replace(hour=9, minute=30, second=0, microsecond=0).timestamp()) * NS_PER_SECOND
+
+
+class AlpacaWSFetcher:
+    """Streams Alpaca trades into a `FeedSink` (see the module docstring for the lifecycle)."""
+
+    name = "alpaca"
+
+    def __init__(
+        self,
+        settings: Settings,
+        symbols: Sequence[str] | None = None,
+        feed: str = "iex",
+        clock: Clock | None = None,
+        *,
+        stream_url: str | None = None,
+        data_url: str | None = None,
+        encoding: str = "msgpack",
+        backoff_base_s: float = 1.0,
+        backoff_cap_s: float = 60.0,
+        safe_mode_after: int = 10,
+        safe_mode_probe_s: float = 60.0,
+        stall_timeout_s: float = 30.0,
+        handshake_timeout_s: float = 10.0,
+        market_open: Callable[[int], bool] | None = None,
+        backfill: bool | None = None,
+        backfill_lookback_s: float | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if feed not in STREAM_PATHS:
+            raise FeedError(f"ALPACA_FEED must be iex, sip, crypto or test, got {feed!r}")
+        if encoding not in ("msgpack", "json"):
+            raise ValueError("encoding must be msgpack or json")
+        self._settings = settings
+        self.feed = feed
+        self.symbols = tuple(symbols) if symbols else DEFAULT_SYMBOLS[feed]
+        self.mode = "PAPER" if settings.alpaca_paper else "LIVE"
+        self.clock = clock or WallClock()
+        self.url = stream_url or stream_url_for(feed, settings.alpaca_data_stream_url)
+        self.data_url = data_url or settings.alpaca_data_url
+        self.encoding = encoding
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.safe_mode_after = safe_mode_after
+        self.safe_mode_probe_s = safe_mode_probe_s
+        self.stall_timeout_s = stall_timeout_s
+        self.handshake_timeout_s = handshake_timeout_s
+        self._market_open = market_open or (
+            us_equity_open if feed in ("iex", "sip") else (lambda _ns: True)
+        )
+        self.backfill_enabled = feed != "test" if backfill is None else backfill
+        self.backfill_lookback_s = backfill_lookback_s
+        self._rng = random.Random(seed)
+        # state
+        self.state = "stopped"
+        self.safe_mode = False
+        self.messages = 0
+        self.ticks = 0
+        self.reconnects = 0
+        self.consecutive_failures = 0
+        self.rejected_messages = 0
+        self.backfilled_candles = 0
+        self.backfill_failures = 0
+        self.paused_dropped = 0
+        self.last_error = ""
+        self._last_message_mono: float | None = None
+        self._paused = False
+        self._stopping = False
+        self._stop_event = asyncio.Event()
+        self._ws: ClientConnection | None = None
+        self._sink: FeedSink | None = None
+        self._holding = False
+        self._held: list[tuple[Any, ...]] = []
+        self._backfill_task: asyncio.Task[None] | None = None
+        self._fatal: FeedError | None = None
+        self._sessions = 0
+
+    # ----------------------------------------------------------------- Feed protocol
+    async def run(self, sink: FeedSink) -> None:
+        """Stream until `stop()`; raises `FeedError` when a setting must be fixed first."""
+        if not self._settings.has_alpaca_keys:
+            raise FeedError(
+                "Alpaca keys are missing: set ALPACA_API_KEY and ALPACA_API_SECRET "
+                "(or APCA_API_KEY_ID and APCA_API_SECRET_KEY) in the environment or .env"
+            )
+        self._sink = sink
+        self._stopping = False
+        self._stop_event.clear()
+        try:
+            while not self._stopping:
+                try:
+                    await self._session(sink)
+                except FeedError:
+                    self.state = "failed"
+                    raise
+                except (_Retry, ConnectionClosed, InvalidHandshake, OSError, TimeoutError) as exc:
+                    self.last_error = _describe(exc)
+                except InvalidURI as exc:
+                    raise FeedError(
+                        f"ALPACA_DATA_STREAM_URL is not a websocket URL: {exc}"
+                    ) from None
+                if self._stopping:
+                    break
+                self._failed(sink)
+                await self._sleep(self._next_delay())
+        finally:
+            if self.state != "failed":
+                self.state = "stopped"
+            self._ws = None
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._stop_event.set()
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    def pause(self) -> None:
+        """Stop delivering ticks (they are counted, not kept); `resume` backfills the hole."""
+        self._paused = True
+
+    def resume(self) -> None:
+        if not self._paused:
+            return
+        self._paused = False
+        if self._sink is not None and self.state == "subscribed":
+            self._start_backfill(self._sink)
+
+    def health(self) -> dict[str, Any]:
+        age = None
+        if self._last_message_mono is not None:
+            age = round(time.monotonic() - self._last_message_mono, 3)
+        return {
+            "feed": f"alpaca-{self.feed}",
+            "state": self.state,
+            "messages": self.messages,
+            "ticks": self.ticks,
+            "reconnects": self.reconnects,
+            "consecutive_failures": self.consecutive_failures,
+            "last_message_age_s": age,
+            "rejected_messages": self.rejected_messages,
+            "safe_mode": self.safe_mode,
+            "backfilled_candles": self.backfilled_candles,
+            "backfill_failures": self.backfill_failures,
+            "paused": self._paused,
+            "last_error": self.last_error,
+        }
+
+    # ----------------------------------------------------------------- one session
+    async def _session(self, sink: FeedSink) -> None:
+        self.state = "reconnecting" if self._sessions else "connecting"
+        self._sessions += 1
+        headers = {"Content-Type": "application/msgpack"} if self.encoding == "msgpack" else {}
+        host = urlsplit(self.url).hostname or ""
+        async with connect(
+            self.url,
+            additional_headers=headers,
+            open_timeout=self.handshake_timeout_s,
+            max_size=2**24,
+            proxy=None if host in ("127.0.0.1", "localhost", "::1") else True,
+        ) as ws:
+            self._ws = ws
+            if self._stopping:
+                return
+            self._holding = True
+            self._held = []
+            await self._handshake(ws)
+            if self._stopping:
+                return
+            self.state = "subscribed"
+            self.consecutive_failures = 0
+            if self.safe_mode:
+                self.safe_mode = False
+                sink.feed_event(
+                    self._event(EventType.SAFE_MODE, {"on": False, "reason": "feed recovered"})
+                )
+            sink.feed_event(
+                self._event(EventType.FEED_CONNECTED, {"url": self.url, "feed": self.feed})
+            )
+            self._fatal = None
+            self._start_backfill(sink)
+            try:
+                await self._read_loop(ws, sink)
+            finally:
+                task = self._backfill_task
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+                self._backfill_task = None
+                self._holding = False
+                self._held = []
+                sink.feed_event(
+                    self._event(
+                        EventType.FEED_DISCONNECTED, {"reason": self.last_error or "closed"}
+                    )
+                )
+                if self._fatal is not None:
+                    raise self._fatal
+
+    async def _recv(self, ws: ClientConnection, timeout: float) -> Any:
+        frame = await asyncio.wait_for(ws.recv(), timeout)
+        self._last_message_mono = time.monotonic()
+        return frame
+
+    def _send_obj(self, obj: dict[str, Any]) -> bytes | str:
+        return msgpack.packb(obj) if self.encoding == "msgpack" else json.dumps(obj)
+
+    async def _expect(self, ws: ClientConnection, want: str) -> dict[str, Any]:
+        """Read frames until a control message arrives; trades seen meanwhile are held."""
+        deadline = time.monotonic() + self.handshake_timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Retry(f"no {want!r} reply within {self.handshake_timeout_s:g} s")
+            parsed = parse_frame(await self._recv(ws, remaining))
+            self._count(parsed)
+            if parsed.ticks:
+                self._deliver(sink=None, ticks=parsed.ticks)
+            for msg in parsed.controls:
+                if msg.get("T") == "error":
+                    self._raise_for_error(msg)
+                return msg
+
+    async def _handshake(self, ws: ClientConnection) -> None:
+        self.state = "connected"
+        msg = await self._expect(ws, "connected")
+        if msg.get("T") != "success" or msg.get("msg") != "connected":
+            raise _Retry(f"unexpected first message {msg.get('T')!r}")
+        await ws.send(
+            self._send_obj(
+                {
+                    "action": "auth",
+                    "key": self._settings.alpaca_api_key,
+                    "secret": self._settings.alpaca_api_secret,
+                }
+            )
+        )
+        msg = await self._expect(ws, "authenticated")
+        if msg.get("T") != "success" or msg.get("msg") != "authenticated":
+            raise _Retry(f"unexpected auth reply {msg.get('T')!r}")
+        self.state = "authenticated"
+        await ws.send(self._send_obj({"action": "subscribe", "trades": list(self.symbols)}))
+        msg = await self._expect(ws, "subscription")
+        if msg.get("T") != "subscription":
+            raise _Retry(f"unexpected subscribe reply {msg.get('T')!r}")
+        confirmed = msg.get("trades")
+        if not isinstance(confirmed, list) or not (
+            "*" in confirmed or set(self.symbols) <= set(confirmed)
+        ):
+            raise _Retry(f"subscription not confirmed: asked trades for {list(self.symbols)}")
+
+    def _raise_for_error(self, msg: dict[str, Any]) -> None:
+        code = msg.get("code")
+        text = str(msg.get("msg", ""))[:80]
+        if code == 402:
+            raise FeedError(
+                "Alpaca rejected the API keys (402 auth failed): check ALPACA_API_KEY and "
+                "ALPACA_API_SECRET"
+            )
+        if code == 409:
+            raise FeedError(
+                f"the Alpaca plan does not include the {self.feed!r} feed (409 insufficient "
+                "subscription): set ALPACA_FEED=iex (the free plan's feed)"
+            )
+        if code == 405:
+            raise FeedError(
+                f"too many symbols for the Alpaca plan (405 symbol limit exceeded): "
+                f"reduce SLOB_SYMBOLS (asked {len(self.symbols)})"
+            )
+        if code == 406:
+            log.warning(
+                "Alpaca: 406 connection limit exceeded - another connection with these keys "
+                "is open (one per endpoint); retrying with backoff"
+            )
+        raise _Retry(f"Alpaca error {code}: {text}")
+
+    async def _read_loop(self, ws: ClientConnection, sink: FeedSink) -> None:
+        while True:
+            try:
+                frame = await self._recv(ws, self.stall_timeout_s)
+            except TimeoutError:
+                if self._market_open(self.clock.now_ns()):
+                    raise _Retry(
+                        f"stream stalled: no message for {self.stall_timeout_s:g} s"
+                    ) from None
+                continue
+            parsed = parse_frame(frame)
+            self._count(parsed)
+            for msg in parsed.controls:
+                if msg.get("T") == "error":
+                    code = msg.get("code")
+                    self.last_error = f"Alpaca error {code}: {str(msg.get('msg', ''))[:80]}"
+                    log.warning("Alpaca stream: %s", self.last_error)
+            if parsed.ticks:
+                self._deliver(sink, parsed.ticks)
+
+    def _count(self, parsed: Any) -> None:
+        self.messages += parsed.messages
+        if parsed.rejected:
+            self.rejected_messages += parsed.rejected
+
+    def _deliver(self, sink: FeedSink | None, ticks: list[tuple[Any, ...]]) -> None:
+        self.ticks += len(ticks)
+        if self._paused:
+            self.paused_dropped += len(ticks)
+        elif self._holding or sink is None:
+            self._held.extend(ticks)
+        else:
+            sink.put_ticks(ticks)
+
+    # ----------------------------------------------------------------- gap backfill
+    def _start_backfill(self, sink: FeedSink) -> None:
+        self._holding = True
+        self._backfill_task = asyncio.create_task(self._backfill_then_release(sink))
+
+    async def _backfill_then_release(self, sink: FeedSink) -> None:
+        covered: dict[str, int] = {}
+        try:
+            if self.backfill_enabled:
+                covered = await self._backfill(sink)
+        except FeedError as exc:
+            self._fatal = exc
+            if self._ws is not None:
+                await self._ws.close()
+            return
+        except BackfillError as exc:
+            self.backfill_failures += 1
+            log.warning("Alpaca backfill failed, the gap stays: %s", exc)
+            sink.feed_event(self._event(EventType.DATA_QUALITY, {"backfill_error": str(exc)}))
+        held = self._held
+        self._held = []
+        if covered:
+            held = [t for t in held if t[1] >= covered.get(t[0], 0)]
+        self._holding = False
+        if held and not self._paused:
+            sink.put_ticks(held)
+
+    async def _backfill(self, sink: FeedSink) -> dict[str, int]:
+        """Fetch and hand over the missed minutes; returns per symbol the end they cover."""
+        now = self.clock.now_ns()
+        end = now - now % NS_PER_MINUTE
+        client = AlpacaBarsClient(
+            self.data_url,
+            self._settings.alpaca_api_key,
+            self._settings.alpaca_api_secret,
+            feed=self.feed,
+        )
+        starts: dict[str, int] = {}
+        for sym in self.symbols:
+            last = sink.last_candle_start(sym)
+            starts[sym] = last + NS_PER_MINUTE if last is not None else self._cold_start(now)
+        first = min(starts.values())
+        if first >= end:
+            return {}
+        by_symbol = await client.fetch_candles(list(self.symbols), first, end)
+        covered: dict[str, int] = {}
+        for sym, candles in by_symbol.items():
+            fresh = [c for c in candles if c.start >= starts[sym]]
+            if not fresh:
+                continue
+            await sink.put_candles(fresh)
+            self.backfilled_candles += len(fresh)
+            covered[sym] = fresh[-1].start + NS_PER_MINUTE
+            sink.feed_event(
+                self._event(
+                    EventType.BACKFILL_COMPLETED,
+                    {
+                        "symbol": sym,
+                        "candles": len(fresh),
+                        "start": fresh[0].start,
+                        "end": covered[sym],
+                    },
+                )
+            )
+        return covered
+
+    def _cold_start(self, now: int) -> int:
+        if self.backfill_lookback_s is not None:
+            return now - int(self.backfill_lookback_s * NS_PER_SECOND)
+        if self.feed in ("iex", "sip"):
+            return us_session_open_ns(now)
+        return now - 120 * NS_PER_MINUTE
+
+    # ----------------------------------------------------------------- failures
+    def _failed(self, sink: FeedSink) -> None:
+        self.consecutive_failures += 1
+        self.reconnects += 1
+        self.state = "safe_mode" if self.safe_mode else "reconnecting"
+        log.warning(
+            "Alpaca stream session ended (%s); failure %d in a row",
+            self.last_error,
+            self.consecutive_failures,
+        )
+        if not self.safe_mode and self.consecutive_failures >= self.safe_mode_after:
+            self.safe_mode = True
+            self.state = "safe_mode"
+            reason = f"{self.consecutive_failures} consecutive stream failures: {self.last_error}"
+            log.error("Alpaca feed enters SAFE MODE: %s", reason)
+            sink.feed_event(self._event(EventType.SAFE_MODE, {"on": True, "reason": reason}))
+
+    def _next_delay(self) -> float:
+        if self.safe_mode:
+            return self.safe_mode_probe_s
+        n = max(self.consecutive_failures, 1)
+        ceiling = min(self.backoff_cap_s, self.backoff_base_s * 2 ** min(n - 1, 30))
+        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop_event.wait(), seconds)
+
+    def _event(self, kind: EventType, data: dict[str, Any]) -> Event:
+        return Event(kind, self.clock.now_ns(), data=data, source=self.name)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text[:120]}" if text else type(exc).__name__
