@@ -144,7 +144,8 @@ def end_to_end_figures(ctx: Context) -> Iterator[Record]:
     if reason is None:
         inst = peers_nautilus.instrument("SPY", "ARCA")
         nt_ticks = ctx.cached(
-            "nt_spy_ticks", lambda: peers_nautilus.trade_ticks(inst, spy.ts, spy.price, spy.size)
+            "nt_spy_ticks_received_1ns_later",
+            lambda: peers_nautilus.trade_ticks(inst, spy.ts, spy.price, spy.size, 1),
         )
 
         def peer_factory() -> Callable[[], Any]:

@@ -3,11 +3,14 @@
 Boundary convention: ours is [start, start + 60 s) stamped at the start. Nautilus defaults to
 left-open intervals stamped at the close; we configure it instead of converting its output:
 `interval_type="right-open"` with `timestamp_on_close=False` (for the engine,
-`time_bars_interval_type="right-open"`, `time_bars_timestamp_on_close=False`), and drive the
-standalone aggregator's clock so that the minute's timer fires before a tick stamped exactly on
-the boundary. Nautilus also emits flat zero-volume bars for minutes without trades
-(`build_with_no_updates`); ours fills short gaps with flat candles marked `gap_filled`. Both are
-left out of the equality check, which compares the minutes that had trades.
+`time_bars_interval_type="right-open"`, `time_bars_timestamp_on_close=False`). That setting
+only moves the stamp; which minute a trade exactly on the boundary joins depends on whether the
+timer fires before the trade is handled. Our loop around the standalone aggregator fires due
+timers first. `BacktestEngine` handles the data first, so its ticks get `ts_init` 1 ns after
+`ts_event` (received a nanosecond after the trade: two SPY prints sit exactly on a minute).
+Nautilus also emits flat zero-volume bars for minutes without trades (`build_with_no_updates`);
+ours fills short gaps with flat candles marked `gap_filled`. Both are left out of the equality
+check, which compares the minutes that had trades.
 
 Nautilus is a bench-only extra (`pip install -e '.[bench]'`): without it every peer value is
 recorded as unavailable with the import error as the reason.
@@ -50,11 +53,17 @@ def instrument(symbol: str = "SPY", venue: str = "ARCA") -> Any:
     return TestInstrumentProvider.equity(symbol, venue)
 
 
-def trade_ticks(inst: Any, ts: np.ndarray, price: np.ndarray, size: np.ndarray) -> list[Any]:
-    """`TradeTick`s built from arrays in one call (outside any timing)."""
+def trade_ticks(
+    inst: Any, ts: np.ndarray, price: np.ndarray, size: np.ndarray, init_delay_ns: int = 0
+) -> list[Any]:
+    """`TradeTick`s built from arrays in one call (outside any timing).
+
+    `init_delay_ns` sets `ts_init` that much after `ts_event` (see `backtest_ticks_run`).
+    """
     from nautilus_trader.model.data import TradeTick
 
     stamps = ts.astype(np.uint64)
+    inits = stamps + np.uint64(init_delay_ns)
     return TradeTick.from_raw_arrays_to_list(
         inst.id,
         inst.price_precision,
@@ -64,7 +73,7 @@ def trade_ticks(inst: Any, ts: np.ndarray, price: np.ndarray, size: np.ndarray) 
         np.zeros(len(ts), dtype=np.uint8),
         [str(i) for i in range(len(ts))],
         stamps,
-        stamps,
+        inits,
     )
 
 
@@ -188,23 +197,36 @@ def _bar_strategy(bar_type: str) -> Any:
     return BarSink(BarSinkConfig(bar_type=bar_type))
 
 
+def _closing_quote(inst: Any, ns: int, price: float) -> Any:
+    """A quote at `ns`: it moves the engine's clock without touching trade bars."""
+    from nautilus_trader.model.data import QuoteTick
+    from nautilus_trader.model.objects import Price, Quantity
+
+    px = Price(price, inst.price_precision)
+    qty = Quantity(1, inst.size_precision)
+    return QuoteTick(inst.id, px, px, qty, qty, ns, ns)
+
+
 def backtest_ticks_run(inst: Any, ticks: list[Any]) -> Callable[[], list[Any]]:
     """A `BacktestEngine` loaded with trade ticks (untimed); the call runs it to the end.
 
-    The run ends one minute after the last tick so the last minute's bar is built, as our
-    engine's flush closes the last candle.
+    Pass ticks built with `init_delay_ns=1`: the engine handles the data stamped at a time
+    before the timers due at that time, so a trade exactly on a minute boundary would land in
+    the minute that ends there; received 1 ns later it lands in the minute that starts there,
+    as ours does. The engine's clock only moves with data, so a quote just after the end of the
+    last minute makes it build that minute's bar, as our engine's flush closes the last candle.
     """
     engine = _engine(str(inst.id.venue), right_open=True)
     engine.add_instrument(inst)
-    engine.add_data(ticks)
+    last = ticks[-1]
+    minute = 60_000_000_000
+    end_ns = (int(last.ts_init) // minute + 1) * minute
+    engine.add_data([*ticks, _closing_quote(inst, end_ns + 1, last.price.as_double())])
     strategy = _bar_strategy(str(minute_bar_type(inst)))
     engine.add_strategy(strategy)
-    end_ns = int(ticks[-1].ts_init) + 60_000_000_000
 
     def run() -> list[Any]:
-        import pandas as pd
-
-        engine.run(end=pd.Timestamp(end_ns, unit="ns", tz="UTC"))
+        engine.run()
         bars = list(strategy.bars)
         engine.dispose()
         return bars
