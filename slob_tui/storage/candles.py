@@ -1,0 +1,335 @@
+"""CandleStore: 1-minute candles in SQLite (aiosqlite, WAL), written in batches off the tick path.
+
+Schema: `candles(symbol, timestamp, open, high, low, close, volume, tick_count, gap_filled,
+backfilled, ts_ns)`, primary key (symbol, timestamp), WITHOUT ROWID so a symbol's candles sit
+in time order on disk. `timestamp` is the candle's start as fixed-width ISO 8601 UTC text
+(`2013-10-07T08:00:00.000Z`, readable in any SQLite tool; text order = time order, so range
+queries use the primary key). `ts_ns` repeats the start as integer nanoseconds so reads need no
+date parsing. Other tables in the same file (setups, orders, ...) belong to the StateManager and
+are never touched here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from slob_tui.core.models import Candle
+from slob_tui.errors import SlobError
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS candles (
+    symbol TEXT NOT NULL,
+    timestamp TEXT NOT NULL,
+    open REAL NOT NULL,
+    high REAL NOT NULL,
+    low REAL NOT NULL,
+    close REAL NOT NULL,
+    volume REAL NOT NULL,
+    tick_count INTEGER NOT NULL DEFAULT 0,
+    gap_filled INTEGER NOT NULL DEFAULT 0,
+    backfilled INTEGER NOT NULL DEFAULT 0,
+    ts_ns INTEGER NOT NULL,
+    PRIMARY KEY (symbol, timestamp)
+) WITHOUT ROWID
+"""
+
+UPSERT = """
+INSERT INTO candles (symbol, timestamp, open, high, low, close, volume, tick_count, gap_filled,
+                     backfilled, ts_ns)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (symbol, timestamp) DO UPDATE SET
+    open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+    volume = excluded.volume, tick_count = excluded.tick_count,
+    gap_filled = excluded.gap_filled, backfilled = excluded.backfilled, ts_ns = excluded.ts_ns
+"""
+
+COLUMNS = "symbol, ts_ns, open, high, low, close, volume, tick_count, gap_filled, backfilled"
+_EPOCH = dt.date(1970, 1, 1)
+_day_prefix: dict[int, str] = {}
+
+
+class StoreError(SlobError):
+    """The candle store cannot be opened or written; the message names the file."""
+
+
+def iso_utc(ns: int) -> str:
+    """Fixed-width ISO 8601 UTC text of a time in ns (ms resolution); cached per day."""
+    ms = ns // 1_000_000
+    sec, milli = divmod(ms, 1000)
+    day, sod = divmod(sec, 86_400)
+    prefix = _day_prefix.get(day)
+    if prefix is None:
+        prefix = _day_prefix[day] = (_EPOCH + dt.timedelta(days=day)).isoformat()
+    hh, rem = divmod(sod, 3600)
+    return f"{prefix}T{hh:02d}:{rem // 60:02d}:{rem % 60:02d}.{milli:03d}Z"
+
+
+def _row(c: Candle) -> tuple[Any, ...]:
+    return (c.symbol, iso_utc(c.start), c.open, c.high, c.low, c.close, c.volume, c.tick_count,
+            int(c.gap_filled), int(c.backfilled), c.start)  # fmt: skip
+
+
+def _candle(r: Sequence[Any]) -> Candle:
+    return Candle(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]), bool(r[9]))
+
+
+class CandleStore:
+    """Async candle persistence. `enqueue` never blocks; a writer task batches the writes.
+
+    The writer flushes every `flush_interval` seconds or as soon as `batch_size` candles wait.
+    A failed write keeps the candles queued (nothing is lost) and is retried at the next flush;
+    `flush()` and `close()` raise `StoreError` if the write still fails.
+    """
+
+    def __init__(
+        self, path: str | Path, flush_interval: float = 0.5, batch_size: int = 5_000
+    ) -> None:
+        self.path = Path(path)
+        self.flush_interval = flush_interval
+        self.batch_size = batch_size
+        self._db: aiosqlite.Connection | None = None
+        self._pending: list[Candle] = []
+        self._wake: asyncio.Event | None = None
+        self._lock: asyncio.Lock | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._closing = False
+        self.writes = 0  # candles written
+        self.flushes = 0
+        self.write_errors = 0
+        self.last_error: str | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def open(self) -> CandleStore:
+        """Create the file (and folder) if needed, switch to WAL, start the writer."""
+        if self._db is not None:
+            return self
+        if self.path.exists() and self.path.is_dir():
+            raise StoreError(f"candle store path is a directory: {self.path}")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create folder for candle store {self.path}: {exc}") from exc
+        db = None
+        try:
+            db = await aiosqlite.connect(self.path)
+            async with db.execute("PRAGMA journal_mode=WAL") as cur:
+                await cur.fetchall()
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA busy_timeout=5000")
+            await db.execute(SCHEMA)
+            await db.commit()
+        except (sqlite3.Error, OSError) as exc:
+            if db is not None:
+                await db.close()
+            raise StoreError(f"cannot open candle store {self.path}: {exc}") from exc
+        self._db = db
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._closing = False
+        self._writer = asyncio.create_task(self._write_loop(), name="candle-store-writer")
+        return self
+
+    async def close(self) -> None:
+        """Flush what is queued, stop the writer, close the connection."""
+        if self._db is None:
+            return
+        self._closing = True
+        try:
+            await self.flush()
+        finally:
+            if self._writer is not None:
+                self._wake.set()
+                self._writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._writer
+                self._writer = None
+            await self._db.close()
+            self._db = None
+
+    async def __aenter__(self) -> CandleStore:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise StoreError(f"candle store {self.path} is not open")
+        return self._db
+
+    # ------------------------------------------------------------------ writes
+    def enqueue(self, candles: Iterable[Candle]) -> None:
+        """Queue candles for the writer; returns at once (the per-tick path calls this)."""
+        self._pending.extend(candles)
+        if len(self._pending) >= self.batch_size and self._wake is not None:
+            self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def _write_loop(self) -> None:
+        assert self._wake is not None
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.flush_interval)
+            self._wake.clear()
+            try:
+                await self._flush_pending()
+            except StoreError as exc:
+                log.error("%s (will retry)", exc)
+
+    async def _flush_pending(self) -> None:
+        assert self._lock is not None
+        async with self._lock:
+            if not self._pending:
+                return
+            batch, self._pending = self._pending, []
+            try:
+                await self.upsert_many(batch)
+            except StoreError:
+                self._pending[:0] = batch  # keep order, lose nothing
+                raise
+            self.flushes += 1
+
+    async def flush(self) -> None:
+        """Write everything queued so far; raises StoreError if it cannot."""
+        self._conn()
+        await self._flush_pending()
+
+    async def upsert_many(self, candles: Sequence[Candle]) -> int:
+        """Insert or replace by (symbol, start) in one transaction; returns rows written."""
+        db = self._conn()
+        rows = [_row(c) for c in candles]
+        if not rows:
+            return 0
+        try:
+            await db.executemany(UPSERT, rows)
+            await db.commit()
+        except sqlite3.Error as exc:
+            self.write_errors += 1
+            self.last_error = str(exc)
+            with contextlib.suppress(sqlite3.Error):
+                await db.rollback()
+            raise StoreError(f"cannot write candles to {self.path}: {exc}") from exc
+        self.writes += len(rows)
+        return len(rows)
+
+    # ------------------------------------------------------------------ reads
+    async def _select(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+        try:
+            async with self._conn().execute(sql, params) as cur:
+                return list(await cur.fetchall())
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read candles from {self.path}: {exc}") from exc
+
+    @staticmethod
+    def _bounds(start_ns: int | None, end_ns: int | None) -> tuple[str, list[Any]]:
+        where, params = "", []
+        if start_ns is not None:
+            where += " AND timestamp >= ? AND ts_ns >= ?"
+            params += [iso_utc(start_ns), start_ns]
+        if end_ns is not None:
+            where += " AND timestamp <= ? AND ts_ns < ?"
+            params += [iso_utc(end_ns), end_ns]
+        return where, params
+
+    async def candles(
+        self,
+        symbol: str,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        limit: int | None = None,
+    ) -> list[Candle]:
+        """Candles with start in [start_ns, end_ns), oldest first, at most `limit`."""
+        where, params = self._bounds(start_ns, end_ns)
+        sql = f"SELECT {COLUMNS} FROM candles WHERE symbol = ?{where} ORDER BY timestamp"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [_candle(r) for r in await self._select(sql, [symbol, *params])]
+
+    async def range(self, symbol: str, start_ns: int, end_ns: int) -> Any:
+        """Candles with start in [start_ns, end_ns) as a DataFrame indexed by UTC start time."""
+        import pandas as pd
+
+        where, params = self._bounds(start_ns, end_ns)
+        rows = await self._select(
+            f"SELECT {COLUMNS} FROM candles WHERE symbol = ?{where} ORDER BY timestamp",
+            [symbol, *params],
+        )
+        names = [c.strip() for c in COLUMNS.split(",")]
+        df = pd.DataFrame.from_records(rows, columns=names)
+        df["gap_filled"] = df["gap_filled"].astype(bool)
+        df["backfilled"] = df["backfilled"].astype(bool)
+        df.index = pd.to_datetime(df["ts_ns"].astype("int64"), utc=True)
+        df.index.name = "timestamp"
+        return df
+
+    async def recent(self, symbol: str, n: int) -> list[Candle]:
+        """The last `n` candles of `symbol`, oldest first (the tracker's warm-up)."""
+        rows = await self._select(
+            f"SELECT {COLUMNS} FROM candles WHERE symbol = ? ORDER BY timestamp DESC LIMIT ?",
+            [symbol, int(n)],
+        )
+        return [_candle(r) for r in reversed(rows)]
+
+    async def latest(self, symbol: str) -> Candle | None:
+        got = await self.recent(symbol, 1)
+        return got[0] if got else None
+
+    async def count(self, symbol: str | None = None) -> int:
+        if symbol is None:
+            rows = await self._select("SELECT COUNT(*) FROM candles", [])
+        else:
+            rows = await self._select("SELECT COUNT(*) FROM candles WHERE symbol = ?", [symbol])
+        return int(rows[0][0])
+
+    async def symbols(self) -> list[str]:
+        rows = await self._select("SELECT DISTINCT symbol FROM candles ORDER BY symbol", [])
+        return [r[0] for r in rows]
+
+    async def stats(self) -> dict[str, Any]:
+        rows = await self._select(
+            "SELECT COUNT(*), COUNT(DISTINCT symbol), MIN(timestamp), MAX(timestamp) FROM candles",
+            [],
+        )
+        n, nsym, first, last = rows[0]
+        size = sum(
+            p.stat().st_size
+            for p in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm"))
+            if p.exists()
+        )
+        return {
+            "rows": int(n),
+            "symbols": int(nsym),
+            "first": first,
+            "last": last,
+            "file_size_bytes": size,
+            "pending_writes": len(self._pending),
+            "writes": self.writes,
+            "flushes": self.flushes,
+            "write_errors": self.write_errors,
+            "last_error": self.last_error,
+        }
+
+    async def vacuum(self) -> None:
+        """Flush, checkpoint the WAL and compact the file."""
+        await self.flush()
+        db = self._conn()
+        try:
+            async with db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
+                await cur.fetchall()
+            await db.execute("VACUUM")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot vacuum {self.path}: {exc}") from exc

@@ -1,0 +1,179 @@
+"""CandleStore on real SQLite files under tmp_path."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from slob_tui.core.models import NS_PER_MINUTE, Candle
+from slob_tui.storage.candles import CandleStore, StoreError, iso_utc
+
+T0 = 1_381_147_200 * 1_000_000_000  # 2013-10-07 12:00 UTC
+M = NS_PER_MINUTE
+
+
+def make(n: int, symbol: str = "SPY", start: int = T0, price: float = 100.0) -> list[Candle]:
+    return [
+        Candle(symbol, start + i * M, price + i, price + i + 1, price + i - 1, price + i + 0.5,
+               10 * i, i, gap_filled=i % 7 == 3, backfilled=i % 11 == 5)
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def test_iso_timestamps_are_fixed_width_and_sort_like_time():
+    assert iso_utc(T0) == "2013-10-07T12:00:00.000Z"
+    assert iso_utc(T0 + 1_234_567_890) == "2013-10-07T12:00:01.234Z"
+    times = [0, 59 * M, T0, T0 + 86_400 * 10**9 * 400]
+    texts = [iso_utc(t) for t in times]
+    assert len({len(t) for t in texts}) == 1 and texts == sorted(texts)
+
+
+async def test_upsert_is_idempotent_and_reads_back_exactly(tmp_path: Path):
+    async with CandleStore(tmp_path / "c.db") as store:
+        candles = make(30)
+        assert await store.upsert_many(candles) == 30
+        assert await store.upsert_many(candles) == 30
+        assert await store.count() == 30 and await store.count("SPY") == 30
+        assert await store.candles("SPY") == candles
+        changed = Candle("SPY", T0 + 5 * M, 1, 2, 0.5, 1.5, 7, 3)
+        await store.upsert_many([changed])
+        assert (await store.candles("SPY"))[5] == changed
+        assert await store.count() == 30
+
+
+async def test_range_queries_are_half_open(tmp_path: Path):
+    async with CandleStore(tmp_path / "c.db") as store:
+        await store.upsert_many(make(20) + make(5, "QQQ"))
+        got = await store.candles("SPY", T0 + 3 * M, T0 + 8 * M)
+        assert [(c.start - T0) // M for c in got] == [3, 4, 5, 6, 7]
+        assert [c.start for c in await store.candles("SPY", T0 + 3 * M + 1, None, 2)] == [
+            T0 + 4 * M, T0 + 5 * M]  # fmt: skip
+        df = await store.range("SPY", T0 + 10 * M, T0 + 13 * M)
+        assert list(df["open"]) == [110.0, 111.0, 112.0]
+        assert str(df.index[0]) == "2013-10-07 12:10:00+00:00"
+        assert df["gap_filled"].tolist() == [True, False, False]
+        empty = await store.range("SPY", T0 - 5 * M, T0)
+        assert len(empty) == 0
+        assert [c.start for c in await store.recent("SPY", 3)] == [T0 + k * M for k in (17, 18, 19)]
+        latest = await store.latest("QQQ")
+        assert latest is not None and latest.start == T0 + 4 * M
+        assert await store.latest("NONE") is None
+        assert await store.symbols() == ["QQQ", "SPY"]
+
+
+async def test_enqueue_is_written_by_the_writer_and_on_close(tmp_path: Path):
+    path = tmp_path / "c.db"
+    store = CandleStore(path, flush_interval=0.05, batch_size=10_000)
+    await store.open()
+    store.enqueue(make(3))
+    assert store.pending == 3
+    for _ in range(200):
+        if store.pending == 0 and await store.count() == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert await store.count() == 3 and store.flushes >= 1
+    store.enqueue(make(10, start=T0 + 100 * M))
+    await store.close()  # flushes what is queued
+    async with CandleStore(path) as again:  # restart: reopen and read back
+        assert await again.count() == 13
+        assert (await again.latest("SPY")).start == T0 + 109 * M
+        stats = await again.stats()
+        assert stats["rows"] == 13 and stats["symbols"] == 1
+        assert stats["first"] == "2013-10-07T12:00:00.000Z" and stats["file_size_bytes"] > 0
+
+
+async def test_batch_size_wakes_the_writer_early(tmp_path: Path):
+    async with CandleStore(tmp_path / "c.db", flush_interval=30, batch_size=50) as store:
+        store.enqueue(make(60))
+        for _ in range(300):
+            if store.pending == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert store.pending == 0 and await store.count() == 60
+
+
+async def test_second_connection_reads_while_the_writer_flushes(tmp_path: Path):
+    path = tmp_path / "c.db"
+    async with CandleStore(path, flush_interval=0.01, batch_size=100) as store:
+        seen: list[int] = []
+
+        async def writer():
+            for k in range(20):
+                store.enqueue(make(100, start=T0 + k * 100 * M))
+                await asyncio.sleep(0.005)
+            await store.flush()
+
+        async def reader():
+            async with CandleStore(path) as other:
+                while True:
+                    n = await other.count("SPY")
+                    seen.append(n)
+                    rows = await other.candles("SPY", limit=5)
+                    assert len(rows) == min(5, n)
+                    if n == 2000:
+                        return
+                    await asyncio.sleep(0.002)
+
+        await asyncio.wait_for(asyncio.gather(writer(), reader()), 30)
+        assert seen == sorted(seen) and seen[-1] == 2000
+        assert len(set(seen)) > 2  # the reader saw intermediate states, not only the end
+
+
+async def test_failed_write_keeps_candles_and_retries(tmp_path: Path):
+    path = tmp_path / "c.db"
+    async with CandleStore(path, flush_interval=60) as store:
+        con = sqlite3.connect(path)
+        con.execute("CREATE TRIGGER refuse BEFORE INSERT ON candles "
+                    "BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END")  # fmt: skip
+        con.commit()
+        store.enqueue(make(5))
+        with pytest.raises(StoreError, match="refused by test trigger"):
+            await store.flush()
+        assert store.pending == 5 and (await store.stats())["write_errors"] == 1
+        con.execute("DROP TRIGGER refuse")
+        con.commit()
+        con.close()
+        await store.flush()
+        assert store.pending == 0 and await store.count() == 5
+
+
+async def test_other_tables_in_the_file_are_left_alone(tmp_path: Path):
+    path = tmp_path / "c.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE setups (id TEXT PRIMARY KEY, state TEXT)")
+    con.execute("INSERT INTO setups VALUES ('s1', 'WATCHING_LIQ1')")
+    con.commit()
+    con.close()
+    async with CandleStore(path) as store:
+        await store.upsert_many(make(2))
+        await store.vacuum()
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT * FROM setups").fetchall() == [("s1", "WATCHING_LIQ1")]
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert con.execute("SELECT timestamp FROM candles LIMIT 1").fetchone()[0] == (
+        "2013-10-07T12:00:00.000Z")  # fmt: skip
+    con.close()
+
+
+async def test_bad_paths_give_a_clear_error(tmp_path: Path):
+    with pytest.raises(StoreError, match="is a directory"):
+        await CandleStore(tmp_path).open()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="cannot create folder"):
+        await CandleStore(blocker / "sub" / "c.db").open()
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(StoreError, match="cannot open candle store .*junk.db"):
+        await CandleStore(junk).open()
+    with pytest.raises(StoreError, match="not open"):
+        await CandleStore(tmp_path / "x.db").count()
+
+
+async def test_creates_missing_parent_folders(tmp_path: Path):
+    async with CandleStore(tmp_path / "a" / "b" / "c.db") as store:
+        await store.upsert_many(make(1))
+    assert (tmp_path / "a" / "b" / "c.db").is_file()
