@@ -31,6 +31,7 @@ from benchmarks.suite import (
     DataMissing,
     Record,
     Skip,
+    locate_data,
     render_table,
     write_json,
 )
@@ -49,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--only", nargs="+", metavar="NAME", help=f"figures to run: {names}")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write records")
     parser.add_argument("--reps", type=int, help="repetitions per figure (median is reported)")
+    parser.add_argument(
+        "--data", type=Path, help="folder of the real market files (default: ../shared/data)"
+    )
     parser.add_argument("--list", action="store_true", help="list the figures and exit")
     return parser
 
@@ -96,9 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--reps must be at least 1")
     reps = args.reps or (QUICK_REPS if args.quick else DEFAULT_REPS)
     try:
-        from benchmarks.suite import locate_data
-
-        data_dir = locate_data()
+        data_dir = locate_data(args.data)
     except DataMissing as exc:
         print(f"benchmarks: error: {exc}", file=sys.stderr)
         return 2

@@ -100,13 +100,13 @@ def figure(name: str, summary: str, cheap: bool = False) -> Callable[[FigureFn],
     return register
 
 
-def locate_data(repo_root: Path = REPO_ROOT) -> Path:
-    """`../shared/data` beside the repository, or a one-line reason why not."""
-    data = repo_root.parent / "shared" / "data"
+def locate_data(data_dir: Path | None = None) -> Path:
+    """`../shared/data` beside the repository (or the folder given), or a one-line reason."""
+    data = data_dir or REPO_ROOT.parent / "shared" / "data"
     if not (data / "README.md").is_file():
         raise DataMissing(
             f"real market data not found at {data}: the benchmarks read ../shared/data beside "
-            "the repository"
+            "the repository (or pass --data FOLDER)"
         )
     return data
 
