@@ -217,6 +217,11 @@ class LocalAlpaca:
         self._scheduled.append((at_trade, kind, args))
         self._scheduled.sort(key=lambda x: x[0])
 
+    def seek(self, ns: int) -> None:
+        """Start serving at the first trade at or after `ns` (earlier minutes have passed)."""
+        self.cursor = bisect.bisect_left(self._ts, ns)
+        self.clock.ns = ns
+
     def set_price(self, symbol: str, price: float) -> None:
         """Drive the paper order engine directly (fills, trade_updates)."""
         self.trading.set_price(symbol, price)
