@@ -114,7 +114,7 @@ def store_figures(ctx: Context) -> Iterator[Record]:
         def run() -> Any:
             async def go() -> Any:
                 async with store_cls(path) as store:
-                    return await store.range("NQ", candles[0].start, candles[-1].start)
+                    return await store.range("NQ", candles[0].start, candles[-1].end)
 
             return loop.run_until_complete(go())
 
