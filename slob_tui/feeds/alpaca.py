@@ -143,6 +143,7 @@ class AlpacaWSFetcher:
         self._sink: FeedSink | None = None
         self._holding = False
         self._held: list[tuple[Any, ...]] = []
+        self._paused_buf: list[tuple[Any, ...]] = []
         self._backfill_task: asyncio.Task[None] | None = None
         self._fatal: FeedError | None = None
         self._sessions = 0
@@ -189,14 +190,17 @@ class AlpacaWSFetcher:
                 await ws.close()
 
     def pause(self) -> None:
-        """Stop delivering ticks (they are counted, not kept); `resume` backfills the hole."""
+        """Stop delivering ticks. Only the current minute's ticks are kept (older ones are
+        counted in `paused_dropped`); `resume` backfills the minutes in between from REST."""
         self._paused = True
 
     def resume(self) -> None:
         if not self._paused:
             return
         self._paused = False
+        kept, self._paused_buf = self._paused_buf, []
         if self._sink is not None and self.state == "subscribed":
+            self._held = kept + self._held
             self._start_backfill(self._sink)
 
     def health(self) -> dict[str, Any]:
@@ -376,11 +380,21 @@ class AlpacaWSFetcher:
     def _deliver(self, sink: FeedSink | None, ticks: list[tuple[Any, ...]]) -> None:
         self.ticks += len(ticks)
         if self._paused:
-            self.paused_dropped += len(ticks)
+            self._keep_current_minute(ticks)
         elif self._holding or sink is None:
             self._held.extend(ticks)
         else:
             sink.put_ticks(ticks)
+
+    def _keep_current_minute(self, ticks: list[tuple[Any, ...]]) -> None:
+        buf = self._paused_buf
+        buf.extend(ticks)
+        newest = max(t[1] for t in ticks)
+        minute = newest - newest % NS_PER_MINUTE
+        if buf[0][1] < minute:
+            kept = [t for t in buf if t[1] >= minute]
+            self.paused_dropped += len(buf) - len(kept)
+            self._paused_buf = kept
 
     # ----------------------------------------------------------------- gap backfill
     def _start_backfill(self, sink: FeedSink) -> None:
@@ -406,8 +420,11 @@ class AlpacaWSFetcher:
         if covered:
             held = [t for t in held if t[1] >= covered.get(t[0], 0)]
         self._holding = False
-        if held and not self._paused:
-            sink.put_ticks(held)
+        if held:
+            if self._paused:
+                self._keep_current_minute(held)
+            else:
+                sink.put_ticks(held)
 
     async def _backfill(self, sink: FeedSink) -> dict[str, int]:
         """Fetch and hand over the missed minutes; returns per symbol the end they cover."""

@@ -58,6 +58,7 @@ class _Conn:
     subs: dict[str, set[str]] = field(default_factory=lambda: {c: set() for c in CHANNELS})
     sender: asyncio.Task[None] | None = None
     streamed: bool = False
+    stall_until: float = 0.0
 
 
 class LocalAlpaca:
@@ -95,7 +96,6 @@ class LocalAlpaca:
         self._conns: set[_Conn] = set()
         self._active_keys: set[str] = set()
         self._refuse: list[int] = []
-        self._stall_until = 0.0
         self._pending_drop = False
         self._scheduled: list[tuple[int, str, dict[str, Any]]] = []
         self.up = asyncio.Event()
@@ -170,9 +170,11 @@ class LocalAlpaca:
         """Cut the streaming connection in the middle of its next batch frame."""
         self._pending_drop = True
 
-    async def send_garbage(self, count: int = 3, seed: int = 0) -> None:
-        """Send undecodable frames and arrays of malformed messages to every connection."""
+    async def send_garbage(self, count: int = 3, seed: int = 0) -> int:
+        """Send undecodable frames and arrays of malformed messages to every connection;
+        returns how many bad messages were delivered (a bad frame counts as one)."""
         rng = random.Random(seed)
+        bad = 0
         for conn in list(self._conns):
             for _ in range(count):
                 kind = rng.randrange(3)
@@ -189,12 +191,17 @@ class LocalAlpaca:
                 try:
                     await conn.ws.send(frame)
                     self.garbage_sent += 1
+                    bad += 3 if kind == 1 else 1
                 except ConnectionClosed:
                     pass
+        return bad
 
     def stall(self, seconds: float) -> None:
-        """Send nothing for `seconds` (the connection stays open)."""
-        self._stall_until = asyncio.get_running_loop().time() + seconds
+        """The open connections send nothing for `seconds` (they stay open); a new
+        connection is served normally."""
+        until = asyncio.get_running_loop().time() + seconds
+        for conn in self._conns:
+            conn.stall_until = until
 
     def refuse_auth(self, count: int = 1, code: int = 406) -> None:
         """Answer the next `count` auth attempts with error `code`."""
@@ -408,7 +415,7 @@ class LocalAlpaca:
             await self._run_scheduled()
             if conn not in self._conns:
                 return
-            wait = self._stall_until - loop.time()
+            wait = conn.stall_until - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
                 continue
