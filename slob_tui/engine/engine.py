@@ -92,6 +92,9 @@ class LiveTradingEngine:
         self.candles_processed = 0
         self.setup_events = 0
         self.feed_error: BaseException | None = None
+        self.resumed_from: dict[str, int] = {}
+        self.options: Any = None
+        self.settings: Any = None
         self.bus.subscribe(None, self._remember)
 
     # ---- extension points -------------------------------------------------------------
@@ -249,6 +252,7 @@ class LiveTradingEngine:
         self._started = True
         if self.store is not None:
             await self.store.open()
+            await self._resume_from_store()
         for hook in self._start_hooks:
             await hook(self)
         self.health_monitor.started(self.clock.now_ns())
@@ -256,6 +260,17 @@ class LiveTradingEngine:
         self._tasks.append(asyncio.create_task(self._consume(), name="engine-consumer"))
         self._feed_task = asyncio.create_task(self._run_feed(), name="engine-feed")
         self._tasks.append(self._feed_task)
+
+    async def _resume_from_store(self) -> None:
+        """Continue after the stored history: the chart gets recent candles, and the aggregator
+        treats minutes already stored as closed (a restarted replay or feed adds no duplicate)."""
+        for symbol in await self.store.symbols():
+            recent = await self.store.recent(symbol, self._recent_n)
+            if not recent:
+                continue
+            self.recent[symbol] = deque(recent, maxlen=self._recent_n)
+            self.aggregator.seed(symbol, recent[-1].start)
+            self.resumed_from[symbol] = recent[-1].start
 
     async def run(self, duration: float | None = None) -> None:
         """Start, run until the feed ends, `duration` seconds pass or a stop is requested."""
