@@ -59,7 +59,8 @@ class LiveTradingEngine:
         self.data_driven_clock = clock is None and getattr(feed, "mode", "") == "REPLAY"
         self.clock: Clock = clock or (ManualClock() if self.data_driven_clock else WallClock())
         self.mode = mode or getattr(feed, "mode", "DEMO")
-        self.buffer = TickBuffer(maxsize=buffer_size, clock=self.clock)
+        # TTL is about ticks stuck in memory, so it runs on wall time even in a replay.
+        self.buffer = TickBuffer(maxsize=buffer_size, clock=WallClock())
         self.aggregator = CandleAggregator(policy=policy)
         self.validator = validator
         self.params = params
@@ -269,7 +270,7 @@ class LiveTradingEngine:
             if not recent:
                 continue
             self.recent[symbol] = deque(recent, maxlen=self._recent_n)
-            self.aggregator.seed(symbol, recent[-1].start)
+            self.aggregator.seed(symbol, recent[-1].start, recent[-1].close)
             self.resumed_from[symbol] = recent[-1].start
 
     async def run(self, duration: float | None = None) -> None:
