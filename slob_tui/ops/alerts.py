@@ -1,0 +1,291 @@
+"""Alerts a trader wants on their phone, decided from bus events, each type on or off.
+
+The router never blocks the engine: a bus handler formats the text and puts it in a bounded
+outbox; one task sends it through a transport (Telegram in production, anything with an async
+`send(text)` in tests). A transport that fails is retried a little, logged (redacted) and then
+given up on: an alert must never stall trading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from slob_tui.core.events import Event, EventType
+from slob_tui.errors import SlobError
+
+log = logging.getLogger(__name__)
+
+NS_PER_SECOND = 1_000_000_000
+Send = Callable[[str], Awaitable[None]]
+
+
+class AlertConfigError(SlobError):
+    """An alert setting is malformed; the message names it."""
+
+
+@dataclass
+class AlertConfig:
+    """Which alerts go out. Each flag is `SLOB_ALERT_<NAME>=true|false` in the environment."""
+
+    setup_triggered: bool = True
+    order_filled: bool = True
+    exits: bool = True  # stop or target hit
+    safe_mode: bool = True
+    reconnect_storm: bool = True
+    daily_summary: bool = True
+    storm_count: int = 3  # this many disconnects ...
+    storm_window_s: float = 300.0  # ... within this much engine time is a storm
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> AlertConfig:
+        extra: dict[str, str] = dict(getattr(settings, "extra", {}) or {})
+        cfg = cls()
+        for f in fields(cls):
+            raw = extra.get(f"SLOB_ALERT_{f.name.upper()}")
+            if raw is None:
+                continue
+            name = f"SLOB_ALERT_{f.name.upper()}"
+            if f.type in (bool, "bool"):
+                low = raw.strip().lower()
+                if low not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                    raise AlertConfigError(f"{name} must be true or false, got {raw!r}")
+                setattr(cfg, f.name, low in ("1", "true", "yes", "on"))
+            else:
+                try:
+                    value = float(raw)
+                except ValueError as exc:
+                    raise AlertConfigError(f"{name} must be a number, got {raw!r}") from exc
+                if value <= 0:
+                    raise AlertConfigError(f"{name} must be positive, got {raw!r}")
+                setattr(cfg, f.name, int(value) if f.name == "storm_count" else value)
+        return cfg
+
+
+def _get(data: Any, name: str, default: Any = None) -> Any:
+    if isinstance(data, dict):
+        return data.get(name, default)
+    return getattr(data, name, default)
+
+
+def _plain(v: Any) -> str:
+    return str(getattr(v, "value", v))
+
+
+def _num(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.2f}" if abs(v) >= 1 else f"{v:.4g}"
+    return str(v)
+
+
+def _hhmm(ns: int, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(ns / NS_PER_SECOND, UTC).astimezone(tz).strftime("%H:%M")
+
+
+def format_setup_triggered(update: Any, tz: ZoneInfo) -> str:
+    lv = _get(update, "levels") or {}
+    return (
+        f"SETUP TRIGGERED {update.symbol} {_plain(update.direction)} at "
+        f"{_hhmm(update.time, tz)}: entry {_num(lv.get('entry'))} stop {_num(lv.get('stop'))} "
+        f"target {_num(lv.get('target'))} rr {_num(lv.get('rr'))}"
+    )
+
+
+def format_fill(order: Any) -> str:
+    price = _get(order, "filled_avg_price", None) or _get(order, "price", None)
+    qty = _get(order, "filled_qty", None) or _get(order, "qty", "?")
+    return (
+        f"ORDER FILLED {_get(order, 'symbol', '?')} {_plain(_get(order, 'side', '?'))} "
+        f"{_num(qty)} @ {_num(price)} ({_get(order, 'client_order_id', '')})"
+    )
+
+
+def format_exit(order: Any, leg: str) -> str:
+    price = _get(order, "filled_avg_price", None) or _get(order, "price", None)
+    what = "STOP HIT" if leg == "stop" else "TARGET HIT"
+    return (
+        f"{what} {_get(order, 'symbol', '?')} {_plain(_get(order, 'side', '?'))} "
+        f"{_num(_get(order, 'filled_qty', None) or _get(order, 'qty', '?'))} @ {_num(price)}"
+    )
+
+
+@dataclass
+class DayStats:
+    """What happened on one local day, for the daily summary."""
+
+    day: str
+    candles: int = 0
+    setups_started: int = 0
+    triggered: int = 0
+    invalidated: int = 0
+    fills: int = 0
+    trades: int = 0
+    pnl: float = 0.0
+
+    def text(self) -> str:
+        return (
+            f"DAILY SUMMARY {self.day}: {self.candles} candles, {self.setups_started} setups "
+            f"({self.triggered} triggered, {self.invalidated} invalidated), {self.fills} fills, "
+            f"{self.trades} trades closed, P&L {self.pnl:+.2f}"
+        )
+
+
+class AlertRouter:
+    """Turns bus events into alert texts and sends them without blocking the engine."""
+
+    def __init__(
+        self,
+        send: Send,
+        config: AlertConfig | None = None,
+        *,
+        tz: str = "America/New_York",
+        outbox_size: int = 200,
+        retries: int = 2,
+        retry_delay_s: float = 0.5,
+    ) -> None:
+        self.send_fn = send
+        self.config = config or AlertConfig()
+        self.tz = ZoneInfo(tz)
+        self.outbox: asyncio.Queue[str] = asyncio.Queue()
+        self.outbox_size = outbox_size
+        self.retries = retries
+        self.retry_delay_s = retry_delay_s
+        self.sent = 0
+        self.failed = 0
+        self.dropped = 0
+        self._disconnects: deque[int] = deque()
+        self._storm_open = False
+        self.day: DayStats | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def attach(self, bus: Any) -> None:
+        bus.subscribe(None, self.on_event)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._sender(), name="alert-sender")
+
+    async def stop(self, flush_timeout_s: float = 5.0) -> None:
+        """Send what is queued (within the timeout), then end the sender."""
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(self.outbox.join(), flush_timeout_s)
+        except TimeoutError:
+            log.warning("alerts: %d messages not sent at stop", self.outbox.qsize())
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None
+
+    def post(self, text: str) -> None:
+        """Queue one alert; when the outbox is full the oldest is dropped and counted."""
+        if self.outbox.qsize() >= self.outbox_size:
+            try:
+                self.outbox.get_nowait()
+                self.outbox.task_done()
+                self.dropped += 1
+            except asyncio.QueueEmpty:
+                pass
+        self.outbox.put_nowait(text)
+
+    async def _sender(self) -> None:
+        while True:
+            text = await self.outbox.get()
+            try:
+                await self._send_with_retries(text)
+            finally:
+                self.outbox.task_done()
+
+    async def _send_with_retries(self, text: str) -> None:
+        for attempt in range(self.retries + 1):
+            try:
+                await self.send_fn(text)
+                self.sent += 1
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - alerts must not stop trading
+                log.warning("alert send failed (attempt %d): %s", attempt + 1, exc)
+                if attempt < self.retries:
+                    await asyncio.sleep(self.retry_delay_s * (attempt + 1))
+        self.failed += 1
+
+    # ---- deciding ---------------------------------------------------------------------
+    def on_event(self, event: Event) -> None:
+        t = event.type
+        cfg = self.config
+        if t is EventType.CANDLE_COMPLETED:
+            self._day_for(event.ts).candles += 1
+        elif t is EventType.SETUP_STARTED:
+            self._day_for(event.ts).setups_started += 1
+        elif t is EventType.SETUP_TRIGGERED:
+            self._day_for(event.ts).triggered += 1
+            if cfg.setup_triggered:
+                self.post(format_setup_triggered(event.data, self.tz))
+        elif t is EventType.SETUP_INVALIDATED:
+            self._day_for(event.ts).invalidated += 1
+        elif t is EventType.ORDER_FILLED:
+            self._on_fill(event)
+        elif t is EventType.TRADE_CLOSED:
+            day = self._day_for(event.ts)
+            day.trades += 1
+            pnl = _get(event.data, "pnl")
+            if pnl is not None:
+                day.pnl += float(pnl)
+        elif t is EventType.SAFE_MODE and cfg.safe_mode:
+            on = bool(_get(event.data, "on", True)) if event.data is not None else True
+            why = _get(event.data, "reason", "") if event.data is not None else ""
+            state = "ON: no new orders" if on else "OFF: trading resumes"
+            self.post(f"SAFE MODE {state}{f' ({why})' if why else ''}")
+        elif t is EventType.KILL_SWITCH:
+            self.post(f"KILL SWITCH: {_get(event.data, 'source', '') or event.source}")
+        elif t is EventType.FEED_DISCONNECTED:
+            self._on_disconnect(event.ts)
+
+    def post_summary(self, note: str = "engine stopping") -> None:
+        """The current day's summary now (at stop: the day may not be over)."""
+        if self.day is not None and self.config.daily_summary:
+            self.post(f"{self.day.text()} ({note})")
+
+    def _on_fill(self, event: Event) -> None:
+        self._day_for(event.ts).fills += 1
+        leg = str(_get(event.data, "leg", "entry") or "entry")
+        if leg in ("stop", "target"):
+            if self.config.exits:
+                self.post(format_exit(event.data, leg))
+        elif self.config.order_filled:
+            self.post(format_fill(event.data))
+
+    def _on_disconnect(self, ts: int) -> None:
+        window = int(self.config.storm_window_s * NS_PER_SECOND)
+        q = self._disconnects
+        q.append(ts)
+        while q and q[0] < ts - window:
+            q.popleft()
+        if len(q) < self.config.storm_count:
+            self._storm_open = False
+            return
+        if not self._storm_open and self.config.reconnect_storm:
+            self.post(
+                f"RECONNECT STORM: {len(q)} feed disconnects within "
+                f"{self.config.storm_window_s:.0f} s"
+            )
+        self._storm_open = True
+
+    def _day_for(self, ts: int) -> DayStats:
+        """The stats of `ts`'s local day; crossing into a new day sends the last one's summary."""
+        day = datetime.fromtimestamp(ts / NS_PER_SECOND, UTC).astimezone(self.tz).date()
+        label = day.isoformat()
+        if self.day is None:
+            self.day = DayStats(label)
+        elif self.day.day != label and label > self.day.day:
+            if self.config.daily_summary:
+                self.post(self.day.text())
+            self.day = DayStats(label)
+        return self.day
