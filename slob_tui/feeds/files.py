@@ -152,17 +152,15 @@ def _aware_fast(text: Any) -> Any:
     """
     import pandas as pd
 
-    last = text.str.slice(-1).dropna().unique().tolist()
-    if last == ["Z"]:
+    tail = text.str.slice(-6)
+    uniques = tail.dropna().unique().tolist()
+    table = {o: _offset_ns(o) for o in uniques}
+    if all(v is not None for v in table.values()):
+        local, offsets = text.str.slice(0, -6), tail.map(table)
+    elif all(o.endswith(("Z", "z")) for o in uniques):
         local, offsets = text.str.slice(0, -1), None
-    elif "Z" in last:
-        return None
     else:
-        local, tail = text.str.slice(0, -6), text.str.slice(-6)
-        table = {o: _offset_ns(o) for o in tail.dropna().unique().tolist()}
-        if any(v is None for v in table.values()):
-            return None
-        offsets = tail.map(table)
+        return None
     parsed = pd.to_datetime(local, format="ISO8601", errors="coerce")
     if parsed.dt.tz is not None:
         return None

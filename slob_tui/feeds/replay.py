@@ -1,0 +1,213 @@
+"""ReplayFeed: a tick or candle file pushed through the live pipeline, at a speed or flat out.
+
+The file is read in chunks in a worker thread (pandas parses while the engine aggregates), and
+handed over in batches: ticks with `put_ticks_wait` (backpressure, nothing dropped), candles
+with `put_candles`. After each batch the feed moves the engine clock to the batch's last time
+(`set_time`), so the clock follows the data. A batch spans at most `max_batch_span_s` of data
+time and the clock is set to its first tick before it is handed over, so the clock never runs
+far ahead of ticks still waiting in the engine's buffer (which ages them by that clock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from slob_tui.feeds.base import FeedSink
+from slob_tui.feeds.files import ReadReport, detect_kind, iter_candle_chunks, iter_tick_chunks
+
+NS_PER_SECOND = 1_000_000_000
+
+
+class ReplayFeed:
+    """Replays `path` (CSV or CSV.gz; ticks or candles, detected from the header).
+
+    `speed=None` replays as fast as the pipeline takes it; a number keeps data time / wall time
+    at that factor (1.0 = real time), sleeping between batches.
+    """
+
+    mode = "REPLAY"
+
+    def __init__(
+        self,
+        path: str | Path,
+        symbol: str | None = None,
+        tz: str = "America/New_York",
+        speed: float | None = None,
+        exclude_conditions: Any = None,
+        batch_rows: int = 20_000,
+        chunk_rows: int = 100_000,
+        max_batch_span_s: float = 20.0,
+    ) -> None:
+        if speed is not None and not speed > 0:
+            from slob_tui.errors import UsageError
+
+            raise UsageError(f"replay speed must be positive or max, got {speed}")
+        self.path = Path(path)
+        self.kind = detect_kind(self.path)  # raises UsageError naming the problem
+        self.symbol = symbol or self.path.name.split("_")[0].split(".")[0].upper()
+        self.name = f"replay:{self.path.name}"
+        self.symbols: tuple[str, ...] = (self.symbol,)
+        self.tz = tz
+        self.speed = speed
+        self.exclude_conditions = tuple(exclude_conditions or ())
+        self.batch_rows = batch_rows
+        self.chunk_rows = chunk_rows
+        self.max_batch_span_ns = int(max_batch_span_s * NS_PER_SECOND)
+        self.report = ReadReport(str(self.path))
+        self.ticks_sent = 0
+        self.candles_sent = 0
+        self.batches = 0
+        self.data_time: int | None = None
+        self.state = "idle"
+        self._stop = False
+        self._resumed = asyncio.Event()
+        self._resumed.set()
+        self._anchor: tuple[float, int] | None = None  # (wall s, data ns) for paced replay
+        self._paused_at = 0.0
+        self._drained_at: int | None = None
+        self.drain_every_ns = 30 * NS_PER_SECOND
+
+    # ------------------------------------------------------------------ Feed protocol
+    async def run(self, sink: FeedSink) -> None:
+        self.state = "running"
+        try:
+            if self.kind == "ticks":
+                chunks: Iterator[list[Any]] = iter_tick_chunks(
+                    self.path, self.symbol, self.tz, self.exclude_conditions, self.chunk_rows,
+                    report=self.report,
+                )  # fmt: skip
+            else:
+                chunks = iter_candle_chunks(
+                    self.path, self.symbol, self.tz, self.chunk_rows, report=self.report
+                )
+            done = object()
+            # Parse the next chunk in a worker thread while this one goes through the engine.
+            reading = asyncio.ensure_future(asyncio.to_thread(next, chunks, done))
+            try:
+                while not self._stop:
+                    chunk = await reading
+                    if chunk is done:
+                        break
+                    reading = asyncio.ensure_future(asyncio.to_thread(next, chunks, done))
+                    if self.kind == "ticks":
+                        await self._send_ticks(sink, chunk)
+                    else:
+                        await self._send_candles(sink, chunk)
+            finally:
+                if not reading.done():
+                    reading.cancel()
+                    await asyncio.gather(reading, return_exceptions=True)
+            self.state = "stopped" if self._stop else "finished"
+        except BaseException:
+            self.state = "failed"
+            raise
+
+    async def _send_ticks(self, sink: FeedSink, chunk: list[tuple]) -> None:
+        times = [t[1] for t in chunk]
+        i, n = 0, len(chunk)
+        while i < n and not self._stop:
+            await self._resumed.wait()
+            limit = times[i] + self.max_batch_span_ns
+            if self.speed is not None:
+                limit = min(limit, await self._pace(times[i]))
+            j = min(bisect.bisect_right(times, limit, i, n), i + self.batch_rows)
+            j = max(j, i + 1)
+            batch = chunk[i:j]
+            await self._before_jump(sink, times[i])
+            sink.set_time(times[i])
+            await sink.put_ticks_wait(batch)
+            last = times[j - 1]
+            sink.set_time(last)
+            self.data_time = last
+            self.ticks_sent += j - i
+            self.batches += 1
+            i = j
+            await asyncio.sleep(0)  # let the engine take the batch before the clock moves on
+
+    async def _before_jump(self, sink: FeedSink, ts: int) -> None:
+        """Before moving the clock to `ts`, make sure no waiting tick would age out.
+
+        The engine's buffer ages ticks by the (data-driven) clock and evicts those older than
+        its TTL (60 s). Everything still buffered arrived at or after the clock value at which
+        the buffer was last seen empty; once `ts` is more than 30 s past that, wait until the
+        engine has taken what it holds.
+        """
+        buffer = getattr(sink, "buffer", None)
+        if buffer is None:
+            return
+        if len(buffer) == 0:
+            self._drained_at = self.data_time
+            return
+        if self._drained_at is not None and ts - self._drained_at <= self.drain_every_ns:
+            return
+        while len(buffer) and not self._stop:
+            await asyncio.sleep(0)
+        self._drained_at = self.data_time
+
+    async def _send_candles(self, sink: FeedSink, chunk: list[Any]) -> None:
+        starts = [c.start for c in chunk]
+        i, n = 0, len(chunk)
+        while i < n and not self._stop:
+            await self._resumed.wait()
+            j = min(i + self.batch_rows, n)
+            if self.speed is not None:
+                limit = await self._pace(starts[i])
+                j = max(i + 1, min(j, bisect.bisect_right(starts, limit, i, n)))
+            batch = chunk[i:j]
+            await sink.put_candles(batch)
+            last = batch[-1].end
+            sink.set_time(last)
+            self.data_time = last
+            self.candles_sent += len(batch)
+            self.batches += 1
+            i = j
+
+    async def _pace(self, next_ts: int) -> int:
+        """Sleep until `next_ts` is due at the speed factor; return the data time now due."""
+        assert self.speed is not None
+        if self._anchor is None:
+            self._anchor = (time.monotonic(), next_ts)
+        wall0, data0 = self._anchor
+        while not self._stop:
+            due = data0 + int((time.monotonic() - wall0) * self.speed * NS_PER_SECOND)
+            if due >= next_ts:
+                return due
+            wait = (next_ts - due) / (self.speed * NS_PER_SECOND)
+            await asyncio.sleep(min(wait, 0.25))  # stay responsive to stop and pause
+        return next_ts
+
+    async def stop(self) -> None:
+        self._stop = True
+        self._resumed.set()
+
+    def pause(self) -> None:
+        self._resumed.clear()
+        self.state = "paused"
+        self._paused_at = time.monotonic()
+
+    def resume(self) -> None:
+        if not self._resumed.is_set():
+            if self._anchor is not None:  # paused wall time does not count as data time
+                wall0, data0 = self._anchor
+                self._anchor = (wall0 + time.monotonic() - self._paused_at, data0)
+            self.state = "running"
+            self._resumed.set()
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "feed": self.name,
+            "kind": self.kind,
+            "state": self.state,
+            "speed": "max" if self.speed is None else self.speed,
+            "rows_read": self.report.rows,
+            "bad_rows": self.report.bad_rows,
+            "ticks_sent": self.ticks_sent,
+            "candles_sent": self.candles_sent,
+            "batches": self.batches,
+            "data_time": self.data_time,
+        }
