@@ -362,9 +362,10 @@ class SetupTracker:
             hist, base, K, sg = self._hist, self._base, p.swing_k, s.sign
             col = H_L if sg > 0 else H_H
             low = s.det.lo
+            last = base + len(hist) - 1
             for j in range(s.det.hi_idx - 1, s.liq1_idx, -1):
                 lj = sg * hist[j - base][col]
-                if lj >= low or j - K < base:
+                if lj >= low or j - K < base or j + K > last:
                     continue
                 if all(sg * hist[i - base][col] > lj
                        for i in range(j - K, j + K + 1) if i != j):
