@@ -60,8 +60,21 @@ class RestApp:
         self.srv = server
         self.limiter = RateLimiter(server.rate_limit_per_minute)
         self.requests = 0
+        self.writers: set[asyncio.StreamWriter] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def close_all(self) -> None:
+        """Drop every open keep-alive connection (the server is going down)."""
+        for writer in list(self.writers):
+            writer.transport.abort()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
         try:
             while True:
                 line = await reader.readline()
@@ -90,6 +103,7 @@ class RestApp:
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
             pass
         finally:
+            self.writers.discard(writer)
             writer.close()
 
     def route(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
@@ -121,7 +135,9 @@ class RestApp:
                     return 400, {"code": 40010000, "message": "request body format is invalid"}
                 return 200, eng.submit(req)
             if path == "/v2/orders" and method == "GET":
-                return 200, eng.list_orders(q.get("status", "open"), q.get("nested") == "true")
+                return 200, eng.list_orders(
+                    q.get("status", "open"), q.get("nested", "").lower() == "true"
+                )
             if path == "/v2/orders" and method == "DELETE":
                 return 207, eng.cancel_all()
             if path == "/v2/orders:by_client_order_id" and method == "GET":
@@ -136,7 +152,7 @@ class RestApp:
                 if method == "GET":
                     if oid not in eng.orders:
                         return 404, {"code": 40410000, "message": "order not found"}
-                    return 200, eng.order_view(oid, q.get("nested") == "true")
+                    return 200, eng.order_view(oid, q.get("nested", "").lower() == "true")
                 if method == "DELETE":
                     eng.cancel(oid)
                     return 204, None

@@ -106,6 +106,7 @@ class LocalAlpaca:
         self.frames_sent = 0
         self.garbage_sent = 0
         self.bars_requests = 0
+        self.trade_update_listeners = 0
 
     # ------------------------------------------------------------------ lifecycle and URLs
     async def start(self, port: int = 0, rest_port: int = 0) -> LocalAlpaca:
@@ -133,6 +134,8 @@ class LocalAlpaca:
             await self._ws_server.wait_closed()
         if self._rest_server is not None:
             self._rest_server.close()
+            await self.rest.close_all()
+            await self._rest_server.wait_closed()
         self._ws_server = self._rest_server = None
 
     async def restart(self, downtime_s: float = 0.05) -> None:
@@ -512,6 +515,7 @@ class LocalAlpaca:
                 elif action == "listen" and authed:
                     streams = (msg.get("data") or {}).get("streams") or []
                     listening = "trade_updates" in streams
+                    self.trade_update_listeners += listening
                     await ws.send(
                         json.dumps(
                             {

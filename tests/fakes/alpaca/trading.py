@@ -138,6 +138,8 @@ class TradingEngine:
             if nested and o["_parent"] is not None:
                 continue
             is_open = o["status"] in OPEN
+            if nested:  # a bracket counts as open while any of its legs is
+                is_open = is_open or any(self.orders[x]["status"] in OPEN for x in o["_legs"])
             if status == "all" or (status == "open") == is_open:
                 out.append(self.order_view(oid, nested))
         return out
@@ -332,7 +334,7 @@ class TradingEngine:
     def cancel_all(self) -> list[dict[str, Any]]:
         out = []
         for oid, o in list(self.orders.items()):
-            if o["_parent"] is None and o["status"] in OPEN:
+            if o["status"] in OPEN:  # legs of a filled bracket too
                 self.cancel(oid)
                 out.append({"id": oid, "status": 200, "body": self.order_view(oid)})
         return out
