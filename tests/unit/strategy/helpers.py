@@ -67,7 +67,7 @@ def _rows() -> list[tuple[str, float | None, float, float, float]]:
     return rows
 
 
-def worked_example(symbol: str = "NQ") -> list[Candle]:
+def worked_example(symbol: str = "NQ", d: date = DAY) -> list[Candle]:
     """The 2026-01-06 example of docs/STRATEGY.md as 1-minute candles (Stockholm times)."""
     out: list[Candle] = []
     prev_close = None
@@ -75,7 +75,7 @@ def worked_example(symbol: str = "NQ") -> list[Candle]:
         hh, mm = map(int, stamp.split(":"))
         op = o if o is not None else prev_close
         assert op is not None and low <= op <= h and low <= c <= h, stamp
-        out.append(Candle(symbol, sto_ns(hh, mm), op, h, low, c, 100.0))
+        out.append(Candle(symbol, sto_ns(hh, mm, d), op, h, low, c, 100.0))
         prev_close = c
     return out
 
