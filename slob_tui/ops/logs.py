@@ -24,7 +24,7 @@ REDACTED = "[REDACTED]"
 # Shapes of secrets worth hiding even when we were not told their value: a Telegram bot token
 # (digits:35 url-safe chars), also after the `/bot` URL prefix; Alpaca keys in headers or query.
 _PATTERNS = (
-    re.compile(r"\b\d{5,12}:[A-Za-z0-9_-]{30,}"),
+    re.compile(r"(?<!\d)\d{5,12}:[A-Za-z0-9_-]{30,}"),
     re.compile(r"(?i)(apca-api-(?:key-id|secret-key)['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+"),
     re.compile(r"(?i)((?:api[_-]?key|api[_-]?secret|secret|token|password)=)[^&\s'\"]+"),
 )

@@ -36,6 +36,7 @@ class TelegramOps:
         tz: str = "America/New_York",
         poll_timeout_s: int = 10,
         confirm_window_s: float = 60.0,
+        retry_delay_s: float = 1.0,
     ) -> None:
         from telegram import Update
         from telegram.ext import ApplicationBuilder, TypeHandler
@@ -56,7 +57,9 @@ class TelegramOps:
         self.commands = CommandProcessor(
             engine, self.chat_ids, confirm_window_s=confirm_window_s
         )
-        self.router = AlertRouter(self.send, config, tz=tz)
+        self.send_attempts = 3
+        self.retry_delay_s = retry_delay_s
+        self.router = AlertRouter(self.send, config, tz=tz, retries=0)
         self.router.attach(engine.bus)
         self._running = False
 
@@ -86,15 +89,23 @@ class TelegramOps:
         await self.app.shutdown()
 
     async def send(self, text: str) -> None:
-        """One message to every allow-listed chat; raises if any send failed (router retries)."""
-        failures: list[BaseException] = []
+        """One message to every allow-listed chat, each retried on its own (so no chat gets a
+        duplicate); raises if a chat still failed, which the router counts."""
+        failures: list[str] = []
         for chat_id in self.chat_ids:
-            try:
-                await self.app.bot.send_message(chat_id=chat_id, text=text[:MAX_MESSAGE])
-            except Exception as exc:  # noqa: BLE001 - gathered, re-raised below
-                failures.append(exc)
+            for attempt in range(self.send_attempts):
+                try:
+                    await self.app.bot.send_message(chat_id=chat_id, text=text[:MAX_MESSAGE])
+                    break
+                except Exception as exc:  # noqa: BLE001 - retried, then reported below
+                    log.warning("telegram: send to chat %s failed (attempt %d): %s",
+                                chat_id, attempt + 1, exc)
+                    if attempt + 1 == self.send_attempts:
+                        failures.append(str(chat_id))
+                    else:
+                        await asyncio.sleep(self.retry_delay_s * (attempt + 1))
         if failures:
-            raise RuntimeError(f"send failed for {len(failures)} chat(s): {failures[0]}")
+            raise RuntimeError(f"alert not delivered to chat(s) {', '.join(failures)}")
 
     def _polling_error(self, exc: Exception) -> None:
         log.warning("telegram: polling error: %s", exc)

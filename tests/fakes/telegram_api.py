@@ -15,6 +15,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl
 
+REASONS = {200: "OK", 401: "Unauthorized", 404: "Not Found", 500: "Internal Server Error"}
 BOT_USER = {"id": 777000111, "is_bot": True, "first_name": "SlobBot", "username": "slob_test_bot"}
 
 
@@ -97,7 +98,7 @@ class FakeBotAPI:
                 status, payload = await self._dispatch(path, headers, body)
                 data = json.dumps(payload).encode()
                 writer.write(
-                    f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+                    f"HTTP/1.1 {status} {REASONS[status]}\r\nContent-Type: application/json\r\n"
                     f"Content-Length: {len(data)}\r\n\r\n".encode() + data
                 )
                 await writer.drain()

@@ -1,0 +1,180 @@
+"""Telegram alerts and commands through python-telegram-bot against a local fake Bot API."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+
+from slob_tui.core.events import Event, EventType
+from slob_tui.core.models import Direction, Order, OrderStatus, SetupState, SetupUpdate, Side
+from slob_tui.engine.engine import LiveTradingEngine
+from slob_tui.ops.commands import CommandProcessor
+from slob_tui.ops.telegram_bot import TelegramOps
+from tests.fakes.telegram_api import FakeBotAPI
+from tests.ops.conftest import T0, ScriptedFeed, settle
+
+TOKEN = "424242424:AAE-telegram-token-for-the-fake-api_xyz"
+TRADER, PARTNER, STRANGER = 111, 222, 999
+
+
+class KillSwitchExecutor:
+    """Stands in for `engine.executor` (no order executor in the tree yet): records the call
+    and answers the way the executor's kill switch is specified to (a short summary)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def kill_switch(self, source: str) -> str:
+        self.calls.append(source)
+        return "2 orders cancelled, 1 position closed"
+
+
+@pytest.fixture
+async def bot(clock, caplog):
+    caplog.set_level(logging.DEBUG)
+    api = FakeBotAPI(TOKEN)
+    await api.start()
+    engine = LiveTradingEngine(ScriptedFeed(), clock=clock, enable_tracker=False)
+    engine.executor = KillSwitchExecutor()
+    tg = TelegramOps(engine, TOKEN, [TRADER, PARTNER], base_url=api.base_url, poll_timeout_s=1,
+                     retry_delay_s=0.05)
+    await engine.start()
+    await tg.start()
+    yield api, engine, tg
+    await tg.stop()
+    await engine.stop("test over")
+    await api.close()
+    assert TOKEN not in caplog.text, "the bot token reached a log"
+
+
+def triggered() -> SetupUpdate:
+    levels = {"entry": 17500.25, "stop": 17510.0, "target": 17480.0, "rr": 2.0}
+    return SetupUpdate("NQ-S-1", "NQ", Direction.SHORT, SetupState.TRIGGERED,
+                       SetupState.WAITING_ENTRY, None, 42, T0 + 31 * 60 * 10**9, levels)
+
+
+async def test_alert_reaches_every_allowed_chat_with_the_right_text(bot):
+    api, engine, tg = bot
+    engine.bus.emit(Event(EventType.SETUP_TRIGGERED, T0, triggered(), "tracker"))
+    sent = await api.wait_sent(2)
+    expected = (
+        "SETUP TRIGGERED NQ SHORT at 10:31: entry 17500.25 stop 17510.00 target 17480.00 rr 2.00"
+    )
+    assert sorted((m["chat_id"], m["text"]) for m in sent) == [
+        (TRADER, expected), (PARTNER, expected)
+    ]
+    assert "getMe" in api.calls and "getUpdates" in api.calls
+
+
+async def test_fill_and_stop_alerts_survive_a_failing_send(bot):
+    api, engine, tg = bot
+    api.fail_sends = 1  # the first attempt answers 500; the retry goes through
+    fill = Order("o1", "NQ-S-1-entry", "NQ", Side.SELL, 1, "limit", OrderStatus.FILLED,
+                 filled_qty=1, filled_avg_price=17500.25)
+    stop = Order("o2", "NQ-S-1-stop", "NQ", Side.BUY, 1, "stop", OrderStatus.FILLED, leg="stop",
+                 filled_qty=1, filled_avg_price=17510.0)
+    engine.bus.emit(Event(EventType.ORDER_FILLED, T0, fill))
+    engine.bus.emit(Event(EventType.ORDER_FILLED, T0, stop))
+    await api.wait_sent(4)
+    assert api.texts_to(TRADER) == [
+        "ORDER FILLED NQ sell 1 @ 17500.25 (NQ-S-1-entry)", "STOP HIT NQ buy 1 @ 17510.00"
+    ]
+    assert api.texts_to(PARTNER) == api.texts_to(TRADER)
+    await settle(lambda: tg.router.sent == 2)
+    assert tg.router.failed == 0
+
+
+async def test_command_from_a_stranger_is_refused_and_logged(bot, caplog):
+    api, engine, tg = bot
+    await api.push_message(STRANGER, "/pause")
+    await api.wait_sent(1)
+    assert api.texts_to(STRANGER) == ["Refused: this chat is not allowed to control the engine."]
+    assert engine.paused is False
+    assert "refused '/pause' from chat 999" in caplog.text
+    await api.push_message(TRADER, "/pause")
+    await api.wait_sent(2)
+    assert engine.paused is True and api.texts_to(TRADER)[0].startswith("Feed paused")
+    await api.push_message(TRADER, "/resume")
+    await api.push_message(TRADER, "/rm -rf")
+    await api.wait_sent(4)
+    assert engine.paused is False
+    assert api.texts_to(TRADER)[2].startswith("Unknown command.")
+
+
+async def test_status_setups_and_orders(bot):
+    api, engine, tg = bot
+    await api.push_message(TRADER, "/status")
+    await api.push_message(TRADER, "/setups")
+    await api.push_message(TRADER, "/orders@slob_test_bot")
+    texts = [m["text"] for m in await api.wait_sent(3)]
+    assert texts[0].startswith("PAPER scripted — ok")
+    assert texts[1] == "No live setups."
+    assert texts[2] == "No open orders and no positions."
+
+
+async def test_flatten_asks_then_flattens_through_the_executor(bot):
+    api, engine, tg = bot
+    await api.push_message(TRADER, "/flatten")
+    ask = (await api.wait_sent(1))[-1]["text"]
+    code = re.search(r"/confirm (\d{4}) within 60 s", ask).group(1)
+    assert engine.executor.calls == []
+    await api.push_message(PARTNER, f"/confirm {code}")  # another chat cannot confirm it
+    await api.push_message(TRADER, "/confirm " + ("0000" if code != "0000" else "1111"))
+    await api.wait_sent(3)
+    assert api.texts_to(PARTNER) == ["Nothing to confirm: send /flatten first."]
+    assert api.texts_to(TRADER)[-1] == "Wrong code: nothing done. Send /flatten again."
+    assert engine.executor.calls == []
+
+    await api.push_message(TRADER, "/flatten")
+    ask = (await api.wait_sent(4))[-1]["text"]
+    code = re.search(r"/confirm (\d{4})", ask).group(1)
+    await api.push_message(TRADER, f"/confirm {code}")
+    await api.wait_sent(5)
+    assert engine.executor.calls == ["telegram"]
+    assert api.texts_to(TRADER)[-1] == "Flattened: 2 orders cancelled, 1 position closed"
+    await api.push_message(TRADER, f"/confirm {code}")  # a code works once
+    await api.wait_sent(6)
+    assert engine.executor.calls == ["telegram"]
+
+
+async def test_confirmation_expires():
+    now = [1000.0]
+    executor = KillSwitchExecutor()
+    engine = LiveTradingEngine(ScriptedFeed(), enable_tracker=False)
+    engine.executor = executor
+    cp = CommandProcessor(engine, [TRADER], confirm_window_s=60, monotonic=lambda: now[0])
+    code = re.search(r"/confirm (\d{4})", await cp.handle(TRADER, "/flatten")).group(1)
+    now[0] += 61
+    assert (await cp.handle(TRADER, f"/confirm {code}")).startswith("Confirmation expired")
+    assert executor.calls == []
+    code = re.search(r"/confirm (\d{4})", await cp.handle(TRADER, "/flatten")).group(1)
+    now[0] += 59
+    assert (await cp.handle(TRADER, f"/confirm {code}")).startswith("Flattened")
+    assert executor.calls == ["telegram"]
+
+
+async def test_flatten_without_executor_says_so():
+    engine = LiveTradingEngine(ScriptedFeed(), enable_tracker=False)
+    cp = CommandProcessor(engine, [TRADER])
+    assert await cp.handle(TRADER, "/flatten") == (
+        "No order executor is running: nothing to flatten."
+    )
+
+
+async def test_bad_token_fails_start_with_a_redacted_error(clock, caplog):
+    api = FakeBotAPI("the-real-token")
+    await api.start()
+    engine = LiveTradingEngine(ScriptedFeed(), clock=clock, enable_tracker=False)
+    tg = TelegramOps(engine, TOKEN, [TRADER], base_url=api.base_url)
+    try:
+        with (
+            caplog.at_level(logging.DEBUG),
+            pytest.raises(Exception, match="(?i)unauthorized|token"),
+        ):
+            await tg.start()
+    finally:
+        await tg.stop()
+        await api.close()
+    assert TOKEN not in caplog.text
