@@ -1,0 +1,423 @@
+"""The console: a Textual app that hosts the engine and owns its shutdown.
+
+The engine's `run()` is an asyncio task watched by a Textual worker. Textual cancels workers at
+exit without awaiting them, so the engine task is shielded from that cancellation and every way
+out — ctrl+q, the quit command, SIGTERM, SIGHUP, a vanished terminal, or the app unmounting —
+ends in `shutdown_engine()`, which requests a stop and awaits the engine's graceful stop (open
+candles closed and flushed to the store, stop hooks run) before the process may end.
+
+Widgets never read the engine per tick: one timer polls `engine.seq` at `poll_hz` (4-10 Hz) and,
+only when it changed, takes one `engine.snapshot()` and hands it to each widget, which redraws
+only if its own part changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from slob_tui.core.models import NS_PER_MINUTE
+from slob_tui.ui.bindings import BINDINGS, textual_bindings
+from slob_tui.ui.messages import EngineStarted, EngineStopped, KillSwitchDone
+from slob_tui.ui.screens.confirm_kill import ConfirmKillScreen
+from slob_tui.ui.screens.help import HelpScreen
+from slob_tui.ui.screens.live_confirm import LiveConfirmScreen
+from slob_tui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, load_themes
+from slob_tui.ui.widgets.candle_chart import CandleChart
+from slob_tui.ui.widgets.event_log import EventLog
+from slob_tui.ui.widgets.health import HealthPanel
+from slob_tui.ui.widgets.mode_banner import ModeBanner
+from slob_tui.ui.widgets.orders import OrdersPanel
+from slob_tui.ui.widgets.setups import SetupsPanel
+
+log = logging.getLogger(__name__)
+
+PANELS = ("setups", "orders", "health", "events")
+OLDER_BATCH = 240  # candles fetched from the store per scroll past the held history
+
+
+def _default_engine() -> Any:
+    """The same engine `slob-tui` with no flags builds (demo feed, paper)."""
+    from slob_tui.commands.run import options_from_args
+    from slob_tui.wiring import build_engine
+
+    opts, settings = options_from_args(type("Args", (), {})())
+    return build_engine(opts, settings)
+
+
+class SlobConsole(App[int]):
+    """The trading console. Build it with `create_app` (tests and `run_console` do)."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "slob-tui"
+    BINDINGS = textual_bindings()
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+
+    def __init__(
+        self,
+        engine_or_factory: Any = None,
+        *,
+        clock: Any = None,
+        theme: str | None = None,
+        tz: str = "America/New_York",
+        symbol: str | None = None,
+        live_confirm: bool = False,
+        keymap: dict[str, str] | None = None,
+        poll_hz: float = 8.0,
+        install_signals: bool = False,
+        watch_terminal: bool = False,
+        duration: float | None = None,
+        theme_dirs: Iterable[Path] | None = None,
+        stop_timeout: float = 30.0,
+    ) -> None:
+        super().__init__()
+        if engine_or_factory is None:
+            engine_or_factory = _default_engine
+        if hasattr(engine_or_factory, "snapshot"):
+            self.engine: Any = engine_or_factory
+            self._factory: Callable[[], Any] | None = None
+        else:
+            self.engine = None
+            self._factory = engine_or_factory
+        self.clock = clock
+        self._start_theme = theme or DEFAULT_THEME
+        self.tz = tz
+        self.symbol = symbol
+        self.live_confirm = live_confirm
+        self.keymap = dict(keymap or {})
+        self.poll_hz = min(max(poll_hz, 4.0), 10.0)
+        self.install_signals = install_signals
+        self.watch_terminal = watch_terminal
+        self.duration = duration
+        self.theme_dirs = tuple(theme_dirs) if theme_dirs is not None else None
+        self.stop_timeout = stop_timeout
+        self.theme_names: list[str] = []
+        self.symbols: tuple[str, ...] = ()
+        self.last_snapshot: Any = None
+        self.redraws = 0  # snapshots handed to the widgets
+        self.kill_results: list[KillSwitchDone] = []
+        self.stopped_reason: str | None = None
+        self._engine_task: asyncio.Task[Any] | None = None
+        self._seen_seq = -1
+        self._last_poll = 0.0
+        self._quitting = False
+        self._signals: list[int] = []
+
+    # ---- layout ---------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield ModeBanner(id="banner")
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield CandleChart(tz=self.tz, id="chart")
+                yield EventLog(tz=self.tz, id="events")
+            with Vertical(id="side"):
+                yield HealthPanel(id="health")
+                yield SetupsPanel(tz=self.tz, id="setups")
+                yield OrdersPanel(id="orders")
+        yield Footer()
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(VARIABLE_DEFAULTS)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for spec in BINDINGS:
+            if spec.action in ("quit",):
+                continue
+            yield SystemCommand(spec.description, f"{spec.id} ({spec.keys})",
+                                lambda action=spec.action: self.run_action(action))
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        dirs = self.theme_dirs
+        for theme in load_themes(*dirs) if dirs is not None else load_themes():
+            self.register_theme(theme)
+            self.theme_names.append(theme.name)
+        if not self.theme_names:
+            self.theme_names = ["textual-dark"]
+        self.theme = self._start_theme if self.get_theme(self._start_theme) else self.theme_names[0]
+        if self.keymap:
+            self.set_keymap(self.keymap)
+        self.query_one(ModeBanner).set_mode(
+            "LIVE" if self.live_confirm else getattr(self.engine, "mode", "DEMO")
+        )
+        if self.install_signals:
+            self._install_signal_handlers()
+        if self.watch_terminal and sys.stdin.isatty():
+            self.set_interval(2.0, self._check_terminal)
+        self.set_interval(1.0 / self.poll_hz, self.poll)
+        if self.live_confirm:
+            detail = ""
+            if self.engine is not None:
+                detail = f"Feed {getattr(self.engine.feed, 'name', '?')}"
+            self.push_screen(LiveConfirmScreen(detail), self._live_answer)
+        else:
+            self.start_engine()
+
+    def _live_answer(self, confirmed: bool | None) -> None:
+        if confirmed:
+            self.start_engine()
+        else:
+            self.stopped_reason = "live trading not confirmed"
+            self.exit(1, message="LIVE trading not confirmed: nothing was started.")
+
+    def start_engine(self) -> None:
+        """Build (if a factory was given) and run the engine; the worker only watches it."""
+        if self._engine_task is not None:
+            return
+        if self.engine is None and self._factory is not None:
+            self.engine = self._factory()
+        self._engine_task = asyncio.create_task(self._run_engine(), name="console-engine")
+        self.run_worker(self._watch_engine(), name="engine", group="engine", exit_on_error=False)
+
+    async def _run_engine(self) -> None:
+        engine = self.engine
+        try:
+            await engine.start()
+            self.post_message(EngineStarted(engine.mode))
+            await engine.run(self.duration)
+        except Exception as exc:  # noqa: BLE001 - reported on screen, the app stays up
+            if not engine.stopped:
+                await engine.stop(f"error: {exc}")
+            self.post_message(EngineStopped(engine.stop_reason or "error", str(exc)))
+            return
+        self.post_message(EngineStopped(engine.stop_reason or "stopped"))
+
+    async def _watch_engine(self) -> None:
+        assert self._engine_task is not None
+        await asyncio.shield(self._engine_task)
+
+    async def shutdown_engine(self, reason: str) -> None:
+        """Request a graceful stop and wait for it: candles flushed before we go."""
+        task = self._engine_task
+        if task is None or self.engine is None:
+            return
+        self.engine.request_stop(reason)
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=self.stop_timeout)
+        except TimeoutError:
+            log.error("engine did not stop within %.0f s", self.stop_timeout)
+        except Exception as exc:  # noqa: BLE001 - already reported by _run_engine
+            log.error("engine stop: %s", exc)
+
+    async def graceful_quit(self, reason: str) -> None:
+        if self._quitting:
+            return
+        self._quitting = True
+        await self.shutdown_engine(reason)
+        self.exit(0)
+
+    async def action_quit(self) -> None:
+        await self.graceful_quit("quit")
+
+    async def on_unmount(self) -> None:
+        await self.shutdown_engine("console closed")
+        self._remove_signal_handlers()
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(sig, self.on_signal, sig)
+                self._signals.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+
+    def _remove_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.remove_signal_handler(sig)
+        self._signals.clear()
+
+    def on_signal(self, sig: int) -> None:
+        """SIGTERM/SIGHUP: the same graceful stop as ctrl+q."""
+        name = signal.Signals(sig).name
+        self.call_later(self.graceful_quit, f"signal {name}")
+
+    def _check_terminal(self) -> None:
+        try:
+            alive = os.isatty(0)
+            os.get_terminal_size(0)
+        except OSError:
+            alive = False
+        if not alive:
+            self.call_later(self.graceful_quit, "terminal vanished")
+
+    # ---- engine -> widgets ------------------------------------------------------------------
+    def poll(self) -> None:
+        """Take a snapshot only when the engine changed (or once a second for ages/rates)."""
+        engine = self.engine
+        if engine is None:
+            return
+        now = time.monotonic()
+        seq = engine.seq
+        if seq == self._seen_seq and now - self._last_poll < 1.0:
+            return
+        changed = seq != self._seen_seq
+        self._seen_seq = seq
+        self._last_poll = now
+        self.apply_snapshot(engine.snapshot(), changed)
+
+    def apply_snapshot(self, snap: Any, changed: bool = True) -> None:
+        self.last_snapshot = snap
+        self.symbols = tuple(snap.symbols) or tuple(snap.candles)
+        if self.symbol not in self.symbols and self.symbols:
+            self.symbol = self.symbols[0]
+        banner = self.query_one(ModeBanner)
+        detail = f"{snap.feed} · {self.symbol or '—'}"
+        if snap.paused:
+            detail += " · PAUSED"
+        if self.stopped_reason:
+            detail += f" · engine stopped: {self.stopped_reason}"
+        banner.set_mode(snap.mode, detail)
+        if changed:
+            self.query_one(CandleChart).show(snap, self.symbol)
+            self.redraws += 1
+        self.query_one(SetupsPanel).show(snap)
+        self.query_one(OrdersPanel).show(snap)
+        self.query_one(EventLog).show(snap.events)
+        self.query_one(HealthPanel).show(snap.health, self.store_bytes())
+
+    def store_bytes(self) -> int | None:
+        path = getattr(getattr(self.engine, "store", None), "path", None)
+        if path is None:
+            return None
+        total = 0
+        for p in (Path(path), Path(f"{path}-wal")):
+            try:
+                total += p.stat().st_size
+            except OSError:
+                pass
+        return total
+
+    def refresh_now(self) -> None:
+        """Push the current engine state to the widgets at once (after a user action)."""
+        if self.engine is not None:
+            self._seen_seq = self.engine.seq
+            self._last_poll = time.monotonic()
+            self.apply_snapshot(self.engine.snapshot())
+
+    def on_engine_started(self, message: EngineStarted) -> None:
+        self.refresh_now()
+
+    def on_engine_stopped(self, message: EngineStopped) -> None:
+        self.stopped_reason = message.reason
+        if message.error:
+            self.notify(f"engine stopped: {message.error}", severity="error", timeout=30)
+        self.refresh_now()
+
+    def on_kill_switch_done(self, message: KillSwitchDone) -> None:
+        self.kill_results.append(message)
+        self.notify(message.summary, severity="information" if message.ok else "error",
+                    timeout=15)
+        self.refresh_now()
+
+    # ---- actions --------------------------------------------------------------------------
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.keymap))
+
+    def action_toggle_pause(self) -> None:
+        engine = self.engine
+        if engine is None:
+            return
+        if engine.paused:
+            engine.resume_feed()
+        else:
+            engine.pause_feed()
+        self.refresh_now()
+
+    def action_next_symbol(self) -> None:
+        if not self.symbols:
+            return
+        i = self.symbols.index(self.symbol) if self.symbol in self.symbols else -1
+        self.symbol = self.symbols[(i + 1) % len(self.symbols)]
+        self.query_one(CandleChart).go_live()
+        self.refresh_now()
+
+    def action_next_theme(self) -> None:
+        names = self.theme_names
+        i = names.index(self.theme) if self.theme in names else -1
+        self.theme = names[(i + 1) % len(names)]
+
+    def action_toggle_panel(self, name: str) -> None:
+        if name in PANELS:
+            panel = self.query_one(f"#{name}")
+            panel.display = not panel.display
+
+    def action_cycle_event_filter(self) -> None:
+        self.query_one(EventLog).cycle_filter()
+
+    def action_chart_live(self) -> None:
+        self.query_one(CandleChart).go_live()
+
+    async def action_chart_scroll(self, delta: int) -> None:
+        chart = self.query_one(CandleChart)
+        if delta < 0 and chart.needs_older():
+            await self.load_older()
+        chart.scroll_candles(delta)
+
+    async def load_older(self) -> int:
+        """Fetch candles older than the chart holds from the store; returns how many."""
+        chart = self.query_one(CandleChart)
+        store = getattr(self.engine, "store", None)
+        if store is None or self.symbol is None or not chart.history:
+            return 0
+        first = chart.history[0].start
+        try:
+            older = await store.candles(
+                self.symbol, start_ns=first - OLDER_BATCH * NS_PER_MINUTE, end_ns=first
+            )
+        except Exception as exc:  # noqa: BLE001 - e.g. the store already closed
+            self.notify(f"older candles unavailable: {exc}", severity="warning")
+            return 0
+        return chart.add_older(self.symbol, older)
+
+    def action_kill_switch(self) -> None:
+        self.push_screen(ConfirmKillScreen(), self._kill_answer)
+
+    def _kill_answer(self, yes: bool | None) -> None:
+        if yes:
+            self.run_worker(self._kill(), name="kill-switch", group="kill", exit_on_error=False)
+        else:
+            self.notify("kill switch cancelled: nothing was touched")
+
+    async def _kill(self) -> None:
+        executor = getattr(self.engine, "executor", None)
+        if executor is None:
+            self.post_message(KillSwitchDone("no order executor attached: nothing to cancel",
+                                             ok=False))
+            return
+        try:
+            result = await executor.kill_switch("console")
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            self.post_message(KillSwitchDone(f"kill switch FAILED: {exc}", ok=False))
+            return
+        self.post_message(KillSwitchDone(f"kill switch done: {result}"))
+
+
+def create_app(
+    engine_or_factory: Any = None,
+    *,
+    clock: Any = None,
+    theme: str | None = None,
+    **kwargs: Any,
+) -> SlobConsole:
+    """The console around an engine (or a zero-argument factory building one).
+
+    Tests pass an engine built on a feed they control and a `ManualClock`; `run_console` passes
+    the engine from `wiring.build_engine`.
+    """
+    return SlobConsole(engine_or_factory, clock=clock, theme=theme, **kwargs)

@@ -1,0 +1,55 @@
+"""`slob-tui` without `--no-ui`: build the engine, open the console, exit when it has stopped.
+
+Colour over SSH: SSH does not forward COLORTERM, so Textual would fall back to 256 colours and
+the theme's candle colours would be approximated. When neither COLORTERM nor
+TEXTUAL_COLOR_SYSTEM is set we set TEXTUAL_COLOR_SYSTEM=truecolor (every terminal emulator in
+common use renders it); set TEXTUAL_COLOR_SYSTEM=256 to opt back into the 256-colour palette.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from slob_tui.errors import UsageError
+
+
+def choose_color_system(env: dict[str, str] | None = None) -> str | None:
+    """The colour system to force, or None to leave Textual's detection alone."""
+    env = os.environ if env is None else env
+    if env.get("TEXTUAL_COLOR_SYSTEM") or env.get("COLORTERM"):
+        return None
+    if env.get("TERM", "") in ("dumb", "linux"):
+        return None
+    return "truecolor"
+
+
+def run_console(opts: Any, settings: Any, args: Any) -> int:
+    """Open the console over the engine built from `opts` (demo, replay or alpaca feed)."""
+    forced = choose_color_system()
+    if forced:
+        os.environ["TEXTUAL_COLOR_SYSTEM"] = forced
+    from slob_tui.ui.app import create_app
+    from slob_tui.ui.bindings import keymap_path, load_keymap
+    from slob_tui.wiring import build_engine
+
+    keymap = load_keymap(keymap_path())
+    theme = getattr(settings, "theme", None) or os.environ.get("TEXTUAL_THEME")
+    engine = build_engine(opts, settings)
+    if opts.live and engine.mode != "LIVE":
+        raise UsageError("--live needs a live broker; this engine is not trading live")
+    app = create_app(
+        engine,
+        theme=theme,
+        tz=getattr(opts, "tz", "America/New_York"),
+        symbol=opts.symbols[0] if opts.symbols else None,
+        live_confirm=bool(opts.live),
+        keymap=keymap,
+        install_signals=True,
+        watch_terminal=True,
+        duration=opts.duration,
+    )
+    code = app.run()
+    if app.stopped_reason:
+        print(f"slob-tui: engine stopped ({app.stopped_reason})")
+    return int(code or 0)

@@ -1,0 +1,73 @@
+"""Event log: the bus's notable events, newest first, filterable by category."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import Static
+
+from slob_tui.core.events import Event
+from slob_tui.core.models import SetupUpdate
+from slob_tui.ui.format import hhmm
+
+FILTERS = ("all", "setup", "trading", "system", "data")
+CATEGORY_STYLE = {"setup": "magenta", "trading": "green", "system": "cyan", "data": "yellow"}
+
+
+def describe(event: Event) -> str:
+    """One line of text for an event (no secrets: only the fields an operator needs)."""
+    data: Any = event.data
+    if isinstance(data, SetupUpdate):
+        reason = f" ({data.reason})" if data.reason else ""
+        return f"{data.symbol} {data.direction.value} {data.state.value}{reason}"
+    if isinstance(data, dict):
+        return " ".join(f"{k}={v}" for k, v in list(data.items())[:4])
+    return "" if data is None else str(data)[:120]
+
+
+def render_events(events: tuple[Event, ...], category: str, tz: str, limit: int) -> Text:
+    shown = [e for e in events if category == "all" or e.type.category.value == category]
+    text = Text()
+    if not shown:
+        text.append(f"No {'' if category == 'all' else category + ' '}events yet.", style="dim")
+        return text
+    for event in reversed(shown[-limit:]):
+        cat = event.type.category.value
+        text.append(f"{hhmm(event.ts, tz)} ", style="dim")
+        text.append(f"{event.type.name:<18}", style=CATEGORY_STYLE.get(cat, ""))
+        text.append(f" {describe(event)}\n")
+    text.rstrip()
+    return text
+
+
+class EventLog(Static):
+    """Redrawn only when new events arrived or the filter changed."""
+
+    def __init__(self, *, tz: str = "UTC", id: str | None = None) -> None:  # noqa: A002
+        super().__init__(render_events((), "all", tz, 1), id=id)
+        self.tz = tz
+        self.category = "all"
+        self._events: tuple[Event, ...] = ()
+        self._shown: tuple[int, int, str] = (0, 0, "all")
+        self.border_title = "Events · all"
+
+    def cycle_filter(self) -> str:
+        self.category = FILTERS[(FILTERS.index(self.category) + 1) % len(FILTERS)]
+        self._redraw()
+        return self.category
+
+    def show(self, events: tuple[Event, ...]) -> bool:
+        last = id(events[-1]) if events else 0
+        if (len(events), last, self.category) == self._shown:
+            return False
+        self._events = events
+        self._redraw()
+        return True
+
+    def _redraw(self) -> None:
+        events = self._events
+        self._shown = (len(events), id(events[-1]) if events else 0, self.category)
+        self.border_title = f"Events · {self.category}"
+        limit = max(self.size.height, 20)
+        self.update(render_events(events, self.category, self.tz, limit))
