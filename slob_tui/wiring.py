@@ -93,4 +93,7 @@ def build_engine(opts: RunOptions, settings: Settings | None = None) -> Any:
     )
     engine.options = opts
     engine.settings = settings
+    from slob_tui.ops.wiring import attach_ops
+
+    engine.ops = attach_ops(engine, opts, settings)
     return engine

@@ -28,6 +28,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--i-understand-live-trading", action="store_true", dest="live_confirmed",
         help="confirm --live without a prompt (headless)",
     )
+    parser.add_argument(
+        "--metrics-port", type=int, default=None, metavar="PORT",
+        help="serve Prometheus /metrics and /healthz on this port (default: SLOB_METRICS_PORT, "
+        "0 = off)",
+    )
+    parser.add_argument(
+        "--metrics-host", default=None, metavar="HOST",
+        help="address for --metrics-port (default: SLOB_METRICS_HOST or 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--log-file", default=None, metavar="PATH",
+        help="headless: also log to this rotating file (secrets redacted)",
+    )
 
 
 def options_from_args(args: argparse.Namespace):  # noqa: ANN201 - RunOptions, lazily imported
@@ -46,6 +59,10 @@ def options_from_args(args: argparse.Namespace):  # noqa: ANN201 - RunOptions, l
         seed=getattr(args, "seed", 7),
         speed=getattr(args, "speed", 60.0),
     )
+    if getattr(args, "metrics_port", None) is not None:
+        opts.extra["metrics_port"] = args.metrics_port
+    if getattr(args, "metrics_host", None):
+        opts.extra["metrics_host"] = args.metrics_host
     if opts.duration is not None and opts.duration <= 0:
         from slob_tui.errors import UsageError
 
@@ -63,6 +80,12 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.no_ui:
         from slob_tui.headless import run_headless
+        from slob_tui.ops.logs import setup_logging
+
+        setup_logging(
+            settings.log_level, secrets=settings.secrets(),
+            log_file=getattr(args, "log_file", None),
+        )
 
         return run_headless(opts, settings)
     from slob_tui.ui.launch import run_console
