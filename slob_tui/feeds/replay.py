@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ class ReplayFeed:
         batch_rows: int = 20_000,
         chunk_rows: int = 100_000,
         max_batch_span_s: float = 20.0,
+        wall: Callable[[], float] = time.monotonic,
     ) -> None:
         if speed is not None and not speed > 0:
             from slob_tui.errors import UsageError
@@ -58,6 +59,7 @@ class ReplayFeed:
         self.batch_rows = batch_rows
         self.chunk_rows = chunk_rows
         self.max_batch_span_ns = int(max_batch_span_s * NS_PER_SECOND)
+        self._wall = wall  # seconds; injectable so pacing can be tested without real time
         self.report = ReadReport(str(self.path))
         self.ticks_sent = 0
         self.candles_sent = 0
@@ -171,10 +173,10 @@ class ReplayFeed:
         """Sleep until `next_ts` is due at the speed factor; return the data time now due."""
         assert self.speed is not None
         if self._anchor is None:
-            self._anchor = (time.monotonic(), next_ts)
+            self._anchor = (self._wall(), next_ts)
         wall0, data0 = self._anchor
         while not self._stop:
-            due = data0 + int((time.monotonic() - wall0) * self.speed * NS_PER_SECOND)
+            due = data0 + int((self._wall() - wall0) * self.speed * NS_PER_SECOND)
             if due >= next_ts:
                 return due
             wait = (next_ts - due) / (self.speed * NS_PER_SECOND)
@@ -188,13 +190,13 @@ class ReplayFeed:
     def pause(self) -> None:
         self._resumed.clear()
         self.state = "paused"
-        self._paused_at = time.monotonic()
+        self._paused_at = self._wall()
 
     def resume(self) -> None:
         if not self._resumed.is_set():
             if self._anchor is not None:  # paused wall time does not count as data time
                 wall0, data0 = self._anchor
-                self._anchor = (wall0 + time.monotonic() - self._paused_at, data0)
+                self._anchor = (wall0 + self._wall() - self._paused_at, data0)
             self.state = "running"
             self._resumed.set()
 
