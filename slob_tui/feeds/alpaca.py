@@ -48,6 +48,19 @@ DEFAULT_SYMBOLS = {"iex": ("QQQ",), "sip": ("QQQ",), "crypto": ("BTC/USD",), "te
 _ET = ZoneInfo("America/New_York")
 
 
+class _NoFrames(logging.Filter):
+    """websockets logs every frame at DEBUG, the auth frame (and so the secret) included."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("> ", "< ", "% "))
+
+
+# The stream's own websockets logger: frame dumps never reach a handler, whatever the level.
+_WIRE_LOG = logging.getLogger("slob_tui.feeds.alpaca.wire")
+_WIRE_LOG.setLevel(logging.INFO)
+_WIRE_LOG.addFilter(_NoFrames())
+
+
 class _Retry(Exception):
     """This session failed in a way a later attempt may not (drop, stall, 406, 500...)."""
 
@@ -234,6 +247,7 @@ class AlpacaWSFetcher:
             additional_headers=headers,
             open_timeout=self.handshake_timeout_s,
             max_size=2**24,
+            logger=_WIRE_LOG,
             proxy=None if host in ("127.0.0.1", "localhost", "::1") else True,
         ) as ws:
             self._ws = ws

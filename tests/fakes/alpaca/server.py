@@ -30,6 +30,9 @@ from .trades import NS_MIN, Trade, minute_bars, rfc3339
 from .trading import TradingEngine
 
 log = logging.getLogger(__name__)
+# Frame dumps (which would hold the client's secret) stay out of the test logs.
+WIRE_LOG = logging.getLogger("tests.fakes.alpaca.wire")
+WIRE_LOG.setLevel(logging.INFO)
 DATA_PATHS = {
     "/v2/iex": "iex",
     "/v2/sip": "sip",
@@ -115,7 +118,11 @@ class LocalAlpaca:
 
     async def come_up(self, port: int | None = None, rest_port: int | None = None) -> None:
         self._ws_server = await serve(
-            self._handler, self.host, self.port if port is None else port, max_size=2**22
+            self._handler,
+            self.host,
+            self.port if port is None else port,
+            max_size=2**22,
+            logger=WIRE_LOG,
         )
         self.port = self._ws_server.sockets[0].getsockname()[1]
         self._rest_server = await asyncio.start_server(

@@ -188,3 +188,31 @@ async def test_pause_drops_ticks_and_resume_backfills_the_hole(spy_trades, refer
     assert fetcher.backfilled_candles > 0
     assert sink.order_violations == 0
     assert ohlcv(sink.final()) == ohlcv(reference_candles)
+
+
+@pytest.mark.parametrize("encoding", ["json", "msgpack"])
+async def test_secret_never_in_logs_even_at_debug(spy_trades, caplog, encoding):
+    """Debug logging of every library on a run with a drop and a 406: the secret stays out.
+    websockets logs frames at DEBUG, and the auth frame carries the secret: a short secret
+    keeps the frame under the logger's truncation, so a leak would show."""
+    caplog.set_level(logging.DEBUG)
+    secret = "Zq-81x"
+    async with LocalAlpaca(spy_trades[:3000], "PK1", secret) as server:
+        server.schedule(1500, "refuse_auth", count=1, code=406)
+        fetcher = fast_fetcher(
+            server, settings=settings_for(server, "PK1", secret), encoding=encoding
+        )
+        task = asyncio.create_task(fetcher.run(AggSink()))
+        await wait_for(
+            lambda: (
+                fetcher.ticks >= 1500 and fetcher.state == "subscribed" and fetcher.reconnects == 2
+            ),
+            20,
+            "two reconnects",
+        )
+        await fetcher.stop()
+        await task
+    assert logging.getLogger("websockets.client").isEnabledFor(logging.DEBUG)
+    for form in (secret, secret.encode().hex(), " ".join(f"{b:02x}" for b in secret.encode())):
+        assert form not in caplog.text
+    assert secret not in repr(fetcher.health())
