@@ -156,7 +156,7 @@ class SlobConsole(App[int]):
         if self.install_signals:
             self._install_signal_handlers()
         if self.watch_terminal and sys.stdin.isatty():
-            self.set_interval(2.0, self._check_terminal)
+            self.set_interval(2.0, self.check_terminal)
         self.set_interval(1.0 / self.poll_hz, self.poll)
         if self.live_confirm:
             detail = ""
@@ -246,14 +246,17 @@ class SlobConsole(App[int]):
         name = signal.Signals(sig).name
         self.call_later(self.graceful_quit, f"signal {name}")
 
-    def _check_terminal(self) -> None:
+    def check_terminal(self, fd: int = 0) -> bool:
+        """Quit gracefully when our terminal is gone (a dropped SSH session); True if alive."""
         try:
-            alive = os.isatty(0)
-            os.get_terminal_size(0)
+            alive = os.isatty(fd)
+            if alive:
+                os.get_terminal_size(fd)
         except OSError:
             alive = False
         if not alive:
             self.call_later(self.graceful_quit, "terminal vanished")
+        return alive
 
     # ---- engine -> widgets ------------------------------------------------------------------
     def poll(self) -> None:

@@ -25,14 +25,28 @@ STYLE_KEYS = ("up", "down", "forming", "ref", "box", "entry", "stop", "target", 
               "vol-up", "vol-down", "axis", "title", "last")
 
 
-def pick_setup(setups: Sequence[SetupView], symbol: str) -> SetupView | None:
-    """The setup worth drawing: the newest live one of the symbol, else its newest trigger."""
+def _has_box(view: SetupView) -> bool:
+    return view.latest.levels.get("high") is not None and view.latest.levels.get("low") is not None
+
+
+def pick_setups(
+    setups: Sequence[SetupView], symbol: str
+) -> tuple[SetupView | None, SetupView | None]:
+    """(structure, trade): whose box/LIQ marks to draw, and whose entry/stop/target lines.
+
+    The structure is the newest live candidate once it has a box, else the newest triggered
+    setup (its box stays readable while the next candidate is still young), else the live one.
+    The trade lines are those of the newest triggered setup.
+    """
     mine = [v for v in setups if v.symbol == symbol]
     live = [v for v in mine if v.is_live]
-    if live:
-        return live[0]
     triggered = [v for v in mine if v.state == "TRIGGERED"]
-    return triggered[0] if triggered else None
+    trade = triggered[0] if triggered else None
+    if live and _has_box(live[0]):
+        return live[0], trade
+    if trade is not None:
+        return trade, trade
+    return (live[0] if live else None), None
 
 
 class CandleChart(Widget, can_focus=True):
@@ -74,14 +88,21 @@ class CandleChart(Widget, can_focus=True):
         self.forming = snapshot.forming.get(symbol) if symbol else None
         self.last_price = snapshot.last_price.get(symbol) if symbol else None
         self.paused = snapshot.paused
-        self.setup = pick_setup(snapshot.setups, symbol) if symbol else None
+        structure, trade = pick_setups(snapshot.setups, symbol) if symbol else (None, None)
+        self.setup = structure
         self.overlay = None
-        if self.setup is not None:
-            u = self.setup.latest
-            times = [c.start for c in self.history]
+        times = [c.start for c in self.history]
+        if structure is not None:
+            u = structure.latest
             self.overlay = overlay_from_levels(
-                u.levels, self.setup.direction, self.setup.state, u.index, u.time, times
+                u.levels, structure.direction, structure.state, u.index, u.time, times
             )
+            if trade is not None and trade is not structure:
+                t = trade.latest
+                lines = overlay_from_levels(t.levels, trade.direction, trade.state, t.index,
+                                            t.time, times)
+                self.overlay.entry, self.overlay.stop = lines.entry, lines.stop
+                self.overlay.target, self.overlay.trigger_time = lines.target, lines.trigger_time
         self.updates += 1
         self._strips = None
         self.refresh()

@@ -137,8 +137,12 @@ def layout_candles(
     hi = max(c.high for c in visible)
     span = max(hi - lo, abs(hi) * 1e-4, 1e-9)
     if overlay is not None:
-        for p in overlay.prices() + [overlay.ref_high, overlay.ref_low]:
-            if p is not None and lo - span <= p <= hi + span:
+        trade = (overlay.entry, overlay.stop, overlay.target)
+        near = [(p, float("inf")) for p in trade]
+        near += [(p, span) for p in overlay.prices() if p not in trade]
+        near += [(p, span * 0.25) for p in (overlay.ref_high, overlay.ref_low)]
+        for p, reach in near:
+            if p is not None and lo - reach <= p <= hi + reach:
                 lo, hi = min(lo, p), max(hi, p)
     pad = (hi - lo) * 0.02
     lo, hi = lo - pad, hi + pad

@@ -28,7 +28,7 @@ def describe(event: Event) -> str:
 
 def render_events(events: tuple[Event, ...], category: str, tz: str, limit: int) -> Text:
     shown = [e for e in events if category == "all" or e.type.category.value == category]
-    text = Text()
+    text = Text(no_wrap=True, overflow="ellipsis")
     if not shown:
         text.append(f"No {'' if category == 'all' else category + ' '}events yet.", style="dim")
         return text
