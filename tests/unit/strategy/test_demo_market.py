@@ -1,0 +1,116 @@
+"""The demo market: deterministic, draws SLOB setups both ways, ticks rebuild its candles."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import date
+from typing import Any
+
+from slob_tui.core.clock import ManualClock
+from slob_tui.core.events import EventType
+from slob_tui.core.models import NS_PER_MINUTE, Candle
+from slob_tui.engine.aggregator import CandleAggregator
+from slob_tui.engine.engine import LiveTradingEngine
+from slob_tui.feeds.demo import DemoFeed, default_start, demo_candles, demo_ticks
+from slob_tui.strategy.backtest import run_tracker
+
+from .helpers import hm, sto_ns
+
+START = sto_ns(15, 20, date(2026, 1, 6))
+
+
+def test_seeded_output_is_deterministic() -> None:
+    a = demo_candles(7, START, 240)
+    assert a == demo_candles(7, START, 240)
+    assert a != demo_candles(8, START, 240)
+    assert len(a) == 240 and all(b.start - a_.start == NS_PER_MINUTE
+                                 for a_, b in zip(a, a[1:], strict=False))
+    assert all(c.low <= min(c.open, c.close) <= max(c.open, c.close) <= c.high for c in a)
+
+
+def test_a_few_market_hours_yield_triggered_setups_in_both_directions() -> None:
+    day_start = sto_ns(0, 0, date(2026, 1, 6))
+    candles = demo_candles(7, day_start, 3 * 24 * 60)
+    events = run_tracker(candles, "NQ")
+    triggered = [e.data for e in events if e.type is EventType.SETUP_TRIGGERED]
+    assert Counter(u.direction.value for u in triggered).keys() == {"SHORT", "LONG"}
+    first_start = next(e.data for e in events if e.type is EventType.SETUP_STARTED)
+    assert hm(first_start.time) < "15:45"  # seen within minutes of the trade window
+    assert triggered[0].time - START < 90 * NS_PER_MINUTE
+
+
+def test_ticks_aggregate_back_to_the_candles() -> None:
+    candles = demo_candles(3, START, 45)
+    agg = CandleAggregator()
+    built = agg.process(demo_ticks(3, START, 45)) + agg.flush()
+    key = [(c.start, c.open, c.high, c.low, c.close, c.volume) for c in built]
+    assert key == [(c.start, c.open, c.high, c.low, c.close, c.volume) for c in candles]
+
+
+def test_default_start_is_a_weekday_at_1520_stockholm() -> None:
+    saturday = sto_ns(12, 0, date(2026, 1, 10))
+    assert default_start(saturday) == sto_ns(15, 20, date(2026, 1, 9))
+
+
+class RecordingSink:
+    """Collects what a feed pushes, in the FeedSink protocol's shape."""
+
+    def __init__(self) -> None:
+        self.candles: list[Candle] = []
+        self.ticks: list[tuple[Any, ...]] = []
+        self.times: list[int] = []
+
+    def put_ticks(self, ticks: Any) -> None:
+        self.ticks.extend(ticks)
+
+    async def put_ticks_wait(self, ticks: Any) -> None:
+        self.ticks.extend(ticks)
+
+    async def put_candles(self, candles: Any) -> None:
+        self.candles.extend(candles)
+
+    def set_time(self, ns: int) -> None:
+        self.times.append(ns)
+
+    def feed_event(self, event: Any) -> None:
+        pass
+
+    def last_candle_start(self, symbol: str) -> int | None:
+        return None
+
+
+async def test_feed_pushes_reference_session_then_ticks_and_pauses() -> None:
+    clock = ManualClock(START)
+    feed = DemoFeed(seed=7, start=START, clock=clock, interval=0.001)
+    sink = RecordingSink()
+    task = asyncio.create_task(feed.run(sink))
+    await asyncio.sleep(0.02)
+    assert [hm(c.start) for c in (sink.candles[0], sink.candles[-1])] == ["09:00", "15:19"]
+    assert len(sink.candles) == 380
+    clock.advance(5 * NS_PER_MINUTE)
+    await asyncio.sleep(0.02)
+    assert sink.ticks == [t for t in demo_ticks(7, START, 6) if t[1] <= clock.now_ns()]
+    assert sink.times[-1] == clock.now_ns()
+    feed.pause()
+    await asyncio.sleep(0.02)
+    n = len(sink.ticks)
+    clock.advance(2 * NS_PER_MINUTE)
+    await asyncio.sleep(0.02)
+    assert len(sink.ticks) == n and feed.health()["state"] == "paused"
+    feed.resume()
+    await asyncio.sleep(0.02)
+    assert len(sink.ticks) > n and feed.health()["state"] == "running"
+    await feed.stop()
+    await asyncio.wait_for(task, 1)
+    h = feed.health()
+    assert h["state"] == "stopped" and h["ticks"] == len(sink.ticks) and h["seed"] == 7
+
+
+async def test_engine_on_the_demo_feed_sees_a_triggered_setup() -> None:
+    feed = DemoFeed(seed=7, start=START, speed=4000, interval=0.01)
+    engine = LiveTradingEngine(feed, clock=ManualClock(START))
+    triggered: list = []
+    engine.bus.subscribe(EventType.SETUP_TRIGGERED, triggered.append)
+    await engine.run(duration=2.0)  # 2 s wall at 4000x is about 133 market minutes
+    assert triggered and triggered[0].data.symbol == "NQ"
