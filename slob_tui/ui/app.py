@@ -171,7 +171,7 @@ class SlobConsole(App[int]):
             self.start_engine()
         else:
             self.stopped_reason = "live trading not confirmed"
-            self.exit(1, message="LIVE trading not confirmed: nothing was started.")
+            self.exit(1, return_code=1, message="LIVE trading not confirmed: nothing was started.")
 
     def start_engine(self) -> None:
         """Build (if a factory was given) and run the engine; the worker only watches it."""

@@ -49,7 +49,7 @@ def run_console(opts: Any, settings: Any, args: Any) -> int:
         watch_terminal=True,
         duration=opts.duration,
     )
-    code = app.run()
+    app.run()
     if app.stopped_reason:
         print(f"slob-tui: engine stopped ({app.stopped_reason})")
-    return int(code or 0)
+    return int(app.return_code or 0)
