@@ -254,6 +254,58 @@ def _dtypes(cols: list[str], header: list[str], names: tuple[str, ...]) -> dict[
     return {orig: str for orig, low in zip(header, cols, strict=True) if low in names}
 
 
+class _TickAssembler:
+    """Turns parsed columns into tick tuples; shared by the pyarrow and the pandas paths."""
+
+    def __init__(self, symbol: str, report: ReadReport, exclude_conditions: Any) -> None:
+        self.symbol = symbol
+        self.report = report
+        self.excluded = frozenset(str(c) for c in (exclude_conditions or ()))
+        self._codes: dict[Any, Any] = {}
+
+    def codes(self, value: Any) -> Any:
+        """A condition cell as one code (str), a tuple of codes, or None; cached per value."""
+        try:
+            return self._codes[value]
+        except KeyError:
+            pass
+        if not isinstance(value, str) or not value.strip():
+            out = None
+        else:
+            parts = value.replace("|", " ").replace(";", " ").split()
+            out = parts[0] if len(parts) == 1 else tuple(parts)
+        self._codes[value] = out
+        return out
+
+    def build(self, ts: list[int], price: list[float], size: list[Any],
+              cols: dict[str, list[Any]]) -> list[tuple]:  # fmt: skip
+        n = len(ts)
+        report = self.report
+        if report.first_ts is None:
+            report.first_ts = ts[0]
+        report.last_ts = ts[-1]
+        sym = cols.get("symbol")
+        syms = [x if x else self.symbol for x in sym] if sym is not None else [self.symbol] * n
+        exch = cols.get("exchange")
+        exch = [x or "" for x in exch] if exch is not None else [""] * n
+        raw = cols.get("conditions")
+        codes = self.codes
+        conds = [codes(c) for c in raw] if raw is not None else [None] * n
+        for i in cols.get("suspicious_rows", ()):
+            c = conds[i]
+            conds[i] = (SUSPICIOUS,) if c is None else (
+                (c, SUSPICIOUS) if isinstance(c, str) else (*c, SUSPICIOUS))  # fmt: skip
+        if self.excluded:
+            for c in set(conds):
+                hit = self.excluded.intersection((c,) if isinstance(c, str) else (c or ()))
+                if hit:
+                    report.exclusions_seen.update(hit)
+                    report.excluded_rows += conds.count(c)
+        ids = cols.get("id")
+        ids = [None if x != x else x for x in ids] if ids is not None else [None] * n
+        return list(zip(syms, ts, price, size, exch, conds, ids, strict=True))
+
+
 def iter_tick_chunks(
     path: str | Path,
     symbol: str,
@@ -261,18 +313,23 @@ def iter_tick_chunks(
     exclude_conditions: Any = None,
     chunk_rows: int = 100_000,
     report: ReadReport | None = None,
+    reader: str = "auto",
 ) -> Iterator[list[tuple]]:
     """Yield lists of tick tuples (symbol, ts_ns, price, size, exchange, conditions, id).
 
     `exclude_conditions` only counts rows carrying those codes into `report` (the
     aggregator's policy decides what sets OHLC), so that a mistyped code shows up as unused.
+    `reader`: "auto" takes pyarrow for files whose times carry an offset or are epoch numbers
+    and pandas otherwise (or from the first unclean batch on); "pandas" forces the tolerant path.
     """
     p = _check_path(path)
     report = report if report is not None else ReadReport(str(p))
     report.kind = "ticks"
     zone = _zone(tz)
     with _open_text(p) as fh:
-        raw_header = next(csv.reader(fh), [])
+        lines = csv.reader(fh)
+        raw_header = next(lines, [])
+        first_row = next(lines, [])
     cols = [c.strip().lower() for c in raw_header]
     time_col = _pick(cols, TIME_COLUMNS)
     size_col = _pick(cols, SIZE_COLUMNS)
@@ -283,31 +340,60 @@ def iter_tick_chunks(
             f"{p}: not a tick file, missing {' and '.join(missing)} column(s); "
             f"columns are {', '.join(cols)}"
         )
-    if "timestamp" in cols and time_col == "timestamp" and "timestamp_utc" in cols:
-        time_col = "timestamp"  # the XRP file: ms since epoch, exact
     cond_col = _pick(cols, CONDITION_COLUMNS)
-    excluded = frozenset(str(c) for c in (exclude_conditions or ()))
+    assemble = _TickAssembler(symbol, report, exclude_conditions)
+    consumed = 0
+    if reader == "auto" and first_row and len(first_row) == len(cols):
+        from slob_tui.feeds import arrow_csv
+
+        sample = first_row[cols.index(time_col)].strip()
+        scale = _epoch_scale(sample)
+        if arrow_csv.available() and (scale is not None or _has_offset(sample)):
+            spelled = dict(zip(cols, raw_header, strict=True))
+            roles = {"time": time_col, "price": "price", "size": size_col,
+                     "exchange": "exchange", "conditions": cond_col,
+                     "suspicious": "suspicious", "id": "id", "symbol": "symbol"}  # fmt: skip
+            names = {r: spelled.get(c) if c else None for r, c in roles.items()}
+            try:
+                for batch in arrow_csv.tick_batches(p, raw_header, names, scale, chunk_rows):
+                    n = len(batch["time"])
+                    flags = batch.pop("suspicious", None)
+                    if flags is not None:
+                        batch["suspicious_rows"] = [i for i, f in enumerate(flags) if f]
+                    report.rows += n
+                    consumed += n
+                    yield assemble.build(batch["time"], batch["price"], batch["size"], batch)
+                return
+            except arrow_csv.Unclean:
+                pass  # the tolerant reader takes over after the rows already handed out
+    yield from _pandas_ticks(p, raw_header, cols, time_col, size_col, cond_col, zone,
+                             chunk_rows, report, assemble, consumed)  # fmt: skip
+
+
+def _epoch_scale(sample: str) -> int | None:
+    """ns per unit when a time cell is an integer count since the epoch, else None."""
+    if not sample.isdigit():
+        return None
+    v = int(sample)
+    return 1 if v > 10**17 else 1_000 if v > 10**14 else 1_000_000 if v > 10**11 else 10**9
+
+
+def _pandas_ticks(p: Path, raw_header: list[str], cols: list[str], time_col: str, size_col: str,
+                  cond_col: str | None, zone: Any, chunk_rows: int, report: ReadReport,
+                  assemble: _TickAssembler, skip_good: int) -> Iterator[list[tuple]]:  # fmt: skip
+    """The tolerant path: bad rows are reported one by one. The first `skip_good` rows were
+    already handed out by the fast path (all good), so they are dropped here, uncounted."""
+    import pandas as pd
+
     dtypes = _dtypes(cols, raw_header, (*CONDITION_COLUMNS, "exchange", "symbol"))
-    cond_cache: dict[Any, Any] = {}
-
-    def split_codes(value: Any) -> Any:
-        try:
-            return cond_cache[value]
-        except KeyError:
-            pass
-        if not isinstance(value, str) or not value.strip():
-            out = None
-        else:
-            parts = value.replace("|", " ").replace(";", " ").split()
-            out = parts[0] if len(parts) == 1 else tuple(parts)
-        cond_cache[value] = out
-        return out
-
     for chunk, skipped in _chunks(p, chunk_rows, dtypes, report):
-        import pandas as pd
-
-        n = len(chunk)
-        report.rows += n
+        if skip_good:
+            drop = min(skip_good, len(chunk))
+            chunk = chunk.iloc[drop:]
+            skip_good -= drop
+            if chunk.empty:
+                continue
+        report.rows += len(chunk)
         ts, bad_ts = _to_ns(chunk[time_col], zone)
         price = pd.to_numeric(chunk["price"], errors="coerce")
         size = pd.to_numeric(chunk[size_col], errors="coerce")
@@ -316,42 +402,17 @@ def iter_tick_chunks(
             _report_bad(report, chunk, bad, skipped, lambda i: "unparseable time, price or size")
             good = ~bad
             chunk, ts, price, size = chunk[good], ts[good], price[good], size[good]
-            n = len(chunk)
-            if n == 0:
+            if chunk.empty:
                 continue
-        ts_list = ts.astype("int64").tolist()
-        if report.first_ts is None:
-            report.first_ts = ts_list[0]
-        report.last_ts = ts_list[-1]
-        if "symbol" in chunk.columns:
-            syms = chunk["symbol"].fillna(symbol).astype(str).tolist()
-        else:
-            syms = [symbol] * n
-        exch = chunk["exchange"].fillna("").tolist() if "exchange" in chunk.columns else [""] * n
-        if cond_col is not None:
-            conds = [split_codes(c) for c in chunk[cond_col].tolist()]
-        else:
-            conds = [None] * n
+        extra: dict[str, list[Any]] = {}
+        for role, name in (("symbol", "symbol"), ("exchange", "exchange"),
+                           ("conditions", cond_col), ("id", "id")):  # fmt: skip
+            if name is not None and name in chunk.columns:
+                extra[role] = chunk[name].where(chunk[name].notna(), None).tolist()
         if "suspicious" in chunk.columns:
             flag = pd.to_numeric(chunk["suspicious"], errors="coerce").fillna(0).to_numpy() != 0
-            for i in flag.nonzero()[0].tolist():
-                c = conds[i]
-                conds[i] = (SUSPICIOUS,) if c is None else (
-                    (c, SUSPICIOUS) if isinstance(c, str) else (*c, SUSPICIOUS))  # fmt: skip
-        if excluded:
-            for c in set(conds):
-                codes = (c,) if isinstance(c, str) else (c or ())
-                hit = excluded.intersection(codes)
-                if hit:
-                    report.exclusions_seen.update(hit)
-                    report.excluded_rows += conds.count(c)
-        if "id" in chunk.columns:
-            ids = [None if x != x else x for x in chunk["id"].tolist()]
-        else:
-            ids = [None] * n
-        price_list = price.tolist()
-        size_list = size.tolist()
-        yield list(zip(syms, ts_list, price_list, size_list, exch, conds, ids, strict=True))
+            extra["suspicious_rows"] = flag.nonzero()[0].tolist()
+        yield assemble.build(ts.astype("int64").tolist(), price.tolist(), size.tolist(), extra)
 
 
 def iter_candle_chunks(

@@ -193,3 +193,31 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, content, call, message):
 def test_a_folder_is_not_a_file(tmp_path: Path):
     with pytest.raises(UsageError, match="not a file"):
         detect_kind(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "tz"),
+    [("spy_trades_20131007_et.csv.gz", "America/New_York"),
+     ("xrpeth_trades_20191011_20191013_utc.csv", "UTC")],
+)  # fmt: skip
+def test_fast_and_tolerant_readers_agree_on_real_files(shared_data: Path, name: str, tz: str):
+    fast = ticks_of(shared_data / name, "S", tz=tz, chunk_rows=30_000)
+    tolerant = ticks_of(shared_data / name, "S", tz=tz, chunk_rows=30_000, reader="pandas")
+    assert fast == tolerant and len(fast) > 10_000
+
+
+def test_fast_reader_hands_over_to_the_tolerant_one_mid_file(tmp_path: Path):
+    """A bad row past the first pyarrow block: rows before it come once, the bad one is
+    reported with its line number, and the rest still arrives."""
+    rows = [f"2024-01-02T15:{(k // 60) % 60:02d}:{k % 60:02d}.{k % 1000:03d}Z,{100 + k % 50},"
+            f"{1 + k % 9},Q,@" for k in range(60_000)]  # fmt: skip
+    rows[45_000] = "2024-01-02T15:00:00.000Z,not-a-price,1,Q,@"
+    path = write(tmp_path / "big.csv", "timestamp,price,size,exchange,conditions\n"
+                 + "\n".join(rows) + "\n")  # fmt: skip
+    assert path.stat().st_size > 2 * (1 << 20)  # more than one pyarrow block before the bad row
+    report = ReadReport(str(path))
+    chunks = list(iter_tick_chunks(path, "X", chunk_rows=10_000, report=report))
+    got = [t for c in chunks for t in c]
+    expected = [t for c in iter_tick_chunks(path, "X", reader="pandas") for t in c]
+    assert got == expected and len(got) == 59_999
+    assert report.rows == 60_000 and report.bad_rows == 1 and report.bad_lines == [45_002]

@@ -169,35 +169,58 @@ def run_replay_command(argv: list[str], capsys) -> str:
     return capsys.readouterr().out
 
 
-def test_replay_command_pushes_spy_through_the_engine_into_the_store(
-    shared_data: Path, tmp_path: Path, capsys
+async def test_engine_with_replay_feed_stores_exactly_the_direct_aggregation(
+    shared_data: Path, tmp_path: Path
 ):
-    db = tmp_path / "spy.db"
-    codes = "20,20000020,20100000,20100200"
-    out = run_replay_command([str(shared_data / "spy_trades_20131007_et.csv.gz"), "--no-ui",
-                              "--speed", "max", "--db", str(db), "--exclude-conditions", codes],
-                             capsys)  # fmt: skip
-    assert "250601 rows, 0 bad" in out and "aggregated 250601 ticks" in out
-    assert "0 late ticks" in out and "117101 kept out of OHLC" in out
+    """The live pipeline (no validator) adds and loses nothing: store == aggregator alone."""
+    from slob_tui.engine.engine import LiveTradingEngine
 
-    # the store holds exactly what the aggregator makes of the file directly
-    agg = CandleAggregator(SaleConditionPolicy(codes.split(",")))
+    path = shared_data / "spy_trades_20131007_et.csv.gz"
+    policy_codes = ["20", "20000020", "20100000", "20100200"]
+    engine = LiveTradingEngine(
+        ReplayFeed(path, symbol="SPY", batch_rows=5_000),
+        store=CandleStore(tmp_path / "e.db"),
+        policy=SaleConditionPolicy(policy_codes),
+    )
+    await engine.run()
+    agg = CandleAggregator(SaleConditionPolicy(policy_codes))
     direct: list[Candle] = []
-    for chunk in iter_tick_chunks(shared_data / "spy_trades_20131007_et.csv.gz", "SPY"):
+    for chunk in iter_tick_chunks(path, "SPY"):
         direct += agg.process(chunk)
     direct += agg.flush()
+    async with CandleStore(tmp_path / "e.db") as store:
+        assert await store.candles("SPY") == direct
+    stats = engine.aggregator.stats()
+    assert stats["ticks"] == 250_601 and stats["late_ticks"] == 0
+    assert stats["excluded_from_ohlc"] == 117_101
+
+
+def test_replay_command_reproduces_the_vendor_bars_in_the_store(
+    shared_data: Path, tmp_path: Path, capsys
+):
+    from tests.replay.test_vendor_bars import compare
+
+    db = tmp_path / "spy.db"
+    codes = "20,20000020,20100000,20100200"
+    spy = str(shared_data / "spy_trades_20131007_et.csv.gz")
+    out = run_replay_command([spy, "--no-ui", "--speed", "max", "--db", str(db),
+                              "--exclude-conditions", codes], capsys)  # fmt: skip
+    assert "250601 rows, 0 bad" in out and "0 late ticks" in out
 
     async def stored() -> list[Candle]:
         async with CandleStore(db) as store:
             return await store.candles("SPY")
 
-    assert asyncio.run(stored()) == direct
-    assert f"{len(direct)} candle rows" in out
+    first = asyncio.run(stored())
+    vendor = load_candles(shared_data / "spy_1min_20131007_et.csv", "SPY")
+    counts = compare(first, vendor)
+    print(f"through `replay`: {counts['exact']}/{len(vendor)} vendor bars exact; {counts}")
+    assert counts["exact"] / len(vendor) >= 0.995 and counts["missing"] == 0
+    assert f"{len(first)} candle rows" in out
 
     # replaying again adds nothing: the stored minutes are already closed
-    out2 = run_replay_command([str(shared_data / "spy_trades_20131007_et.csv.gz"),
-                               "--db", str(db)], capsys)  # fmt: skip
-    assert asyncio.run(stored()) == direct and "250601 late ticks" in out2
+    out2 = run_replay_command([spy, "--db", str(db)], capsys)
+    assert asyncio.run(stored()) == first and "250601 late ticks" in out2
 
 
 def test_replay_command_reports_bad_rows_and_unused_codes(tmp_path: Path, capsys):
