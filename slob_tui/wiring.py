@@ -93,7 +93,14 @@ def build_engine(opts: RunOptions, settings: Settings | None = None) -> Any:
     )
     engine.options = opts
     engine.settings = settings
+    if opts.validate:
+        from slob_tui.engine.quality import attach_validator
+
+        attach_validator(engine, opts, settings)
     from slob_tui.ops.wiring import attach_ops
 
     engine.ops = attach_ops(engine, opts, settings)
+    from slob_tui.execution.wiring import attach_execution
+
+    attach_execution(engine, opts, settings)
     return engine

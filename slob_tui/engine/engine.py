@@ -170,6 +170,8 @@ class LiveTradingEngine:
             return
         if self.validator is not None:
             batch = self.validator.filter_ticks(batch)
+            for finding in self.validator.drain_events():
+                self.bus.emit(finding)
         self.health_monitor.on_ticks(len(batch))
         completed = self.aggregator.process(batch)
         self.seq += 1

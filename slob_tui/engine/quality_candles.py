@@ -1,0 +1,249 @@
+"""Candle-level data quality checks and the finding counters the validator shares.
+
+Kept apart from `quality.py` so that the tick hot loop stays small: everything here runs once
+per closed candle (or per trade correction), where a sort of a few dozen numbers is free.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from slob_tui.core.events import Event, EventType
+from slob_tui.core.models import NS_PER_MINUTE, NS_PER_SECOND, Candle
+from slob_tui.errors import SlobError
+
+NS = NS_PER_SECOND
+
+
+class Findings:
+    """Counts by kind plus the `keep` worst examples of each kind (bounded memory)."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self.counts: dict[str, int] = {}
+        self._worst: dict[str, list[tuple[float, int, dict[str, Any]]]] = {}
+        self._seq = 0
+
+    def add(self, kind: str, symbol: str, ts: int, values: dict[str, Any], severity: float) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        if not self.keep:
+            return
+        self._seq += 1
+        heap = self._worst.setdefault(kind, [])
+        item = (float(severity), -self._seq, {"symbol": symbol, "ts": ts, **values})
+        if len(heap) < self.keep:
+            heapq.heappush(heap, item)
+        elif item[:2] > heap[0][:2]:
+            heapq.heapreplace(heap, item)
+
+    def worst(self) -> dict[str, list[dict[str, Any]]]:
+        return {k: [x[2] for x in sorted(h, key=lambda x: x[:2], reverse=True)]
+                for k, h in self._worst.items()}  # fmt: skip
+
+
+def parse_market_hours(text: str, tz: str) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """'HH:MM-HH:MM' (weekdays, local to `tz`) or 'always'; None means always open."""
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SlobError(f"SLOB_DQ_MARKET_TZ: unknown time zone {tz!r}") from exc
+    if text.strip().lower() in ("always", "24/7", ""):
+        return None
+    try:
+        a, b = text.split("-")
+        (h1, m1), (h2, m2) = (tuple(int(x) for x in s.strip().split(":")) for s in (a, b))
+    except ValueError as exc:
+        raise SlobError(
+            f"SLOB_DQ_MARKET_HOURS must be HH:MM-HH:MM or always, got {text!r}"
+        ) from exc
+    if not (0 <= h1 < 24 and 0 <= m1 < 60 and 0 <= h2 <= 24 and 0 <= m2 < 60):
+        raise SlobError(f"SLOB_DQ_MARKET_HOURS: bad time in {text!r}")
+    if (h2, m2) <= (h1, m1):
+        raise SlobError(f"SLOB_DQ_MARKET_HOURS: close must be after open in {text!r}")
+    return (h1, m1), (h2, m2)
+
+
+class MarketHours:
+    """When a market is open: weekday sessions in a zone (DST-correct), or always."""
+
+    def __init__(self, text: str, tz: str) -> None:
+        self.window = parse_market_hours(text, tz)
+        self.tz = ZoneInfo(tz)
+        self._days: dict[date, tuple[int, int] | None] = {}
+
+    def _session(self, d: date) -> tuple[int, int] | None:
+        hit = self._days.get(d, False)
+        if hit is not False:
+            return hit  # type: ignore[return-value]
+        out = None
+        if d.weekday() < 5 and self.window is not None:
+            (h1, m1), (h2, m2) = self.window
+            base = datetime(d.year, d.month, d.day, tzinfo=self.tz)
+            out = (int((base.replace(hour=h1, minute=m1)).timestamp()) * NS,
+                   int((base + timedelta(hours=h2, minutes=m2)).timestamp()) * NS)  # fmt: skip
+        self._days[d] = out
+        return out
+
+    def open_minutes(self, a: int, b: int) -> int:
+        """Whole minutes of market time in [a, b) (both minute starts)."""
+        if b <= a:
+            return 0
+        if self.window is None:
+            return (b - a) // NS_PER_MINUTE
+        d = datetime.fromtimestamp(a // NS, self.tz).date()
+        last = datetime.fromtimestamp((b - 1) // NS, self.tz).date()
+        total = 0
+        while d <= last:
+            s = self._session(d)
+            if s is not None:
+                lo, hi = max(a, s[0]), min(b, s[1])
+                if hi > lo:
+                    total += (hi - lo) // NS_PER_MINUTE
+            d += timedelta(days=1)
+        return total
+
+    def is_open(self, ts: int) -> bool:
+        return self.open_minutes(ts - ts % NS_PER_MINUTE, ts - ts % NS_PER_MINUTE
+                                 + NS_PER_MINUTE) > 0  # fmt: skip
+
+
+class _CandleState:
+    __slots__ = ("prev_start", "prev_close", "volumes", "flat_run", "flat_since")
+
+    def __init__(self, window: int) -> None:
+        self.prev_start: int | None = None
+        self.prev_close: float | None = None
+        self.volumes: deque[float] = deque(maxlen=window)
+        self.flat_run = 0
+        self.flat_since = 0
+
+
+class CandleChecks:
+    """OHLC sanity, volume spike, frozen feed and missing minutes, per symbol."""
+
+    def __init__(self, policy: Any, findings: Findings, sale_policy: Any = None) -> None:
+        self.policy = policy
+        self.findings = findings
+        self.sale_policy = sale_policy
+        self.hours = MarketHours(policy.market_hours, policy.market_tz)
+        self._state: dict[str, _CandleState] = {}
+        self.pending: list[tuple[str, int, int, Any, str, Any]] = []
+        self.adjusted: list[Candle] = []
+        self.checked = 0
+
+    def _event(
+        self, kind: str, c: Candle, values: dict[str, Any], severity: float
+    ) -> Event:
+        self.findings.add(kind, c.symbol, c.start, values, severity)
+        return Event(EventType.DATA_QUALITY, c.start,
+                     {"kind": kind, "symbol": c.symbol, "ts": c.start, **values}, "validator")
+
+    def check(self, c: Candle) -> list[Event]:
+        self.checked += 1
+        out: list[Event] = []
+        st = self._state.get(c.symbol)
+        if st is None:
+            st = self._state[c.symbol] = _CandleState(self.policy.volume_window)
+        o, h, lo, cl, v = c.open, c.high, c.low, c.close, c.volume
+        nums = (o, h, lo, cl, v)
+        sane = all(isinstance(x, int | float) and math.isfinite(x) for x in nums) and (
+            0 < lo <= min(o, cl) and max(o, cl) <= h and v >= 0)
+        if not sane:
+            out.append(self._event("ohlc_invalid", c, {"open": o, "high": h, "low": lo,
+                                   "close": cl, "volume": v}, 1.0))  # fmt: skip
+        if st.prev_start is not None and c.start > st.prev_start + NS_PER_MINUTE:
+            missing = self.hours.open_minutes(st.prev_start + NS_PER_MINUTE, c.start)
+            if missing:
+                out.append(self._event("missing_minutes", c, {"from": st.prev_start
+                           + NS_PER_MINUTE, "to": c.start, "minutes": missing}, missing))
+        if c.gap_filled and self.hours.is_open(c.start):
+            out.append(self._event("missing_minutes", c, {"from": c.start, "to": c.end,
+                                   "minutes": 1, "filled": True}, 1.0))  # fmt: skip
+        if sane and not c.gap_filled:
+            out.extend(self._volume(st, c))
+            out.extend(self._frozen(st, c))
+        st.prev_start = max(c.start, st.prev_start or c.start)
+        if sane:
+            st.prev_close = cl
+        return out
+
+    def _volume(self, st: _CandleState, c: Candle) -> list[Event]:
+        out = []
+        vols = st.volumes
+        if len(vols) >= self.policy.volume_min_candles:
+            ordered = sorted(vols)
+            med = ordered[len(ordered) // 2]
+            if med > 0 and c.volume > self.policy.volume_spike_factor * med:
+                out.append(self._event("volume_spike", c, {"volume": c.volume, "median": med,
+                           "factor": round(c.volume / med, 1)}, c.volume / med))  # fmt: skip
+        vols.append(c.volume)
+        return out
+
+    def _frozen(self, st: _CandleState, c: Candle) -> list[Event]:
+        flat = c.open == c.high == c.low == c.close == st.prev_close
+        if not flat or not self.hours.is_open(c.start):
+            st.flat_run = 0
+            return []
+        if st.flat_run == 0:
+            st.flat_since = c.start
+        st.flat_run += 1
+        if st.flat_run != self.policy.frozen_minutes:
+            return []
+        return [self._event("frozen_feed", c, {"price": c.close, "since": st.flat_since,
+                            "minutes": st.flat_run}, st.flat_run)]  # fmt: skip
+
+    # ------------------------------------------------------------------ corrections
+    def correction(
+        self, symbol: str, ts: int, trade_id: Any, exchange: str, corrected: Any,
+        recent: Iterable[tuple], closed: bool,
+    ) -> Event | None:
+        item = (symbol, ts - ts % NS_PER_MINUTE, ts, trade_id, exchange, corrected)
+        if not closed:
+            self.pending.append(item)
+            return None
+        return self._apply(item, recent)
+
+    def settle(self, candle: Candle, recent: Iterable[tuple]) -> list[Event]:
+        """Corrections waiting for this candle's minute (or an earlier one) to close."""
+        due = [p for p in self.pending if p[0] == candle.symbol and p[1] <= candle.start]
+        if not due:
+            return []
+        self.pending = [p for p in self.pending if p not in due]
+        return [self._apply(p, recent) for p in due]
+
+    def _apply(self, item: tuple, recent: Iterable[tuple]) -> Event:
+        symbol, minute, ts, trade_id, exchange, corrected = item
+        ticks = [t for t in recent if t[0] == symbol and minute <= t[1] < minute + NS_PER_MINUTE]
+        found = -1
+        for i, t in enumerate(ticks):
+            if t[6] == trade_id and (not exchange or t[4] == exchange):
+                found = i
+                break
+        before = self._ohlcv(ticks)
+        after_ticks = list(ticks)
+        if found >= 0:
+            orig = after_ticks.pop(found)
+            if corrected is not None:
+                price, size, cond = corrected
+                after_ticks.insert(found, (symbol, orig[1], price, size, orig[4], cond, trade_id))
+        after = self._ohlcv(after_ticks)
+        kind = "trade_cancel" if corrected is None else "trade_correction"
+        data = {"kind": kind, "symbol": symbol, "ts": ts, "candle_start": minute,
+                "id": trade_id, "found": found >= 0, "before": before, "after": after}
+        if found >= 0 and after is not None:
+            self.adjusted.append(Candle(symbol, minute, *after, tick_count=len(after_ticks)))
+        self.findings.add(kind, symbol, ts, {"id": trade_id, "found": found >= 0}, 1.0)
+        return Event(EventType.DATA_QUALITY, ts, data, "validator")
+
+    def _ohlcv(self, ticks: list[tuple]) -> tuple[float, float, float, float, float] | None:
+        if not ticks:
+            return None
+        decide = self.sale_policy.decide if self.sale_policy is not None else None
+        prices = [t[2] for t in ticks if decide is None or decide(t[5])] or [ticks[-1][2]]
+        return (prices[0], max(prices), min(prices), prices[-1], sum(t[3] for t in ticks))
