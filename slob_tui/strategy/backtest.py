@@ -1,5 +1,8 @@
 """A pure backtest: the live tracker over a candle list, plus conservative paper fills.
 
+Feed it the candles the engine would see: the `backtest` command passes a file through the
+engine's aggregator first, so gap-filled minutes are the same as in a replay.
+
 Fills: entry at the open of the candle after the trigger; stop and target by touch from the
 entry candle on; both touched inside one candle counts as the stop; a candle that opens beyond
 the stop exits at that open (worse than the stop); trades still open when the data ends are
@@ -49,7 +52,7 @@ class SetupRecord:
     id: str
     symbol: str
     direction: str
-    state: str  # TRIGGERED | INVALIDATED | LIVE
+    state: str  # the latest state: TRIGGERED, INVALIDATED, or a live WATCHING_*/WAITING_*
     reason: str | None
     start_index: int
     start_time: int
@@ -84,8 +87,10 @@ def summarize(events: list[Event]) -> list[SetupRecord]:
         rec = recs.get(u.setup_id)
         if rec is None:
             rec = recs[u.setup_id] = SetupRecord(
-                u.setup_id, u.symbol, u.direction.value, "LIVE", None, u.index, u.time, u.index)
+                u.setup_id, u.symbol, u.direction.value, u.state.value, None, u.index, u.time,
+                u.index)
         rec.end_index = u.index
+        rec.state = u.state.value
         rec.liq1_index = lv.get("liq1_index", rec.liq1_index)
         rec.liq1_time = lv.get("liq1_time", rec.liq1_time)
         rec.liq2_index = lv.get("liq2_index", rec.liq2_index)
@@ -93,7 +98,6 @@ def summarize(events: list[Event]) -> list[SetupRecord]:
         if "quality" in lv:
             rec.quality = lv["quality"]
         if ev.type in (EventType.SETUP_TRIGGERED, EventType.SETUP_INVALIDATED):
-            rec.state = u.state.value
             rec.reason = u.reason
             if "trigger_index" in lv:
                 rec.trigger_index = lv["trigger_index"]

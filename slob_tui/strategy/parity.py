@@ -87,8 +87,9 @@ def compare_with_reference(tracker: list[SetupRecord], reference: list[RefSetup]
     for key in sorted(set(ref_by_key) & set(trk_by_key)):
         r, s = ref_by_key[key], trk_by_key[key]
         where = f"{key[0]} setup starting at candle {key[1]}"
-        if (s.state, s.reason) != (r.state, r.reason):
-            out.append(f"{where}: tracker {s.state}/{s.reason}, reference {r.state}/{r.reason}")
+        state = s.state if s.state in ("TRIGGERED", "INVALIDATED") else "LIVE"
+        if (state, s.reason) != (r.state, r.reason):
+            out.append(f"{where}: tracker {state}/{s.reason}, reference {r.state}/{r.reason}")
         for name, a, b in (("LIQ #1", s.liq1_index, r.liq1_index),
                            ("LIQ #2", s.liq2_index, r.liq2_index),
                            ("trigger", s.trigger_index, r.trigger_index)):

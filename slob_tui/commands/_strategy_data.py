@@ -1,0 +1,44 @@
+"""Loading a file for the strategy commands (imported inside `run`, never at CLI start).
+
+Candle files and tick files both end up as the candles the live engine would see: each goes
+through the engine's `CandleAggregator` (ticks aggregated, candles ingested), so short gaps are
+filled the same way as in `slob-tui replay`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from slob_tui.core.models import Candle
+from slob_tui.engine.aggregator import CandleAggregator, SaleConditionPolicy
+from slob_tui.errors import UsageError
+from slob_tui.feeds.files import detect_kind, iter_candle_chunks, iter_tick_chunks
+from slob_tui.strategy.params import SlobParams, parse_param_args, profile_for
+
+
+def symbol_for(path: str, symbol: str | None) -> str:
+    """The `--symbol`, or the file name's first word (as `replay` does)."""
+    return symbol or Path(path).name.split("_")[0].split(".")[0].upper()
+
+
+def load_engine_candles(path: str, symbol: str, tz: str) -> list[Candle]:
+    """The candles the engine would close for this file, in time order."""
+    agg = CandleAggregator(policy=SaleConditionPolicy())
+    out: list[Candle] = []
+    if detect_kind(path) == "candles":
+        for chunk in iter_candle_chunks(path, symbol, tz):
+            for c in chunk:
+                out.extend(agg.ingest_candle(c))
+    else:
+        for ticks in iter_tick_chunks(path, symbol, tz):
+            out.extend(agg.process(ticks))
+        out.extend(agg.flush())
+    if not out:
+        raise UsageError(f"{path}: no candles in the file")
+    return out
+
+
+def params_for(symbol: str, candles: list[Candle], overrides: list[str] | None) -> SlobParams:
+    """The instrument profile for `symbol`, then the `--param name=value` overrides."""
+    base = profile_for(symbol, candles[0].close)
+    return base.with_overrides(parse_param_args(overrides))
