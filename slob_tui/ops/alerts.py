@@ -106,12 +106,25 @@ def format_fill(order: Any) -> str:
     )
 
 
-def format_exit(order: Any, leg: str) -> str:
-    price = _get(order, "filled_avg_price", None) or _get(order, "price", None)
-    what = "STOP HIT" if leg == "stop" else "TARGET HIT"
+def format_exit(trade: Any) -> str:
+    """A trade closed by its stop or target leg, with the P&L the executor recorded."""
+    what = "STOP HIT" if _get(trade, "exit_leg") == "stop" else "TARGET HIT"
+    pnl = _get(trade, "pnl")
     return (
-        f"{what} {_get(order, 'symbol', '?')} {_plain(_get(order, 'side', '?'))} "
-        f"{_num(_get(order, 'filled_qty', None) or _get(order, 'qty', '?'))} @ {_num(price)}"
+        f"{what} {_get(trade, 'symbol', '?')} {_plain(_get(trade, 'direction', ''))} "
+        f"{_num(_get(trade, 'qty', '?'))}: entry {_num(_get(trade, 'entry_price'))} exit "
+        f"{_num(_get(trade, 'exit_price'))}, P&L {'?' if pnl is None else f'{float(pnl):+.2f}'}"
+    )
+
+
+def format_kill_switch(data: Any) -> str:
+    if not _get(data, "active", True):
+        return "KILL SWITCH reset: new orders allowed again"
+    cancelled = _get(data, "cancelled") or []
+    flattened = _get(data, "flattened") or []
+    return (
+        f"KILL SWITCH ({_get(data, 'reason', '') or '?'}): {len(cancelled)} orders cancelled, "
+        f"positions closed: {', '.join(flattened) or 'none'}"
     )
 
 
@@ -238,13 +251,15 @@ class AlertRouter:
             pnl = _get(event.data, "pnl")
             if pnl is not None:
                 day.pnl += float(pnl)
+            if cfg.exits and _get(event.data, "exit_leg") in ("stop", "target"):
+                self.post(format_exit(event.data))
         elif t is EventType.SAFE_MODE and cfg.safe_mode:
             on = bool(_get(event.data, "on", True)) if event.data is not None else True
             why = _get(event.data, "reason", "") if event.data is not None else ""
             state = "ON: no new orders" if on else "OFF: trading resumes"
             self.post(f"SAFE MODE {state}{f' ({why})' if why else ''}")
-        elif t is EventType.KILL_SWITCH:
-            self.post(f"KILL SWITCH: {_get(event.data, 'source', '') or event.source}")
+        elif t is EventType.KILL_SWITCH and not _get(event.data or {}, "request"):
+            self.post(format_kill_switch(event.data or {}))
         elif t is EventType.FEED_DISCONNECTED:
             self._on_disconnect(event.ts)
 
@@ -254,12 +269,10 @@ class AlertRouter:
             self.post(f"{self.day.text()} ({note})")
 
     def _on_fill(self, event: Event) -> None:
+        """Entry fills alert at once; a stop or target fill alerts as the trade it closes."""
         self._day_for(event.ts).fills += 1
         leg = str(_get(event.data, "leg", "entry") or "entry")
-        if leg in ("stop", "target"):
-            if self.config.exits:
-                self.post(format_exit(event.data, leg))
-        elif self.config.order_filled:
+        if leg not in ("stop", "target") and self.config.order_filled:
             self.post(format_fill(event.data))
 
     def _on_disconnect(self, ts: int) -> None:

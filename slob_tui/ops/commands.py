@@ -159,9 +159,11 @@ class CommandProcessor:
         log.warning("telegram: FLATTEN confirmed from chat %s", chat_id)
         result = await executor.kill_switch("telegram")
         self.flattened += 1
-        if result:
-            return f"Flattened: {result}"
-        return "Flattened: orders cancelled, positions closed."
+        if isinstance(result, dict):
+            closed = ", ".join(result.get("flattened") or []) or "none"
+            return (f"Flattened: {len(result.get('cancelled') or [])} orders cancelled, "
+                    f"positions closed: {closed}. New orders are blocked until reset.")
+        return f"Flattened: {result}" if result else "Flattened."
 
 
 def _is_open(order: Any) -> bool:

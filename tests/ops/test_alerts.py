@@ -129,3 +129,26 @@ def test_config_from_the_environment():
     bad = load_settings(env={"SLOB_ALERT_STORM_WINDOW_S": "-1"}, dotenv=None)
     with pytest.raises(AlertConfigError, match="SLOB_ALERT_STORM_WINDOW_S must be positive"):
         AlertConfig.from_settings(bad)
+
+
+async def test_exits_and_kill_switch_alerts():
+    trade = {"symbol": "NQ", "direction": "LONG", "qty": 2.0, "entry_price": 100.0,
+             "exit_price": 104.0, "exit_leg": "target", "pnl": 8.0}
+    events = [
+        Event(EventType.TRADE_CLOSED, T0, trade),
+        Event(EventType.TRADE_CLOSED, T0, {**trade, "exit_leg": "close", "pnl": 1.0}),
+        Event(EventType.KILL_SWITCH, T0, {"request": True, "reason": "cli"}),  # a request only
+        Event(EventType.KILL_SWITCH, T0, {"active": True, "reason": "telegram",
+                                          "cancelled": ["a"], "flattened": ["NQ", "ES"]}),
+        Event(EventType.KILL_SWITCH, T0, {"active": False, "reason": "reset"}),
+    ]
+    inbox = Inbox()
+    await run_events(AlertRouter(inbox), events)
+    assert inbox.texts == [
+        "TARGET HIT NQ LONG 2.00: entry 100.00 exit 104.00, P&L +8.00",
+        "KILL SWITCH (telegram): 1 orders cancelled, positions closed: NQ, ES",
+        "KILL SWITCH reset: new orders allowed again",
+    ]
+    quiet = Inbox()
+    await run_events(AlertRouter(quiet, AlertConfig(exits=False)), events[:1])
+    assert quiet.texts == []

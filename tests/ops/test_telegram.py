@@ -20,15 +20,15 @@ TRADER, PARTNER, STRANGER = 111, 222, 999
 
 
 class KillSwitchExecutor:
-    """Stands in for `engine.executor` (no order executor in the tree yet): records the call
-    and answers the way the executor's kill switch is specified to (a short summary)."""
+    """Stands in for `engine.executor` where the test is about the conversation: records the
+    call and answers as `OrderExecutor.kill_switch` does (see the test with the real one)."""
 
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    async def kill_switch(self, source: str) -> str:
-        self.calls.append(source)
-        return "2 orders cancelled, 1 position closed"
+    async def kill_switch(self, reason: str) -> dict:
+        self.calls.append(reason)
+        return {"active": True, "reason": reason, "cancelled": ["a", "b"], "flattened": ["NQ"]}
 
 
 @pytest.fixture
@@ -71,15 +71,20 @@ async def test_alert_reaches_every_allowed_chat_with_the_right_text(bot):
 async def test_fill_and_stop_alerts_survive_a_failing_send(bot):
     api, engine, tg = bot
     api.fail_sends = 1  # the first attempt answers 500; the retry goes through
-    fill = Order("o1", "NQ-S-1-entry", "NQ", Side.SELL, 1, "limit", OrderStatus.FILLED,
-                 filled_qty=1, filled_avg_price=17500.25)
-    stop = Order("o2", "NQ-S-1-stop", "NQ", Side.BUY, 1, "stop", OrderStatus.FILLED, leg="stop",
-                 filled_qty=1, filled_avg_price=17510.0)
+    # payloads shaped as OrderExecutor emits them
+    fill = {"client_order_id": "NQ-S-1-entry", "order_id": "o1", "symbol": "NQ", "side": "sell",
+            "qty": 1.0, "price": 17500.25, "leg": "entry", "execution_id": "x1"}
+    stop_fill = {**fill, "client_order_id": "NQ-S-1-stop", "side": "buy", "price": 17510.0,
+                 "leg": "stop"}
+    trade = {"trade_id": "NQ-S-1-entry", "symbol": "NQ", "direction": "SHORT", "qty": 1.0,
+             "entry_price": 17500.25, "exit_price": 17510.0, "exit_leg": "stop", "pnl": -9.75}
     engine.bus.emit(Event(EventType.ORDER_FILLED, T0, fill))
-    engine.bus.emit(Event(EventType.ORDER_FILLED, T0, stop))
+    engine.bus.emit(Event(EventType.ORDER_FILLED, T0, stop_fill))  # alerts as the trade below
+    engine.bus.emit(Event(EventType.TRADE_CLOSED, T0, trade))
     await api.wait_sent(4)
     assert api.texts_to(TRADER) == [
-        "ORDER FILLED NQ sell 1 @ 17500.25 (NQ-S-1-entry)", "STOP HIT NQ buy 1 @ 17510.00"
+        "ORDER FILLED NQ sell 1.00 @ 17500.25 (NQ-S-1-entry)",
+        "STOP HIT NQ SHORT 1.00: entry 17500.25 exit 17510.00, P&L -9.75",
     ]
     assert api.texts_to(PARTNER) == api.texts_to(TRADER)
     await settle(lambda: tg.router.sent == 2)
@@ -133,7 +138,9 @@ async def test_flatten_asks_then_flattens_through_the_executor(bot):
     await api.push_message(TRADER, f"/confirm {code}")
     await api.wait_sent(5)
     assert engine.executor.calls == ["telegram"]
-    assert api.texts_to(TRADER)[-1] == "Flattened: 2 orders cancelled, 1 position closed"
+    assert api.texts_to(TRADER)[-1] == (
+        "Flattened: 2 orders cancelled, positions closed: NQ. New orders are blocked until reset."
+    )
     await api.push_message(TRADER, f"/confirm {code}")  # a code works once
     await api.wait_sent(6)
     assert engine.executor.calls == ["telegram"]
