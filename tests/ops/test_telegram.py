@@ -8,7 +8,7 @@ import re
 import pytest
 
 from slob_tui.core.events import Event, EventType
-from slob_tui.core.models import Direction, Order, OrderStatus, SetupState, SetupUpdate, Side
+from slob_tui.core.models import Direction, SetupState, SetupUpdate
 from slob_tui.engine.engine import LiveTradingEngine
 from slob_tui.ops.commands import CommandProcessor
 from slob_tui.ops.telegram_bot import TelegramOps
