@@ -42,8 +42,9 @@ def triggered_engine(data_dir: Path, db: Path | None = None, after: int = 8) -> 
     return engine
 
 
-async def feed_scene(app: Any) -> None:
+async def feed_scene(app_or_pilot: Any) -> None:
     """Push the scene's candles once the engine runs, then redraw at once."""
+    app = getattr(app_or_pilot, "app", app_or_pilot)
     await wait_engine_started(app)
     await app.engine.put_candles(list(app.engine.scene_candles))
     app.refresh_now()
