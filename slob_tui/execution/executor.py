@@ -1,0 +1,606 @@
+"""OrderExecutor: a triggered setup becomes one bracket order, placed once, tracked to the end.
+
+Flow: SETUP_TRIGGERED -> sized intent -> risk checks -> the order row persisted -> submit with
+an id derived from the setup (retries with backoff on transient errors; a 422 "must be unique"
+means it was already placed, so it is fetched) -> broker updates -> fills, trades and events.
+Where the broker has no brackets (crypto) the bracket is emulated here: entry, then a target
+and a stop with one cancelling the other; `reconcile()` finishes whatever a crash interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+from slob_tui.brokers.base import (
+    Broker,
+    BrokerError,
+    DuplicateOrderError,
+    OrderRejectedError,
+    OrderRequest,
+    OrderUpdate,
+)
+from slob_tui.core.clock import Clock
+from slob_tui.core.events import Event, EventType
+from slob_tui.core.models import (
+    NS_PER_MINUTE,
+    Direction,
+    Fill,
+    Order,
+    OrderStatus,
+    Position,
+    SetupState,
+    SetupUpdate,
+    Side,
+)
+from slob_tui.engine.bus import EventBus
+from slob_tui.execution import risk
+from slob_tui.execution.ids import client_order_id, kill_client_order_id, setup_client_order_id
+from slob_tui.storage.state import OrderRecord, StateManager
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+EXIT_LEGS = ("target", "stop", "close")
+_DONE = (OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Backoff for transient broker errors: `base * 2**n` seconds, capped, with jitter."""
+
+    attempts: int = 5
+    base_s: float = 0.25
+    cap_s: float = 4.0
+    jitter: float = 0.1
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        d = min(self.cap_s, self.base_s * (2**attempt))
+        return d * (1 + self.jitter * rng.random())
+
+
+class OrderExecutor:
+    """Owns every order the engine places; the only caller of the broker's order methods."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        state: StateManager,
+        bus: EventBus,
+        *,
+        limits: risk.RiskLimits | None = None,
+        clock: Clock | None = None,
+        safe_mode: Callable[[], bool] = lambda: False,
+        retry: RetryPolicy | None = None,
+        stop_limit_slippage_pct: float = 0.5,
+        max_signal_age_s: float = 300.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.broker = broker
+        self.state = state
+        self.bus = bus
+        self.limits = limits or risk.RiskLimits()
+        self.clock = clock
+        self.safe_mode = safe_mode
+        self.retry = retry or RetryPolicy()
+        self.slippage_pct = stop_limit_slippage_pct
+        self.max_signal_age_ns = int(max_signal_age_s * 1e9)
+        self._sleep = sleep
+        self._rng = random.Random(0)
+        self.killed: str = ""
+        self.halted: str = ""
+        self.retries = 0
+        self.duplicates = 0
+        self.placed = 0
+        self.rejected = 0
+        self._orders: dict[str, Order] = {}
+        self._positions: list[Position] = []
+        self._lock = asyncio.Lock()
+        broker.set_update_handler(self.on_update)
+
+    # ---- wiring -------------------------------------------------------------------------
+    def now(self) -> int:
+        return self.clock.now_ns() if self.clock is not None else 0
+
+    def subscribe(self) -> None:
+        """Subscribe after the state handler, so a setup is persisted before it is acted on."""
+        self.bus.subscribe(EventType.SETUP_TRIGGERED, self.on_setup_event)
+        self.bus.subscribe(EventType.KILL_SWITCH, self._on_kill_event)
+
+    async def load(self) -> None:
+        """Restore the kill switch and the open orders' view from the state store."""
+        kill = await self.state.get_value("kill_switch")
+        self.killed = (kill or {}).get("reason", "") if isinstance(kill, dict) else ""
+        for rec in await self.state.orders():
+            self._orders[rec.order.client_order_id] = rec.order
+        self._positions = await self.broker.positions()
+
+    def orders_view(self) -> tuple[list[Order], list[Position]]:
+        """Open orders first, then the most recent others; positions with the last price."""
+        orders = list(self._orders.values())
+        live = [o for o in orders if o.status.is_open]
+        done = [o for o in orders if not o.status.is_open][-20:]
+        return live + done[::-1], list(self._positions)
+
+    def health(self) -> dict[str, Any]:
+        return {"broker": self.broker.name, "paper": self.broker.paper,
+                "kill_switch": self.killed or None, "halted": self.halted or None,
+                "placed": self.placed, "rejected": self.rejected, "retries": self.retries,
+                "duplicates": self.duplicates,
+                "open_orders": sum(o.status.is_open for o in self._orders.values())}
+
+    def _emit(self, etype: EventType, data: dict[str, Any]) -> None:
+        self.bus.emit(Event(etype, self.now(), data, "executor"))
+
+    # ---- placing ------------------------------------------------------------------------
+    async def on_setup_event(self, event: Event) -> None:
+        update: SetupUpdate = event.data
+        if update.state is SetupState.TRIGGERED:
+            async with self._lock:
+                await self.place(update)
+
+    async def place(self, u: SetupUpdate) -> OrderRecord:
+        """Place the bracket for one triggered setup, exactly once across restarts."""
+        cid = setup_client_order_id(u, "entry")
+        rec = await self.state.get_order(cid)
+        if rec is not None:
+            if not rec.order.id and rec.order.status is OrderStatus.PENDING_NEW:
+                await self._submit_entry(rec)
+            return rec
+        lv = u.levels
+        entry, stop, target = float(lv["entry"]), float(lv["stop"]), float(lv["target"])
+        side = Side.SELL if u.direction is Direction.SHORT else Side.BUY
+        info = {"direction": u.direction.value, "entry": entry, "stop": stop, "target": target,
+                "planned_rr": lv.get("rr"), "liq2_time": lv.get("liq2_time")}
+        order = Order(id="", client_order_id=cid, symbol=u.symbol, side=side, qty=0.0,
+                      type="market", status=OrderStatus.PENDING_NEW, leg="entry",
+                      setup_id=u.setup_id, created_at=u.time, updated_at=u.time)
+        rec = OrderRecord(order, info)
+        age = self.now() - (u.time + NS_PER_MINUTE)
+        if self.max_signal_age_ns and age > self.max_signal_age_ns:
+            return await self._reject(rec, f"stale signal: the trigger candle closed "
+                                      f"{age / 1e9:.0f}s ago")
+        try:
+            order.qty = risk.size(entry, stop, self.limits)
+            risk.check(order.qty, await self._risk_context(u.time), self.limits)
+        except risk.RiskBlocked as exc:
+            return await self._reject(rec, str(exc))
+        await self.state.save_order(rec)  # persisted before it is sent
+        self._orders[cid] = order
+        await self._submit_entry(rec)
+        return rec
+
+    async def _risk_context(self, ts: int) -> risk.RiskContext:
+        trades_today, pnl_today = await self.state.day_stats(self.state.day_of(ts))
+        return risk.RiskContext(
+            open_positions=len(await self.state.net_positions()),
+            trades_today=trades_today, realized_pnl_today=pnl_today,
+            kill_switch=bool(self.killed), safe_mode=bool(self.safe_mode()),
+            halted=self.halted)
+
+    async def _reject(self, rec: OrderRecord, reason: str) -> OrderRecord:
+        rec.order.status = OrderStatus.REJECTED
+        rec.info["reason"] = reason
+        await self.state.save_order(rec)
+        self._orders[rec.order.client_order_id] = rec.order
+        self.rejected += 1
+        log.warning("order %s rejected: %s", rec.order.client_order_id, reason)
+        self._emit(EventType.ORDER_REJECTED, {
+            "client_order_id": rec.order.client_order_id, "symbol": rec.order.symbol,
+            "setup_id": rec.order.setup_id, "reason": reason})
+        return rec
+
+    def _entry_request(self, rec: OrderRecord) -> OrderRequest:
+        o, info = rec.order, rec.info
+        bracket = self.broker.supports_bracket(o.symbol)
+        return OrderRequest(
+            client_order_id=o.client_order_id, symbol=o.symbol, side=o.side, qty=o.qty,
+            type="market", time_in_force="gtc" if "/" in o.symbol else "day",
+            take_profit=info["target"] if bracket else None,
+            stop_loss=info["stop"] if bracket else None,
+            leg="entry", setup_id=o.setup_id, created_at=o.created_at)
+
+    async def _submit_entry(self, rec: OrderRecord) -> None:
+        rec.info["emulated"] = not self.broker.supports_bracket(rec.order.symbol)
+        try:
+            orders = await self._submit(self._entry_request(rec))
+        except OrderRejectedError as exc:
+            await self._reject(rec, str(exc))
+            return
+        except BrokerError as exc:
+            log.error("order %s not confirmed: %s (reconciled at the next start)",
+                      rec.order.client_order_id, exc)
+            self._emit(EventType.ERROR, {"error": f"order {rec.order.client_order_id} not "
+                                         f"confirmed: {exc}"})
+            return
+        await self._adopt(rec, orders)
+        self.placed += 1
+        o = rec.order
+        self._emit(EventType.ORDER_PLACED, {
+            "client_order_id": o.client_order_id, "order_id": o.id, "symbol": o.symbol,
+            "side": o.side.value, "qty": o.qty, "setup_id": o.setup_id,
+            "entry": rec.info["entry"], "stop": rec.info["stop"], "target": rec.info["target"],
+            "emulated": rec.info["emulated"]})
+
+    async def _submit(self, req: OrderRequest) -> list[Order]:
+        """Submit with retries; a duplicate id means an earlier attempt got through: fetch it."""
+        try:
+            return await self._with_retry(lambda: self.broker.submit(req))
+        except DuplicateOrderError:
+            self.duplicates += 1
+            found = await self._with_retry(
+                lambda: self.broker.get_by_client_id(req.client_order_id))
+            if not found:
+                raise BrokerError(f"{req.client_order_id}: broker says duplicate but has no "
+                                  "such order") from None
+            return found
+
+    async def _with_retry(self, call: Callable[[], Awaitable[T]]) -> T:
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except BrokerError as exc:
+                if not exc.retryable or attempt + 1 >= self.retry.attempts:
+                    raise
+                self.retries += 1
+                delay = self.retry.delay(attempt, self._rng)
+                log.warning("broker call failed (%s), retry %d in %.2fs", exc, attempt + 1, delay)
+                attempt += 1
+                await self._sleep(delay)
+
+    async def _adopt(self, rec: OrderRecord, orders: list[Order]) -> None:
+        """Take the broker's view of a just-placed order (and its legs) into the state."""
+        main, legs = orders[0], orders[1:]
+        for leg in legs:
+            leg_rec = await self.state.get_order(leg.client_order_id) or OrderRecord(
+                _blank(leg), {"entry_cid": rec.order.client_order_id,
+                              "direction": rec.info["direction"]})
+            leg_rec.order.parent_id = main.id
+            await self._apply(leg_rec, leg, None)
+        await self._apply(rec, main, None)
+
+    # ---- broker updates -----------------------------------------------------------------
+    async def on_update(self, up: OrderUpdate) -> None:
+        """A trade update (paper fill, Alpaca stream): persist, then act, then tell the bus."""
+        rec = await self.state.get_order(up.order.client_order_id)
+        if rec is None:
+            rec = await self.state.get_order_by_id(up.order.id)
+        if rec is None:
+            log.warning("update for an order slob-tui did not place: %s %s",
+                        up.order.client_order_id, up.event)
+            return
+        await self._apply(rec, up.order, up.fill)
+
+    async def _apply(self, rec: OrderRecord, b: Order, fill: Fill | None) -> None:
+        """Bring our record in line with the broker's order `b`; emit what changed."""
+        o = rec.order
+        prev_status, prev_filled = o.status, o.filled_qty
+        o.id = b.id or o.id
+        o.parent_id = b.parent_id or o.parent_id
+        o.updated_at = max(o.updated_at, b.updated_at)
+        new_qty = b.filled_qty - prev_filled
+        if new_qty > 1e-12:
+            price = fill.price if fill is not None else float(b.filled_avg_price or 0.0)
+            f = Fill(o.id, o.client_order_id, o.symbol, o.side, new_qty, price,
+                     fill.ts if fill is not None else b.updated_at,
+                     fill.execution_id if fill is not None else f"{o.id}-sync-{b.filled_qty:g}")
+            o.filled_qty, o.filled_avg_price, o.status = b.filled_qty, b.filled_avg_price, b.status
+            if o.filled_avg_price is None:
+                o.filled_avg_price = price
+            await self.state.save_fill_and_order(f, rec)
+            self._orders[o.client_order_id] = o
+            self._emit(EventType.ORDER_FILLED, {
+                "client_order_id": o.client_order_id, "order_id": o.id, "symbol": o.symbol,
+                "side": o.side.value, "qty": f.qty, "price": f.price, "leg": o.leg,
+                "execution_id": f.execution_id, "setup_id": o.setup_id})
+            if o.status is OrderStatus.FILLED:
+                await self._after_fill(rec, f)
+            return
+        o.status = b.status
+        await self.state.save_order(rec)
+        self._orders[o.client_order_id] = o
+        if o.status in _DONE and prev_status not in _DONE:
+            etype = (EventType.ORDER_REJECTED if o.status is OrderStatus.REJECTED
+                     else EventType.ORDER_CANCELLED)
+            self._emit(etype, {"client_order_id": o.client_order_id, "order_id": o.id,
+                               "symbol": o.symbol, "leg": o.leg, "status": o.status.value,
+                               "setup_id": o.setup_id})
+
+    async def _after_fill(self, rec: OrderRecord, f: Fill) -> None:
+        o = rec.order
+        if o.leg == "entry":
+            await self._entry_filled(rec, f)
+        elif o.leg in EXIT_LEGS:
+            await self._exit_filled(rec, f)
+        await self._refresh_positions(o.symbol)
+
+    async def _entry_filled(self, rec: OrderRecord, f: Fill) -> None:
+        info = rec.info
+        long = info["direction"] == Direction.LONG.value
+        stop, target = float(info["stop"]), float(info["target"])
+        risk_pts = (f.price - stop) if long else (stop - f.price)
+        info["fill_price"] = f.price
+        info["fill_ts"] = f.ts
+        info["actual_rr"] = (abs(target - f.price) / risk_pts) if risk_pts > 0 else None
+        await self.state.save_order(rec)
+        if risk_pts <= 0:
+            log.warning("%s filled at %g, at or beyond the stop %g: closing it",
+                        rec.order.client_order_id, f.price, stop)
+            await self._cancel_exits(rec, reason="entry filled beyond the stop")
+            await self._close(rec.order.symbol, [rec.order.client_order_id],
+                              client_order_id(rec.order.symbol, info["direction"],
+                                              _liq2(rec), "close"))
+            return
+        if info.get("emulated"):
+            await self._place_exits(rec)
+
+    async def _place_exits(self, rec: OrderRecord) -> None:
+        """The emulated bracket's second step: target (limit) and stop (stop-limit) orders."""
+        o, info = rec.order, rec.info
+        exit_side = Side.SELL if o.side is Side.BUY else Side.BUY
+        stop = float(info["stop"])
+        slip = stop * self.slippage_pct / 100
+        for leg in ("stop", "target"):
+            cid = client_order_id(o.symbol, info["direction"], _liq2(rec), leg)
+            leg_rec = await self.state.get_order(cid)
+            if leg_rec is not None and leg_rec.order.id:
+                continue
+            if leg == "target":
+                req = OrderRequest(cid, o.symbol, exit_side, o.qty, "limit",
+                                   limit_price=float(info["target"]), leg=leg,
+                                   setup_id=o.setup_id, created_at=o.created_at)
+            else:
+                lim = stop - slip if exit_side is Side.SELL else stop + slip
+                req = OrderRequest(cid, o.symbol, exit_side, o.qty, "stop_limit",
+                                   limit_price=round(lim, 8), stop_price=stop, leg=leg,
+                                   setup_id=o.setup_id, created_at=o.created_at)
+            if leg_rec is None:
+                leg_rec = OrderRecord(Order(
+                    id="", client_order_id=cid, symbol=o.symbol, side=exit_side, qty=o.qty,
+                    type=req.type, status=OrderStatus.PENDING_NEW, leg=leg,
+                    limit_price=req.limit_price, stop_price=req.stop_price,
+                    setup_id=o.setup_id, created_at=o.created_at, updated_at=o.created_at),
+                    {"entry_cid": o.client_order_id, "direction": info["direction"]})
+                await self.state.save_order(leg_rec)
+            try:
+                placed = await self._submit(req)
+            except BrokerError as exc:
+                log.error("exit leg %s not placed: %s", cid, exc)
+                await self.halt(f"exit leg {cid} could not be placed ({exc}); the position "
+                                f"in {o.symbol} has no {leg}")
+                return
+            await self._apply(leg_rec, placed[0], None)
+
+    async def _exit_filled(self, rec: OrderRecord, f: Fill) -> None:
+        entry_cids = rec.info.get("entry_cids") or [rec.info.get("entry_cid")]
+        for ecid in entry_cids:
+            entry = await self.state.get_order(ecid) if ecid else None
+            if entry is None or entry.order.filled_avg_price is None:
+                continue
+            await self._record_trade(entry, rec, f)
+            await self._cancel_exits(entry, reason="other exit filled", keep=rec)
+
+    async def _record_trade(self, entry: OrderRecord, exit_rec: OrderRecord, f: Fill) -> None:
+        e, info = entry.order, entry.info
+        sign = 1.0 if e.side is Side.BUY else -1.0
+        qty = min(e.filled_qty, f.qty) if exit_rec.order.leg != "close" else e.filled_qty
+        entry_px = float(e.filled_avg_price or 0.0)
+        trade = {
+            "trade_id": e.client_order_id, "setup_id": e.setup_id, "symbol": e.symbol,
+            "direction": info["direction"], "qty": qty, "entry_price": entry_px,
+            "exit_price": f.price, "entry_ts": int(info.get("fill_ts", e.updated_at)),
+            "exit_ts": f.ts,
+            "exit_leg": exit_rec.order.leg,
+            "pnl": round((f.price - entry_px) * qty * sign * self.limits.point_value, 10),
+            "planned_rr": info.get("planned_rr"), "actual_rr": info.get("actual_rr"),
+        }
+        if await self.state.record_trade(trade):
+            self._emit(EventType.TRADE_CLOSED, trade)
+
+    async def _cancel_exits(self, entry: OrderRecord, reason: str,
+                            keep: OrderRecord | None = None) -> None:
+        """Cancel the exit legs of `entry` still open (OCO, or a trade that ended)."""
+        for rec in await self.state.orders(open_only=True):
+            if rec.info.get("entry_cid") != entry.order.client_order_id or rec.order.leg == "close":
+                continue
+            if keep is not None and rec.order.client_order_id == keep.order.client_order_id:
+                continue
+            if not rec.order.id:
+                rec.order.status = OrderStatus.CANCELED
+                await self.state.save_order(rec)
+                continue
+            try:
+                await self._with_retry(lambda r=rec: self.broker.cancel(r.order.id))
+            except BrokerError as exc:
+                log.info("cancel %s (%s): %s", rec.order.client_order_id, reason, exc)
+            b = await self.broker.get_order(rec.order.id)
+            if b is not None:
+                await self._apply(rec, b, None)
+
+    async def _close(self, symbol: str, entry_cids: list[str], cid: str,
+                     qty: float | None = None) -> None:
+        """Flatten `symbol` with a market order whose fill closes the given entries' trades."""
+        rec = await self.state.get_order(cid)
+        if rec is not None and rec.order.id:
+            return
+        if qty is None:
+            qty = (await self.state.net_positions()).get(symbol, 0.0)
+        if not qty:
+            return
+        side = Side.SELL if qty > 0 else Side.BUY
+        if rec is None:
+            rec = OrderRecord(Order(id="", client_order_id=cid, symbol=symbol, side=side,
+                                    qty=abs(qty), type="market", status=OrderStatus.PENDING_NEW,
+                                    leg="close", created_at=self.now(), updated_at=self.now()),
+                              {"entry_cids": entry_cids})
+            await self.state.save_order(rec)
+        created = rec.order.created_at
+        try:
+            placed = await self._with_retry(
+                lambda: self.broker.close_position(symbol, cid, side, abs(qty), created))
+        except BrokerError as exc:
+            await self.halt(f"could not flatten {symbol}: {exc}")
+            return
+        if placed:
+            fresh = await self.state.get_order(cid)
+            if fresh is not None and fresh.order.status is not OrderStatus.FILLED:
+                await self._apply(fresh, placed[0], None)
+
+    async def _fill_of(self, rec: OrderRecord) -> Fill | None:
+        """The order's recorded fills as one (quantity-weighted price, last time)."""
+        fills = await self.state.fills(rec.order.client_order_id)
+        qty = sum(f.qty for f in fills)
+        if not fills or qty <= 0:
+            return None
+        px = sum(f.qty * f.price for f in fills) / qty
+        last = fills[-1]
+        return Fill(last.order_id, last.client_order_id, last.symbol, last.side, qty, px,
+                    last.ts, last.execution_id)
+
+    async def _refresh_positions(self, symbol: str) -> None:
+        self._positions = await self.broker.positions()
+        pos = next((p for p in self._positions if p.symbol == symbol), None)
+        self._emit(EventType.POSITION_CHANGED, {
+            "symbol": symbol, "qty": pos.qty if pos else 0.0,
+            "avg_price": pos.avg_price if pos else None})
+
+    # ---- kill switch and halts ------------------------------------------------------------
+    async def kill_switch(self, reason: str = "kill switch") -> dict[str, Any]:
+        """Cancel every open order and flatten every position; block new orders until reset."""
+        self.killed = reason or "kill switch"
+        await self.state.set_value("kill_switch", {"reason": self.killed, "ts": self.now()})
+        log.warning("KILL SWITCH: %s", self.killed)
+        open_before = [r for r in await self.state.orders(open_only=True) if r.order.id]
+        try:
+            await self._with_retry(self.broker.cancel_all)
+        except BrokerError as exc:
+            log.error("kill switch: cancel all failed: %s", exc)
+        for rec in open_before:
+            b = await self.broker.get_order(rec.order.id)
+            if b is not None:
+                await self._apply(await self.state.get_order(rec.order.client_order_id) or rec,
+                                  b, None)
+        flattened = []
+        entries: dict[str, list[str]] = {}
+        trades = {t["trade_id"] for t in await self.state.trades()}
+        for rec in await self.state.orders():
+            o = rec.order
+            if o.leg == "entry" and o.filled_qty and o.client_order_id not in trades:
+                entries.setdefault(o.symbol, []).append(o.client_order_id)
+        stamp = self.now() or 0
+        for pos in sorted(await self.broker.positions(), key=lambda p: p.symbol):
+            if not pos.qty:
+                continue
+            cid = kill_client_order_id(pos.symbol, stamp)
+            await self._close(pos.symbol, entries.get(pos.symbol, []), cid, pos.qty)
+            flattened.append(pos.symbol)
+        data = {"active": True, "reason": self.killed,
+                "cancelled": [r.order.client_order_id for r in open_before],
+                "flattened": flattened}
+        self._emit(EventType.KILL_SWITCH, data)
+        return data
+
+    async def reset_kill_switch(self) -> None:
+        self.killed = ""
+        await self.state.clear_value("kill_switch")
+        self._emit(EventType.KILL_SWITCH, {"active": False, "reason": "reset"})
+
+    async def _on_kill_event(self, event: Event) -> None:
+        data = event.data or {}
+        if isinstance(data, dict) and data.get("request"):
+            await self.kill_switch(str(data.get("reason") or "requested on the bus"))
+
+    async def check_kill_request(self) -> None:
+        """A kill asked for by `slob-tui flatten` while this engine runs (checked per candle)."""
+        req = await self.state.get_value("kill_request")
+        if req:
+            await self.state.clear_value("kill_request")
+            await self.kill_switch(str(req.get("reason") if isinstance(req, dict) else req))
+
+    async def halt(self, reason: str) -> None:
+        """Stop new orders (fail closed); the console and the log say why."""
+        if self.halted == reason:
+            return
+        self.halted = reason
+        log.error("TRADING HALTED: %s", reason)
+        self._emit(EventType.TRADING_HALTED, {"reason": reason})
+
+    # ---- restart --------------------------------------------------------------------------
+    async def reconcile(self) -> list[str]:
+        """Match our open orders and positions with the broker's before any new order.
+
+        Orders the broker filled or cancelled while we were down produce their missed events;
+        orders never confirmed are fetched by client id or sent again; an emulated bracket
+        interrupted between legs is completed; exit legs of finished trades are cancelled.
+        A position no record explains halts trading. Returns the problems found.
+        """
+        async with self._lock:
+            return await self._reconcile()
+
+    async def _reconcile(self) -> list[str]:
+        for rec in await self.state.orders(open_only=True):
+            o = rec.order
+            if not o.id:
+                found = await self._with_retry(
+                    lambda c=o.client_order_id: self.broker.get_by_client_id(c))
+                if found:
+                    await self._adopt(rec, found)
+                elif o.leg == "entry":
+                    await self._submit_entry(rec)
+                elif o.leg == "close":
+                    await self._close(o.symbol, rec.info.get("entry_cids") or [],
+                                      o.client_order_id)
+                continue
+            b = await self._with_retry(lambda i=o.id: self.broker.get_order(i))
+            if b is None:
+                b = Order(**{**_order_fields(o), "status": OrderStatus.CANCELED})
+            await self._apply(rec, b, None)
+        for rec in await self.state.orders():  # exits filled while the trade went unrecorded
+            if rec.order.leg in EXIT_LEGS and rec.order.status is OrderStatus.FILLED:
+                fill = await self._fill_of(rec)
+                if fill is not None:
+                    await self._exit_filled(rec, fill)
+        trades = {t["trade_id"] for t in await self.state.trades()}
+        for rec in await self.state.orders():
+            o = rec.order
+            if o.leg != "entry" or o.status is not OrderStatus.FILLED:
+                continue
+            if o.client_order_id in trades:
+                await self._cancel_exits(rec, reason="trade already closed")
+                continue
+            fill = await self._fill_of(rec)
+            if fill is not None:  # idempotent: exits placed or the position closed once
+                await self._entry_filled(rec, fill)
+        problems = []
+        expected = await self.state.net_positions()
+        held = {p.symbol: p.qty for p in await self.broker.positions()}
+        for symbol in sorted(set(expected) | set(held)):
+            want, have = expected.get(symbol, 0.0), held.get(symbol, 0.0)
+            if abs(want - have) > 1e-9:
+                problems.append(
+                    f"broker holds {have:g} {symbol} but slob-tui's records explain {want:g}: "
+                    "a position changed outside slob-tui (or a fill was missed); check the "
+                    "account, then restart")
+        self._positions = list(await self.broker.positions())
+        if problems:
+            await self.halt("; ".join(problems))
+        return problems
+
+
+def _liq2(rec: OrderRecord) -> int:
+    t = rec.info.get("liq2_time")
+    return int(t) if t is not None else rec.order.created_at
+
+
+def _order_fields(o: Order) -> dict[str, Any]:
+    return {f.name: getattr(o, f.name) for f in fields(Order)}
+
+
+def _blank(b: Order) -> Order:
+    """Our record of a leg the broker created: nothing filled yet, as far as we know."""
+    return Order(**{**_order_fields(b), "filled_qty": 0.0, "filled_avg_price": None,
+                    "status": OrderStatus.PENDING_NEW})

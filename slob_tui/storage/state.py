@@ -1,0 +1,458 @@
+"""StateManager: setups, orders, fills and trades that survive a crash, beside the candles.
+
+The journal (tables `setups`, `orders`, `fills`, `trades`) is SQLite, in the same file as the
+candles. Hot state (tracker state, live setups, open orders, the paper book, flags such as the
+kill switch) sits behind `HotStore`: SQLite tables `tracker_state`/`hot_state` by default, Redis
+when a URL is given. SQLite calls run on one dedicated thread: the candle store writes the same
+file from its own connection, and a write that blocked the event loop while the candle store's
+transaction waited for the loop to commit would deadlock until the busy timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+from zoneinfo import ZoneInfo
+
+from slob_tui.core.models import Fill, Order, OrderStatus, SetupUpdate, Side
+from slob_tui.errors import SlobError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS setups (
+    setup_id TEXT NOT NULL, state TEXT NOT NULL, idx INTEGER NOT NULL, symbol TEXT NOT NULL,
+    direction TEXT NOT NULL, prev_state TEXT, reason TEXT, time INTEGER NOT NULL,
+    levels TEXT NOT NULL, PRIMARY KEY (setup_id, state, idx));
+CREATE TABLE IF NOT EXISTS orders (
+    client_order_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, setup_id TEXT, symbol TEXT NOT NULL,
+    side TEXT NOT NULL, qty REAL NOT NULL, type TEXT NOT NULL, leg TEXT NOT NULL,
+    limit_price REAL, stop_price REAL, status TEXT NOT NULL, filled_qty REAL NOT NULL,
+    filled_avg_price REAL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+    info TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS orders_by_order_id ON orders(order_id);
+CREATE TABLE IF NOT EXISTS fills (
+    execution_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, client_order_id TEXT NOT NULL,
+    symbol TEXT NOT NULL, side TEXT NOT NULL, qty REAL NOT NULL, price REAL NOT NULL,
+    ts INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS trades (
+    trade_id TEXT PRIMARY KEY, setup_id TEXT, symbol TEXT NOT NULL, direction TEXT NOT NULL,
+    qty REAL NOT NULL, entry_price REAL NOT NULL, exit_price REAL NOT NULL,
+    entry_ts INTEGER NOT NULL, exit_ts INTEGER NOT NULL, exit_leg TEXT NOT NULL,
+    pnl REAL NOT NULL, planned_rr REAL, actual_rr REAL, day TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tracker_state (
+    symbol TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS hot_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+R = TypeVar("R")
+ORDER_COLS = (
+    "client_order_id, order_id, setup_id, symbol, side, qty, type, leg, limit_price, stop_price, "
+    "status, filled_qty, filled_avg_price, created_at, updated_at, info"
+)
+
+
+class StateError(SlobError):
+    """The state database cannot be opened or written; the message names the file."""
+
+
+@dataclass(slots=True)
+class OrderRecord:
+    """An order as the executor knows it, with what it planned (`info`: entry_cid, direction,
+    entry, stop, target, reason)."""
+
+    order: Order
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class HotStore(Protocol):
+    async def get(self, key: str) -> Any | None: ...
+
+    async def put(self, key: str, value: Any) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def keys(self, prefix: str) -> list[str]: ...
+
+    async def close(self) -> None: ...
+
+
+class SqliteHot:
+    """Hot state in the journal's file: `tracker:*` keys in `tracker_state`, others in
+    `hot_state`."""
+
+    def __init__(self, sm: StateManager) -> None:
+        self._sm = sm
+
+    async def get(self, key: str) -> Any | None:
+        if key.startswith("tracker:"):
+            row = await self._sm.fetchone(
+                "SELECT state FROM tracker_state WHERE symbol = ?", (key[8:],))
+        else:
+            row = await self._sm.fetchone("SELECT value FROM hot_state WHERE key = ?", (key,))
+        return None if row is None else json.loads(row[0])
+
+    async def put(self, key: str, value: Any) -> None:
+        text = json.dumps(value, separators=(",", ":"))
+        if key.startswith("tracker:"):
+            await self._sm.write("INSERT OR REPLACE INTO tracker_state VALUES (?, ?, ?)",
+                                 (key[8:], text, int(datetime.now(UTC).timestamp())))
+        else:
+            await self._sm.write("INSERT OR REPLACE INTO hot_state VALUES (?, ?)", (key, text))
+
+    async def delete(self, key: str) -> None:
+        if key.startswith("tracker:"):
+            await self._sm.write("DELETE FROM tracker_state WHERE symbol = ?", (key[8:],))
+        else:
+            await self._sm.write("DELETE FROM hot_state WHERE key = ?", (key,))
+
+    async def keys(self, prefix: str) -> list[str]:
+        if prefix.startswith("tracker:"):
+            rows = await self._sm.fetchall("SELECT 'tracker:' || symbol FROM tracker_state")
+        else:
+            rows = await self._sm.fetchall(
+                "SELECT key FROM hot_state WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))
+        return sorted(r[0] for r in rows if r[0].startswith(prefix))
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisHot:
+    """Hot state in Redis (`REDIS_URL`): every key is `<namespace>:<key>`, a JSON string."""
+
+    def __init__(self, url: str, namespace: str = "slob") -> None:
+        import redis.asyncio as aioredis
+
+        self._r = aioredis.from_url(url, decode_responses=True)
+        self._ns = namespace
+
+    async def ping(self) -> None:
+        await self._r.ping()
+
+    async def get(self, key: str) -> Any | None:
+        raw = await self._r.get(f"{self._ns}:{key}")
+        return None if raw is None else json.loads(raw)
+
+    async def put(self, key: str, value: Any) -> None:
+        await self._r.set(f"{self._ns}:{key}", json.dumps(value, separators=(",", ":")))
+
+    async def delete(self, key: str) -> None:
+        await self._r.delete(f"{self._ns}:{key}")
+
+    async def keys(self, prefix: str) -> list[str]:
+        cut = len(self._ns) + 1
+        found = [k[cut:] async for k in self._r.scan_iter(match=f"{self._ns}:{prefix}*")]
+        return sorted(found)
+
+    async def close(self) -> None:
+        await self._r.aclose()
+
+
+def _order_row(rec: OrderRecord) -> tuple[Any, ...]:
+    o = rec.order
+    return (
+        o.client_order_id, o.id, o.setup_id, o.symbol, o.side.value, o.qty, o.type, o.leg,
+        o.limit_price, o.stop_price, o.status.value, o.filled_qty, o.filled_avg_price,
+        o.created_at, o.updated_at, json.dumps(rec.info, separators=(",", ":")),
+    )
+
+
+def _record(r: sqlite3.Row | tuple[Any, ...]) -> OrderRecord:
+    order = Order(
+        id=r[1], client_order_id=r[0], symbol=r[3], side=Side(r[4]), qty=r[5], type=r[6],
+        status=OrderStatus(r[10]), leg=r[7], limit_price=r[8], stop_price=r[9],
+        filled_qty=r[11], filled_avg_price=r[12], setup_id=r[2], created_at=r[13],
+        updated_at=r[14],
+    )
+    return OrderRecord(order, json.loads(r[15]))
+
+
+def order_to_dict(o: Order) -> dict[str, Any]:
+    return {
+        "id": o.id, "client_order_id": o.client_order_id, "symbol": o.symbol,
+        "side": o.side.value, "qty": o.qty, "type": o.type, "status": o.status.value,
+        "leg": o.leg, "parent_id": o.parent_id, "limit_price": o.limit_price,
+        "stop_price": o.stop_price, "filled_qty": o.filled_qty,
+        "filled_avg_price": o.filled_avg_price, "setup_id": o.setup_id,
+        "created_at": o.created_at, "updated_at": o.updated_at,
+    }
+
+
+def order_from_dict(d: dict[str, Any]) -> Order:
+    return Order(**{**d, "side": Side(d["side"]), "status": OrderStatus(d["status"])})
+
+
+class StateManager:
+    """One interface over the journal (SQLite) and the hot state (SQLite or Redis)."""
+
+    def __init__(self, path: str | Path, redis_url: str = "", tz: str = "America/New_York",
+                 namespace: str = "slob") -> None:
+        self.path = Path(path)
+        self.redis_url = redis_url
+        self.namespace = namespace
+        self.tz = ZoneInfo(tz)
+        self._conn: sqlite3.Connection | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self.hot: HotStore | None = None
+        self.writes = 0
+
+    @property
+    def backend(self) -> str:
+        return "redis" if self.redis_url else "sqlite"
+
+    async def open(self) -> StateManager:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-db")
+
+        def connect() -> sqlite3.Connection:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level="DEFERRED",
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(SCHEMA)
+            return conn
+
+        try:
+            self._conn = await self._run(connect)
+        except (sqlite3.Error, OSError) as exc:
+            self._pool.shutdown()
+            self._pool = None
+            raise StateError(f"state database {self.path}: {exc}") from exc
+        if self.redis_url:
+            hot = RedisHot(self.redis_url, self.namespace)
+            try:
+                await hot.ping()
+            except Exception as exc:
+                await hot.close()
+                raise StateError(f"REDIS_URL: cannot reach Redis ({type(exc).__name__})") from exc
+            self.hot = hot
+        else:
+            self.hot = SqliteHot(self)
+        return self
+
+    async def close(self) -> None:
+        if self.hot is not None:
+            await self.hot.close()
+            self.hot = None
+        if self._conn is not None:
+            await self._run(self._conn.close)
+            self._conn = None
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    @property
+    def _c(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StateError("state store is not open")
+        return self._conn
+
+    @property
+    def _h(self) -> HotStore:
+        if self.hot is None:
+            raise StateError("state store is not open")
+        return self.hot
+
+    async def _run(self, fn: Callable[..., R], *args: Any) -> R:
+        if self._pool is None:
+            raise StateError("state store is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """One statement in its own transaction; the number of rows it changed."""
+        conn = self._c
+
+        def go() -> int:
+            with conn:
+                return conn.execute(sql, params).rowcount
+
+        n = await self._run(go)
+        self.writes += 1
+        return n
+
+    async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        conn = self._c
+        return await self._run(lambda: conn.execute(sql, params).fetchall())
+
+    async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        conn = self._c
+        return await self._run(lambda: conn.execute(sql, params).fetchone())
+
+    # ---- setups -----------------------------------------------------------------------
+    async def record_setup(self, u: SetupUpdate) -> bool:
+        """Journal one transition (idempotent) and keep the live set current; True if new."""
+        new = await self.write(
+            "INSERT OR IGNORE INTO setups VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (u.setup_id, u.state.value, u.index, u.symbol, u.direction.value,
+             u.prev_state.value if u.prev_state else None, u.reason, u.time,
+             json.dumps(u.levels, separators=(",", ":"), default=float)),
+        ) > 0
+        if u.state.is_terminal:
+            await self._h.delete(f"setup:{u.setup_id}")
+        else:
+            await self._h.put(f"setup:{u.setup_id}", u.to_dict())
+        return new
+
+    async def live_setups(self) -> list[SetupUpdate]:
+        out = []
+        for key in await self._h.keys("setup:"):
+            d = await self._h.get(key)
+            if d is not None:
+                out.append(SetupUpdate.from_dict(d))
+        return sorted(out, key=lambda u: u.time)
+
+    async def setup_history(self, setup_id: str) -> list[SetupUpdate]:
+        rows = await self.fetchall(
+            "SELECT setup_id, symbol, direction, state, prev_state, reason, idx, time, levels "
+            "FROM setups WHERE setup_id = ? ORDER BY idx, rowid", (setup_id,))
+        return [SetupUpdate.from_dict({
+            "setup_id": r[0], "symbol": r[1], "direction": r[2], "state": r[3],
+            "prev_state": r[4], "reason": r[5], "index": r[6], "time": r[7],
+            "levels": json.loads(r[8])}) for r in rows]
+
+    # ---- tracker state ----------------------------------------------------------------
+    async def save_tracker(self, symbol: str, state: dict[str, Any]) -> None:
+        await self._h.put(f"tracker:{symbol}", state)
+
+    async def load_trackers(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for key in await self._h.keys("tracker:"):
+            state = await self._h.get(key)
+            if state is not None:
+                out[key[8:]] = state
+        return out
+
+    # ---- orders -----------------------------------------------------------------------
+    async def save_order(self, rec: OrderRecord) -> None:
+        """Insert or update by client_order_id; open orders are mirrored in the hot store."""
+        await self.write(f"INSERT OR REPLACE INTO orders ({ORDER_COLS}) VALUES "
+                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _order_row(rec))
+        key = f"order:{rec.order.client_order_id}"
+        if rec.order.status.is_open:
+            await self._h.put(key, {"order": order_to_dict(rec.order), "info": rec.info})
+        else:
+            await self._h.delete(key)
+
+    async def get_order(self, client_order_id: str) -> OrderRecord | None:
+        r = await self.fetchone(f"SELECT {ORDER_COLS} FROM orders WHERE client_order_id = ?",
+                                (client_order_id,))
+        return None if r is None else _record(r)
+
+    async def get_order_by_id(self, order_id: str) -> OrderRecord | None:
+        if not order_id:
+            return None
+        r = await self.fetchone(f"SELECT {ORDER_COLS} FROM orders WHERE order_id = ?",
+                                (order_id,))
+        return None if r is None else _record(r)
+
+    async def orders(self, open_only: bool = False) -> list[OrderRecord]:
+        rows = await self.fetchall(f"SELECT {ORDER_COLS} FROM orders ORDER BY created_at, rowid")
+        recs = [_record(r) for r in rows]
+        return [r for r in recs if r.order.status.is_open] if open_only else recs
+
+    async def open_order_mirror(self) -> list[str]:
+        """Client ids of the open orders as the hot store holds them."""
+        return [k[6:] for k in await self._h.keys("order:")]
+
+    # ---- fills and trades ---------------------------------------------------------------
+    async def save_fill_and_order(self, f: Fill, rec: OrderRecord) -> bool:
+        """Record a fill and the order's new filled quantity in one transaction, so a crash
+        cannot leave one without the other (a lost or a doubled fill after restart)."""
+        conn, row = self._c, _order_row(rec)
+
+        def go() -> bool:
+            with conn:
+                added = conn.execute(
+                    "INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (f.execution_id, f.order_id, f.client_order_id, f.symbol, f.side.value,
+                     f.qty, f.price, f.ts),
+                ).rowcount > 0
+                conn.execute(f"INSERT OR REPLACE INTO orders ({ORDER_COLS}) VALUES "
+                             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+            return added
+
+        new = await self._run(go)
+        self.writes += 1
+        key = f"order:{rec.order.client_order_id}"
+        if rec.order.status.is_open:
+            await self._h.put(key, {"order": order_to_dict(rec.order), "info": rec.info})
+        else:
+            await self._h.delete(key)
+        return new
+
+    async def net_positions(self) -> dict[str, float]:
+        """Signed quantity per symbol from the recorded fills: what the broker should hold."""
+        out: dict[str, float] = {}
+        for sym, side, qty in await self.fetchall("SELECT symbol, side, qty FROM fills"):
+            out[sym] = out.get(sym, 0.0) + (qty if side == "buy" else -qty)
+        return {s: q for s, q in out.items() if abs(q) > 1e-9}
+
+    async def record_fill(self, f: Fill) -> bool:
+        """True if this execution was not known yet (a fill is never counted twice)."""
+        return await self.write(
+            "INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (f.execution_id, f.order_id, f.client_order_id, f.symbol, f.side.value, f.qty,
+             f.price, f.ts),
+        ) > 0
+
+    async def fills(self, client_order_id: str | None = None) -> list[Fill]:
+        sql = ("SELECT order_id, client_order_id, symbol, side, qty, price, ts, execution_id "
+               "FROM fills")
+        args: tuple[Any, ...] = ()
+        if client_order_id is not None:
+            sql += " WHERE client_order_id = ?"
+            args = (client_order_id,)
+        rows = await self.fetchall(sql + " ORDER BY ts, rowid", args)
+        return [Fill(r[0], r[1], r[2], Side(r[3]), r[4], r[5], r[6], r[7]) for r in rows]
+
+    def day_of(self, ns: int) -> str:
+        return datetime.fromtimestamp(ns / 1e9, self.tz).date().isoformat()
+
+    async def record_trade(self, trade: dict[str, Any]) -> bool:
+        t = dict(trade)
+        t.setdefault("day", self.day_of(int(t["exit_ts"])))
+        return await self.write(
+            "INSERT OR IGNORE INTO trades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (t["trade_id"], t.get("setup_id"), t["symbol"], t["direction"], t["qty"],
+             t["entry_price"], t["exit_price"], t["entry_ts"], t["exit_ts"], t["exit_leg"],
+             t["pnl"], t.get("planned_rr"), t.get("actual_rr"), t["day"]),
+        ) > 0
+
+    async def trades(self) -> list[dict[str, Any]]:
+        conn = self._c
+
+        def go() -> list[dict[str, Any]]:
+            cur = conn.execute("SELECT * FROM trades ORDER BY entry_ts, trade_id")
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+        return await self._run(go)
+
+    async def day_stats(self, day: str) -> tuple[int, float]:
+        """(entries placed that day, realised P&L of trades closed that day)."""
+        placed = 0
+        for (created,) in await self.fetchall(
+            "SELECT created_at FROM orders WHERE leg = 'entry' AND order_id != '' "
+            "AND status != 'rejected'"
+        ):
+            if self.day_of(created) == day:
+                placed += 1
+        (pnl,) = await self.fetchone(
+            "SELECT COALESCE(SUM(pnl), 0) FROM trades WHERE day = ?", (day,))
+        return placed, float(pnl)
+
+    # ---- small values: kill switch, halt reason, the paper book ----------------------
+    async def get_value(self, key: str) -> Any | None:
+        return await self._h.get(f"value:{key}")
+
+    async def set_value(self, key: str, value: Any) -> None:
+        await self._h.put(f"value:{key}", value)
+
+    async def clear_value(self, key: str) -> None:
+        await self._h.delete(f"value:{key}")
