@@ -110,6 +110,7 @@ class AlpacaWSFetcher:
         market_open: Callable[[int], bool] | None = None,
         backfill: bool | None = None,
         backfill_lookback_s: float | None = None,
+        backfill_attempts: int = 3,
         seed: int | None = None,
     ) -> None:
         if feed not in STREAM_PATHS:
@@ -159,6 +160,11 @@ class AlpacaWSFetcher:
         self._paused_buf: list[tuple[Any, ...]] = []
         self._backfill_task: asyncio.Task[None] | None = None
         self._fatal: FeedError | None = None
+        self._session_retry = ""
+        self.backfill_attempts = backfill_attempts
+        self._covered: dict[str, int] = {}  # per symbol: ticks before this are in a bar
+        self._covered_max = 0
+        self.backfill_overlap = 0
         self._sessions = 0
 
     # ----------------------------------------------------------------- Feed protocol
@@ -232,6 +238,7 @@ class AlpacaWSFetcher:
             "safe_mode": self.safe_mode,
             "backfilled_candles": self.backfilled_candles,
             "backfill_failures": self.backfill_failures,
+            "backfill_overlap_ticks": self.backfill_overlap,
             "paused": self._paused,
             "last_error": self.last_error,
         }
@@ -269,6 +276,7 @@ class AlpacaWSFetcher:
                 self._event(EventType.FEED_CONNECTED, {"url": self.url, "feed": self.feed})
             )
             self._fatal = None
+            self._session_retry = ""
             self._start_backfill(sink)
             try:
                 await self._read_loop(ws, sink)
@@ -288,6 +296,9 @@ class AlpacaWSFetcher:
                 )
                 if self._fatal is not None:
                     raise self._fatal
+                if self._session_retry:
+                    reason, self._session_retry = self._session_retry, ""
+                    raise _Retry(reason)
 
     async def _recv(self, ws: ClientConnection, timeout: float) -> Any:
         frame = await asyncio.wait_for(ws.recv(), timeout)
@@ -393,6 +404,15 @@ class AlpacaWSFetcher:
 
     def _deliver(self, sink: FeedSink | None, ticks: list[tuple[Any, ...]]) -> None:
         self.ticks += len(ticks)
+        cmax = self._covered_max
+        if cmax and (ticks[0][1] < cmax or ticks[-1][1] < cmax):
+            # still in flight when REST bars already covered their minute: the bar has them
+            covered = self._covered
+            kept = [t for t in ticks if t[1] >= covered.get(t[0], 0)]
+            self.backfill_overlap += len(ticks) - len(kept)
+            if not kept:
+                return
+            ticks = kept
         if self._paused:
             self._keep_current_minute(ticks)
         elif self._holding or sink is None:
@@ -417,28 +437,44 @@ class AlpacaWSFetcher:
 
     async def _backfill_then_release(self, sink: FeedSink) -> None:
         covered: dict[str, int] = {}
-        try:
-            if self.backfill_enabled:
+        attempt = 0
+        while self.backfill_enabled:
+            try:
                 covered = await self._backfill(sink)
-        except FeedError as exc:
-            self._fatal = exc
-            if self._ws is not None:
-                await self._ws.close()
-            return
-        except BackfillError as exc:
-            self.backfill_failures += 1
-            log.warning("Alpaca backfill failed, the gap stays: %s", exc)
-            sink.feed_event(self._event(EventType.DATA_QUALITY, {"backfill_error": str(exc)}))
+                break
+            except FeedError as exc:
+                self._fatal = exc
+                await self._end_session()
+                return
+            except BackfillError as exc:
+                self.backfill_failures += 1
+                attempt += 1
+                if attempt >= self.backfill_attempts:
+                    # Releasing the held ticks now would leave a hole for good: end the
+                    # session instead, and the next one backfills from the same minute.
+                    self._session_retry = f"backfill failed {attempt} times: {exc}"
+                    sink.feed_event(
+                        self._event(EventType.DATA_QUALITY, {"backfill_error": str(exc)})
+                    )
+                    await self._end_session()
+                    return
+                await asyncio.sleep(self.backoff_base_s * attempt)
         held = self._held
         self._held = []
         if covered:
             held = [t for t in held if t[1] >= covered.get(t[0], 0)]
+            self._covered.update(covered)
+            self._covered_max = max(self._covered.values())
         self._holding = False
         if held:
             if self._paused:
                 self._keep_current_minute(held)
             else:
                 sink.put_ticks(held)
+
+    async def _end_session(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
 
     async def _backfill(self, sink: FeedSink) -> dict[str, int]:
         """Fetch and hand over the missed minutes; returns per symbol the end they cover."""

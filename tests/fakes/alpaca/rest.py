@@ -175,6 +175,9 @@ class RestApp:
         }
 
     def bars(self, q: dict[str, str]) -> Reply:
+        if self.srv.bars_failures > 0:
+            self.srv.bars_failures -= 1
+            return 500, {"code": 50010000, "message": "internal server error"}
         if q.get("timeframe") != "1Min":
             return 400, {"code": 40010000, "message": "only timeframe 1Min is served here"}
         try:

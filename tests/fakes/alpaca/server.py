@@ -100,6 +100,7 @@ class LocalAlpaca:
         self._active_keys: set[str] = set()
         self._refuse: list[int] = []
         self._pending_drop = False
+        self._restarts: set[asyncio.Task[None]] = set()
         self._scheduled: list[tuple[int, str, dict[str, Any]]] = []
         self.up = asyncio.Event()
         # counters tests read
@@ -110,6 +111,7 @@ class LocalAlpaca:
         self.garbage_sent = 0
         self.bars_requests = 0
         self.trade_update_listeners = 0
+        self.bars_failures = 0  # fault: answer this many bars requests with 500
 
     # ------------------------------------------------------------------ lifecycle and URLs
     async def start(self, port: int = 0, rest_port: int = 0) -> LocalAlpaca:
@@ -132,7 +134,14 @@ class LocalAlpaca:
         self.up.set()
 
     async def go_down(self) -> None:
-        """Close every connection and stop listening (ports are kept for `come_up`)."""
+        """Close every connection and stop listening until `come_up` (ports are kept); a
+        restart still pending is called off, so the server stays down."""
+        for task in list(self._restarts):
+            task.cancel()
+        await asyncio.gather(*self._restarts, return_exceptions=True)
+        await self._down()
+
+    async def _down(self) -> None:
         self.up.clear()
         for conn in list(self._conns):
             conn.ws.transport.abort()
@@ -146,7 +155,7 @@ class LocalAlpaca:
         self._ws_server = self._rest_server = None
 
     async def restart(self, downtime_s: float = 0.05) -> None:
-        await self.go_down()
+        await self._down()
         await asyncio.sleep(downtime_s)
         await self.come_up()
 
@@ -413,7 +422,9 @@ class LocalAlpaca:
                 self.refuse_auth(**args)
                 self.drop()
             elif kind == "restart":
-                asyncio.create_task(self.restart(**args))
+                task = asyncio.create_task(self.restart(**args))
+                self._restarts.add(task)
+                task.add_done_callback(self._restarts.discard)
                 await asyncio.sleep(0)
             else:
                 raise ValueError(f"unknown fault {kind!r}")

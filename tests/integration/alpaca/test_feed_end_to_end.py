@@ -98,3 +98,21 @@ async def test_drop_mid_batch_is_backfilled_without_hole_or_duplicate(
     kinds = [e.type for e in sink.events]
     assert kinds.count(EventType.FEED_CONNECTED) == 2
     assert EventType.FEED_DISCONNECTED in kinds
+
+
+async def test_failing_backfill_ends_the_session_instead_of_leaving_a_hole(
+    spy_trades, reference_candles
+):
+    """Bars fail four times: three tries in the first session, then the session is redone
+    (its held ticks are not released into a hole) and the next one backfills."""
+    async with LocalAlpaca(spy_trades, "PKTESTKEY0000001", SECRET) as server:
+        server.seek(SLICE_START + 10 * NS_PER_MINUTE)
+        server.bars_failures = 4
+        sink = AggSink()
+        fetcher = fast_fetcher(server)
+        await run_until_done(fetcher, sink)
+    assert fetcher.backfill_failures == 4
+    assert fetcher.reconnects == 1
+    assert sink.of_type(EventType.DATA_QUALITY)[0].data["backfill_error"]
+    assert sink.order_violations == 0
+    assert ohlcv(sink.final()) == ohlcv(reference_candles)
