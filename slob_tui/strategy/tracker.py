@@ -9,17 +9,25 @@ resolved once per span (see `core/sessions.py`), levels and quality are built on
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from slob_tui.core.events import Event, EventType
 from slob_tui.core.models import NS_PER_MINUTE, Candle, Direction, SetupState, SetupUpdate
 from slob_tui.core.sessions import Phase, SessionCalendar, Span
-from slob_tui.strategy.consolidation import INF, IncrementalConsolidationDetector, quality_score
+from slob_tui.strategy.candidate import (
+    CONSOL,
+    ENTRY,
+    IDLE,
+    LIQ2,
+    Side,
+    decode_inf,
+    encode_inf,
+    setup_id_for,
+)
+from slob_tui.strategy.consolidation import INF, quality_score
 from slob_tui.strategy.params import DEFAULTS, SlobParams
 
 STATE_VERSION = 1
-IDLE, CONSOL, LIQ2, ENTRY = 0, 1, 2, 3
 _STAGE_STATE = {CONSOL: SetupState.WATCHING_CONSOL, LIQ2: SetupState.WATCHING_LIQ2,
                 ENTRY: SetupState.WAITING_ENTRY}
 _TRADE = Phase.TRADE
@@ -38,85 +46,6 @@ def calendar_for(params: SlobParams) -> SessionCalendar:
     return cal
 
 
-def setup_id_for(symbol: str, direction: Direction, start_ns: int) -> str:
-    """Deterministic: the same candidate re-derived after a restart gets the same id."""
-    t = datetime.fromtimestamp(start_ns // 1_000_000_000, UTC).strftime("%Y%m%dT%H%M%SZ")
-    return f"{symbol}-{direction.value}-{t}"
-
-
-def _enc(x: float) -> float | None:
-    return None if x in (INF, -INF) else x
-
-
-def _dec(x: float | None, default: float) -> float:
-    return default if x is None else float(x)
-
-
-class _Side:
-    """One direction's day: LIQ #1 and its current candidate, all in SHORT space."""
-
-    __slots__ = (
-        "direction", "sign", "det", "liq1_idx", "liq1_time", "liq1_price", "stage", "pending",
-        "setup_id", "start_idx", "arm_idx", "liq2_idx", "liq2_time", "liq2_price", "liq2_o",
-        "liq2_c", "quality", "nw_idx", "nw_high", "nw_low", "nw_deadline", "spike",
-        "retrace_thr", "last",
-    )
-
-    def __init__(self, direction: Direction, p: SlobParams) -> None:
-        self.direction = direction
-        self.sign = 1 if direction is Direction.SHORT else -1
-        self.det = IncrementalConsolidationDetector(
-            p.high_confirm, p.low_confirm, p.range_min_pct, p.range_max_pct)
-        self.new_day()
-
-    def new_day(self) -> None:
-        self.liq1_idx = -1
-        self.liq1_time = 0
-        self.liq1_price = 0.0
-        self.pending = False
-        self.last: SetupUpdate | None = None
-        self.reset_candidate()
-
-    def reset_candidate(self) -> None:
-        self.stage = IDLE
-        self.setup_id = ""
-        self.start_idx = -1
-        self.arm_idx = -1
-        self.liq2_idx = -1
-        self.liq2_time = 0
-        self.liq2_price = self.liq2_o = self.liq2_c = 0.0
-        self.quality = -1.0
-        self.nw_idx = -1
-        self.nw_high = self.nw_low = 0.0
-        self.nw_deadline = -1
-        self.spike = -INF
-        self.retrace_thr = INF
-        self.det.clear()
-
-    _SCALARS = ("liq1_idx", "liq1_time", "liq1_price", "stage", "pending", "setup_id",
-                "start_idx", "arm_idx", "liq2_idx", "liq2_time", "liq2_price", "liq2_o",
-                "liq2_c", "quality", "nw_idx", "nw_high", "nw_low", "nw_deadline")
-
-    def state(self) -> dict[str, Any]:
-        d = {name: getattr(self, name) for name in self._SCALARS}
-        d["spike"] = _enc(self.spike)
-        d["retrace_thr"] = _enc(self.retrace_thr)
-        d["det"] = [_enc(v) if isinstance(v, float) else v for v in self.det.state()]
-        d["last"] = self.last.to_dict() if self.last else None
-        return d
-
-    def load(self, d: dict[str, Any]) -> None:
-        for name in self._SCALARS:
-            setattr(self, name, d[name])
-        self.spike = _dec(d["spike"], -INF)
-        self.retrace_thr = _dec(d["retrace_thr"], INF)
-        s = list(d["det"])
-        s[0] = _dec(s[0], -INF)
-        s[3] = _dec(s[3], INF)
-        self.det.load(s)
-        self.last = SetupUpdate.from_dict(d["last"]) if d["last"] else None
-
-
 class SetupTracker:
     """Both directions of the SLOB setup for one symbol, fed closed 1-minute candles."""
 
@@ -132,8 +61,8 @@ class SetupTracker:
         self.calendar = calendar_for(self.params)
         self.index = 0  # candles fed so far; the next candle gets this index
         self.skipped = 0  # candles not newer than the previous one (ignored, no index)
-        self._short = _Side(Direction.SHORT, self.params)
-        self._long = _Side(Direction.LONG, self.params)
+        self._short = Side(Direction.SHORT, self.params)
+        self._long = Side(Direction.LONG, self.params)
         self._hist: list[tuple[int, float, float, float, float, float]] = []
         self._base = 0  # index of _hist[0]
         self._prev_ts = -1
@@ -210,7 +139,7 @@ class SetupTracker:
         self._phase = span.phase
         self._trim()
 
-    def _step(self, s: _Side, k: int, ts: int, o: float, h: float, lo: float, c: float,
+    def _step(self, s: Side, k: int, ts: int, o: float, h: float, lo: float, c: float,
               gap: bool, can_start: bool) -> None:
         st = s.stage
         if not st:
@@ -267,7 +196,7 @@ class SetupTracker:
             elif k - s.liq2_idx >= p.entry_timeout:
                 self._invalidate(s, k, ts, "ENTRY_TIMEOUT")
 
-    def _consol_checks(self, s: _Side, k: int, ts: int) -> None:
+    def _consol_checks(self, s: Side, k: int, ts: int) -> None:
         det = s.det
         p = self.params
         if k - det.hi_idx + 1 > p.consol_max:
@@ -278,7 +207,7 @@ class SetupTracker:
 
     # ---- the rare transitions ------------------------------------------------------------
 
-    def _start(self, s: _Side, k: int, ts: int, prev: SetupState | None) -> None:
+    def _start(self, s: Side, k: int, ts: int, prev: SetupState | None) -> None:
         s.reset_candidate()
         s.pending = False
         s.stage = CONSOL
@@ -286,18 +215,18 @@ class SetupTracker:
         s.setup_id = setup_id_for(self.symbol, s.direction, ts)
         self._emit(s, EventType.SETUP_STARTED, k, ts, SetupState.WATCHING_CONSOL, prev, None)
 
-    def _transition(self, s: _Side, k: int, ts: int, stage: int, note: str | None) -> None:
+    def _transition(self, s: Side, k: int, ts: int, stage: int, note: str | None) -> None:
         prev = _STAGE_STATE[s.stage]
         s.stage = stage
         self._emit(s, EventType.SETUP_TRANSITION, k, ts, _STAGE_STATE[stage], prev, note)
 
-    def _invalidate(self, s: _Side, k: int, ts: int, reason: str, restart: bool = True) -> None:
+    def _invalidate(self, s: Side, k: int, ts: int, reason: str, restart: bool = True) -> None:
         prev = _STAGE_STATE[s.stage]
         s.stage = IDLE
         s.pending = restart
         self._emit(s, EventType.SETUP_INVALIDATED, k, ts, SetupState.INVALIDATED, prev, reason)
 
-    def _at_liq2(self, s: _Side, k: int, ts: int, o: float, h: float, c: float) -> None:
+    def _at_liq2(self, s: Side, k: int, ts: int, o: float, h: float, c: float) -> None:
         p = self.params
         s.liq2_idx, s.liq2_time, s.liq2_price, s.liq2_o, s.liq2_c = k, ts, h, o, c
         s.spike = h
@@ -322,11 +251,11 @@ class SetupTracker:
                 return
         self._invalidate(s, k, ts, "NO_WICK_NOT_FOUND")
 
-    def _set_nw(self, s: _Side, j: int, jh: float, jl: float) -> None:
+    def _set_nw(self, s: Side, j: int, jh: float, jl: float) -> None:
         s.nw_idx, s.nw_high, s.nw_low = j, jh, jl
         s.retrace_thr = jh * (1 + s.sign * self.params.retrace_pct / 100)
 
-    def _trigger(self, s: _Side, k: int, ts: int, c: float) -> None:
+    def _trigger(self, s: Side, k: int, ts: int, c: float) -> None:
         p = self.params
         body = abs(s.liq2_c - s.liq2_o)
         top = max(s.liq2_o, s.liq2_c)
@@ -355,7 +284,7 @@ class SetupTracker:
         self._emit(s, EventType.SETUP_TRIGGERED, k, ts, SetupState.TRIGGERED,
                    SetupState.WAITING_ENTRY, None, extra)
 
-    def _target(self, s: _Side) -> tuple[float, str]:
+    def _target(self, s: Side) -> tuple[float, str]:
         """tp1: the latest swing low after LIQ #1, before the HIGH, below the LOW."""
         p = self.params
         if p.tp_mode == "tp1":
@@ -373,7 +302,7 @@ class SetupTracker:
         ref = self._ref_lo if s.sign > 0 else -self._ref_hi
         return ref - p.tp_buffer, "ref"
 
-    def _quality(self, s: _Side, end: int) -> float:
+    def _quality(self, s: Side, end: int) -> float:
         """Quality over the HIGH's candle up to (not including) `end` (lazy, on events)."""
         det = s.det
         rows = self._hist[det.hi_idx - self._base:end - self._base]
@@ -388,7 +317,7 @@ class SetupTracker:
         return quality_score(highs, lows, closes, [r[H_V] for r in rows], det.hi,
                              det.lo if det.lo_idx >= 0 else None)
 
-    def _emit(self, s: _Side, etype: EventType, k: int, ts: int, state: SetupState,
+    def _emit(self, s: Side, etype: EventType, k: int, ts: int, state: SetupState,
               prev: SetupState | None, reason: str | None,
               extra: dict[str, Any] | None = None) -> None:
         levels = self._levels(s, k)
@@ -403,7 +332,7 @@ class SetupTracker:
         else:
             self._out.append(ev)
 
-    def _levels(self, s: _Side, k: int) -> dict[str, Any]:
+    def _levels(self, s: Side, k: int) -> dict[str, Any]:
         sg = s.sign
         d: dict[str, Any] = {"ref_high": self._ref_hi, "ref_low": self._ref_lo,
                              "liq1_price": sg * s.liq1_price, "liq1_index": s.liq1_idx,
@@ -455,7 +384,8 @@ class SetupTracker:
             "skipped": self.skipped, "prev_ts": self._prev_ts, "prev_close": self._prev_close,
             "span": [int(span.phase), span.day, span.start, span.end] if span else None,
             "phase": int(self._phase), "trade_start": self._trade_start,
-            "ref_day": self._ref_day, "ref_hi": _enc(self._ref_hi), "ref_lo": _enc(self._ref_lo),
+            "ref_day": self._ref_day, "ref_hi": encode_inf(self._ref_hi),
+            "ref_lo": encode_inf(self._ref_lo),
             "ref_known": self._ref_known,
             "sides": [self._short.state(), self._long.state()],
             "hist_base": keep, "hist": [list(r) for r in self._hist[keep - self._base:]],
@@ -479,8 +409,8 @@ class SetupTracker:
         t._phase = Phase(state["phase"])
         t._trade_start = int(state["trade_start"])
         t._ref_day = int(state["ref_day"])
-        t._ref_hi = _dec(state["ref_hi"], -INF)
-        t._ref_lo = _dec(state["ref_lo"], INF)
+        t._ref_hi = decode_inf(state["ref_hi"], -INF)
+        t._ref_lo = decode_inf(state["ref_lo"], INF)
         t._ref_known = bool(state["ref_known"])
         t._short.load(state["sides"][0])
         t._long.load(state["sides"][1])

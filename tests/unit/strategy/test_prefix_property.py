@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from dataclasses import replace
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -52,10 +53,22 @@ def series(draw: st.DrawFn) -> list[Candle]:
     return build(steps, wicks, missing, draw(st.booleans()))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# The other branches: NW searched after LIQ #2, the REF target, the spike rule more often.
+PARAMS_B = replace(PARAMS, nowick_after_liq2=3, tp_mode="tp2", spike_ratio=0.5,
+                   min_rr=0.5, gap_check=False)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(series())
 def test_prefix_invariance_and_reference_parity(candles: list[Candle]) -> None:
     rep = check_parity(candles, "X", PARAMS, json_every=3, literal_every=9)
+    assert rep.violations == []
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(series())
+def test_prefix_invariance_and_parity_other_branches(candles: list[Candle]) -> None:
+    rep = check_parity(candles, "X", PARAMS_B, json_every=3, literal_every=9)
     assert rep.violations == []
 
 

@@ -244,3 +244,11 @@ def test_live_setups_and_state_roundtrip_through_json() -> None:
     assert t.state_dict() == t2.state_dict()
     with pytest.raises(ValueError, match="version"):
         SetupTracker.from_state({**state, "version": 99})
+
+
+def test_nowick_after_liq2_looks_at_the_next_candles(side: str) -> None:
+    events = _events(_series(side), nowick_after_liq2=3)
+    trig = _first(events, EventType.SETUP_TRIGGERED)
+    assert hm(trig.time) == "16:31"
+    assert hm(worked_example()[trig.levels["nw_index"]].start) == "16:27"
+    assert trig.levels["nw_low" if side == "SHORT" else "nw_high"] == _px(side, 25578.0)
