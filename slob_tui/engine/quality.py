@@ -245,6 +245,7 @@ class DataQualityValidator:
         every = self.policy.sample_every
         refresh = self.policy.refresh_every * every
         half = self.policy.duplicate_memory // 2
+        tcap = tmax + 1  # the clean branch never passes a tick after the future limit
         changed: dict[int, tuple | None] = {}
         csym: Any = _NOTHING
         st: _Sym | None = None
@@ -258,11 +259,10 @@ class DataQualityValidator:
                 if sym is not csym and sym != csym:
                     if st is not None:
                         st.last, st.countdown = last, countdown
-                    st = syms.get(sym)
-                    if st is None:
-                        st = self._new_symbol(sym)
+                    found = syms.get(sym)
+                    st = found if found is not None else self._new_symbol(sym)
                     csym = sym
-                    last, end, lo, hi = st.last, st.end, st.lo, st.hi
+                    last, end, lo, hi = st.last, min(st.end, tcap), st.lo, st.hi
                     countdown, win = st.countdown, st.window
                 ts = t[1]
                 p = t[2]
@@ -289,7 +289,8 @@ class DataQualityValidator:
             except _Slow:
                 st.last, st.countdown = last, countdown
                 verdict = self._check(st, t, tmax)
-                last, end, lo, hi, countdown = st.last, st.end, st.lo, st.hi, st.countdown
+                last, end, lo, hi = st.last, min(st.end, tcap), st.lo, st.hi
+                countdown = st.countdown
             except Exception as exc:  # noqa: BLE001 - arbitrary input must never stop the feed
                 verdict = None
                 self._note("malformed", csym if isinstance(csym, str) else "?", 0,
@@ -326,15 +327,15 @@ class DataQualityValidator:
         if not _is_num(z) or not (0.0 < z < INF):
             self._note("bad_size", sym, ts, {"price": p, "size": _jsonable(z)})
             return None
+        if ts > tmax:
+            self._note("future_ts", sym, ts, {"price": p, "ahead_s": (ts - tmax) / 1e9
+                       + self.policy.max_future_s}, (ts - tmax) / NS_PER_SECOND)  # fmt: skip
+            return None
         if ts < st.start:
             self._note("stale_ts", sym, ts, {"price": p, "candle_start": st.start},
                        (st.start - ts) / NS_PER_SECOND)  # fmt: skip
             return None
         if ts >= st.end:
-            if ts > tmax:
-                self._note("future_ts", sym, ts, {"price": p, "ahead_s": (ts - tmax) / 1e9
-                           + self.policy.max_future_s}, (ts - tmax) / NS_PER_SECOND)  # fmt: skip
-                return None
             st.start = ts - ts % NS_PER_MINUTE
             st.end = st.start + NS_PER_MINUTE
             st.last = ts

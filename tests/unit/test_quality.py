@@ -1,0 +1,395 @@
+"""The data-quality validator: each rule at its boundary, events, stats, settings, properties."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from slob_tui.core.clock import ManualClock
+from slob_tui.core.events import EventType
+from slob_tui.core.models import NS_PER_MINUTE, Candle
+from slob_tui.engine.aggregator import SUSPICIOUS, CandleAggregator, SaleConditionPolicy
+from slob_tui.engine.quality import DataQualityValidator, QualityPolicy, QualitySettingsError
+
+T0 = 1_700_000_000 * 10**9 - (1_700_000_000 * 10**9) % NS_PER_MINUTE  # a minute start
+MS = 1_000_000
+
+
+def clean(n: int, price: float = 100.0, start: int = T0, step: int = 100 * MS,
+          sym: str = "SPY") -> list[tuple]:  # fmt: skip
+    """n clean ticks wiggling one cent around `price`."""
+    return [(sym, start + i * step, price + 0.01 * (i % 3), 100.0, "", None, None)
+            for i in range(n)]  # fmt: skip
+
+
+def warmed(policy: QualityPolicy | None = None, **kw: Any) -> tuple[DataQualityValidator, int]:
+    """A validator that has seen 400 clean ticks (its median band is set); next free ts."""
+    v = DataQualityValidator(policy or QualityPolicy(), **kw)
+    batch = clean(400)
+    assert v.filter_ticks(batch) is batch
+    v.drain_events()
+    return v, batch[-1][1] + MS
+
+
+def one(v: DataQualityValidator, tick: tuple) -> list[tuple]:
+    return v.filter_ticks([tick])
+
+
+# ---- tick rules -------------------------------------------------------------------------
+@pytest.mark.parametrize("price", [0.0, -1.0, math.nan, math.inf, "100", None])
+def test_non_positive_or_non_finite_price_is_rejected(price: Any):
+    v, ts = warmed()
+    assert one(v, ("SPY", ts, price, 100.0, "", None, None)) == []
+    kind = "bad_price" if isinstance(price, float) else "malformed"  # not a number at all
+    assert v.stats()["by_kind"] == {kind: 1}
+
+
+@pytest.mark.parametrize("size", [0.0, -5.0, math.nan, math.inf])
+def test_non_positive_or_non_finite_size_is_rejected(size: float):
+    v, ts = warmed()
+    assert one(v, ("SPY", ts, 100.0, size, "", None, None)) == []
+    assert v.stats()["by_kind"] == {"bad_size": 1}
+    tick = ("SPY", ts + 1, 100.0, 1e-9, "", None, None)  # the smallest positive size passes
+    assert one(v, tick) == [tick]
+
+
+def test_fat_finger_beyond_the_reject_band_is_dropped_and_inside_it_flagged():
+    # band unit here is the floor: 2 bps of 100.01 = 0.020002; reject at 75 units = 1.50015
+    v, ts = warmed()
+    far = ("SPY", ts, 101.6, 100.0, "", None, None)
+    assert one(v, far) == []
+    near = ("SPY", ts + 1, 101.4, 100.0, "", "@", None)
+    out = one(v, near)
+    assert out == [("SPY", ts + 1, 101.4, 100.0, "", ("@", SUSPICIOUS), None)]
+    assert v.stats()["by_kind"] == {"fat_finger": 1, "price_outlier": 1}
+    worst = v.examples()["fat_finger"][0]
+    assert worst["price"] == 101.6 and worst["median"] == pytest.approx(100.01)
+
+
+def test_suspect_band_boundary():
+    # suspect band: 8 units of 0.020002 around 100.01 -> (99.849984, 100.170016)
+    v, ts = warmed()
+    inside = ("SPY", ts, 100.17, 100.0, "", None, None)
+    assert one(v, inside) == [inside]
+    outside = ("SPY", ts + 1, 100.18, 100.0, "", None, None)
+    assert one(v, outside)[0][5] == (SUSPICIOUS,)
+    assert v.stats()["flagged"] == 1
+
+
+def test_flagged_print_counts_volume_but_does_not_move_the_candle():
+    v, ts = warmed()
+    agg = CandleAggregator(SaleConditionPolicy())
+    agg.process(clean(400))
+    agg.process(v.filter_ticks([("SPY", ts, 100.5, 700.0, "", None, None)]))
+    forming = agg.forming("SPY")
+    assert forming is not None and forming.high < 100.1 and forming.volume >= 700.0
+
+
+def test_a_run_of_same_side_outliers_is_a_level_shift_not_bad_prints():
+    v, ts = warmed()
+    moved = [("SPY", ts + i, 100.5 + 0.01 * i, 100.0, "", None, None) for i in range(6)]
+    out = v.filter_ticks(moved)
+    assert len(out) == 6
+    assert [t[5] for t in out[:2]] == [(SUSPICIOUS,)] * 2  # before the shift is confirmed
+    assert [t[5] for t in out[2:]] == [None] * 4  # from the third on: the new level
+    assert v.stats()["by_kind"] == {"price_outlier": 2, "level_shift": 1}
+
+
+def test_alternating_outliers_never_shift_the_level():
+    v, ts = warmed()
+    ticks = [("SPY", ts + i, 101.0 if i % 2 else 99.0, 100.0, "", None, None) for i in range(6)]
+    assert len(v.filter_ticks(ticks)) == 6
+    assert v.stats()["by_kind"] == {"price_outlier": 6}
+
+
+def test_timestamp_behind_the_current_candle_is_rejected_within_it_flagged():
+    v, ts = warmed()
+    minute = ts - ts % NS_PER_MINUTE
+    assert one(v, ("SPY", minute - 1, 100.0, 1.0, "", None, None)) == []
+    inside = ("SPY", minute, 100.0, 1.0, "", None, None)  # earlier than the last, same minute
+    assert one(v, inside) == [inside]
+    assert v.stats()["by_kind"] == {"stale_ts": 1, "out_of_order": 1}
+    assert v.stats()["rejected"] == 1 and v.stats()["flagged"] == 1
+
+
+def test_future_timestamp_against_the_clock_boundary():
+    clock = ManualClock(T0 + 400 * 100 * MS)
+    v, ts = warmed(QualityPolicy(max_future_s=30.0), clock=clock)
+    limit = clock.now_ns() + 30 * 10**9
+    ok = ("SPY", limit, 100.0, 1.0, "", None, None)
+    assert one(v, ok) == [ok]
+    assert one(v, ("SPY", limit + 1, 100.0, 1.0, "", None, None)) == []
+    assert v.stats()["by_kind"] == {"future_ts": 1}
+
+
+def test_no_clock_means_no_future_judgement():
+    v, ts = warmed()
+    later = ("SPY", ts + 86_400 * 10**9, 100.0, 1.0, "", None, None)
+    assert one(v, later) == [later]
+
+
+def test_duplicate_trade_ids_are_dropped_per_exchange_with_bounded_memory():
+    v = DataQualityValidator(QualityPolicy(duplicate_memory=100))
+    first = [("BTC", T0 + i, 100.0, 1.0, "V", None, i) for i in range(40)]
+    assert v.filter_ticks(first) is first
+    again = [("BTC", T0 + 40 + i, 100.0, 1.0, "V", None, i) for i in range(40)]
+    other_venue = [("BTC", T0 + 80, 100.0, 1.0, "Q", None, 3)]
+    assert v.filter_ticks(again) == []
+    assert v.filter_ticks(other_venue) == other_venue
+    assert v.stats()["by_kind"] == {"duplicate_id": 40}
+    # memory is two generations of at most 50 ids: old ids are forgotten, never unbounded
+    for k in range(2):  # two generations later the first ids are forgotten
+        v.filter_ticks([("BTC", T0 + 100 + 200 * k + i, 100.0, 1.0, "V", None, 1000 + 200 * k
+                         + i) for i in range(200)])  # fmt: skip
+    st_ = v._syms["BTC"]
+    assert len(st_.seen_new) + len(st_.seen_old) <= 50 + 200  # half the memory + one batch
+    assert one(v, ("BTC", T0 + 600, 100.0, 1.0, "V", None, 0)) != []
+
+
+def test_duplicates_inside_one_batch_and_in_the_slow_loop():
+    v = DataQualityValidator()
+    batch = [("BTC", T0 + i, 100.0, 1.0, "", None, i % 20) for i in range(40)]
+    assert len(v.filter_ticks(batch)) == 20
+    small = [("BTC", T0 + 50, 100.0, 1.0, "", None, 5), ("BTC", T0 + 51, 100.0, 1.0, "", None, 99)]
+    assert v.filter_ticks(small) == small[1:]
+
+
+def test_malformed_ticks_are_counted_and_dropped():
+    v, ts = warmed()
+    bad = [5, ("SPY",), ("SPY", "later", 100.0, 1.0, "", None, None),
+           ("SPY", ts, 100.0, 1.0, "", None), (None, ts, 100.0, 1.0, "", None, None)]
+    good = ("SPY", ts + 1, 100.0, 1.0, "", None, None)
+    assert v.filter_ticks([*bad, good]) == [good]
+    assert v.stats()["by_kind"] == {"malformed": 5}
+
+
+def test_mixed_symbols_keep_their_own_state():
+    v = DataQualityValidator()
+    a, b = clean(300, 100.0), clean(300, 5000.0, sym="NQ")
+    mixed = [t for pair in zip(a, b, strict=True) for t in pair]
+    assert v.filter_ticks(mixed) is mixed
+    ts = mixed[-1][1] + 1
+    assert one(v, ("NQ", ts, 100.0, 1.0, "", None, None)) == []  # SPY's price on NQ: fat finger
+    assert v.stats()["by_kind"] == {"fat_finger": 1}
+
+
+def test_large_batches_are_judged_in_blocks_and_returned_whole_when_clean():
+    v = DataQualityValidator()
+    batch = clean(5000)
+    assert v.filter_ticks(batch) is batch
+    bad = list(batch[-10:])
+    batch2 = clean(3000, start=batch[-1][1] + 1)
+    batch2[2500] = ("SPY", batch2[2500][1], -1.0, 1.0, "", None, None)
+    out = v.filter_ticks(batch2)
+    assert len(out) == 2999 and batch2[2500] not in out and bad
+
+
+# ---- events, stats, settings ------------------------------------------------------------
+def test_tick_findings_become_one_event_per_batch_kind_and_symbol():
+    v, ts = warmed()
+    v.filter_ticks([("SPY", ts + i, -1.0, 1.0, "", None, None) for i in range(10)])
+    events = v.drain_events()
+    assert len(events) == 1
+    e = events[0]
+    assert e.type is EventType.DATA_QUALITY and e.source == "validator"
+    assert e.data["kind"] == "bad_price" and e.data["count"] == 10
+    assert e.data["action"] == "rejected" and len(e.data["examples"]) == 3
+    assert e.data["price"] == -1.0 and e.ts == ts
+    assert v.drain_events() == []
+
+
+def test_policy_from_settings_and_bad_values():
+    env = {"SLOB_DQ_SUSPECT_DEVIATIONS": "6", "SLOB_DQ_MARKET_HOURS": "always",
+           "SLOB_DQ_DUPLICATE_MEMORY": "10"}  # fmt: skip
+    p = QualityPolicy.from_settings(env)
+    assert (p.suspect_deviations, p.market_hours, p.duplicate_memory) == (6.0, "always", 10)
+    with pytest.raises(QualitySettingsError, match="SLOB_DQ_VOLUME_WINDOW must be int"):
+        QualityPolicy.from_settings({"SLOB_DQ_VOLUME_WINDOW": "lots"})
+    with pytest.raises(QualitySettingsError, match="SLOB_DQ_REJECT_DEVIATIONS"):
+        QualityPolicy(reject_deviations=2.0)
+    with pytest.raises(Exception, match="SLOB_DQ_MARKET_HOURS"):
+        QualityPolicy(market_hours="9-5")
+
+
+# ---- candle rules -----------------------------------------------------------------------
+def candle(k: int, o: float = 100.0, h: float = 100.5, lo: float = 99.5, c: float = 100.2,
+           v: float = 1000.0, start: int | None = None, sym: str = "SPY") -> Candle:  # fmt: skip
+    # 2023-11-15 (a Wednesday) 10:00 New York = 15:00 UTC, plus k minutes
+    base = 1_700_060_400 * 10**9 if start is None else start
+    return Candle(sym, base + k * NS_PER_MINUTE, o, h, lo, c, v, 10)
+
+
+def kinds(events: list) -> list[str]:
+    return [e.data["kind"] for e in events]
+
+
+@pytest.mark.parametrize(("o", "h", "lo", "c", "v", "bad"), [
+    (100.0, 100.5, 99.5, 100.2, 10.0, False),
+    (99.5, 99.5, 99.5, 99.5, 0.0, False),  # flat and empty: still sane
+    (100.6, 100.5, 99.5, 100.2, 10.0, True),  # open above high
+    (100.0, 100.5, 99.5, 99.4, 10.0, True),  # close below low
+    (100.0, 100.5, 0.0, 100.2, 10.0, True),  # non-positive
+    (100.0, math.nan, 99.5, 100.2, 10.0, True),
+    (100.0, 100.5, 99.5, 100.2, -1.0, True),
+])  # fmt: skip
+def test_ohlc_sanity(o: float, h: float, lo: float, c: float, v: float, bad: bool):
+    val = DataQualityValidator()
+    found = kinds(val.check_candle(candle(0, o, h, lo, c, v)))
+    assert ("ohlc_invalid" in found) is bad
+
+
+def test_volume_spike_boundary():
+    val = DataQualityValidator(QualityPolicy(volume_min_candles=20, volume_spike_factor=10))
+    for k in range(20):
+        assert val.check_candle(candle(k, v=100.0)) == []
+    assert val.check_candle(candle(20, v=1000.0)) == []  # exactly 10x: not a spike
+    events = val.check_candle(candle(21, v=1000.1))
+    assert kinds(events) == ["volume_spike"] and events[0].data["median"] == 100.0
+
+
+def test_frozen_feed_while_open_only():
+    val = DataQualityValidator(QualityPolicy(frozen_minutes=3))
+    val.check_candle(candle(0, 100, 100.5, 99.5, 100))
+    flat = [val.check_candle(candle(k, 100, 100, 100, 100)) for k in range(1, 5)]
+    assert [kinds(e) for e in flat] == [[], [], ["frozen_feed"], []]  # once per streak
+    night = 1_700_010_000 * 10**9  # 01:00 New York: closed
+    val2 = DataQualityValidator(QualityPolicy(frozen_minutes=2))
+    val2.check_candle(candle(0, 100, 100.5, 99.5, 100, start=night))
+    assert all(val2.check_candle(candle(k, 100, 100, 100, 100, start=night)) == []
+               for k in range(1, 5))  # fmt: skip
+
+
+def test_missing_minutes_counted_in_market_hours():
+    val = DataQualityValidator()
+    val.check_candle(candle(0))
+    events = val.check_candle(candle(4))
+    assert kinds(events) == ["missing_minutes"] and events[0].data["minutes"] == 3
+    # 15:58 -> next day 09:31 New York: only 15:59 and 09:30 are market minutes
+    val2 = DataQualityValidator()
+    close = 1_700_082_000 * 10**9  # 2023-11-15 16:00 New York
+    val2.check_candle(candle(-2, start=close))
+    nxt = val2.check_candle(candle(0, start=close + (17 * 60 + 31) * NS_PER_MINUTE))
+    assert kinds(nxt) == ["missing_minutes"] and nxt[0].data["minutes"] == 2
+    always = DataQualityValidator(QualityPolicy(market_hours="always"))
+    always.check_candle(candle(0, start=close))
+    assert always.check_candle(candle(61, start=close))[0].data["minutes"] == 60
+
+
+# ---- corrections ------------------------------------------------------------------------
+def test_cancel_and_correction_adjust_the_candle_they_belong_to():
+    v = DataQualityValidator(sale_policy=SaleConditionPolicy())
+    ticks = [("AAPL", T0 + i * MS, p, 10.0, "Q", None, i) for i, p in
+             enumerate([100.0, 101.0, 99.0, 100.5])]  # fmt: skip
+    ticks.append(("AAPL", T0 + NS_PER_MINUTE, 100.0, 10.0, "Q", None, 9))  # next minute
+    v.filter_ticks(ticks)
+    cancel = v.apply_correction("AAPL", T0 + MS, 1, "Q")
+    assert cancel is not None and cancel.data["kind"] == "trade_cancel" and cancel.data["found"]
+    assert cancel.data["before"] == (100.0, 101.0, 99.0, 100.5, 40.0)
+    assert cancel.data["after"] == (100.0, 100.5, 99.0, 100.5, 30.0)
+    fix = v.apply_correction("AAPL", T0 + 2 * MS, 2, "Q", (99.8, 5.0, None))
+    assert fix is not None and fix.data["after"] == (100.0, 101.0, 99.8, 100.5, 35.0)
+    missing = v.apply_correction("AAPL", T0, 77, "Q")
+    assert missing is not None and missing.data["found"] is False
+    assert v.stats()["by_kind"] == {"trade_cancel": 2, "trade_correction": 1}
+    assert [c.high for c in v.candles.adjusted] == [100.5, 101.0]
+
+
+def test_correction_of_the_forming_minute_waits_for_its_close():
+    v = DataQualityValidator()
+    v.filter_ticks([("AAPL", T0 + i, 100.0 + i, 1.0, "", None, i) for i in range(3)])
+    assert v.apply_correction("AAPL", T0 + 2, 2, "") is None
+    done = v.check_candle(Candle("AAPL", T0, 100.0, 102.0, 100.0, 102.0, 3.0, 3))
+    assert [e.data["kind"] for e in done] == ["trade_cancel"]
+    assert done[0].data["after"] == (100.0, 101.0, 100.0, 101.0, 2.0)
+    assert v.candles.pending == []
+
+
+# ---- properties -------------------------------------------------------------------------
+anything = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=3),
+                     st.tuples(st.text(max_size=2)))  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(anything, st.tuples(anything, anything, anything, anything, anything,
+                                              anything, anything)), max_size=40))  # fmt: skip
+def test_never_raises_on_arbitrary_input(batch: list):
+    v = DataQualityValidator(clock=ManualClock(T0))
+    out = v.filter_ticks(batch)
+    assert all(t in batch for t in out)
+    s = v.stats()
+    assert s["ticks"] == len(batch) and s["passed"] == len(out)
+    v.drain_events()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["A", "B"]), st.integers(0, 5_000_000),
+                       st.floats(-0.003, 0.003), st.floats(0.001, 1e6), st.integers(0, 3)),
+             min_size=1, max_size=300),
+    st.sampled_from([1, 7, 64, 2000]),
+)  # fmt: skip
+def test_never_drops_a_clean_tick(rows: list, batch: int):
+    """Clean: time never goes back, price within 0.3% of the symbol's level, size positive."""
+    v = DataQualityValidator()
+    ticks, ts = [], T0
+    for sym, dt, rel, size, tid in rows:
+        ts += dt
+        level = 100.0 if sym == "A" else 2500.0
+        trade_id = None if tid == 0 else len(ticks)  # some feeds send ids (unique), some not
+        ticks.append((sym, ts, level * (1 + rel), size, "Q" if tid == 1 else "", None, trade_id))
+    out = []
+    for i in range(0, len(ticks), batch):
+        out += v.filter_ticks(ticks[i : i + batch])
+    assert out == ticks
+    assert v.stats()["rejected"] == 0 and v.stats()["flagged"] == 0
+
+
+# ---- the engine ---------------------------------------------------------------------------
+class _Feed:
+    name, mode, symbols = "t", "REPLAY", ("SPY",)
+
+    def __init__(self, batches: list[list[tuple]]) -> None:
+        self.batches = batches
+
+    async def run(self, sink: Any) -> None:
+        for b in self.batches:
+            await sink.put_ticks_wait(b)
+            sink.set_time(b[-1][1])
+
+    async def stop(self) -> None:
+        pass
+
+    def pause(self) -> None:
+        pass
+
+    def resume(self) -> None:
+        pass
+
+    def health(self) -> dict[str, Any]:
+        return {}
+
+
+def test_engine_drops_rejected_ticks_and_shows_findings(tmp_path: Path):
+    from slob_tui.engine.engine import LiveTradingEngine
+    from slob_tui.engine.quality import attach_validator
+    from slob_tui.storage.candles import CandleStore
+
+    ticks = clean(1200, step=200 * MS)  # four minutes
+    ticks[700] = ("SPY", ticks[700][1], 1000.0, 100.0, "", None, None)  # fat finger
+    engine = LiveTradingEngine(_Feed([ticks[:600], ticks[600:]]), store=CandleStore(
+        tmp_path / "c.db"), enable_tracker=False)  # fmt: skip
+    validator = attach_validator(engine)
+    seen: list = []
+    engine.bus.subscribe(EventType.DATA_QUALITY, seen.append)
+    asyncio.run(engine.run())
+    assert validator.clock is None  # the data drives this engine's clock
+    assert max(c.high for c in engine.recent["SPY"]) < 101
+    assert [e.data["kind"] for e in seen] == ["fat_finger"]
+    assert engine.health()["data_quality"]["by_kind"] == {"fat_finger": 1}
+    assert any(e.type is EventType.DATA_QUALITY for e in engine.snapshot().events)
