@@ -215,6 +215,36 @@ def default_start(now_ns: int | None = None) -> int:
     return int(datetime.combine(d, time(15, 20), tz).timestamp()) * NS
 
 
+class DemoClock:
+    """The demo market's clock: `AcceleratedClock` that stands still while the feed is paused.
+
+    The engine takes it as its own clock (`feed.clock`), so candles close on market time.
+    """
+
+    def __init__(self, start_ns: int, speed: float, wall: Clock | None = None) -> None:
+        self.speed = speed
+        self._wall = wall
+        self._inner = AcceleratedClock(start_ns, speed, wall)
+        self._frozen: int | None = None
+
+    def now_ns(self) -> int:
+        return self._frozen if self._frozen is not None else self._inner.now_ns()
+
+    def restart(self, start_ns: int) -> None:
+        self._inner = AcceleratedClock(start_ns, self.speed, self._wall)
+        if self._frozen is not None:
+            self._frozen = start_ns
+
+    def pause(self) -> None:
+        if self._frozen is None:
+            self._frozen = self._inner.now_ns()
+
+    def resume(self) -> None:
+        if self._frozen is not None:
+            self._inner = AcceleratedClock(self._frozen, self.speed, self._wall)
+            self._frozen = None
+
+
 class DemoFeed:
     """Plays the demo market to the engine on an accelerated clock (the default feed)."""
 
@@ -231,7 +261,7 @@ class DemoFeed:
         self.speed = speed
         self.start = default_start() if start is None else start - start % NS_PER_MINUTE
         self.interval = interval
-        self._clock = clock
+        self.clock: Clock = clock or DemoClock(self.start, speed)
         self._markets = {s: _market(seed, s, self.start) for s in self.symbols}
         self._cursor = self.start  # every tick with ts < cursor has been sent
         self._pending: dict[int, list[tuple[Any, ...]]] = {}
@@ -282,15 +312,14 @@ class DemoFeed:
         self.history_candles = len(history)
         if history:
             await sink.put_candles(history)
-        clock = self._clock or AcceleratedClock(self.start, self.speed)
+        clock = self.clock
+        if isinstance(clock, DemoClock):
+            clock.restart(self.start)  # market time starts now, not when the feed was built
         try:
             while not self._stopped.is_set():
                 if not self._running.is_set():
                     self.state = "paused"
-                    paused_at = self._cursor
                     await self._wait_resumed()
-                    if self._clock is None:  # market time does not move while paused
-                        clock = AcceleratedClock(paused_at, self.speed)
                     self.state = "running"
                     continue
                 now = clock.now_ns()
@@ -316,9 +345,14 @@ class DemoFeed:
         self._stopped.set()
 
     def pause(self) -> None:
+        """Stop sending; market time stands still until `resume`."""
         self._running.clear()
+        if isinstance(self.clock, DemoClock):
+            self.clock.pause()
 
     def resume(self) -> None:
+        if isinstance(self.clock, DemoClock):
+            self.clock.resume()
         self._running.set()
 
     def health(self) -> dict[str, Any]:

@@ -114,3 +114,35 @@ async def test_engine_on_the_demo_feed_sees_a_triggered_setup() -> None:
     engine.bus.subscribe(EventType.SETUP_TRIGGERED, triggered.append)
     await engine.run(duration=2.0)  # 2 s wall at 4000x is about 133 market minutes
     assert triggered and triggered[0].data.symbol == "NQ"
+
+
+def test_demo_clock_runs_accelerated_and_stands_still_while_paused() -> None:
+    from slob_tui.feeds.demo import DemoClock
+
+    wall = ManualClock(1_000 * 10**9)
+    clock = DemoClock(START, 60.0, wall)
+    wall.advance(2 * 10**9)
+    assert clock.now_ns() == START + 2 * NS_PER_MINUTE
+    clock.pause()
+    wall.advance(5 * 10**9)
+    assert clock.now_ns() == START + 2 * NS_PER_MINUTE
+    clock.resume()
+    wall.advance(1 * 10**9)
+    assert clock.now_ns() == START + 3 * NS_PER_MINUTE
+    feed = DemoFeed(start=START)
+    assert isinstance(feed.clock, DemoClock)  # the engine's wiring takes `feed.clock`
+
+
+async def test_engine_with_the_feeds_own_clock_closes_candles_on_market_time() -> None:
+    feed = DemoFeed(seed=7, start=START, speed=3000, interval=0.01)
+    engine = LiveTradingEngine(feed, clock=feed.clock)
+    candles: list = []
+    engine.bus.subscribe(EventType.CANDLE_COMPLETED, candles.append)
+    await engine.run(duration=1.0)
+    live = [e.data for e in candles if e.data.start >= START]
+    assert live and all(c.volume > 0 and not c.gap_filled for c in live)
+    assert [c.start for c in live] == [START + i * NS_PER_MINUTE for i in range(len(live))]
+    def ohlcv(c: Candle) -> tuple:
+        return (c.start, c.open, c.high, c.low, c.close, c.volume)
+
+    assert [ohlcv(c) for c in live] == [ohlcv(c) for c in demo_candles(7, START, len(live))]
