@@ -1,13 +1,12 @@
 """Tick and candle file readers (CSV or CSV.gz), chunked so memory stays flat on long files.
 
-pandas' C parser plus vectorised timestamp parsing reads the SPY tick file several times faster
-than the csv module (see benchmarks/bench_pipeline.py), so chunks of `chunk_rows` rows go
-through `read_csv(chunksize=...)` and leave as plain tuples in `Tick` field order.
+Tick files whose times carry an offset (or are epoch numbers) go through pyarrow's streaming
+reader (`arrow_csv.py`); any batch it cannot take whole hands the rest of the file to the
+tolerant pandas `read_csv(chunksize=...)` path, which reports bad rows one by one. On the SPY
+ticks (benchmarks/bench_pipeline.py): pyarrow 1.5 M rows/s, pandas chunks 0.67 M, the csv
+module 0.51 M. Chunks leave as plain tuples in `Tick` field order.
 
-Timestamps: ISO 8601 text with an offset (or `Z`) is taken as written; naive text is read in the
-`tz` zone with zoneinfo rules (an ambiguous wall time in the autumn repeat hour is taken as its
-first occurrence, as zoneinfo's fold=0 does; a wall time that does not exist in spring is a bad
-row); a numeric column is seconds, ms, us or ns since the epoch, told apart by magnitude.
+Timestamps: see `timeparse.py` (offsets as written; naive text in the `tz` zone, DST-correct).
 A row that cannot be parsed is counted in the `ReadReport` with its line number, never fatal.
 """
 
@@ -25,6 +24,10 @@ from typing import Any
 from slob_tui.core.models import Candle
 from slob_tui.engine.aggregator import SUSPICIOUS
 from slob_tui.errors import UsageError
+from slob_tui.feeds.timeparse import epoch_scale as _epoch_scale
+from slob_tui.feeds.timeparse import has_offset as _has_offset
+from slob_tui.feeds.timeparse import to_ns as _to_ns
+from slob_tui.feeds.timeparse import zone as _zone
 
 TIME_COLUMNS = ("timestamp", "timestamp_utc", "time", "date", "datetime")
 SIZE_COLUMNS = ("size", "amount", "qty", "quantity", "volume")
@@ -113,97 +116,6 @@ def detect_kind(path: str | Path) -> str:
         f"{path}: neither a tick file (needs price) nor a candle file (needs open, high, low, "
         f"close); columns are {', '.join(cols)}"
     )
-
-
-def _zone(tz: str) -> Any:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise UsageError(f"unknown time zone: {tz!r}") from exc
-
-
-def _has_offset(text: str) -> bool:
-    text = text.strip()
-    if text.endswith(("Z", "z")):
-        return True
-    tail = text[-6:]
-    return len(tail) == 6 and tail[0] in "+-" and tail[3] == ":"
-
-
-def _offset_ns(text: str) -> int | None:
-    if text in ("Z", "z", "+00:00"):
-        return 0
-    if len(text) != 6 or text[0] not in "+-" or text[3] != ":":
-        return None
-    if not (text[1:3].isdigit() and text[4:6].isdigit()):
-        return None
-    sign = -1 if text[0] == "-" else 1
-    return sign * (int(text[1:3]) * 3600 + int(text[4:6]) * 60) * 1_000_000_000
-
-
-def _aware_fast(text: Any) -> Any:
-    """ISO text with a trailing offset, parsed as naive local time minus the offset.
-
-    pandas parses offset-bearing text value by value (0.62 s for the SPY file); cutting the
-    offset off, parsing the rest vectorised and subtracting the few distinct offsets takes 0.09 s.
-    Returns None when the offsets are not all of one uniform shape (the slow path then decides).
-    """
-    import pandas as pd
-
-    tail = text.str.slice(-6)
-    uniques = tail.dropna().unique().tolist()
-    table = {o: _offset_ns(o) for o in uniques}
-    if all(v is not None for v in table.values()):
-        local, offsets = text.str.slice(0, -6), tail.map(table)
-    elif all(o.endswith(("Z", "z")) for o in uniques):
-        local, offsets = text.str.slice(0, -1), None
-    else:
-        return None
-    parsed = pd.to_datetime(local, format="ISO8601", errors="coerce")
-    if parsed.dt.tz is not None:
-        return None
-    bad = parsed.isna()
-    if offsets is not None:
-        bad = bad | offsets.isna()
-    ns = parsed.astype("int64", copy=False)
-    if offsets is not None:
-        ns = ns - offsets.fillna(0).astype("int64")
-    return ns.where(~bad, 0), bad
-
-
-def _to_ns(col: Any, zone: Any) -> Any:
-    """A pandas Series of times -> int64 ns UTC Series with NaT (as None) for bad values."""
-    import numpy as np
-    import pandas as pd
-
-    if pd.api.types.is_numeric_dtype(col.dtype):
-        bad = col.isna()
-        sample = col[~bad]
-        magnitude = float(sample.abs().max()) if len(sample) else 0.0
-        scale = 1 if magnitude > 1e17 else 1_000 if magnitude > 1e14 else (
-            1_000_000 if magnitude > 1e11 else 1_000_000_000)  # fmt: skip
-        if pd.api.types.is_integer_dtype(col.dtype):
-            return col.astype("int64") * scale, bad
-        return (col.fillna(0) * scale).round().astype("int64"), bad
-    text = col if col.dtype == object else col.astype(object)
-    first = text.dropna()
-    aware = bool(len(first)) and _has_offset(str(first.iloc[0]))
-    if aware:
-        fast = _aware_fast(text)
-        if fast is not None:
-            return fast
-        parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
-    else:
-        naive = pd.to_datetime(text, format="ISO8601", errors="coerce")
-        if naive.dt.tz is not None:  # mixed: first value naive, later ones not
-            naive = naive.dt.tz_localize(None)
-        parsed = naive.dt.tz_localize(
-            zone, ambiguous=np.ones(len(naive), dtype=bool), nonexistent="NaT"
-        ).dt.tz_convert("UTC")
-    bad = parsed.isna()
-    return parsed.astype("int64", copy=False).where(~bad, 0), bad
 
 
 def _chunks(path: Path, chunk_rows: int, dtypes: dict[str, Any], report: ReadReport) -> Iterator:
@@ -368,14 +280,6 @@ def iter_tick_chunks(
                 pass  # the tolerant reader takes over after the rows already handed out
     yield from _pandas_ticks(p, raw_header, cols, time_col, size_col, cond_col, zone,
                              chunk_rows, report, assemble, consumed)  # fmt: skip
-
-
-def _epoch_scale(sample: str) -> int | None:
-    """ns per unit when a time cell is an integer count since the epoch, else None."""
-    if not sample.isdigit():
-        return None
-    v = int(sample)
-    return 1 if v > 10**17 else 1_000 if v > 10**14 else 1_000_000 if v > 10**11 else 10**9
 
 
 def _pandas_ticks(p: Path, raw_header: list[str], cols: list[str], time_col: str, size_col: str,
