@@ -393,3 +393,28 @@ def test_engine_drops_rejected_ticks_and_shows_findings(tmp_path: Path):
     assert [e.data["kind"] for e in seen] == ["fat_finger"]
     assert engine.health()["data_quality"]["by_kind"] == {"fat_finger": 1}
     assert any(e.type is EventType.DATA_QUALITY for e in engine.snapshot().events)
+
+
+def test_env_template_documents_every_setting_with_its_default():
+    from dotenv import dotenv_values
+
+    template = Path(__file__).resolve().parents[2] / ".env.template"
+    env = {k: v for k, v in dotenv_values(template).items() if k.startswith("SLOB_DQ_")}
+    from dataclasses import fields
+
+    assert {f"SLOB_DQ_{f.name.upper()}" for f in fields(QualityPolicy)} == set(env)
+    assert QualityPolicy.from_settings(env) == QualityPolicy()
+
+
+def test_build_engine_puts_the_validator_in_the_replay_pipeline(tmp_path: Path, shared_data):
+    from slob_tui.config import load_settings
+    from slob_tui.wiring import RunOptions, build_engine
+
+    opts = RunOptions(feed="replay", replay_file=str(shared_data / "xrpeth_trades_20191011"
+                      "_20191013_utc.csv"), db=str(tmp_path / "r.db"), speed=None)  # fmt: skip
+    engine = build_engine(opts, load_settings(env={}, dotenv=None))
+    assert isinstance(engine.validator, DataQualityValidator)
+    assert engine.validator.clock is None and "data_quality" in engine.health()
+    off = build_engine(RunOptions(feed="replay", replay_file=opts.replay_file, validate=False,
+                                  db=str(tmp_path / "s.db")), load_settings(env={}, dotenv=None))
+    assert off.validator is None
