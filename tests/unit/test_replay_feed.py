@@ -163,9 +163,10 @@ def test_bad_input_is_refused_up_front(tmp_path):
 
 
 def run_replay_command(argv: list[str], capsys) -> str:
-    parser = argparse.ArgumentParser()
-    replay_cmd.add_arguments(parser)
-    assert replay_cmd.run(parser.parse_args(argv)) == 0
+    """`slob-tui replay ...` through the real command-line entry point."""
+    from slob_tui.cli import main
+
+    assert main(["replay", *argv]) == 0
     return capsys.readouterr().out
 
 
@@ -221,6 +222,26 @@ def test_replay_command_reproduces_the_vendor_bars_in_the_store(
     # replaying again adds nothing: the stored minutes are already closed
     out2 = run_replay_command([spy, "--db", str(db)], capsys)
     assert asyncio.run(stored()) == first and "250601 late ticks" in out2
+
+
+def test_replay_command_reproduces_all_xrpeth_candles_in_the_store(
+    shared_data: Path, tmp_path: Path, capsys
+):
+    from tests.replay.test_vendor_bars import compare
+
+    db = tmp_path / "xrp.db"
+    out = run_replay_command([str(shared_data / "xrpeth_trades_20191011_20191013_utc.csv"),
+                              "--tz", "UTC", "--db", str(db)], capsys)  # fmt: skip
+    assert "12477 rows, 0 bad" in out
+
+    async def stored() -> list[Candle]:
+        async with CandleStore(db) as store:
+            return await store.candles("XRPETH")
+
+    vendor = load_candles(shared_data / "xrpeth_1min_20191011_20191013_utc.csv", "XRPETH", "UTC")
+    counts = compare(asyncio.run(stored()), vendor, rel=1e-9)
+    print(f"XRP/ETH through `replay`: {counts}")
+    assert counts["exact"] == 2469 and counts["extra"] == 0
 
 
 def test_replay_command_reports_bad_rows_and_unused_codes(tmp_path: Path, capsys):
