@@ -216,9 +216,11 @@ def default_start(now_ns: int | None = None) -> int:
 
 
 class DemoClock:
-    """The demo market's clock: `AcceleratedClock` that stands still while the feed is paused.
+    """The demo market's clock: accelerated wall time that stands still while paused.
 
-    The engine takes it as its own clock (`feed.clock`), so candles close on market time.
+    The engine takes it as its own clock (`feed.clock`). What the engine reads (`now_ns`) is
+    the market time up to which the feed has delivered every tick, so a busy machine that
+    delays the feed delays candle closing with it instead of turning ticks into late ones.
     """
 
     def __init__(self, start_ns: int, speed: float, wall: Clock | None = None) -> None:
@@ -226,12 +228,23 @@ class DemoClock:
         self._wall = wall
         self._inner = AcceleratedClock(start_ns, speed, wall)
         self._frozen: int | None = None
+        self._shown: int | None = None
+
+    def market_ns(self) -> int:
+        """Where the market is now (what the feed delivers up to)."""
+        return self._frozen if self._frozen is not None else self._inner.now_ns()
 
     def now_ns(self) -> int:
-        return self._frozen if self._frozen is not None else self._inner.now_ns()
+        market = self.market_ns()
+        return market if self._shown is None else min(market, self._shown)
+
+    def show(self, ns: int) -> None:
+        """Every tick up to `ns` has been handed to the engine."""
+        self._shown = ns
 
     def restart(self, start_ns: int) -> None:
         self._inner = AcceleratedClock(start_ns, self.speed, self._wall)
+        self._shown = start_ns
         if self._frozen is not None:
             self._frozen = start_ns
 
@@ -322,13 +335,15 @@ class DemoFeed:
                     await self._wait_resumed()
                     self.state = "running"
                     continue
-                now = clock.now_ns()
+                now = clock.market_ns() if isinstance(clock, DemoClock) else clock.now_ns()
                 if now >= self._cursor:
                     batch = self._ticks_until(now)
                     if batch:
                         sink.put_ticks(batch)
                         self.ticks += len(batch)
                         self.batches += 1
+                    if isinstance(clock, DemoClock):
+                        clock.show(now)
                     sink.set_time(now)
                 await asyncio.sleep(self.interval)
         finally:
