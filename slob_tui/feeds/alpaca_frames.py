@@ -134,6 +134,26 @@ def _trade_tuple(m: dict[str, Any]) -> tuple[Any, ...]:
     return (sym, ts, price, size, exchange, conds, trade_id)
 
 
+_INF = float("inf")
+_VALID_CONDITIONS: set[tuple[str, ...]] = set()
+
+
+def _known(conds: tuple[Any, ...], valid: set[tuple[str, ...]]) -> bool:
+    try:
+        return conds in valid
+    except TypeError:  # an unhashable element: not a list of codes
+        return False
+
+
+def _remember_conditions(conds: tuple[Any, ...]) -> bool:
+    """Check a new conditions tuple once; the few distinct ones are then a set lookup."""
+    if len(conds) > 16 or not all(type(c) is str for c in conds):
+        return False
+    if len(_VALID_CONDITIONS) < 4096:
+        _VALID_CONDITIONS.add(conds)
+    return True
+
+
 @dataclass(slots=True)
 class ParsedFrame:
     """What one frame held: tick tuples, control messages (success, error, subscription)."""
@@ -158,18 +178,46 @@ def parse_frame(frame: bytes | str) -> ParsedFrame:
         return out
     out.messages = len(msgs)
     ticks = out.ticks
+    append = ticks.append
+    valid_conds = _VALID_CONDITIONS
     for m in msgs:
-        if not isinstance(m, dict):
+        if type(m) is not dict:
             out.rejected += 1
             continue
         kind = m.get("T")
-        if not isinstance(kind, str):
-            out.rejected += 1
-        elif kind == "t":
+        if kind == "t":
+            # fast path: the shape every well-formed msgpack trade has
+            ts = m.get("t")
+            p = m.get("p")
+            sym = m.get("S")
+            c = m.get("c")
+            if (
+                type(ts) is int
+                and type(p) is float
+                and 0.0 < p < _INF
+                and type(sym) is str
+                and sym
+                and type(c) is list
+            ):
+                size = m.get("s")
+                conds = tuple(c)
+                x = m.get("x")
+                i = m.get("i")
+                if (
+                    (type(size) is int or type(size) is float)
+                    and 0 <= size < _INF
+                    and (_known(conds, valid_conds) or _remember_conditions(conds))
+                    and type(x) is str
+                    and (i is None or type(i) is int or type(i) is str)
+                ):
+                    append((sym, ts, p, float(size), x, conds, i))
+                    continue
             try:
-                ticks.append(_trade_tuple(m))
+                append(_trade_tuple(m))
             except (KeyError, TypeError, ValueError, OverflowError):
                 out.rejected += 1
+        elif not isinstance(kind, str):
+            out.rejected += 1
         elif kind in CONTROL_TYPES:
             out.controls.append(m)
         # other channels (bars, quotes, statuses, corrections) are not subscribed: ignored

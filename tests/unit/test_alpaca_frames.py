@@ -201,3 +201,13 @@ def test_mutated_real_frames_never_raise(pos, byte, n_msgs):
     frame[pos % len(frame)] = byte
     p = parse_frame(bytes(frame))
     assert len(p.ticks) <= n_msgs
+
+
+@pytest.mark.parametrize("c", [[["I"]], [{"a": 1}], [1], ["@"] * 20])
+def test_odd_condition_lists_take_the_checked_path(c):
+    msg = {**_trade(msgpack.Timestamp.from_unix_nano(1)), "c": c}
+    p = parse_frame(msgpack.packb([msg]))
+    if all(isinstance(x, str) for x in c):
+        assert p.ticks[0][5] == tuple(c) and p.rejected == 0
+    else:
+        assert p.ticks == [] and p.rejected == 1
