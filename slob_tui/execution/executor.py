@@ -418,8 +418,9 @@ class OrderExecutor:
             except BrokerError as exc:
                 log.info("cancel %s (%s): %s", rec.order.client_order_id, reason, exc)
             b = await self.broker.get_order(rec.order.id)
-            if b is not None:
-                await self._apply(rec, b, None)
+            fresh = await self.state.get_order(rec.order.client_order_id)
+            if b is not None and fresh is not None:
+                await self._apply(fresh, b, None)
 
     async def _close(self, symbol: str, entry_cids: list[str], cid: str,
                      qty: float | None = None) -> None:

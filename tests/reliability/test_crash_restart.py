@@ -127,6 +127,7 @@ def _final(db: Path) -> dict:
     assert open_db == [], f"exit legs open for closed trades: {open_db}"
     return {
         "trades": _q(db, "SELECT * FROM trades ORDER BY trade_id"),
+        "setups": _q(db, "SELECT * FROM setups ORDER BY setup_id, idx, state"),
         "orders": _q(db, "SELECT client_order_id, status, qty, filled_qty, filled_avg_price "
                          "FROM orders ORDER BY client_order_id"),
         "fills": fills,
