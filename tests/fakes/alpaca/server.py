@@ -215,6 +215,11 @@ class LocalAlpaca:
                     pass
         return bad
 
+    async def send_raw(self, frame: bytes | str) -> None:
+        """Send one frame as given to every open market-data connection."""
+        for conn in list(self._conns):
+            await conn.ws.send(frame)
+
     def stall(self, seconds: float) -> None:
         """The open connections send nothing for `seconds` (they stay open); a new
         connection is served normally."""

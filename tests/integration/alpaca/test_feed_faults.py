@@ -216,3 +216,68 @@ async def test_secret_never_in_logs_even_at_debug(spy_trades, caplog, encoding):
     for form in (secret, secret.encode().hex(), " ".join(f"{b:02x}" for b in secret.encode())):
         assert form not in caplog.text
     assert secret not in repr(fetcher.health())
+
+
+async def test_random_and_mutated_frames_never_raise_out_of_the_fetcher():
+    """Seeded random bytes, random JSON text and real frames with flipped bytes, mid-stream:
+    the session survives and every rejection the parser reports is counted."""
+    import random
+
+    import msgpack
+
+    from slob_tui.feeds.alpaca_frames import parse_frame
+    from tests.fakes.alpaca import fakepaca_trades
+
+    rng = random.Random(42)
+    good = msgpack.packb([{"T": "t", "S": "FAKEPACA", "i": k, "x": "V", "p": 100.0 + k, "s": 5,
+                           "t": msgpack.Timestamp.from_unix_nano(10**18 + k), "c": ["@"]}
+                          for k in range(5)])  # fmt: skip
+    frames: list[bytes | str] = []
+    for _ in range(300):
+        kind = rng.randrange(3)
+        if kind == 0:
+            frames.append(bytes(rng.randrange(256) for _ in range(rng.randint(0, 60))))
+        elif kind == 1:
+            frames.append("".join(rng.choice('[]{}",:0123456789.tT-eE') for _ in range(30)))
+        else:
+            mutated = bytearray(good)
+            for _ in range(rng.randint(1, 3)):
+                mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+            frames.append(bytes(mutated))
+    expected = sum(parse_frame(f).rejected for f in frames)
+    tape = fakepaca_trades(10**18, 100)
+    async with LocalAlpaca(tape, KEY, SECRET) as server:
+        fetcher = fast_fetcher(
+            server, feed="test", symbols=("FAKEPACA",), stream_url=server.stream_url("test")
+        )
+        task = asyncio.create_task(fetcher.run(AggSink()))
+        await wait_for(lambda: fetcher.ticks == 100, 10, "the tape")
+        for f in frames:
+            await server.send_raw(f)
+        await wait_for(lambda: fetcher.messages >= 100 + 300, 10, "all frames read")
+        assert fetcher.state == "subscribed" and fetcher.reconnects == 0
+        await fetcher.stop()
+        await task
+    assert expected > 200
+    assert fetcher.rejected_messages == expected
+
+
+async def test_crypto_feed_streams_btc_without_conditions():
+    from tests.fakes.alpaca import fakepaca_trades
+
+    tape = fakepaca_trades(10**18, 500, symbol="BTC/USD")
+    async with LocalAlpaca(tape, KEY, SECRET) as server:
+        sink = AggSink()
+        fetcher = fast_fetcher(
+            server,
+            feed="crypto",
+            symbols=None,
+            stream_url=server.stream_url("crypto"),
+            backfill=False,
+        )
+        task = asyncio.create_task(fetcher.run(sink))
+        await wait_for(lambda: fetcher.ticks == 500, 10, "crypto trades")
+        await fetcher.stop()
+        await task
+    assert fetcher.symbols == ("BTC/USD",)
+    assert sink.ticks == 500 and sink.agg.forming("BTC/USD") is not None
