@@ -119,15 +119,19 @@ class LiveTradingEngine:
     ) -> None:
         self._orders_provider = provider
 
-    def tracker_for(self, symbol: str) -> Any:
+    def tracker_for(self, symbol: str, price: float | None = None) -> Any:
+        """The symbol's tracker, made on first use with the instrument profile for `price`
+        (the first candle's close, as `backtest` does) unless explicit params were given."""
         tracker = self.trackers.get(symbol)
         if tracker is None:
             if self._tracker_factory is not None:
                 tracker = self._tracker_factory(symbol)
             else:
+                from slob_tui.strategy.params import profile_for
                 from slob_tui.strategy.tracker import SetupTracker
 
-                tracker = SetupTracker(symbol, self.params)
+                params = self.params or profile_for(symbol, price)
+                tracker = SetupTracker(symbol, params)
             self.trackers[symbol] = tracker
         return tracker
 
@@ -200,7 +204,7 @@ class LiveTradingEngine:
                 await result
         if not self.enable_tracker:
             return
-        for event in self.tracker_for(candle.symbol).on_candle(candle):
+        for event in self.tracker_for(candle.symbol, candle.close).on_candle(candle):
             self._record_setup(event.data)
             self.setup_events += 1
             await self.bus.emit_and_wait(event)
