@@ -104,10 +104,10 @@ def aggregator_figures(ctx: Context) -> Iterator[Record]:
     pd_factory = pandas_resample(spy.ts, spy.price, spy.size)
     assert_same_rows(ours_rows, pandas_rows(pd_factory()()), "pandas resample")
 
-    ours_s, nt_s, _, _ = side_by_side(ctx.reps, ours_factory, peer_factory)
-    ours_again, pd_s, _, _ = side_by_side(ctx.reps, ours_factory, pd_factory)
-    ours_rate = rate(n, ours_s)
-    nt_rate = rate(n, nt_s)
+    vs_nt = side_by_side(ctx.reps, ours_factory, peer_factory)
+    vs_pd = side_by_side(ctx.reps, ours_factory, pd_factory)
+    ours_rate = rate(n, vs_nt.ours)
+    nt_rate = rate(n, vs_nt.peer)
     ratio = speedup(ours_rate, nt_rate, True)
     text, met = goal("ticks/s", ours_rate, ratio, min_ratio=2, min_value=4e6)
     yield Record(
@@ -124,9 +124,10 @@ def aggregator_figures(ctx: Context) -> Iterator[Record]:
             + (f"; peer unavailable: {reason}" if reason else "")
         ),
         reps=ctx.reps,
+        extra=vs_nt.cpu_rates(n),
     )
-    ours_rate2 = rate(n, ours_again)
-    pd_rate = rate(n, pd_s)
+    ours_rate2 = rate(n, vs_pd.ours)
+    pd_rate = rate(n, vs_pd.peer)
     yield Record(
         "aggregator ticks/s vs pandas",
         ours_rate2,
@@ -138,4 +139,5 @@ def aggregator_figures(ctx: Context) -> Iterator[Record]:
         None,
         note="the vectorised floor: columns already in memory, no per-tick Python",
         reps=ctx.reps,
+        extra=vs_pd.cpu_rates(n),
     )

@@ -66,8 +66,8 @@ def backtest_figures(ctx: Context) -> Iterator[Record]:
             seen = peer_factory()()
             if seen != n:
                 raise AssertionError(f"Nautilus strategy saw {seen} bars of {n} {symbol} candles")
-        ours_s, peer_s, _, _ = side_by_side(ctx.reps, lambda r=ours_run: r, peer_factory)
-        ours_rate, peer_rate = rate(n, ours_s), rate(n, peer_s)
+        timing = side_by_side(ctx.reps, lambda r=ours_run: r, peer_factory)
+        ours_rate, peer_rate = rate(n, timing.ours), rate(n, timing.peer)
         text, met = goal("candles/s", ours_rate, min_value=1e6)
         yield Record(
             f"backtest {symbol} candles/s",
@@ -81,10 +81,11 @@ def backtest_figures(ctx: Context) -> Iterator[Record]:
             note=f"{n:,} candles, tracker + paper fills; seed's claim was 10 k ticks/s"
             + (f"; peer unavailable: {reason}" if reason else ""),
             reps=ctx.reps,
+            extra=timing.cpu_rates(n),
         )
         tracker_run = tracker_call(candles, symbol)
-        tr_s, _, _, _ = side_by_side(ctx.reps, lambda r=tracker_run: r, None)
-        tr_rate = rate(n, tr_s)
+        tr_timing = side_by_side(ctx.reps, lambda r=tracker_run: r, None)
+        tr_rate = rate(n, tr_timing.ours)
         text, met = goal("candles/s", tr_rate, min_value=1e6)
         yield Record(
             f"tracker alone {symbol} candles/s",
@@ -94,4 +95,5 @@ def backtest_figures(ctx: Context) -> Iterator[Record]:
             met=met,
             note=f"{n:,} candles through SetupTracker.on_candle",
             reps=ctx.reps,
+            extra=tr_timing.cpu_rates(n),
         )

@@ -153,8 +153,8 @@ def end_to_end_figures(ctx: Context) -> Iterator[Record]:
 
         assert_same_rows(rows, peers_nautilus.bar_rows(peer_factory()()), peer_name + " engine")
 
-    ours_s, peer_s, _, _ = side_by_side(ctx.reps, ours_factory, peer_factory)
-    ours_rate, peer_rate = rate(n, ours_s), rate(n, peer_s)
+    timing = side_by_side(ctx.reps, ours_factory, peer_factory)
+    ours_rate, peer_rate = rate(n, timing.ours), rate(n, timing.peer)
     ratio = speedup(ours_rate, peer_rate, True)
     text, met = goal("ticks/s", ours_rate, ratio, min_ratio=4, min_value=1e6)
     yield Record(
@@ -172,6 +172,7 @@ def end_to_end_figures(ctx: Context) -> Iterator[Record]:
             + (f"; peer unavailable: {reason}" if reason else "")
         ),
         reps=ctx.reps,
+        extra=timing.cpu_rates(n),
     )
 
 

@@ -122,17 +122,17 @@ def store_figures(ctx: Context) -> Iterator[Record]:
 
     peer_write, peer_read = sqlite_peer(ctx, candles)
     try:
-        w_s, pw_s, _, _ = side_by_side(ctx.reps, write_factory, peer_write)
+        writes = side_by_side(ctx.reps, write_factory, peer_write)
         frame = read_factory()()
         if len(frame) != n:
             raise AssertionError(f"range returned {len(frame)} rows, {n} were written")
-        r_s, pr_s, _, peer_frame = side_by_side(ctx.reps, read_factory, peer_read)
-        if len(peer_frame) != n:
-            raise AssertionError(f"peer read {len(peer_frame)} rows, {n} were written")
+        reads = side_by_side(ctx.reps, read_factory, peer_read)
+        if len(reads.peer_result) != n:
+            raise AssertionError(f"peer read {len(reads.peer_result)} rows, {n} were written")
     finally:
         loop.close()
 
-    w_rate, pw_rate = rate(n, w_s), rate(n, pw_s)
+    w_rate, pw_rate = rate(n, writes.ours), rate(n, writes.peer)
     text, met = goal("candles/s", w_rate, min_value=300_000)
     yield Record(
         "store: bulk upsert",
@@ -145,8 +145,9 @@ def store_figures(ctx: Context) -> Iterator[Record]:
         met,
         note=f"{n:,} NQ candles into a fresh WAL file, commit and close included",
         reps=ctx.reps,
+        extra=writes.cpu_rates(n),
     )
-    r_sec, pr_sec = median(r_s), median(pr_s)
+    r_sec, pr_sec = median(reads.ours), median(reads.peer)
     text, met = goal("s", r_sec, max_value=0.3)
     yield Record(
         f"store: {n // 1000} k-row range -> DataFrame",
@@ -160,4 +161,5 @@ def store_figures(ctx: Context) -> Iterator[Record]:
         note="open, query, build the frame, close",
         higher_is_better=False,
         reps=ctx.reps,
+        extra={"ours_cpu_s": median(reads.ours_cpu), "peer_cpu_s": median(reads.peer_cpu)},
     )

@@ -111,35 +111,57 @@ def locate_data(data_dir: Path | None = None) -> Path:
     return data
 
 
-def time_once(fn: Callable[[], Any]) -> tuple[float, Any]:
-    """Seconds one call takes (after a collection so earlier garbage is not billed to it)."""
+def time_once(fn: Callable[[], Any]) -> tuple[float, float, Any]:
+    """Wall and CPU seconds of one call (after a collection, so earlier garbage is not billed).
+
+    CPU time is kept beside wall time because the machine's cores are shared: wall time is what
+    a user waits, CPU time is what the code costs when a neighbour steals the core.
+    """
     gc.collect()
+    cpu = time.process_time()
     start = time.perf_counter()
     result = fn()
-    return time.perf_counter() - start, result
+    return time.perf_counter() - start, time.process_time() - cpu, result
 
 
 Factory = Callable[[], Callable[[], Any]]
 
 
-def side_by_side(
-    reps: int, ours: Factory, peer: Factory | None
-) -> tuple[list[float], list[float], Any, Any]:
-    """Alternate ours and the peer `reps` times; return both lists of seconds and last results.
+@dataclass
+class Timing:
+    """Seconds per repetition for both sides, and each side's last result."""
+
+    ours: list[float] = field(default_factory=list)
+    peer: list[float] = field(default_factory=list)
+    ours_cpu: list[float] = field(default_factory=list)
+    peer_cpu: list[float] = field(default_factory=list)
+    ours_result: Any = None
+    peer_result: Any = None
+
+    def cpu_rates(self, count: int) -> dict[str, float | None]:
+        """Items per CPU second (medians), for the record's `extra`."""
+        return {
+            "ours_per_cpu_s": rate(count, self.ours_cpu),
+            "peer_per_cpu_s": rate(count, self.peer_cpu),
+        }
+
+
+def side_by_side(reps: int, ours: Factory, peer: Factory | None) -> Timing:
+    """Alternate ours and the peer `reps` times.
 
     Each side is a factory: its set-up (a fresh aggregator, an engine loaded with data) is not
     timed, only the call it returns.
     """
-    ours_s: list[float] = []
-    peer_s: list[float] = []
-    ours_result = peer_result = None
+    t = Timing()
     for _ in range(reps):
-        seconds, ours_result = time_once(ours())
-        ours_s.append(seconds)
+        wall, cpu, t.ours_result = time_once(ours())
+        t.ours.append(wall)
+        t.ours_cpu.append(cpu)
         if peer is not None:
-            seconds, peer_result = time_once(peer())
-            peer_s.append(seconds)
-    return ours_s, peer_s, ours_result, peer_result
+            wall, cpu, t.peer_result = time_once(peer())
+            t.peer.append(wall)
+            t.peer_cpu.append(cpu)
+    return t
 
 
 def median(values: list[float]) -> float | None:
