@@ -218,7 +218,10 @@ class LocalAlpaca:
     async def send_raw(self, frame: bytes | str) -> None:
         """Send one frame as given to every open market-data connection."""
         for conn in list(self._conns):
-            await conn.ws.send(frame)
+            try:
+                await conn.ws.send(frame)
+            except ConnectionClosed:
+                pass
 
     def stall(self, seconds: float) -> None:
         """The open connections send nothing for `seconds` (they stay open); a new
@@ -239,8 +242,11 @@ class LocalAlpaca:
 
     async def _error_all(self, code: int, msg: str) -> None:
         for conn in list(self._conns):
-            await self._error(conn, code, msg)
-            await conn.ws.close()
+            try:
+                await self._error(conn, code, msg)
+                await conn.ws.close()
+            except ConnectionClosed:
+                pass
 
     def schedule(self, at_trade: int, kind: str, **args: Any) -> None:
         """Run fault `kind` once the tape cursor reaches `at_trade` (drop, garbage, stall,
