@@ -25,6 +25,7 @@ from typing import Any
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -114,6 +115,7 @@ class SlobConsole(App[int]):
         self._last_poll = 0.0
         self._quitting = False
         self._signals: list[int] = []
+        self._load_themes()
 
     # ---- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -140,7 +142,8 @@ class SlobConsole(App[int]):
                                 lambda action=spec.action: self.run_action(action))
 
     # ---- lifecycle ------------------------------------------------------------------------
-    def on_mount(self) -> None:
+    def _load_themes(self) -> None:
+        """Register the theme files and pick the start theme before the first style pass."""
         dirs = self.theme_dirs
         for theme in load_themes(*dirs) if dirs is not None else load_themes():
             self.register_theme(theme)
@@ -148,6 +151,8 @@ class SlobConsole(App[int]):
         if not self.theme_names:
             self.theme_names = ["textual-dark"]
         self.theme = self._start_theme if self.get_theme(self._start_theme) else self.theme_names[0]
+
+    def on_mount(self) -> None:
         if self.keymap:
             self.set_keymap(self.keymap)
         self.query_one(ModeBanner).set_mode(
@@ -275,6 +280,12 @@ class SlobConsole(App[int]):
 
     def apply_snapshot(self, snap: Any, changed: bool = True) -> None:
         self.last_snapshot = snap
+        try:
+            self._apply(snap, changed)
+        except NoMatches:  # the screen is being torn down (quitting): nothing to draw on
+            pass
+
+    def _apply(self, snap: Any, changed: bool) -> None:
         self.symbols = tuple(snap.symbols) or tuple(snap.candles)
         if self.symbol not in self.symbols and self.symbols:
             self.symbol = self.symbols[0]
