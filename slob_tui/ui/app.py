@@ -419,7 +419,17 @@ class SlobConsole(App[int]):
         except Exception as exc:  # noqa: BLE001 - shown to the user
             self.post_message(KillSwitchDone(f"kill switch FAILED: {exc}", ok=False))
             return
-        self.post_message(KillSwitchDone(f"kill switch done: {result}"))
+        self.post_message(KillSwitchDone(describe_kill(result)))
+
+
+def describe_kill(result: Any) -> str:
+    """One line from the executor's kill-switch result (a dict of what it cancelled)."""
+    if isinstance(result, dict):
+        cancelled = result.get("cancelled") or []
+        flattened = result.get("flattened") or []
+        return (f"kill switch done: cancelled {len(cancelled)} order(s), flattened "
+                f"{', '.join(flattened) if flattened else 'no position'}; new orders blocked")
+    return f"kill switch done: {result}"
 
 
 def create_app(

@@ -29,9 +29,12 @@ def _feed_state(h: dict[str, Any]) -> Row:
 
 
 def _breaker(h: dict[str, Any]) -> Row:
-    for name in ("risk", "executor"):
+    """Circuit breaker / halt / kill switch from the execution (or risk) health source."""
+    for name in ("execution", "risk", "executor"):
         src = h.get(name)
         if isinstance(src, dict) and src:
+            if src.get("kill_switch"):
+                return ("breaker", "KILLED", "bold red")
             tripped = src.get("circuit_breaker") or src.get("halted") or src.get("tripped")
             return ("breaker", "TRIPPED" if tripped else "ok",
                     "bold red" if tripped else "green")
