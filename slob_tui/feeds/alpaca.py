@@ -7,6 +7,11 @@ retryable error ends the session and the loop reconnects with exponential backof
 after `safe_mode_after` consecutive failures the feed announces SAFE MODE and probes slowly
 until a session succeeds again. 402 (bad keys), 405 (too many symbols) and 409 (plan lacks the
 feed) stop the feed with a `FeedError` naming the setting to fix.
+
+The module is longer than most because the session is one state machine (handshake, hold and
+release around the backfill, pause, stall, failure); the pieces without state live beside it:
+`alpaca_frames` (parsing), `alpaca_rest` (bars), `alpaca_backfill` (what was missed),
+`reconnect` (backoff and the SAFE MODE breaker).
 """
 
 from __future__ import annotations
@@ -15,13 +20,10 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import msgpack
 from websockets.asyncio.client import ClientConnection, connect
@@ -30,10 +32,12 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from slob_tui.config import Settings
 from slob_tui.core.clock import Clock, WallClock
 from slob_tui.core.events import Event, EventType
-from slob_tui.core.models import NS_PER_MINUTE, NS_PER_SECOND
+from slob_tui.core.models import NS_PER_MINUTE
+from slob_tui.feeds.alpaca_backfill import cold_start_ns, missed_candles, us_equity_open
 from slob_tui.feeds.alpaca_frames import parse_frame
 from slob_tui.feeds.alpaca_rest import AlpacaBarsClient, BackfillError
 from slob_tui.feeds.base import FeedError, FeedSink
+from slob_tui.feeds.reconnect import ReconnectPolicy
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +49,6 @@ STREAM_PATHS = {
     "test": "/v2/test",
 }
 DEFAULT_SYMBOLS = {"iex": ("QQQ",), "sip": ("QQQ",), "crypto": ("BTC/USD",), "test": ("FAKEPACA",)}
-_ET = ZoneInfo("America/New_York")
 
 
 class _NoFrames(logging.Filter):
@@ -72,18 +75,6 @@ def stream_url_for(feed: str, override: str = "") -> str:
             return override
         return override.rstrip("/") + STREAM_PATHS[feed]
     return STREAM_HOST + STREAM_PATHS[feed]
-
-
-def us_equity_open(ns: int) -> bool:
-    """Regular US equity hours (09:30-16:00 ET, Monday to Friday; holidays not known here)."""
-    t = datetime.fromtimestamp(ns / NS_PER_SECOND, _ET)
-    return t.weekday() < 5 and (9, 30) <= (t.hour, t.minute) < (16, 0)
-
-
-def us_session_open_ns(ns: int) -> int:
-    """09:30 ET on the day of `ns`, as ns UTC: where a cold start backfills from."""
-    t = datetime.fromtimestamp(ns / NS_PER_SECOND, _ET)
-    return int(t.replace(hour=9, minute=30, second=0, microsecond=0).timestamp()) * NS_PER_SECOND
 
 
 class AlpacaWSFetcher:
@@ -126,9 +117,9 @@ class AlpacaWSFetcher:
         self.data_url = data_url or settings.alpaca_data_url
         self.encoding = encoding
         self.backoff_base_s = backoff_base_s
-        self.backoff_cap_s = backoff_cap_s
-        self.safe_mode_after = safe_mode_after
-        self.safe_mode_probe_s = safe_mode_probe_s
+        self._policy = ReconnectPolicy(
+            backoff_base_s, backoff_cap_s, safe_mode_after, safe_mode_probe_s, seed
+        )
         self.stall_timeout_s = stall_timeout_s
         self.handshake_timeout_s = handshake_timeout_s
         self._market_open = market_open or (
@@ -136,14 +127,11 @@ class AlpacaWSFetcher:
         )
         self.backfill_enabled = feed != "test" if backfill is None else backfill
         self.backfill_lookback_s = backfill_lookback_s
-        self._rng = random.Random(seed)
         # state
         self.state = "stopped"
-        self.safe_mode = False
         self.messages = 0
         self.ticks = 0
         self.reconnects = 0
-        self.consecutive_failures = 0
         self.rejected_messages = 0
         self.backfilled_candles = 0
         self.backfill_failures = 0
@@ -194,7 +182,7 @@ class AlpacaWSFetcher:
                 if self._stopping:
                     break
                 self._failed(sink)
-                await self._sleep(self._next_delay())
+                await self._sleep(self._policy.next_delay())
         finally:
             if self.state != "failed":
                 self.state = "stopped"
@@ -266,9 +254,7 @@ class AlpacaWSFetcher:
             if self._stopping:
                 return
             self.state = "subscribed"
-            self.consecutive_failures = 0
-            if self.safe_mode:
-                self.safe_mode = False
+            if self._policy.succeeded():
                 sink.feed_event(
                     self._event(EventType.SAFE_MODE, {"on": False, "reason": "feed recovered"})
                 )
@@ -479,72 +465,45 @@ class AlpacaWSFetcher:
     async def _backfill(self, sink: FeedSink) -> dict[str, int]:
         """Fetch and hand over the missed minutes; returns per symbol the end they cover."""
         now = self.clock.now_ns()
-        end = now - now % NS_PER_MINUTE
         client = AlpacaBarsClient(
             self.data_url,
             self._settings.alpaca_api_key,
             self._settings.alpaca_api_secret,
             feed=self.feed,
         )
-        starts: dict[str, int] = {}
-        for sym in self.symbols:
-            last = sink.last_candle_start(sym)
-            starts[sym] = last + NS_PER_MINUTE if last is not None else self._cold_start(now)
-        first = min(starts.values())
-        if first >= end:
-            return {}
-        by_symbol = await client.fetch_candles(list(self.symbols), first, end)
+        cold = cold_start_ns(self.feed, now, self.backfill_lookback_s)
         covered: dict[str, int] = {}
-        for sym, candles in by_symbol.items():
-            fresh = [c for c in candles if c.start >= starts[sym]]
-            if not fresh:
-                continue
+        for sym, fresh in (await missed_candles(client, sink, self.symbols, now, cold)).items():
             await sink.put_candles(fresh)
             self.backfilled_candles += len(fresh)
-            covered[sym] = fresh[-1].start + NS_PER_MINUTE
-            sink.feed_event(
-                self._event(
-                    EventType.BACKFILL_COMPLETED,
-                    {
-                        "symbol": sym,
-                        "candles": len(fresh),
-                        "start": fresh[0].start,
-                        "end": covered[sym],
-                    },
-                )
-            )
+            covered[sym] = fresh[-1].end
+            data = {"symbol": sym, "candles": len(fresh), "start": fresh[0].start,
+                    "end": covered[sym]}  # fmt: skip
+            sink.feed_event(self._event(EventType.BACKFILL_COMPLETED, data))
         return covered
-
-    def _cold_start(self, now: int) -> int:
-        if self.backfill_lookback_s is not None:
-            return now - int(self.backfill_lookback_s * NS_PER_SECOND)
-        if self.feed in ("iex", "sip"):
-            return us_session_open_ns(now)
-        return now - 120 * NS_PER_MINUTE
 
     # ----------------------------------------------------------------- failures
     def _failed(self, sink: FeedSink) -> None:
-        self.consecutive_failures += 1
         self.reconnects += 1
-        self.state = "safe_mode" if self.safe_mode else "reconnecting"
+        tripped = self._policy.failed()
+        self.state = "safe_mode" if self._policy.tripped else "reconnecting"
         log.warning(
             "Alpaca stream session ended (%s); failure %d in a row",
             self.last_error,
-            self.consecutive_failures,
+            self._policy.failures,
         )
-        if not self.safe_mode and self.consecutive_failures >= self.safe_mode_after:
-            self.safe_mode = True
-            self.state = "safe_mode"
-            reason = f"{self.consecutive_failures} consecutive stream failures: {self.last_error}"
+        if tripped:
+            reason = f"{self._policy.failures} consecutive stream failures: {self.last_error}"
             log.error("Alpaca feed enters SAFE MODE: %s", reason)
             sink.feed_event(self._event(EventType.SAFE_MODE, {"on": True, "reason": reason}))
 
-    def _next_delay(self) -> float:
-        if self.safe_mode:
-            return self.safe_mode_probe_s
-        n = max(self.consecutive_failures, 1)
-        ceiling = min(self.backoff_cap_s, self.backoff_base_s * 2 ** min(n - 1, 30))
-        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+    @property
+    def consecutive_failures(self) -> int:
+        return self._policy.failures
+
+    @property
+    def safe_mode(self) -> bool:
+        return self._policy.tripped
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -13,8 +13,10 @@ import json
 import time
 from collections import deque
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
+from zoneinfo import ZoneInfo
 
 from .trades import parse_time, rfc3339
 from .trading import OrderRejected
@@ -162,14 +164,14 @@ class RestApp:
 
     def clock(self) -> dict[str, Any]:
         now = self.srv.clock.now_ns()
-        from slob_tui.feeds.alpaca import us_equity_open, us_session_open_ns
-
-        open_ns = us_session_open_ns(now)
+        local = datetime.fromtimestamp(now / 1e9, ZoneInfo("America/New_York"))
+        open_ns = int(local.replace(hour=9, minute=30, second=0, microsecond=0).timestamp() * 1e9)
         close_ns = open_ns + 390 * 60_000_000_000
+        is_open = local.weekday() < 5 and open_ns <= now < close_ns
         next_open = open_ns if now < open_ns else open_ns + 86_400_000_000_000
         return {
             "timestamp": rfc3339(now),
-            "is_open": us_equity_open(now),
+            "is_open": is_open,
             "next_open": rfc3339(next_open),
             "next_close": rfc3339(close_ns if now < close_ns else close_ns + 86_400_000_000_000),
         }
