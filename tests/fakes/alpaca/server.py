@@ -26,6 +26,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from .rest import RestApp
+from .trade_updates import serve_trade_updates
 from .trades import NS_MIN, Trade, minute_bars, rfc3339
 from .trading import TradingEngine
 
@@ -267,7 +268,7 @@ class LocalAlpaca:
     async def _handler(self, ws: ServerConnection) -> None:
         path = ws.request.path if ws.request else ""
         if path == "/stream":
-            await self._trading_stream(ws)
+            await serve_trade_updates(self, ws)
             return
         if path not in DATA_PATHS:
             await ws.close(1008, "no such stream")
@@ -493,68 +494,3 @@ class LocalAlpaca:
         transport = conn.ws.transport
         transport.write(head + data[: n // 2])
         transport.abort()
-
-    # ------------------------------------------------------------------ trade_updates
-    async def _trading_stream(self, ws: ServerConnection) -> None:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        listening = False
-
-        def listener(update: dict[str, Any]) -> None:
-            if listening:
-                queue.put_nowait(update)
-
-        async def pump() -> None:
-            while True:
-                update = await queue.get()
-                await ws.send(json.dumps({"stream": "trade_updates", "data": update}).encode())
-
-        self.trading.listeners.append(listener)
-        pumper = asyncio.create_task(pump())
-        authed = False
-        try:
-            async for raw in ws:
-                try:
-                    msg = json.loads(raw)
-                    action = msg["action"]
-                except Exception:  # noqa: BLE001
-                    await ws.send(
-                        json.dumps(
-                            {"stream": "error", "data": {"error_message": "invalid syntax"}}
-                        ).encode()
-                    )
-                    continue
-                if action in ("authenticate", "auth"):
-                    data = msg.get("data") or {}
-                    authed = (
-                        data.get("key_id") == self.api_key
-                        and data.get("secret_key") == self.api_secret
-                    )
-                    status = "authorized" if authed else "unauthorized"
-                    await ws.send(
-                        json.dumps(
-                            {
-                                "stream": "authorization",
-                                "data": {"status": status, "action": "authenticate"},
-                            }
-                        ).encode()
-                    )
-                    if not authed:
-                        await ws.close()
-                        return
-                elif action == "listen" and authed:
-                    streams = (msg.get("data") or {}).get("streams") or []
-                    listening = "trade_updates" in streams
-                    self.trade_update_listeners += listening
-                    await ws.send(
-                        json.dumps(
-                            {
-                                "stream": "listening",
-                                "data": {"streams": ["trade_updates"] if listening else []},
-                            }
-                        ).encode()
-                    )
-        except ConnectionClosed:
-            pass
-        finally:
-            pumper.cancel()
-            self.trading.listeners.remove(listener)
