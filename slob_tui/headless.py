@@ -13,7 +13,24 @@ from slob_tui.core.models import Candle, SetupUpdate
 
 
 def _hhmm(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M")
+    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%MZ")
+
+
+def compact(data: Any, limit: int = 12) -> str:
+    """One short line for an event payload: scalar fields as key=value, nested ones left out."""
+    if data is None:
+        return ""
+    if not isinstance(data, dict):
+        return str(data)
+    parts = []
+    for key, value in data.items():
+        if isinstance(value, float):
+            parts.append(f"{key}={value:.6g}")
+        elif isinstance(value, str | int | bool) or value is None:
+            parts.append(f"{key}={value}")
+        if len(parts) >= limit:
+            break
+    return " ".join(parts)
 
 
 class HeadlessLog:
@@ -22,18 +39,29 @@ class HeadlessLog:
     def __init__(self, console: Console | None = None, candles: bool = True) -> None:
         self.console = console or Console(highlight=False)
         self.candles = candles
+        self.history = 0
+
+    def _history_done(self) -> None:
+        if self.history:
+            self.console.print(f"[dim]{self.history} history candles loaded[/]")
+            self.history = 0
 
     def __call__(self, event: Event) -> None:
         t = event.type
         if t is EventType.CANDLE_COMPLETED:
+            c: Candle = event.data
+            if c.backfilled:
+                self.history += 1
+                return
+            self._history_done()
             if self.candles:
-                c: Candle = event.data
                 flag = " [dim](filled)[/]" if c.gap_filled else ""
                 self.console.print(
                     f"[cyan]{_hhmm(c.start)}[/] {c.symbol} O {c.open:g} H {c.high:g} "
                     f"L {c.low:g} C {c.close:g} V {c.volume:g} n={c.tick_count}{flag}"
                 )
         elif t.category.value == "setup":
+            self._history_done()
             u: SetupUpdate = event.data
             colour = {"SETUP_TRIGGERED": "bold green", "SETUP_INVALIDATED": "yellow"}.get(
                 t.name, "magenta"
@@ -53,12 +81,15 @@ class HeadlessLog:
         elif t in (EventType.HEALTH, EventType.CANDLE_GAP, EventType.LATE_TICK):
             return
         else:
-            data: Any = event.data
-            self.console.print(f"[bold]{t.name}[/] {data if data is not None else ''}")
+            self._history_done()
+            self.console.print(f"[bold]{t.name}[/] {compact(event.data)}")
 
 
 async def _run(engine: Any, duration: float | None, log: HeadlessLog) -> None:
-    engine.bus.subscribe(None, log)
+    for etype in EventType:
+        if etype.category.value == "setup":
+            engine.bus.subscribe(etype, log, first=True)  # before the executor acts on it
+    engine.bus.subscribe(None, lambda e: None if e.type.category.value == "setup" else log(e))
     engine.install_signal_handlers()
     await engine.run(duration=duration)
 

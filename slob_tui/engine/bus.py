@@ -32,9 +32,16 @@ class EventBus:
         self.errors_by_handler: dict[str, int] = defaultdict(int)
         self._pending: set[asyncio.Task[Any]] = set()
 
-    def subscribe(self, event_type: EventType | None, handler: Handler) -> None:
-        """Register `handler` for one type, or for every type with `None`."""
-        self._handlers[event_type].append(handler)
+    def subscribe(
+        self, event_type: EventType | None, handler: Handler, first: bool = False
+    ) -> None:
+        """Register `handler` for one type, or for every type with `None`; `first` puts it
+        before the handlers already there (an observer that must see an event before others
+        act on it)."""
+        if first:
+            self._handlers[event_type].insert(0, handler)
+        else:
+            self._handlers[event_type].append(handler)
 
     def unsubscribe(self, event_type: EventType | None, handler: Handler) -> None:
         handlers = self._handlers.get(event_type, [])

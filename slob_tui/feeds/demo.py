@@ -296,6 +296,8 @@ class DemoFeed:
             out.extend(c for c in m.candles(ref_start, (self.start - ref_start) // NS_PER_MINUTE)
                        if c.start < self.start)
         out.sort(key=lambda c: (c.start, c.symbol))
+        for c in out:
+            c.backfilled = True  # history handed over whole, as a REST backfill would be
         return out
 
     def _ticks_until(self, now: int) -> list[tuple[Any, ...]]:

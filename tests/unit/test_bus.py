@@ -95,3 +95,12 @@ def test_unsubscribe():
     bus.unsubscribe(EventType.ERROR, h)
     bus.emit(ev(EventType.ERROR))
     assert seen == [] and bus.handler_count(EventType.ERROR) == 0
+
+
+def test_first_puts_an_observer_before_existing_handlers():
+    bus = EventBus()
+    seen = []
+    bus.subscribe(EventType.SETUP_TRIGGERED, lambda e: seen.append("executor"))
+    bus.subscribe(EventType.SETUP_TRIGGERED, lambda e: seen.append("log"), first=True)
+    bus.emit(ev(EventType.SETUP_TRIGGERED))
+    assert seen == ["log", "executor"]
