@@ -12,6 +12,8 @@ from slob_tui.core.models import SetupUpdate
 from slob_tui.ui.format import hhmm
 
 FILTERS = ("all", "setup", "trading", "system", "data")
+PREFERRED_KEYS = ("symbol", "leg", "side", "qty", "price", "filled_avg_price", "status", "reason",
+                  "error", "mode")
 CATEGORY_STYLE = {"setup": "magenta", "trading": "green", "system": "cyan", "data": "yellow"}
 
 
@@ -22,7 +24,9 @@ def describe(event: Event) -> str:
         reason = f" ({data.reason})" if data.reason else ""
         return f"{data.symbol} {data.direction.value} {data.state.value}{reason}"
     if isinstance(data, dict):
-        return " ".join(f"{k}={v}" for k, v in list(data.items())[:4])
+        keys = [k for k in PREFERRED_KEYS if data.get(k) is not None]
+        keys += [k for k in data if k not in keys][: max(0, 4 - len(keys))]
+        return " ".join(f"{k}={data[k]}" for k in keys[:6])
     return "" if data is None else str(data)[:120]
 
 
