@@ -163,6 +163,15 @@ async def _console(rate: int, duration: float, db: Path) -> dict[str, Any]:
             "lat_n": len(latencies)}
 
 
+def measure_load(rate: int = 10_000, duration: float = 60.0) -> dict[str, dict[str, Any]]:
+    """One headless run and one console run on the same feed, for the benchmark suite."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return {
+            "headless": asyncio.run(_headless(rate, duration, Path(tmp) / "h.db")),
+            "console": asyncio.run(_console(rate, duration, Path(tmp) / "c.db")),
+        }
+
+
 def _help_cmd() -> list[str]:
     script = Path(sys.executable).with_name("slob-tui")
     return [str(script), "--help"] if script.is_file() else [sys.executable, "-m", "slob_tui",
