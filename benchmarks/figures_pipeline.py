@@ -179,12 +179,17 @@ def end_to_end_figures(ctx: Context) -> Iterator[Record]:
 # ---- memory: a child process, so that its RSS is the pipeline's alone ---------------------
 
 
-def _rss_mb() -> float:
+def _rss_mb(field: str = "VmRSS") -> float:
+    """Resident memory now (VmRSS) or at its highest (VmHWM), in MB.
+
+    VmHWM rather than `ru_maxrss`: the latter survives exec, so a child would report the peak
+    of the parent it was forked from.
+    """
     with open("/proc/self/status", encoding="ascii") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 class CyclingFeed:
@@ -194,7 +199,7 @@ class CyclingFeed:
     mode = "REPLAY"
     symbols = ("SPY",)
 
-    def __init__(self, columns: tuple[Any, ...], total: int, marks: list[int]) -> None:
+    def __init__(self, columns: dict[str, Any], total: int, marks: list[int]) -> None:
         self.columns = columns
         self.total = total
         self.marks = sorted(marks)
@@ -202,7 +207,10 @@ class CyclingFeed:
         self.sent = 0
 
     async def run(self, sink: Any) -> None:
-        ts, price, size, exch, cond = self.columns
+        cols = self.columns
+        ts, price, size = cols["ts"], cols["price"], cols["size"]
+        conds, exchanges = cols["cond_names"], cols["exch_names"]
+        cond_codes, exch_codes = cols["cond"], cols["exch"]
         n = len(ts)
         day = 86_400_000_000_000
         copy = 0
@@ -212,11 +220,9 @@ class CyclingFeed:
             for start in range(0, n, 10_000):
                 stop = min(start + 10_000, n, start + self.total - self.sent)
                 batch = [
-                    ("SPY", t + offset, p, q, x, c, None)
-                    for t, p, q, x, c in zip(
-                        ts[start:stop], price[start:stop], size[start:stop],
-                        exch[start:stop], cond[start:stop], strict=True,
-                    )
+                    ("SPY", ts[i] + offset, price[i], size[i], exchanges[exch_codes[i]],
+                     conds[cond_codes[i]], None)
+                    for i in range(start, stop)
                 ]
                 await sink.put_ticks_wait(batch)
                 sink.set_time(batch[-1][1])
@@ -242,18 +248,47 @@ class CyclingFeed:
         return {"state": "replaying", "ticks": self.sent}
 
 
-def memory_child(data_dir: str, db: str, marks: list[int]) -> dict[str, Any]:
-    """Run the engine over max(marks) ticks; RSS after start-up and at each mark."""
-    import resource
+def write_columns(ctx: Context, folder: Path) -> None:
+    """The SPY day as flat binary columns, so the child needs neither pandas nor numpy.
 
-    from benchmarks.suite import Context
+    pandas alone adds about 100 MB of RSS and the engine never imports it: loading the input
+    with it in the child would bill its cost to the pipeline.
+    """
+    import numpy as np
 
-    ctx = Context(data_dir=Path(data_dir), quick=True, reps=1, work_dir=Path(db).parent)
     spy = load_spy_ticks(ctx)
-    columns = tuple(
-        [t[i] for t in spy.tuples] for i in (1, 2, 3, 4, 5)
-    )  # plain lists, as a reader would hold one chunk
-    del spy, ctx
+    spy.ts.astype(np.int64).tofile(folder / "ts.bin")
+    spy.price.astype(np.float64).tofile(folder / "price.bin")
+    spy.size.astype(np.float64).tofile(folder / "size.bin")
+    names: dict[str, list[str]] = {}
+    for key, field_index in (("cond", 5), ("exch", 4)):
+        index: dict[str, int] = {}
+        codes = np.fromiter(
+            (index.setdefault(t[field_index], len(index)) for t in spy.tuples),
+            np.int32,
+            len(spy.tuples),
+        )
+        codes.tofile(folder / f"{key}.bin")
+        names[key] = list(index)
+    (folder / "names.json").write_text(json.dumps(names), encoding="utf-8")
+
+
+def read_columns(folder: Path) -> dict[str, Any]:
+    from array import array
+
+    cols: dict[str, Any] = {}
+    for key, code in (("ts", "q"), ("price", "d"), ("size", "d"), ("cond", "i"), ("exch", "i")):
+        col = array(code)
+        col.frombytes((folder / f"{key}.bin").read_bytes())
+        cols[key] = col
+    names = json.loads((folder / "names.json").read_text(encoding="utf-8"))
+    cols["cond_names"], cols["exch_names"] = names["cond"], names["exch"]
+    return cols
+
+
+def memory_child(folder: str, db: str, marks: list[int]) -> dict[str, Any]:
+    """Run the engine over max(marks) ticks; RSS before the first tick and at each mark."""
+    columns = read_columns(Path(folder))
     parts = pipeline_parts()
     gc.collect()
     baseline = _rss_mb()
@@ -262,12 +297,14 @@ def memory_child(data_dir: str, db: str, marks: list[int]) -> dict[str, Any]:
         feed, store=parts["store"](db), policy=parts["policy"].none(), mode="REPLAY"
     )
     asyncio.run(engine.run())
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _rss_mb("VmHWM")
     return {
         "baseline_mb": baseline,
         "rss_mb": {str(k): v for k, v in feed.rss_at.items()},
         "peak_mb": peak,
         "candles": engine.candles_processed,
+        "pandas_loaded": "pandas" in sys.modules,
+        "numpy_loaded": "numpy" in sys.modules,
     }
 
 
@@ -276,13 +313,16 @@ def memory_figures(ctx: Context) -> Iterator[Record]:
     pipeline_parts()  # skip early, in this process, when a part is missing
     marks = [1_000_000, 3_000_000] if ctx.quick else [1_000_000, 10_000_000]
     db = tmp_path(ctx, "memory.db")
+    folder = ctx.work_dir / "memory-columns"
+    folder.mkdir(exist_ok=True)
+    write_columns(ctx, folder)
     code = (
         "import json, sys; from benchmarks.figures_pipeline import memory_child; "
         "print('RESULT ' + json.dumps(memory_child(sys.argv[1], sys.argv[2], "
         "[int(x) for x in sys.argv[3:]])))"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(ctx.data_dir), str(db), *map(str, marks)],
+        [sys.executable, "-c", code, str(folder), str(db), *map(str, marks)],
         capture_output=True,
         text=True,
         timeout=1800,
@@ -305,8 +345,8 @@ def memory_figures(ctx: Context) -> Iterator[Record]:
         met=met,
         note=(
             f"RSS {first:.0f} MB after 1 M ticks, {last_mark:.0f} MB after {label}, "
-            f"{result['baseline_mb']:.0f} MB before the first tick (interpreter, pandas, the "
-            f"day's ticks as columns), peak {result['peak_mb']:.0f} MB; "
+            f"{result['baseline_mb']:.0f} MB before the first tick (interpreter, engine, the "
+            f"day's ticks as flat columns), peak {result['peak_mb']:.0f} MB; "
             f"{result['candles']:,} candles stored"
         ),
         higher_is_better=False,

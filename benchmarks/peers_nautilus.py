@@ -21,8 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 Row = tuple[int, float, float, float, float, float]
 
 
@@ -54,12 +52,13 @@ def instrument(symbol: str = "SPY", venue: str = "ARCA") -> Any:
 
 
 def trade_ticks(
-    inst: Any, ts: np.ndarray, price: np.ndarray, size: np.ndarray, init_delay_ns: int = 0
+    inst: Any, ts: Any, price: Any, size: Any, init_delay_ns: int = 0
 ) -> list[Any]:
     """`TradeTick`s built from arrays in one call (outside any timing).
 
     `init_delay_ns` sets `ts_init` that much after `ts_event` (see `backtest_ticks_run`).
     """
+    import numpy as np
     from nautilus_trader.model.data import TradeTick
 
     stamps = ts.astype(np.uint64)
@@ -236,6 +235,7 @@ def backtest_ticks_run(inst: Any, ticks: list[Any]) -> Callable[[], list[Any]]:
 
 def backtest_bars_run(inst: Any, candles: list[Any]) -> Callable[[], int]:
     """A `BacktestEngine` fed external 1-minute bars; the call runs it and returns bars seen."""
+    import numpy as np
     from nautilus_trader.model.data import Bar
 
     bar_type = minute_bar_type(inst, "EXTERNAL")
