@@ -96,7 +96,7 @@ class OrderExecutor:
         self.duplicates = 0
         self.placed = 0
         self.rejected = 0
-        self._orders: dict[str, Order] = {}
+        self._recs: dict[str, OrderRecord] = {}
         self._positions: list[Position] = []
         self._lock = asyncio.Lock()
         broker.set_update_handler(self.on_update)
@@ -115,12 +115,12 @@ class OrderExecutor:
         kill = await self.state.get_value("kill_switch")
         self.killed = (kill or {}).get("reason", "") if isinstance(kill, dict) else ""
         for rec in await self.state.orders():
-            self._orders[rec.order.client_order_id] = rec.order
+            self._recs[rec.order.client_order_id] = rec
         self._positions = await self.broker.positions()
 
     def orders_view(self) -> tuple[list[Order], list[Position]]:
         """Open orders first, then the most recent others; positions with the last price."""
-        orders = list(self._orders.values())
+        orders = [r.order for r in self._recs.values()]
         live = [o for o in orders if o.status.is_open]
         done = [o for o in orders if not o.status.is_open][-20:]
         return live + done[::-1], list(self._positions)
@@ -130,7 +130,7 @@ class OrderExecutor:
                 "kill_switch": self.killed or None, "halted": self.halted or None,
                 "placed": self.placed, "rejected": self.rejected, "retries": self.retries,
                 "duplicates": self.duplicates,
-                "open_orders": sum(o.status.is_open for o in self._orders.values())}
+                "open_orders": sum(r.order.status.is_open for r in self._recs.values())}
 
     def _emit(self, etype: EventType, data: dict[str, Any]) -> None:
         self.bus.emit(Event(etype, self.now(), data, "executor"))
@@ -168,8 +168,8 @@ class OrderExecutor:
             risk.check(order.qty, await self._risk_context(u.time), self.limits)
         except risk.RiskBlocked as exc:
             return await self._reject(rec, str(exc))
+        rec = self._canon(rec)
         await self.state.save_order(rec)  # persisted before it is sent
-        self._orders[cid] = order
         await self._submit_entry(rec)
         return rec
 
@@ -182,10 +182,10 @@ class OrderExecutor:
             halted=self.halted)
 
     async def _reject(self, rec: OrderRecord, reason: str) -> OrderRecord:
+        rec = self._canon(rec)
         rec.order.status = OrderStatus.REJECTED
         rec.info["reason"] = reason
         await self.state.save_order(rec)
-        self._orders[rec.order.client_order_id] = rec.order
         self.rejected += 1
         log.warning("order %s rejected: %s", rec.order.client_order_id, reason)
         self._emit(EventType.ORDER_REJECTED, {
@@ -275,24 +275,29 @@ class OrderExecutor:
             return
         await self._apply(rec, up.order, up.fill)
 
+    def _canon(self, rec: OrderRecord) -> OrderRecord:
+        """One live record object per order: the stream and a REST reply about the same order
+        may race, and deciding on one shared object (checked and updated before any await)
+        is what keeps a fill from being counted twice."""
+        return self._recs.setdefault(rec.order.client_order_id, rec)
+
     async def _apply(self, rec: OrderRecord, b: Order, fill: Fill | None) -> None:
         """Bring our record in line with the broker's order `b`; emit what changed."""
+        rec = self._canon(rec)
         o = rec.order
-        prev_status, prev_filled = o.status, o.filled_qty
+        prev_status = o.status
         o.id = b.id or o.id
         o.parent_id = b.parent_id or o.parent_id
         o.updated_at = max(o.updated_at, b.updated_at)
-        new_qty = b.filled_qty - prev_filled
+        new_qty = b.filled_qty - o.filled_qty
         if new_qty > 1e-12:
             price = fill.price if fill is not None else float(b.filled_avg_price or 0.0)
             f = Fill(o.id, o.client_order_id, o.symbol, o.side, new_qty, price,
                      fill.ts if fill is not None else b.updated_at,
                      fill.execution_id if fill is not None else f"{o.id}-sync-{b.filled_qty:g}")
-            o.filled_qty, o.filled_avg_price, o.status = b.filled_qty, b.filled_avg_price, b.status
-            if o.filled_avg_price is None:
-                o.filled_avg_price = price
+            o.filled_qty, o.status = b.filled_qty, b.status
+            o.filled_avg_price = b.filled_avg_price or price
             await self.state.save_fill_and_order(f, rec)
-            self._orders[o.client_order_id] = o
             self._emit(EventType.ORDER_FILLED, {
                 "client_order_id": o.client_order_id, "order_id": o.id, "symbol": o.symbol,
                 "side": o.side.value, "qty": f.qty, "price": f.price, "leg": o.leg,
@@ -300,9 +305,11 @@ class OrderExecutor:
             if o.status is OrderStatus.FILLED:
                 await self._after_fill(rec, f)
             return
+        if not prev_status.is_open and prev_status is not OrderStatus.PENDING_NEW \
+                and b.status.is_open:
+            return  # a late "new" after the fill or the cancel
         o.status = b.status
         await self.state.save_order(rec)
-        self._orders[o.client_order_id] = o
         if o.status in _DONE and prev_status not in _DONE:
             etype = (EventType.ORDER_REJECTED if o.status is OrderStatus.REJECTED
                      else EventType.ORDER_CANCELLED)

@@ -164,6 +164,8 @@ def attach_execution(engine: Any, opts: Any, settings: Any) -> OrderExecutor:
     engine.add_stop_hook(runtime.stop)
     engine.add_health_source("execution", executor.health)
     engine.set_orders_provider(executor.orders_view)
+    if hasattr(broker, "on_reconnect"):
+        broker.on_reconnect = executor.reconcile  # updates missed while the stream was down
     engine.executor = executor
     engine.execution = runtime
     if not broker.paper:

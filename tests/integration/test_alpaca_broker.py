@@ -1,0 +1,205 @@
+"""AlpacaBroker and the executor against the local Alpaca (REST + trade_updates on loopback),
+through alpaca-py's real TradingClient: brackets and fills, 403, 429, 422, emulated crypto."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from slob_tui.brokers.alpaca import AlpacaBroker, parse_ts
+from slob_tui.brokers.base import DuplicateOrderError, OrderRejectedError, OrderRequest
+from slob_tui.config import Settings
+from slob_tui.core.events import Event, EventType
+from slob_tui.core.models import Direction, OrderStatus, Side
+from slob_tui.engine.bus import EventBus
+from slob_tui.errors import UsageError
+from slob_tui.execution.executor import OrderExecutor, RetryPolicy
+from slob_tui.execution.risk import RiskLimits
+from slob_tui.storage.state import StateManager
+from tests.fakes.alpaca import LocalAlpaca
+from tests.unit.execution.conftest import trigger_event, triggered
+
+KEY, SECRET = "PKBROKERTEST0001", "broker-secret-never-printed"
+
+
+async def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        assert loop.time() < end, "timed out waiting for the broker"
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[LocalAlpaca]:
+    srv = LocalAlpaca([], KEY, SECRET)
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+def settings_for(srv: LocalAlpaca) -> Settings:
+    return Settings(alpaca_api_key=KEY, alpaca_api_secret=SECRET,
+                    alpaca_api_base_url=srv.rest_url,
+                    alpaca_trading_stream_url=srv.trading_stream_url)
+
+
+class DiesBeforeExits(AlpacaBroker):
+    """The process is killed as it is about to send an emulated bracket's exits."""
+
+    async def submit(self, req: OrderRequest):  # noqa: ANN201
+        if req.leg != "entry":
+            raise SystemExit("killed")
+        return await super().submit(req)
+
+
+class Setup:
+    def __init__(self, srv: LocalAlpaca, db: Path, limits: RiskLimits | None = None,
+                 broker_cls: type[AlpacaBroker] = AlpacaBroker) -> None:
+        self.broker_cls = broker_cls
+        self.srv = srv
+        self.db = db
+        self.limits = limits
+        self.events: list[Event] = []
+
+    async def __aenter__(self) -> Setup:
+        self.state = await StateManager(self.db).open()
+        self.broker = self.broker_cls(settings_for(self.srv), paper=True)
+        self.bus = EventBus()
+        self.bus.subscribe(None, self.events.append)
+
+        async def no_sleep(_s: float) -> None:
+            await asyncio.sleep(0)
+
+        self.ex = OrderExecutor(self.broker, self.state, self.bus, limits=self.limits,
+                                retry=RetryPolicy(attempts=3), sleep=no_sleep)
+        self.broker.on_reconnect = self.ex.reconcile
+        await self.broker.connect()
+        await asyncio.wait_for(self.broker.stream_connected.wait(), 5)
+        await self.ex.load()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.broker.close()
+        await self.state.close()
+
+    def of(self, etype: EventType) -> list[dict]:
+        return [e.data for e in self.events if e.type is etype]
+
+
+async def test_bracket_placed_filled_and_closed_through_alpaca_py(server, tmp_path) -> None:
+    server.set_price("QQQ", 400.0)
+    async with Setup(server, tmp_path / "s.db") as s:
+        u = triggered(0, Direction.LONG, entry=400, stop=395.004, target=410.006, symbol="QQQ")
+        await s.ex.on_setup_event(trigger_event(u))
+        [placed] = s.of(EventType.ORDER_PLACED)
+        body = server.trading.orders[placed["order_id"]]
+        assert body["order_class"] == "bracket" and body["client_order_id"] == \
+            "slob-QQQ-L-20231114221100-E"
+        legs = [server.trading.orders[x] for x in body["_legs"]]
+        assert sorted((x["type"], x["limit_price"] or x["stop_price"]) for x in legs) == [
+            ("limit", "410.01"), ("stop", "395")]  # cents, as Alpaca wants
+        await until(lambda: len(s.of(EventType.ORDER_FILLED)) == 1)  # market entry, streamed
+        server.set_price("QQQ", 410.5)
+        await until(lambda: len(s.of(EventType.TRADE_CLOSED)) == 1)
+        [trade] = s.of(EventType.TRADE_CLOSED)
+        assert (trade["exit_leg"], trade["entry_price"], trade["exit_price"]) == (
+            "target", 400.0, 410.01)
+        await until(lambda: any(c["leg"] == "stop" for c in s.of(EventType.ORDER_CANCELLED)))
+        assert await s.broker.positions() == []
+        assert {r.order.leg: r.order.status for r in await s.state.orders()} == {
+            "entry": OrderStatus.FILLED, "target": OrderStatus.FILLED,
+            "stop": OrderStatus.CANCELED}
+
+
+async def test_insufficient_buying_power_is_rejected_once(server, tmp_path) -> None:
+    server.set_price("QQQ", 400.0)
+    async with Setup(server, tmp_path / "s.db", RiskLimits(qty=1000)) as s:
+        u = triggered(0, Direction.LONG, entry=400, stop=395, target=410, symbol="QQQ")
+        requests_before = server.rest.requests
+        await s.ex.on_setup_event(trigger_event(u))
+        [rej] = s.of(EventType.ORDER_REJECTED)
+        assert "403" in rej["reason"] and "insufficient buying power" in rej["reason"]
+        assert server.rest.requests - requests_before == 1  # never retried
+        assert server.trading.orders == {}
+
+
+async def test_rate_limited_submit_is_retried_then_sent_once(server, tmp_path) -> None:
+    server.set_price("QQQ", 400.0)
+    async with Setup(server, tmp_path / "s.db") as s:
+        server.rest.limiter.per_minute = len(server.rest.limiter.hits)  # the minute is used up
+        u = triggered(0, Direction.SHORT, entry=400, stop=405, target=390, symbol="QQQ")
+        await s.ex.on_setup_event(trigger_event(u))
+        assert s.ex.retries == 2 and s.of(EventType.ORDER_PLACED) == []
+        assert "429" in s.of(EventType.ERROR)[0]["error"]
+        server.rest.limiter.per_minute = 200
+        server.rest.limiter.hits.clear()  # the next minute
+        assert await s.ex.reconcile() == []
+        assert len(s.of(EventType.ORDER_PLACED)) == 1
+        cids = [o["client_order_id"] for o in server.trading.orders.values()
+                if o["_parent"] is None]
+        assert cids == ["slob-QQQ-S-20231114221100-E"]
+
+
+async def test_duplicate_client_id_is_fetched_not_placed_twice(server, tmp_path) -> None:
+    server.set_price("QQQ", 400.0)
+    async with Setup(server, tmp_path / "s.db") as s:
+        req = OrderRequest("slob-dup-1", "QQQ", Side.BUY, 1, "limit", limit_price=390)
+        first = await s.broker.submit(req)
+        with pytest.raises(DuplicateOrderError):
+            await s.broker.submit(req)
+        assert (await s.broker.get_by_client_id("slob-dup-1"))[0].id == first[0].id
+        assert await s.broker.get_by_client_id("nope") == []
+        # the executor's view of a crash after the submit but before the reply was saved
+        u = triggered(0, Direction.LONG, entry=400, stop=395, target=410, symbol="QQQ")
+        await s.ex.on_setup_event(trigger_event(u))
+        rec = await s.state.get_order("slob-QQQ-L-20231114221100-E")
+        rec.order.id, rec.order.status = "", OrderStatus.PENDING_NEW
+        await s.state.save_order(rec)
+        await s.ex._submit_entry(rec)  # the retry after restart: 422, then fetched
+        assert s.ex.duplicates == 1
+        parents = [o for o in server.trading.orders.values()
+                   if o["client_order_id"] == rec.order.client_order_id]
+        assert len(parents) == 1
+        assert (await s.state.get_order(rec.order.client_order_id)).order.id == parents[0]["id"]
+
+
+async def test_emulated_crypto_bracket_survives_a_restart_between_legs(server,
+                                                                       tmp_path) -> None:
+    server.set_price("BTC/USD", 30_000.0)
+    db = tmp_path / "s.db"
+    async with Setup(server, db, broker_cls=DiesBeforeExits) as s:
+        u = triggered(0, Direction.LONG, 30_000, 29_500, 31_000, symbol="BTC/USD")
+        with pytest.raises(SystemExit):
+            await s.ex.on_setup_event(trigger_event(u))
+        [entry] = server.trading.orders.values()
+        assert (entry["order_class"], entry["status"]) == ("simple", "filled")
+    async with Setup(server, db) as s:  # restart: entry filled, exits never placed
+        assert await s.ex.reconcile() == []
+        exits = sorted((o["type"], o["status"]) for o in server.trading.orders.values()
+                       if o["side"] == "sell")
+        assert exits == [("limit", "new"), ("stop_limit", "new")]
+        assert await s.ex.reconcile() == []  # again: nothing placed twice
+        assert len(server.trading.orders) == 3
+        server.set_price("BTC/USD", 29_480.0)  # through the stop, above its limit
+        await until(lambda: len(s.of(EventType.TRADE_CLOSED)) == 1)
+        await until(lambda: any(c["leg"] == "target" for c in s.of(EventType.ORDER_CANCELLED)))
+        [trade] = s.of(EventType.TRADE_CLOSED)
+        assert (trade["exit_leg"], trade["exit_price"]) == ("stop", 29_480.0)
+        assert await s.broker.positions() == []
+
+
+async def test_live_needs_confirmation_and_keys_never_show(server) -> None:
+    with pytest.raises(UsageError, match="confirmation"):
+        AlpacaBroker(settings_for(server), paper=False)
+    b = AlpacaBroker(settings_for(server), paper=False, confirmed_live=True, stream=False)
+    assert SECRET not in repr(b) and KEY not in repr(b) and not b.paper
+    with pytest.raises(UsageError, match="ALPACA_API_KEY"):
+        AlpacaBroker(Settings(), paper=True)
+    with pytest.raises(OrderRejectedError):
+        await AlpacaBroker(settings_for(server), stream=False).submit(
+            OrderRequest("x", "QQQ", Side.BUY, 1, "limit"))  # no limit price: 422
+    assert parse_ts("2021-02-22T15:51:45.335689322Z") == 1614009105335689322
