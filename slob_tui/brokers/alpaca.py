@@ -313,7 +313,11 @@ class AlpacaBroker:
         update = update_from_alpaca(data)
         self.updates += 1
         if update is not None and self._handler is not None:
-            await self._handler(update)
+            try:
+                await self._handler(update)
+            except Exception as exc:  # noqa: BLE001 - the stream must outlive one bad update
+                log.error("trade update for %s not applied (%s); the next reconcile "
+                          "recovers it", update.order.client_order_id, exc)
 
 
 def update_from_alpaca(data: dict[str, Any]) -> OrderUpdate | None:

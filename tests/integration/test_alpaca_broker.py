@@ -48,7 +48,11 @@ def settings_for(srv: LocalAlpaca) -> Settings:
 
 
 class DiesBeforeExits(AlpacaBroker):
-    """The process is killed as it is about to send an emulated bracket's exits."""
+    """The process is killed as it is about to send an emulated bracket's exits (no stream:
+    the fill arrives with the REST reply, so the moment of death is certain)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **{**kwargs, "stream": False})
 
     async def submit(self, req: OrderRequest):  # noqa: ANN201
         if req.leg != "entry":
@@ -78,7 +82,8 @@ class Setup:
                                 retry=RetryPolicy(attempts=3), sleep=no_sleep)
         self.broker.on_reconnect = self.ex.reconcile
         await self.broker.connect()
-        await asyncio.wait_for(self.broker.stream_connected.wait(), 5)
+        if self.broker._use_stream:
+            await asyncio.wait_for(self.broker.stream_connected.wait(), 5)
         await self.ex.load()
         return self
 
