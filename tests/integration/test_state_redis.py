@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import socket
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
