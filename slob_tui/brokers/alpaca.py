@@ -108,14 +108,12 @@ class AlpacaBroker:
 
     def __init__(self, settings: Any, *, paper: bool = True, confirmed_live: bool = False,
                  timeout_s: float = 10.0, stream: bool = True) -> None:
-        if not paper and not confirmed_live:
-            raise UsageError("live trading needs a confirmation: --i-understand-live-trading "
-                             "(headless) or the typed confirmation in the console")
         if not settings.has_alpaca_keys:
             raise UsageError("the Alpaca broker needs ALPACA_API_KEY and ALPACA_API_SECRET")
         from alpaca.trading.client import TradingClient
 
         self.paper = paper
+        self.confirmed_live = confirmed_live
         self.timeout_s = timeout_s
         self._client = TradingClient(settings.alpaca_api_key, settings.alpaca_api_secret,
                                      paper=paper, raw_data=True,
@@ -135,6 +133,15 @@ class AlpacaBroker:
     def __repr__(self) -> str:  # never the keys
         return f"AlpacaBroker(paper={self.paper})"
 
+    def confirm_live(self) -> None:
+        """The console's typed confirmation: only after it may a live broker connect."""
+        self.confirmed_live = True
+
+    def _check_live(self) -> None:
+        if not self.paper and not self.confirmed_live:
+            raise UsageError("live trading needs a confirmation: --i-understand-live-trading "
+                             "(headless) or the typed confirmation in the console")
+
     # ---- protocol ---------------------------------------------------------------------
     def set_update_handler(self, handler: UpdateHandler) -> None:
         self._handler = handler
@@ -143,6 +150,7 @@ class AlpacaBroker:
         return "/" not in symbol  # crypto has no brackets at Alpaca
 
     async def connect(self) -> None:
+        self._check_live()
         await self._call(self._client.get_account)
         if self._use_stream and self._stream_task is None:
             self._stream_task = asyncio.create_task(self._stream_loop(), name="trade-updates")
@@ -199,6 +207,7 @@ class AlpacaBroker:
         raise OrderRejectedError(f"order type {req.type!r} is not supported")
 
     async def submit(self, req: OrderRequest) -> list[Order]:
+        self._check_live()
         try:
             body = self._request(req)
         except ValueError as exc:  # alpaca-py validates requests before sending them

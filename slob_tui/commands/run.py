@@ -63,6 +63,7 @@ def options_from_args(args: argparse.Namespace):  # noqa: ANN201 - RunOptions, l
         opts.extra["metrics_port"] = args.metrics_port
     if getattr(args, "metrics_host", None):
         opts.extra["metrics_host"] = args.metrics_host
+    opts.extra["live_confirmed"] = bool(getattr(args, "live_confirmed", False))
     if opts.duration is not None and opts.duration <= 0:
         from slob_tui.errors import UsageError
 

@@ -198,8 +198,14 @@ async def test_emulated_crypto_bracket_survives_a_restart_between_legs(server,
 
 
 async def test_live_needs_confirmation_and_keys_never_show(server) -> None:
-    with pytest.raises(UsageError, match="confirmation"):
-        AlpacaBroker(settings_for(server), paper=False)
+    unconfirmed = AlpacaBroker(settings_for(server), paper=False, stream=False)
+    for call in (unconfirmed.connect(), unconfirmed.submit(
+            OrderRequest("live-1", "QQQ", Side.BUY, 1))):
+        with pytest.raises(UsageError, match="confirmation"):
+            await call
+    assert server.rest.requests == 0  # nothing reached the account
+    unconfirmed.confirm_live()  # the console's typed confirmation
+    await unconfirmed.connect()
     b = AlpacaBroker(settings_for(server), paper=False, confirmed_live=True, stream=False)
     assert SECRET not in repr(b) and KEY not in repr(b) and not b.paper
     with pytest.raises(UsageError, match="ALPACA_API_KEY"):
