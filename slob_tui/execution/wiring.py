@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from slob_tui.brokers.paper import PaperBroker
@@ -27,6 +28,15 @@ SAVE_EVERY = 60  # candles between tracker-state saves when nothing happened
 CATCH_UP_NS = 2 * 86_400 * 1_000_000_000  # without a saved tracker, re-read this much history
 
 
+def paper_persist(state: StateManager) -> Callable[[dict[str, Any]], Any]:
+    """Where a PaperBroker saves its book: the state store's hot values."""
+
+    async def persist(book: dict[str, Any]) -> None:
+        await state.set_value("paper_book", book)
+
+    return persist
+
+
 def make_broker(opts: Any, settings: Any, state: StateManager) -> Any:
     """Paper unless SLOB_BROKER=alpaca or --live; live money needs its confirmation."""
     kind = (settings.extra.get("SLOB_BROKER") or ("alpaca" if opts.live else "paper")).lower()
@@ -38,11 +48,7 @@ def make_broker(opts: Any, settings: Any, state: StateManager) -> Any:
             balance = float(raw)
         except ValueError:
             raise UsageError(f"SLOB_PAPER_BALANCE must be a number, got {raw!r}") from None
-
-        async def persist(book: dict[str, Any]) -> None:
-            await state.set_value("paper_book", book)
-
-        return PaperBroker(starting_balance=balance, persist=persist)
+        return PaperBroker(starting_balance=balance, persist=paper_persist(state))
     if kind == "alpaca":
         if not settings.has_alpaca_keys:
             raise UsageError("SLOB_BROKER=alpaca needs ALPACA_API_KEY and ALPACA_API_SECRET")
@@ -147,10 +153,14 @@ class ExecutionRuntime:
             await self.state.close()
 
 
-def attach_execution(engine: Any, opts: Any, settings: Any) -> OrderExecutor:
-    """Plug orders and state into `engine`; sets `engine.executor` for the console."""
+def attach_execution(engine: Any, opts: Any, settings: Any, *,
+                     broker_factory: Callable[[StateManager], Any] | None = None
+                     ) -> OrderExecutor:
+    """Plug orders and state into `engine`; sets `engine.executor` for the console.
+
+    `broker_factory(state)` replaces the configured broker (tests, other venues)."""
     state = StateManager(opts.db, redis_url=settings.redis_url, tz=settings.tz)
-    broker = make_broker(opts, settings, state)
+    broker = (broker_factory or (lambda st: make_broker(opts, settings, st)))(state)
     limits = RiskLimits.from_env(settings.extra)
     health = engine.health_monitor
     executor = OrderExecutor(broker, state, engine.bus, limits=limits, clock=engine.clock,
