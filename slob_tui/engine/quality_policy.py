@@ -1,0 +1,99 @@
+"""The data-quality validator's thresholds: one frozen object, read from `SLOB_DQ_*` settings.
+
+Kept apart from `quality.py` so that the validator module holds only the hot path; every field
+here is documented with its default in `.env.template`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from slob_tui.errors import SlobError
+
+
+class QualitySettingsError(SlobError):
+    """A SLOB_DQ_* setting is malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class QualityPolicy:
+    """Thresholds of the validator; each is the `SLOB_DQ_<NAME>` setting (see .env.template).
+
+    A robust deviation is max(1.4826 x MAD, `min_deviation_bps` of the median) of the recent
+    sampled prices of the symbol, so a feed that prints one price all day still has a scale.
+    The floor is 5 bps: a quiet 1-minute market (the demo, a calm index future) often has a
+    MAD of a point or two, and a sweep of the recent range by 10-20 bps is a normal move, not a
+    bad print; a fat finger (75 deviations = 3.75% at the floor) is still far outside it.
+    The median is also refreshed whenever a tick falls outside the band, so the scheduled
+    refresh (every 16 x 8 in-band ticks) only tightens a band; it costs a sort, hence rare.
+    """
+
+    suspect_deviations: float = 8.0  # flag (counted, still in the candle) beyond this many
+    reject_deviations: float = 75.0  # drop as a fat finger beyond this many
+    min_deviation_bps: float = 5.0  # floor of one deviation, basis points of the median
+    price_window: int = 16  # sampled prices the median and MAD are taken over
+    sample_every: int = 8  # one price in this many in-band ticks enters the window
+    refresh_every: int = 16  # new samples between two scheduled median refreshes
+    min_samples: int = 8  # no outlier check before this many samples
+    level_shift_ticks: int = 3  # consecutive same-side outliers that re-anchor the median
+    max_future_s: float = 30.0  # ahead of the engine clock (live only) means a bad timestamp
+    duplicate_memory: int = 100_000  # trade ids remembered per symbol (two generations)
+    recent_ticks: int = 20_000  # accepted ticks kept (all symbols) to apply trade corrections
+    volume_spike_factor: float = 10.0  # candle volume above this x the recent median volume
+    volume_window: int = 60  # closed candles that median is taken over
+    volume_min_candles: int = 20  # no spike check before this many candles
+    frozen_minutes: int = 15  # consecutive flat candles at one price while the market is open
+    market_hours: str = "09:30-16:00"  # local open-close on weekdays, or "always" (crypto)
+    market_tz: str = "America/New_York"
+    max_examples: int = 5  # worst examples kept per kind for reports
+
+    def __post_init__(self) -> None:
+        checks = {
+            "suspect_deviations": self.suspect_deviations > 0,
+            "reject_deviations": self.reject_deviations >= self.suspect_deviations,
+            "min_deviation_bps": self.min_deviation_bps > 0,
+            "price_window": self.price_window >= 3,
+            "sample_every": self.sample_every >= 1,
+            "refresh_every": self.refresh_every >= 1,
+            "min_samples": 1 <= self.min_samples <= self.price_window,
+            "level_shift_ticks": self.level_shift_ticks >= 1,
+            "max_future_s": self.max_future_s > 0,
+            "duplicate_memory": self.duplicate_memory >= 2,
+            "recent_ticks": self.recent_ticks >= 0,
+            "volume_spike_factor": self.volume_spike_factor > 1,
+            "volume_window": self.volume_window >= 3,
+            "volume_min_candles": 1 <= self.volume_min_candles <= self.volume_window,
+            "frozen_minutes": self.frozen_minutes >= 2,
+            "max_examples": self.max_examples >= 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise QualitySettingsError(
+                    f"SLOB_DQ_{name.upper()}: {getattr(self, name)!r} is out of range"
+                )
+        from slob_tui.engine.quality_candles import parse_market_hours
+
+        parse_market_hours(self.market_hours, self.market_tz)
+
+    @classmethod
+    def from_settings(cls, settings: Any = None) -> QualityPolicy:
+        """Read `SLOB_DQ_*` from `settings.extra` (the .env plus environment) or os.environ."""
+        env: Mapping[str, str] = getattr(settings, "extra", None) or (
+            settings if isinstance(settings, Mapping) else os.environ
+        )
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"SLOB_DQ_{f.name.upper()}")
+            if raw is None or not str(raw).strip():
+                continue
+            kind = type(getattr(cls, f.name))
+            try:
+                values[f.name] = kind(str(raw).strip())
+            except ValueError as exc:
+                raise QualitySettingsError(
+                    f"SLOB_DQ_{f.name.upper()} must be {kind.__name__}, got {raw!r}"
+                ) from exc
+        return cls(**values)
