@@ -12,7 +12,7 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="tick or candle CSV (or CSV.gz) file")
     parser.add_argument(
-        "--no-ui", action="store_true", help="headless (replay is headless for now either way)"
+        "--no-ui", action="store_true", help="headless: print a summary, no console"
     )
     parser.add_argument(
         "--symbol", default=None, help="symbol for the file's rows (default: from the file name)"
@@ -74,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
         tz=args.tz or settings.tz,
         exclude_conditions=parse_conditions(args.exclude_conditions),
     )
+    if not args.no_ui:
+        from slob_tui.ui.launch import run_console
+
+        return run_console(opts, settings, args)
     engine = build_engine(opts, settings)
     summary = asyncio.run(_replay(engine))
     print(summary)

@@ -248,7 +248,7 @@ def test_replay_command_reports_bad_rows_and_unused_codes(tmp_path: Path, capsys
     path = tmp_path / "abc_ticks.csv"
     path.write_text("timestamp,price,size,condition\n2024-01-02T15:00:01Z,10,1,@\n"
                     "2024-01-02T15:00:02Z,oops,1,@\n2024-01-02T15:01:03Z,11,1,@\n")  # fmt: skip
-    out = run_replay_command([str(path), "--db", str(tmp_path / "x.db"), "--tz", "UTC",
+    out = run_replay_command([str(path), "--no-ui", "--db", str(tmp_path / "x.db"), "--tz", "UTC",
                               "--exclude-conditions", "Q9"], capsys)  # fmt: skip
     assert "3 rows, 1 bad (lines 3)" in out and "line 3: unparseable" in out
     assert "never seen in the file: Q9" in out and "2 candle rows" in out
