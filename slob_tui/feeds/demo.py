@@ -15,6 +15,7 @@ LIQ #2, a close through the no-wick low, a run to the swing-low target), with se
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -176,7 +177,11 @@ def ticks_for(candle: Candle, seed: int) -> list[tuple[Any, ...]]:
     n = rng.randint(4, 10)
     offsets = sorted(rng.sample(range(1, 59_000), n - 1))
     prices = [candle.open]
-    mids = [round(rng.uniform(candle.low, candle.high), 6) for _ in range(n - 4)]
+    tick = 0.25  # NQ's tick size: prints land on the price grid like real ones
+    lo_steps = math.ceil(candle.low / tick - 1e-9)
+    hi_steps = math.floor(candle.high / tick + 1e-9)
+    mids = [rng.randint(lo_steps, hi_steps) * tick if hi_steps >= lo_steps else candle.close
+            for _ in range(n - 4)]
     extremes = [candle.high, candle.low] if rng.random() < 0.5 else [candle.low, candle.high]
     prices += extremes + mids + [candle.close]
     sizes = [1.0] * n
