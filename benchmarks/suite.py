@@ -186,6 +186,14 @@ def format_value(value: float | None, unit: str) -> str:
     return f"{value:.3g} {unit}"
 
 
+def _cpu_note(r: Record) -> str:
+    ours, peer = r.extra.get("ours_per_cpu_s"), r.extra.get("peer_per_cpu_s")
+    if ours is None:
+        return ""
+    text = f"; per CPU second: ours {format_value(ours, r.unit)}"
+    return text + (f", peer {format_value(peer, r.unit)}" if peer is not None else "")
+
+
 def render_table(records: list[Record]) -> str:
     """A plain text table: wide enough to read, no dependency on Rich for the suite."""
     header = ("figure", "ours", "peer", "peer value", "ratio", "goal", "met")
@@ -209,7 +217,7 @@ def render_table(records: list[Record]) -> str:
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     notes = [
-        f"  {r.figure}: {'' if r.status == 'ok' else r.status + ': '}{r.note}"
+        f"  {r.figure}: {'' if r.status == 'ok' else r.status + ': '}{r.note}{_cpu_note(r)}"
         for r in records
         if r.note
     ]
