@@ -33,6 +33,7 @@ from slob_tui.storage.state import order_from_dict, order_to_dict
 Persist = Callable[[dict[str, Any]], Awaitable[None]]
 _OPEN_FILLABLE = (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
 _PRIORITY = {"market": 0, "stop": 1, "stop_limit": 1, "limit": 2}
+KEEP_CLOSED = 200  # finished orders kept in the saved book (for reconcile after a crash)
 
 
 class PaperBroker:
@@ -292,6 +293,21 @@ class PaperBroker:
 
     # ---- persistence --------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """The book to save: open orders and the newest finished ones (so the cost of a save
+        does not grow with the account's history). Older finished orders leave memory too."""
+        closed = [oid for oid, o in self.orders.items() if not o.status.is_open]
+        for oid in closed[:-KEEP_CLOSED] if len(closed) > KEEP_CLOSED else ():
+            if oid not in self.orders:
+                continue  # a leg that already left with its entry
+            parent = self.orders[oid].parent_id
+            if parent is None and any(self.orders[x].status.is_open
+                                      for x in self.legs.get(oid, ())):
+                continue  # an entry whose exits still work stays with them
+            if parent is not None and self.orders.get(parent) is not None:
+                continue  # legs leave together with their entry
+            for leg in self.legs.pop(oid, ()):
+                self.by_cid.pop(self.orders.pop(leg).client_order_id, None)
+            self.by_cid.pop(self.orders.pop(oid).client_order_id, None)
         return {
             "starting_balance": self.starting_balance, "cash": self.cash,
             "realized": self.realized, "fills_made": self.fills_made,

@@ -157,3 +157,25 @@ async def test_close_position_fills_now_at_the_last_price() -> None:
     closed = await b.close_position("NQ", "x1", Side.BUY, 3)
     assert closed[0].filled_avg_price == 98 and await b.positions() == []
     assert (await b.account())["realized_pnl"] == pytest.approx(6.0)
+
+
+async def test_the_saved_book_keeps_open_orders_and_only_recent_finished_ones() -> None:
+    from slob_tui.brokers.paper import KEEP_CLOSED
+
+    b = PaperBroker(check_buying_power=False)
+    await started(b)
+    await b.submit(bracket(cid="keeper", stop=50, target=500))  # stays open all along
+    await b.on_candle(candle(1, 100, 101, 99, 100))
+    for i in range(KEEP_CLOSED):  # round trips that finish
+        await b.submit(bracket(cid=f"t{i}", at=2 + 2 * i))
+        await b.on_candle(candle(3 + 2 * i, 100, 101, 99, 100))
+        await b.on_candle(candle(4 + 2 * i, 100, 111, 99, 110))
+    book = b.to_dict()
+    kept = {o["client_order_id"] for o in book["orders"]}
+    assert {"keeper", "keeper-T", "keeper-S"} <= kept  # an entry whose exits still work
+    assert len([o for o in book["orders"] if o["status"] != "new"]) <= KEEP_CLOSED + 1
+    assert f"t{KEEP_CLOSED - 1}-T" in kept and "t0" not in kept
+    again = PaperBroker()
+    again.load(book)
+    assert [o.client_order_id for o in await again.open_orders()] == ["keeper-T", "keeper-S"]
+    assert (await again.account())["cash"] == (await b.account())["cash"]
