@@ -180,4 +180,6 @@ def attach_execution(engine: Any, opts: Any, settings: Any, *,
     engine.execution = runtime
     if not broker.paper:
         engine.mode = "LIVE"
+    elif engine.mode == "LIVE":
+        engine.mode = "PAPER"  # the banner says where orders go, not where data comes from
     return executor

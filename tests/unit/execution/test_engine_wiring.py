@@ -151,3 +151,26 @@ async def test_flatten_command_on_a_stopped_paper_account(tmp_path: Path,
                             ).fetchone() == (0,)
     assert await asyncio.to_thread(main, ["flatten", "--db", str(tmp_path)]) == 2
     assert "state database" in capsys.readouterr().err
+
+
+def test_the_mode_says_where_orders_go(tmp_path: Path) -> None:
+    settings = load_settings(env={}, dotenv=None)
+    live_data = LiveTradingEngine(IdleFeed(), mode="LIVE")
+    attach_execution(live_data, RunOptions(db=str(tmp_path / "a.db")), settings)
+    assert live_data.mode == "PAPER"  # live market data, paper orders
+    demo = LiveTradingEngine(IdleFeed(), mode="DEMO")
+    attach_execution(demo, RunOptions(db=str(tmp_path / "b.db")), settings)
+    assert demo.mode == "DEMO"
+    import pytest
+
+    from slob_tui.errors import UsageError
+
+    live = RunOptions(db=str(tmp_path / "c.db"), live=True)
+    with pytest.raises(UsageError, match="ALPACA_API_KEY"):
+        attach_execution(LiveTradingEngine(IdleFeed()), live, settings)
+    with pytest.raises(UsageError, match="--live needs the Alpaca broker"):
+        attach_execution(LiveTradingEngine(IdleFeed()), live,
+                         load_settings(env={"SLOB_BROKER": "paper"}, dotenv=None))
+    with pytest.raises(UsageError, match="SLOB_BROKER must be paper or alpaca"):
+        attach_execution(LiveTradingEngine(IdleFeed()), RunOptions(db=str(tmp_path / "d.db")),
+                         load_settings(env={"SLOB_BROKER": "ib"}, dotenv=None))
