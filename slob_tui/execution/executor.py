@@ -319,6 +319,7 @@ class OrderExecutor:
 
     async def _after_fill(self, rec: OrderRecord, f: Fill) -> None:
         o = rec.order
+        f = await self._fill_of(rec) or f  # every execution of the order, not just the last
         if o.leg == "entry":
             await self._entry_filled(rec, f)
         elif o.leg in EXIT_LEGS:

@@ -220,3 +220,28 @@ async def test_kill_switch_cancels_flattens_blocks_and_survives_restart(tmp_path
     await again.executor.on_setup_event(trigger_event(triggered(4, Direction.LONG, 100, 95, 110)))
     assert len(again.of(EventType.ORDER_PLACED)) == 1
     await again.state.close()
+
+
+async def test_partial_fills_add_up_to_one_trade(rig) -> None:
+    """Alpaca reports partial fills; the trade uses every execution, each counted once."""
+    from dataclasses import replace
+
+    from slob_tui.brokers.base import OrderUpdate
+    from slob_tui.core.models import Fill
+
+    await rig.feed(candle(0, 100, 101, 99, 100))
+    u = triggered(0, Direction.LONG, 100, 95, 110)
+    rig.executor.limits = RiskLimits(qty=4)
+    await rig.executor.on_setup_event(trigger_event(u))
+    await rig.feed(candle(1, 100, 101, 99, 100))  # entry: 4 at 100
+    [target] = [o for o in await rig.broker.open_orders() if o.leg == "target"]
+    for n, (filled, px) in enumerate([(1, 110.0), (3, 110.5), (3, 110.5), (4, 111.0)]):
+        status = OrderStatus.FILLED if filled == 4 else OrderStatus.PARTIALLY_FILLED
+        o = replace(target, filled_qty=filled, status=status)
+        fill = Fill(o.id, o.client_order_id, "NQ", Side.SELL, 1, px, n, f"x{n}")
+        await rig.executor.on_update(OrderUpdate("partial_fill", o, fill))  # x2 repeats x1
+    fills = await rig.state.fills(target.client_order_id)
+    assert [(f.qty, f.price) for f in fills] == [(1, 110.0), (2, 110.5), (1, 111.0)]
+    [trade] = rig.of(EventType.TRADE_CLOSED)
+    assert trade["qty"] == 4 and trade["exit_price"] == pytest.approx(110.5)  # 442 / 4
+    assert trade["pnl"] == pytest.approx(4 * 10.5)
