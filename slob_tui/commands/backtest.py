@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from slob_tui.commands._file_args import add_file_arguments, file_tz
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", metavar="FILE", help="candle or tick CSV (or CSV.gz) file")
-    parser.add_argument("--symbol", default=None,
-                        help="symbol of the file's rows (default: the file name's first word)")
-    parser.add_argument("--tz", default="America/New_York", metavar="ZONE",
-                        help="zone of naive timestamps in the file (default: America/New_York)")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a strategy parameter (repeatable), e.g. min_rr=1.5")
+    add_file_arguments(parser, params=True)
     parser.add_argument("--json", default=None, metavar="OUT",
                         help="also write params, setups and stats as JSON to OUT")
     parser.add_argument("--no-plot", action="store_true", help="skip the equity curve")
@@ -90,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from slob_tui.strategy.backtest import backtest
 
     symbol = symbol_for(args.file, args.symbol)
-    candles = load_engine_candles(args.file, symbol, args.tz)
+    candles = load_engine_candles(args.file, symbol, file_tz(args))
     params = params_for(symbol, candles, args.param)
     result = backtest(candles, symbol, params)
     print(format_report(result, symbol, args.file))

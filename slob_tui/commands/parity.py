@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from slob_tui.commands._file_args import add_file_arguments, file_tz
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", metavar="FILE", help="candle or tick CSV (or CSV.gz) file")
-    parser.add_argument("--symbol", default=None,
-                        help="symbol of the file's rows (default: the file name's first word)")
-    parser.add_argument("--tz", default="America/New_York", metavar="ZONE",
-                        help="zone of naive timestamps in the file (default: America/New_York)")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a strategy parameter (repeatable)")
+    add_file_arguments(parser, params=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
     from slob_tui.strategy.parity import check_parity
 
     symbol = symbol_for(args.file, args.symbol)
-    candles = load_engine_candles(args.file, symbol, args.tz)
+    candles = load_engine_candles(args.file, symbol, file_tz(args))
     params = params_for(symbol, candles, args.param)
     rep = check_parity(candles, symbol, params, json_every=97,
                        literal_every=max(1, len(candles) // 10))

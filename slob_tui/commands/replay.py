@@ -8,19 +8,14 @@ from __future__ import annotations
 
 import argparse
 
+from slob_tui.commands._file_args import add_file_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", metavar="FILE", help="tick or candle CSV (or CSV.gz) file")
+    add_file_arguments(parser)
     parser.add_argument(
         "--no-ui", action="store_true", help="headless: print a summary, no console"
     )
-    parser.add_argument(
-        "--symbol", default=None, help="symbol for the file's rows (default: from the file name)"
-    )
-    parser.add_argument(
-        "--tz", default=None, metavar="ZONE",
-        help="zone of naive timestamps (default: SLOB_TZ or America/New_York)",
-    )  # fmt: skip
     parser.add_argument(
         "--speed", default="max", metavar="X|max",
         help="data seconds per wall second, or max (default: max)",

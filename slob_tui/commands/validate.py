@@ -10,18 +10,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from slob_tui.commands._file_args import add_file_arguments
+
 POLICIES = ("plain", "none", "spy-algoseek", "alpaca-sip")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", metavar="FILE", help="tick or candle CSV (or CSV.gz) file")
-    parser.add_argument(
-        "--symbol", default=None, help="symbol for the file's rows (default: from the file name)"
-    )
-    parser.add_argument(
-        "--tz", default=None, metavar="ZONE",
-        help="zone of naive timestamps (default: SLOB_TZ or America/New_York)",
-    )  # fmt: skip
+    add_file_arguments(parser)
     parser.add_argument(
         "--conditions", choices=POLICIES, default="plain",
         help="sale-condition policy of the aggregator (default plain: only prints flagged "

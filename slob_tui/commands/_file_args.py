@@ -1,0 +1,31 @@
+"""The flags every file command shares (replay, backtest, parity, validate)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+DEFAULT_TZ = "America/New_York"
+
+
+def add_file_arguments(parser: argparse.ArgumentParser, params: bool = False) -> None:
+    """FILE, --symbol and --tz; with `params`, the repeatable --param NAME=VALUE too."""
+    parser.add_argument("file", metavar="FILE", help="tick or candle CSV (or CSV.gz) file")
+    parser.add_argument(
+        "--symbol", default=None,
+        help="symbol of the file's rows (default: the file name's first word)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tz", default=None, metavar="ZONE",
+        help=f"zone of naive timestamps in the file (default: SLOB_TZ or {DEFAULT_TZ})",
+    )  # fmt: skip
+    if params:
+        parser.add_argument(
+            "--param", action="append", default=[], metavar="NAME=VALUE",
+            help="override a strategy parameter (repeatable), e.g. min_rr=1.5",
+        )  # fmt: skip
+
+
+def file_tz(args: argparse.Namespace) -> str:
+    """--tz, else SLOB_TZ from the environment, else New York (where the data vendors are)."""
+    return args.tz or os.environ.get("SLOB_TZ") or DEFAULT_TZ
