@@ -1,29 +1,26 @@
 """Data quality: a validator between the feed and the strategy.
 
-Real feeds send bad prints, and a strategy that trades on a 0.1% range must not be moved by one.
 `DataQualityValidator.filter_ticks` runs before the aggregator on every tick batch. It drops the
 ticks that must never reach a candle (bad values, fat fingers beyond `reject_deviations`, stale
 or far-future times, redelivered trade ids) and flags odd-but-plausible ones (price outliers
 beyond `suspect_deviations`, out-of-order times): a flagged tick is counted and reported in a
 DATA_QUALITY event but passes unchanged, so it still sets the candle's open/high/low/close. A
-single print beyond the recent range is exactly the liquidity sweep the strategy trades; hiding
-it from the high/low would blind the strategy. `check_candle` (`quality_candles.py`) checks
-every closed candle.
+print beyond the recent range is exactly the liquidity sweep the strategy trades; hiding it from
+the high/low would blind the strategy. `check_candle` (`quality_candles.py`) checks candles.
 
-Determinism: the validator is a per-tick state machine. Each tick is judged against the state
-its symbol's earlier ticks left (median band, sample countdown, minute, last time, trade ids),
-never against anything a batch boundary sets, so for a fixed clock reading the ticks passed and
-the counts by kind are the same for any split of a tick sequence into batches. Only the grouping
-of findings into events (one per batch, kind and symbol) and the retention of `recent_ticks`
-follow the batches. A live clock read once per batch moves the future limit between batches;
-the claim holds for equal readings (replay has no clock here: no future judgement at all).
+Determinism: a per-tick state machine. Each tick is judged against the state its symbol's
+earlier ticks left (median band, sample countdown, minute, last time, trade ids), never against
+a batch boundary, so for one clock reading the ticks passed and the counts and examples by kind
+are the same for any split of a tick sequence into batches. Only the grouping of findings into
+events (one per batch, kind and symbol) and the retention of `recent_ticks` follow the batches.
+A live clock read once per batch moves the future limit between batches; the claim is for equal
+readings (replay has no clock here, hence no future judgement at all).
 
-Speed: one loop whose clean branch is a few chained compares on locals; every other tick goes to
-`_check`, which applies the same rules in full. The reference price is the median of prices
-sampled once every `sample_every` in-band ticks (a countdown), refreshed every `refresh_every`
-samples and whenever a tick falls outside the band (a sort of 16 floats), never per tick. On
-CPython 3.11 this loop beats column extraction (`map(itemgetter)` per column costs more than
-the compares it feeds; both are bound by fetching each tick's fields from memory).
+Speed: the clean branch is a few chained compares on locals; any other tick takes `_check`,
+which applies every rule and moves the same sample countdown. The reference is the median of
+one price per `sample_every` in-band ticks, refreshed every `refresh_every` samples and when a
+tick falls outside the band (a sort of 16 floats). On CPython 3.11 this loop beats column
+extraction: `map(itemgetter)` per column costs more than the compares it feeds.
 """
 
 from __future__ import annotations
@@ -35,19 +32,23 @@ from operator import length_hint, sub
 from typing import Any
 
 from slob_tui.core.clock import Clock
-from slob_tui.core.events import Event, EventType
+from slob_tui.core.events import Event
 from slob_tui.core.models import NS_PER_MINUTE, NS_PER_SECOND, Candle
-from slob_tui.engine.quality_candles import CandleChecks, Findings
+from slob_tui.engine.quality_candles import (
+    FLAG_KINDS,
+    REJECT_KINDS,
+    CandleChecks,
+    Findings,
+    TickFindings,
+)
 from slob_tui.engine.quality_policy import QualityPolicy, QualitySettingsError
 
 __all__ = ["DataQualityValidator", "QualityPolicy", "QualitySettingsError", "attach_validator"]
 
 INF = math.inf
-REJECT_KINDS = frozenset(
-    {"malformed", "bad_price", "bad_size", "fat_finger", "future_ts", "stale_ts", "duplicate_id"}
-)
-FLAG_KINDS = frozenset({"price_outlier", "out_of_order"})
 _SHUT = (INF, -INF)  # a band nothing is inside: sends every tick of the symbol to `_check`
+_INT_SIZES = (0, (1 << 30) - 1)  # compact ints: CPython's specialised int compare
+_FLOAT_SIZES = (0.0, INF)
 
 
 class _Sym:
@@ -56,7 +57,7 @@ class _Sym:
     __slots__ = (
         "symbol", "start", "end", "last", "lo", "hi", "rlo", "rhi", "median", "scale",
         "window", "countdown", "refresh_in", "refreshes", "seen_new", "seen_old",
-        "shift_side", "shift_prices",
+        "shift_side", "shift_prices", "sizes",
     )  # fmt: skip
 
     def __init__(self, symbol: str, policy: QualityPolicy) -> None:
@@ -72,6 +73,10 @@ class _Sym:
         self.seen_old: set[Any] = set()
         self.shift_side = 0
         self.shift_prices: list[float] = []
+        # The clean branch's size bounds, typed like the last size `_check` passed: integer
+        # sizes (shares) compare fastest against small int bounds, float sizes (crypto)
+        # against float ones; a size outside them only takes `_check`, which decides.
+        self.sizes = _FLOAT_SIZES
 
     def band(self) -> tuple[float, float]:
         """The clean branch's band: shut while a level shift is pending, so that the next
@@ -93,7 +98,8 @@ class DataQualityValidator:
         self.findings = Findings(p.max_examples)
         self.candles = CandleChecks(p, self.findings, sale_policy)
         self._syms: dict[Any, _Sym] = {}
-        self._batch: dict[tuple[str, Any], list[dict[str, Any]]] = {}
+        self._tick_findings = TickFindings(self.findings)
+        self._note = self._tick_findings.note
         self._events: list[Event] = []
         self.ticks_in = self.ticks_passed = 0
         self._every, self._half = p.sample_every, p.duplicate_memory // 2
@@ -114,8 +120,8 @@ class DataQualityValidator:
         dropped: list[int] = []
         csym: Any = _NOTHING
         st: _Sym | None = None
-        last = end = countdown = 0
-        lo = hi = 0.0
+        last = end = countdown = zlo = 0
+        lo = hi = zhi = 0.0
         seen: set[Any] = set()
         it = iter(batch)
         for t in it:
@@ -128,10 +134,11 @@ class DataQualityValidator:
                     csym = sym
                     last, end, countdown = st.last, min(st.end, cap), st.countdown
                     lo, hi = st.band()
+                    zlo, zhi = st.sizes
                     seen = st.seen_new
                 ts = t[1]
                 p = t[2]
-                if last <= ts < end and lo < p < hi and 0.0 < t[3] < INF:
+                if last <= ts < end and lo < p < hi and zlo < t[3] < zhi:
                     tid = t[6]
                     if tid is not None:
                         key = (t[4], tid) if t[4] else tid
@@ -157,6 +164,7 @@ class DataQualityValidator:
                 ok = check(st, t, tmax)
                 last, end, countdown = st.last, min(st.end, cap), st.countdown
                 lo, hi = st.band()
+                zlo, zhi = st.sizes
                 seen = st.seen_new
                 if ok:
                     continue
@@ -170,8 +178,8 @@ class DataQualityValidator:
         if dropped:
             skip = set(dropped)
             out = [t for i, t in enumerate(batch) if i not in skip]
-        if self._batch:
-            self._flush_batch()
+        if self._tick_findings.batch:
+            self._events += self._tick_findings.flush()
         self.ticks_in += len(batch)
         self.ticks_passed += len(out)
         if self._keep_recent and out:
@@ -252,6 +260,7 @@ class DataQualityValidator:
             st.last = ts
         if in_band:
             self._sample(st, p)
+        st.sizes = _INT_SIZES if type(z) is int else _FLOAT_SIZES
         return True
 
     def _sample(self, st: _Sym, p: float) -> None:
@@ -320,27 +329,6 @@ class DataQualityValidator:
         st.lo, st.hi = max(med - s, 0.0), med + s
         st.rlo, st.rhi = max(med - r, 0.0), med + r
 
-    def _note(
-        self, kind: str, symbol: str, ts: int, values: dict[str, Any], severity: float = 0.0
-    ) -> None:
-        """Count a tick-level finding; its event is built once per batch and kind."""
-        self.findings.add(kind, symbol, ts, values, severity)
-        items = self._batch.setdefault((kind, symbol), [])
-        if len(items) < 3:
-            items.append({"ts": ts, **values})
-        else:
-            items.append({})  # counted, not detailed
-
-    def _flush_batch(self) -> None:
-        for (kind, symbol), items in self._batch.items():
-            examples = [x for x in items if x]
-            data = {"kind": kind, "symbol": symbol, "count": len(items), **examples[0],
-                    "examples": examples,
-                    "action": "rejected" if kind in REJECT_KINDS else "flagged"}  # fmt: skip
-            self._events.append(Event(EventType.DATA_QUALITY, examples[0]["ts"], data,
-                                      "validator"))  # fmt: skip
-        self._batch = {}
-
     # ------------------------------------------------------------------ interface
     def drain_events(self) -> list[Event]:
         """DATA_QUALITY events for the tick findings since the last call (one per batch and
@@ -357,13 +345,9 @@ class DataQualityValidator:
         return events
 
     def apply_correction(
-        self,
-        symbol: str,
-        ts: int,
-        trade_id: Any,
-        exchange: str = "",
+        self, symbol: str, ts: int, trade_id: Any, exchange: str = "",
         corrected: tuple[float, float, Any] | None = None,
-    ) -> Event | None:
+    ) -> Event | None:  # fmt: skip
         """A trade cancel (`corrected` None; Alpaca's `x`) or correction ((price, size,
         conditions); Alpaca's `c`) of a trade already passed on. The candle of its minute is
         recomputed from the remembered ticks with the sale-condition policy; the event carries

@@ -47,6 +47,39 @@ class Findings:
                 for k, h in self._worst.items()}  # fmt: skip
 
 
+REJECT_KINDS = frozenset(
+    {"malformed", "bad_price", "bad_size", "fat_finger", "future_ts", "stale_ts", "duplicate_id"}
+)
+FLAG_KINDS = frozenset({"price_outlier", "out_of_order"})
+
+
+class TickFindings:
+    """Tick-level findings of one batch, grouped into one DATA_QUALITY event per kind and
+    symbol (a burst of bad prints is one event with its count, not thousands)."""
+
+    def __init__(self, findings: Findings) -> None:
+        self.findings = findings
+        self.batch: dict[tuple[str, Any], list[dict[str, Any]]] = {}
+
+    def note(
+        self, kind: str, symbol: str, ts: int, values: dict[str, Any], severity: float = 0.0
+    ) -> None:
+        self.findings.add(kind, symbol, ts, values, severity)
+        items = self.batch.setdefault((kind, symbol), [])
+        items.append({"ts": ts, **values} if len(items) < 3 else {})  # counted, not detailed
+
+    def flush(self) -> list[Event]:
+        events = []
+        for (kind, symbol), items in self.batch.items():
+            examples = [x for x in items if x]
+            data = {"kind": kind, "symbol": symbol, "count": len(items), **examples[0],
+                    "examples": examples,
+                    "action": "rejected" if kind in REJECT_KINDS else "flagged"}  # fmt: skip
+            events.append(Event(EventType.DATA_QUALITY, examples[0]["ts"], data, "validator"))
+        self.batch = {}
+        return events
+
+
 def parse_market_hours(text: str, tz: str) -> tuple[tuple[int, int], tuple[int, int]] | None:
     """'HH:MM-HH:MM' (weekdays, local to `tz`) or 'always'; None means always open."""
     try:

@@ -438,6 +438,21 @@ def test_verdicts_do_not_depend_on_the_split_into_batches(ticks: list, sizes: li
     assert all(any(t is x for x in ticks) for t in out)  # passed unchanged, never rebuilt
 
 
+@pytest.mark.parametrize("sizes", [[1], [36, 16], [20, 7], [52]])
+def test_a_median_refresh_inside_a_batch_applies_to_the_rest_of_that_batch(sizes: list[int]):
+    """36 prints around 100.01 give the band (99.61, 100.41); six at 100.35 then move the
+    median to 100.185 and the band to (99.785, 100.585), so the next print at 99.7 is an
+    outlier, also when it comes in the same batch as the six (the old block path judged a
+    whole batch against the band it started with)."""
+    ticks = clean(36, step=MS)
+    ticks += [("SPY", T0 + (36 + i) * MS, 100.35, 1.0, "", None, None) for i in range(6)]
+    ticks.append(("SPY", T0 + 42 * MS, 99.7, 1.0, "", None, None))
+    ticks += [("SPY", T0 + (43 + i) * MS, 100.35, 1.0, "", None, None) for i in range(9)]
+    out, _, _, kinds, worst = run_split(ticks, sizes, SMALL)
+    assert out == ticks and kinds == {"price_outlier": 1}
+    assert worst["price_outlier"][0]["median"] == pytest.approx(100.185)
+
+
 def test_ticks_of_the_slow_path_count_towards_sampling():
     """An out-of-order tick inside the band is judged by `_check`; it must move the sample
     countdown exactly as a clean tick does, or the median would depend on the batches."""
