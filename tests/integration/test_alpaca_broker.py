@@ -214,3 +214,30 @@ async def test_live_needs_confirmation_and_keys_never_show(server) -> None:
         await AlpacaBroker(settings_for(server), stream=False).submit(
             OrderRequest("x", "QQQ", Side.BUY, 1, "limit"))  # no limit price: 422
     assert parse_ts("2021-02-22T15:51:45.335689322Z") == 1614009105335689322
+
+
+async def test_stream_reconnect_reconciles_and_counts_a_fill_once(server, tmp_path) -> None:
+    """After a dropped trade_updates connection the executor reconciles over REST; a fill the
+    new stream and the reconcile both report is recorded once."""
+    server.set_price("QQQ", 400.0)
+    async with Setup(server, tmp_path / "s.db") as s:
+        u = triggered(0, Direction.SHORT, entry=400, stop=404, target=390, symbol="QQQ")
+        await s.ex.on_setup_event(trigger_event(u))
+        await until(lambda: len(s.of(EventType.ORDER_FILLED)) == 1)
+        reconciled = []
+
+        async def on_reconnect() -> None:
+            server.set_price("QQQ", 389.0)  # the target fills as we come back
+            reconciled.append(await s.ex.reconcile())
+
+        s.broker.on_reconnect = on_reconnect
+        for conn in list(server._ws_server.connections):  # the network drops the stream
+            conn.transport.abort()
+        await until(lambda: len(s.of(EventType.TRADE_CLOSED)) == 1)
+        await asyncio.sleep(0.2)  # let the stream's own copy of the fill arrive too
+        assert s.broker.stream_reconnects == 1 and reconciled == [[]]
+        [trade] = s.of(EventType.TRADE_CLOSED)
+        assert (trade["exit_leg"], trade["exit_price"], trade["pnl"]) == ("target", 390.0, 10.0)
+        assert [f["leg"] for f in s.of(EventType.ORDER_FILLED)] == ["entry", "target"]
+        [target] = [r for r in await s.state.orders() if r.order.leg == "target"]
+        assert [f.qty for f in await s.state.fills(target.order.client_order_id)] == [1.0]
