@@ -58,3 +58,16 @@ def test_limits_from_settings_and_bad_values_name_the_key() -> None:
         RiskLimits.from_env({"SLOB_SIZING": "fixed_risk"})
     with pytest.raises(ConfigError, match="SLOB_SIZING"):
         RiskLimits.from_env({"SLOB_SIZING": "martingale"})
+
+
+def test_env_template_documents_every_limit_with_its_default() -> None:
+    from dataclasses import fields
+    from pathlib import Path
+
+    from dotenv import dotenv_values
+
+    template = Path(__file__).resolve().parents[3] / ".env.template"
+    env = {k: v or "" for k, v in dotenv_values(template).items()}
+    assert {f"SLOB_{f.name.upper()}" for f in fields(RiskLimits)} <= set(env)
+    assert RiskLimits.from_env(env) == RiskLimits()
+    assert (env["SLOB_BROKER"], env["SLOB_PAPER_BALANCE"]) == ("paper", "100000")
