@@ -59,6 +59,14 @@ def test_non_positive_or_non_finite_size_is_rejected(size: float):
     assert one(v, tick) == [tick]
 
 
+def test_integer_sizes_of_any_magnitude_pass_and_zero_does_not():
+    v = DataQualityValidator()
+    ticks = [("SPY", T0 + i, 100.0, size, "", None, None)
+             for i, size in enumerate([100, 2**40, 1, 10**30, 0, 7.5, -3])]  # fmt: skip
+    assert v.filter_ticks(ticks) == ticks[:4] + ticks[5:6]
+    assert v.stats()["by_kind"] == {"bad_size": 2}
+
+
 def test_fat_finger_beyond_the_reject_band_is_dropped_and_inside_it_flagged():
     # band unit here is the floor: 5 bps of 100.01 = 0.050005; reject at 75 units = 3.750375
     v, ts = warmed()
@@ -368,9 +376,9 @@ def test_never_drops_a_clean_tick(rows: list, batch: int):
 SMALL = QualityPolicy(price_window=6, sample_every=2, refresh_every=3, min_samples=4,
                       level_shift_ticks=2, duplicate_memory=16)  # every mechanism turns often
 CLOCK_NOW = T0 + 3000 * 10**9
-KINDS = ["clean"] * 40 + ["drift"] * 3 + ["outlier"] * 3 + ["far", "bad_price", "bad_size", "dup",
-                                         "back", "stale", "future", "shift", "other_symbol",
-                                         "malformed"]  # fmt: skip
+KINDS = ["clean"] * 40 + ["drift", "int_size", "outlier"] * 3 + [
+    "far", "bad_price", "bad_size", "dup", "back", "stale", "future", "shift", "other_symbol",
+    "malformed"]  # fmt: skip
 
 
 @st.composite
@@ -392,7 +400,9 @@ def tick_streams(draw: Any) -> list:
         elif kind == "bad_price":
             price = -1.0 if e > 0 else math.nan
         elif kind == "bad_size":
-            size = 0.0
+            size = 0.0 if e > 0 else math.inf
+        elif kind == "int_size":  # shares: the clean branch compares them against int bounds
+            size = 2**40 if e > 7 else abs(e) + 1
         elif kind == "dup" and ticks:
             tid = ticks[abs(e) % len(ticks)][6]
         elif kind == "back":
