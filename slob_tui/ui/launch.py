@@ -9,6 +9,7 @@ common use renders it); set TEXTUAL_COLOR_SYSTEM=256 to opt back into the 256-co
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from slob_tui.errors import UsageError
@@ -35,7 +36,12 @@ def run_console(opts: Any, settings: Any, args: Any) -> int:
 
     keymap = load_keymap(keymap_path())
     theme = getattr(settings, "theme", None) or os.environ.get("TEXTUAL_THEME")
-    engine = build_engine(opts, settings)
+    engine = build_engine(opts, settings)  # bad flags and files are reported first
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError(
+            "the console needs a terminal (stdin and stdout are not one): add --no-ui to run "
+            "headless"
+        )
     if opts.live and engine.mode != "LIVE":
         raise UsageError("--live needs a live broker; this engine is not trading live")
     app = create_app(

@@ -104,3 +104,11 @@ def test_help_lists_every_command():
     assert result.returncode == 0
     for name in ("replay", "backtest", "check", "validate", "flatten", "parity", "--no-ui"):
         assert name in result.stdout
+
+
+@pytest.mark.parametrize("args", [[], ["replay", "x.csv"]])
+def test_the_console_without_a_terminal_says_to_use_no_ui(tmp_path, args):
+    (tmp_path / "x.csv").write_text("timestamp,price,size\n2024-01-02T15:00:01Z,10,1\n")
+    result = slob(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--no-ui" in result.stderr and "terminal" in result.stderr

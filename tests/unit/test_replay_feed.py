@@ -220,7 +220,7 @@ def test_replay_command_reproduces_the_vendor_bars_in_the_store(
     assert f"{len(first)} candle rows" in out
 
     # replaying again adds nothing: the stored minutes are already closed
-    out2 = run_replay_command([spy, "--db", str(db)], capsys)
+    out2 = run_replay_command([spy, "--no-ui", "--db", str(db)], capsys)
     assert asyncio.run(stored()) == first and "250601 late ticks" in out2
 
 
@@ -231,7 +231,7 @@ def test_replay_command_reproduces_all_xrpeth_candles_in_the_store(
 
     db = tmp_path / "xrp.db"
     out = run_replay_command([str(shared_data / "xrpeth_trades_20191011_20191013_utc.csv"),
-                              "--tz", "UTC", "--db", str(db)], capsys)  # fmt: skip
+                              "--no-ui", "--tz", "UTC", "--db", str(db)], capsys)  # fmt: skip
     assert "12477 rows, 0 bad" in out
 
     async def stored() -> list[Candle]:
