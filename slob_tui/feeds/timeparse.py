@@ -68,7 +68,7 @@ def _aware_fast(text: Any) -> Any:
     bad = parsed.isna()
     if offsets is not None:
         bad = bad | offsets.isna()
-    ns = parsed.astype("int64", copy=False)
+    ns = parsed.dt.as_unit("ns").astype("int64")  # pandas 3 may parse to s or us
     if offsets is not None:
         ns = ns - offsets.fillna(0).astype("int64")
     return ns.where(~bad, 0), bad
@@ -104,7 +104,7 @@ def to_ns(col: Any, zone: Any) -> Any:
             zone, ambiguous=np.ones(len(naive), dtype=bool), nonexistent="NaT"
         ).dt.tz_convert("UTC")
     bad = parsed.isna()
-    return parsed.astype("int64", copy=False).where(~bad, 0), bad
+    return parsed.dt.as_unit("ns").astype("int64").where(~bad, 0), bad
 
 
 def epoch_scale(sample: str) -> int | None:
