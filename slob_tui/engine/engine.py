@@ -18,6 +18,7 @@ from typing import Any
 from slob_tui.core.clock import Clock, ManualClock, WallClock
 from slob_tui.core.events import Event, EventType
 from slob_tui.core.models import Candle, Order, Position, SetupUpdate
+from slob_tui.engine import gc_policy
 from slob_tui.engine.aggregator import CandleAggregator, SaleConditionPolicy
 from slob_tui.engine.buffer import TickBuffer
 from slob_tui.engine.bus import EventBus
@@ -87,6 +88,7 @@ class LiveTradingEngine:
         self._feed_task: asyncio.Task[Any] | None = None
         self._started = False
         self._stopped = False
+        self._holds_gc = False
         self.stop_reason = ""
         self.paused = False
         self.seq = 0
@@ -264,6 +266,8 @@ class LiveTradingEngine:
             await hook(self)
         self.health_monitor.started(self.clock.now_ns())
         self.bus.emit(Event(EventType.ENGINE_STARTED, self.clock.now_ns(), {"mode": self.mode}))
+        gc_policy.acquire()  # process-wide collector settings while engines run
+        self._holds_gc = True
         self._tasks.append(asyncio.create_task(self._consume(), name="engine-consumer"))
         self._feed_task = asyncio.create_task(self._run_feed(), name="engine-feed")
         self._tasks.append(self._feed_task)
@@ -345,6 +349,9 @@ class LiveTradingEngine:
             Event(EventType.ENGINE_STOPPED, self.clock.now_ns(), {"reason": self.stop_reason})
         )
         self.seq += 1
+        if self._holds_gc:
+            self._holds_gc = False
+            gc_policy.release()
 
     @property
     def stopped(self) -> bool:

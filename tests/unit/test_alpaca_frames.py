@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 from datetime import UTC, datetime, timedelta
 
 import msgpack
@@ -11,6 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from slob_tui.feeds.alpaca_frames import (
+    _parse_each,
+    _stock_trades,
     format_rfc3339_ns,
     parse_frame,
     parse_rfc3339_ns,
@@ -172,6 +175,7 @@ json_values = st.recursive(
 def test_random_bytes_never_raise(data):
     p = parse_frame(data)
     assert p.rejected + len(p.ticks) + len(p.controls) <= max(p.messages, 1)
+    assert p == _parse_each(data)
 
 
 @settings(max_examples=300, deadline=None)
@@ -190,6 +194,7 @@ def test_random_messages_never_raise_and_every_bad_one_is_counted(msgs):
         assert len(p.ticks) + p.rejected + len(p.controls) <= len(msgs)
         trades = sum(1 for m in msgs if m.get("T") == "t")
         assert len(p.ticks) + p.rejected >= trades
+        assert p == _parse_each(frame)
 
 
 @settings(max_examples=300, deadline=None)
@@ -201,6 +206,7 @@ def test_mutated_real_frames_never_raise(pos, byte, n_msgs):
     frame[pos % len(frame)] = byte
     p = parse_frame(bytes(frame))
     assert len(p.ticks) <= n_msgs
+    assert p == _parse_each(bytes(frame))
 
 
 @pytest.mark.parametrize("c", [[["I"]], [{"a": 1}], [1], ["@"] * 20])
@@ -211,3 +217,118 @@ def test_odd_condition_lists_take_the_checked_path(c):
         assert p.ticks[0][5] == tuple(c) and p.rejected == 0
     else:
         assert p.ticks == [] and p.rejected == 1
+
+
+# ---- the frame-at-once path for stock trades: taken when it can be, and always exact --------
+
+_HEAD = b"\x89\xa1T\xa1t"  # what the frame path rewrites: fixmap 9, "T", "t"
+_FLOAT_WITH_HEAD = struct.unpack(">d", b"\x40" + _HEAD + b"\x00\x00")[0]
+_INT_WITH_HEAD = int.from_bytes(b"\x01" + _HEAD + b"\x00\x00", "big")
+
+codes = st.text(max_size=3)
+ALPACA_ORDER = ("T", "S", "i", "x", "p", "s", "t", "c", "z")
+clean_trades = st.fixed_dictionaries(
+    {
+        "T": st.just("t"),
+        "S": st.text(min_size=1, max_size=6),
+        "i": st.integers(0, 2**64 - 1) | st.text(max_size=4) | st.none(),
+        "x": codes,
+        "p": st.floats(min_value=1e-6, max_value=1e9),
+        "s": st.integers(0, 2**53) | st.floats(min_value=0, max_value=1e12),
+        "t": st.integers(0, 2**62).map(msgpack.Timestamp.from_unix_nano),
+        "c": st.lists(codes, max_size=16),
+        "z": codes,
+    }
+).map(lambda t: {k: t[k] for k in ALPACA_ORDER})  # "T" first, as Alpaca sends it
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(clean_trades, min_size=1, max_size=8), st.randoms(use_true_random=False))
+def test_frames_of_well_formed_trades_take_the_frame_path_with_the_same_result(trades, rnd):
+    keys = list(ALPACA_ORDER[1:])
+    rnd.shuffle(keys)  # any one key order for the frame, "T" first
+    trades = [{"T": "t", **{k: t[k] for k in keys}} for t in trades]
+    frame = msgpack.packb(trades)
+    assert _stock_trades(frame) is not None
+    p = parse_frame(frame)
+    assert p == _parse_each(frame)
+    assert (len(p.ticks), p.rejected, p.messages) == (len(trades), 0, len(trades))
+    for tick, trade in zip(p.ticks, trades, strict=True):
+        assert tick == (
+            trade["S"],
+            trade["t"].to_unix_nano(),
+            trade["p"],
+            float(trade["s"]),
+            trade["x"],
+            tuple(trade["c"]),
+            trade["i"],
+        )
+
+
+# messages the frame path must refuse, or must not be fooled by (the head's bytes in a value)
+_POISON = [
+    {"z": b"\x89", "T": "t"},  # a bin value ending in the head's first byte, then "T":"t"
+    {"T": "b", "S": "SPY", "o": _FLOAT_WITH_HEAD, "h": 1.0, "l": 1.0, "c": 1.0, "v": 1},
+    ["T", "t", "S", "SPY", "i", 1, "x", "P", "p", 1.0, "s", 1, "t", 5, "c", [], "z", "B"],
+    {"T": "success", "msg": "connected"},
+    {"T": "t", "S": "SPY", "p": 1.0, "s": 1, "t": 5, "i": 1, "tks": "B"},  # crypto layout
+]
+_FIELD_SWAPS = st.sampled_from(
+    [
+        ("p", 0.0), ("p", -1.0), ("p", float("nan")), ("p", float("inf")), ("p", 3),
+        ("s", -1), ("s", float("nan")), ("s", True), ("s", 2**64 - 1), ("s", -0.0),
+        ("t", True), ("t", 1.5),
+        ("t", "2021-02-22T15:51:45Z"), ("S", ""), ("S", b"SPY"), ("x", None), ("x", 0),
+        ("c", None), ("c", [["I"]]), ("c", ["@"] * 20), ("c", [1]), ("i", True),
+        ("i", 1.5), ("z", {"a": [1]}), ("z", [1]), ("S", ["SPY"]),
+        ("p", _FLOAT_WITH_HEAD), ("i", _INT_WITH_HEAD), ("q", 1), ("z", {(1,): 2}),
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        clean_trades
+        | st.sampled_from(_POISON)
+        | st.tuples(clean_trades, _FIELD_SWAPS).map(lambda tf: {**tf[0], tf[1][0]: tf[1][1]}),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_any_mix_of_trades_and_odd_messages_parses_as_message_by_message(msgs):
+    frame = msgpack.packb(msgs)
+    assert parse_frame(frame) == _parse_each(frame)
+
+
+def test_the_heads_bytes_inside_values_do_not_fool_the_frame_path():
+    ns = 1614009105335689322
+    good = _trade(msgpack.Timestamp.from_unix_nano(ns))
+    tricky = {**good, "p": _FLOAT_WITH_HEAD, "i": _INT_WITH_HEAD}
+    frame = msgpack.packb([tricky, good])
+    assert frame.count(_HEAD) == 4  # two real heads, two inside values
+    assert _stock_trades(frame) is None
+    assert parse_frame(frame).ticks[0] == (
+        "QQQ", ns, _FLOAT_WITH_HEAD, 1.0, "D", ("@", "I"), _INT_WITH_HEAD
+    )
+    smuggled = msgpack.packb([{"z": b"\x89", "T": "t"}, good])  # bin value, then "T":"t"
+    assert smuggled.count(_HEAD) == 2
+    p = parse_frame(smuggled)
+    assert p == _parse_each(smuggled) and p.rejected == 1 and len(p.ticks) == 1
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"i": int.from_bytes(b"\x01\xdc\x00\x12\x00\x00\x00\x00", "big")},  # array16 of 18
+        {"i": int.from_bytes(b"\x01\xdd\x00\x00\x00\x12\x00\x00", "big")},  # array32 of 18
+        {"z": _trade(msgpack.Timestamp.from_unix_nano(1))},  # a trade map nested in a value
+        {"z": {(1,): 2}},  # an array as a map key: the per-message decode refuses the frame
+    ],
+)
+def test_frames_the_frame_path_cannot_vouch_for_go_message_by_message(odd):
+    good = _trade(msgpack.Timestamp.from_unix_nano(7))
+    frame = msgpack.packb([{**good, **odd}, good])
+    assert _stock_trades(msgpack.packb([good, good])) is not None
+    assert _stock_trades(frame) is None
+    assert parse_frame(frame) == _parse_each(frame)
