@@ -55,6 +55,16 @@ ON CONFLICT (symbol, timestamp) DO UPDATE SET
     gap_filled = excluded.gap_filled, backfilled = excluded.backfilled, ts_ns = excluded.ts_ns
 """
 
+# Per connection. A small page cache keeps RSS flat while the file grows (the default 2 MB cache
+# fills over hours of candles and reads as growth; appends and range scans gain nothing from
+# more). The -wal file is cut back to 8 MB after a checkpoint instead of keeping its largest size.
+PRAGMAS = (
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=5000",
+    "PRAGMA cache_size=-256",
+    "PRAGMA journal_size_limit=8388608",
+)
+
 COLUMNS = "symbol, ts_ns, open, high, low, close, volume, tick_count, gap_filled, backfilled"
 _EPOCH = dt.date(1970, 1, 1)
 _day_prefix: dict[int, str] = {}
@@ -138,8 +148,8 @@ class CandleStore:
             db = await aiosqlite.connect(self.path)
             async with db.execute("PRAGMA journal_mode=WAL") as cur:
                 await cur.fetchall()
-            await db.execute("PRAGMA synchronous=NORMAL")
-            await db.execute("PRAGMA busy_timeout=5000")
+            for pragma in PRAGMAS:
+                await db.execute(pragma)
             await db.execute(SCHEMA)
             await db.commit()
         except (sqlite3.Error, OSError) as exc:
@@ -283,21 +293,20 @@ class CandleStore:
         return [_candle(r) for r in await self._select(sql, [symbol, *params])]
 
     async def range(self, symbol: str, start_ns: int, end_ns: int) -> Any:
-        """Candles with start in [start_ns, end_ns) as a DataFrame indexed by UTC start time."""
-        import pandas as pd
+        """Candles with start in [start_ns, end_ns) as a DataFrame indexed by UTC start time.
 
+        Columns: symbol, ts_ns, open, high, low, close, volume, tick_count, gap_filled,
+        backfilled. Read column-wise in a worker thread through a connection of its own (see
+        `candle_frames`), so a large range neither hops per row nor waits behind the writer.
+        """
+        from slob_tui.storage.candle_frames import read_frame
+
+        self._conn()
         where, params = self._bounds(start_ns, end_ns)
-        rows = await self._select(
-            f"SELECT {COLUMNS} FROM candles WHERE symbol = ?{where} ORDER BY timestamp",
-            [symbol, *params],
-        )
-        names = [c.strip() for c in COLUMNS.split(",")]
-        df = pd.DataFrame.from_records(rows, columns=names)
-        df["gap_filled"] = df["gap_filled"].astype(bool)
-        df["backfilled"] = df["backfilled"].astype(bool)
-        df.index = pd.to_datetime(df["ts_ns"].astype("int64"), utc=True)
-        df.index.name = "timestamp"
-        return df
+        try:
+            return await asyncio.to_thread(read_frame, self.path, symbol, where, params)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read candles from {self.path}: {exc}") from exc
 
     async def recent(self, symbol: str, n: int) -> list[Candle]:
         """The last `n` candles of `symbol`, oldest first (the tracker's warm-up)."""

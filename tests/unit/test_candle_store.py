@@ -6,9 +6,13 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pandas.testing as pdt
 import pytest
 
 from slob_tui.core.models import NS_PER_MINUTE, Candle
+from slob_tui.storage.candle_frames import read_frame
 from slob_tui.storage.candles import CandleStore, StoreError, iso_utc
 
 T0 = 1_381_147_200 * 1_000_000_000  # 2013-10-07 12:00 UTC
@@ -177,3 +181,105 @@ async def test_creates_missing_parent_folders(tmp_path: Path):
     async with CandleStore(tmp_path / "a" / "b" / "c.db") as store:
         await store.upsert_many(make(1))
     assert (tmp_path / "a" / "b" / "c.db").is_file()
+
+
+# ---- range(): column-wise DataFrame reads -----------------------------------------------
+
+FRAME_COLUMNS = ["symbol", "ts_ns", "open", "high", "low", "close", "volume", "tick_count",
+                 "gap_filled", "backfilled"]  # fmt: skip
+
+
+def expected_frame(candles: list[Candle]) -> pd.DataFrame:
+    """The frame built the slow, obvious way: one dict per candle."""
+    rows = [{"symbol": c.symbol, "ts_ns": c.start, "open": c.open, "high": c.high, "low": c.low,
+             "close": c.close, "volume": float(c.volume), "tick_count": c.tick_count,
+             "gap_filled": c.gap_filled, "backfilled": c.backfilled} for c in candles]  # fmt: skip
+    df = pd.DataFrame(rows, columns=FRAME_COLUMNS).astype(
+        {"ts_ns": "int64", "open": "float64", "high": "float64", "low": "float64",
+         "close": "float64", "volume": "float64", "tick_count": "int64", "gap_filled": "bool",
+         "backfilled": "bool"})  # fmt: skip
+    df.index = pd.DatetimeIndex(pd.to_datetime(df["ts_ns"], unit="ns", utc=True), name="timestamp")
+    return df
+
+
+def test_read_frame_bounds_are_half_open_to_the_nanosecond(tmp_path: Path):
+    path = tmp_path / "c.db"
+    candles = make(50) + make(10, "QQQ")
+
+    async def write() -> None:
+        async with CandleStore(path) as store:
+            await store.upsert_many(candles)
+
+    asyncio.run(write())
+    spy = candles[:50]
+    cases = [
+        (T0, T0 + 50 * M, spy),  # everything
+        (T0 + 10 * M, T0 + 20 * M, spy[10:20]),  # end is exclusive
+        (T0 + 10 * M - 1, T0 + 20 * M + 1, spy[10:21]),  # 1 ns either side
+        (T0 + 10 * M + 1, T0 + 20 * M - 1, spy[11:20]),
+        (T0 + 10 * M + 1_000_000, T0 + 11 * M, []),  # inside one candle, ms-aligned
+        (T0 - 5 * M, T0, []),
+        (T0 + 49 * M, T0 + 10**6 * M, spy[49:]),
+    ]
+    for start, end, want in cases:
+        where, params = CandleStore._bounds(start, end)
+        got = read_frame(path, "SPY", where, params)
+        pdt.assert_frame_equal(got, expected_frame(want), check_index_type=True)
+        assert list(got.dtypes.astype(str)) == ["object", "int64", *["float64"] * 5, "int64",
+                                                "bool", "bool"]  # fmt: skip
+
+
+async def test_range_works_on_paths_with_spaces_and_url_characters(tmp_path: Path):
+    folder = tmp_path / "my data #1 ?x=y"
+    async with CandleStore(folder / "candles 100%.db") as store:
+        await store.upsert_many(make(3))
+        df = await store.range("SPY", T0, T0 + 3 * M)
+    assert df["open"].tolist() == [100.0, 101.0, 102.0]
+    assert not (tmp_path / "my data ").exists()  # no stray file from a half-parsed URI
+
+
+async def test_range_needs_an_open_store(tmp_path: Path):
+    store = CandleStore(tmp_path / "c.db")
+    with pytest.raises(StoreError, match="not open"):
+        await store.range("SPY", T0, T0 + M)
+
+
+async def test_range_reads_committed_prefixes_while_the_writer_flushes(tmp_path: Path):
+    path = tmp_path / "c.db"
+    batches, per = 30, 200
+    async with CandleStore(path, flush_interval=0.01, batch_size=per) as store:
+        lengths: list[int] = []
+
+        async def writer() -> None:
+            for k in range(batches):
+                store.enqueue(make(per, start=T0 + k * per * M, price=100.0 + k * per))
+                await asyncio.sleep(0.003)
+            await store.flush()
+
+        async def reader() -> None:
+            async with CandleStore(path) as other:
+                while True:
+                    df = await other.range("SPY", T0, T0 + batches * per * M)
+                    n = len(df)
+                    # Each flush is one transaction: a reader sees whole batches, in order,
+                    # starting at the first candle, never a hole or a half-written batch.
+                    assert n % per == 0
+                    assert (df["ts_ns"].to_numpy() == T0 + np.arange(n) * M).all()
+                    assert (df["open"].to_numpy() == 100.0 + np.arange(n)).all()
+                    lengths.append(n)
+                    if n == batches * per:
+                        return
+                    await asyncio.sleep(0.002)
+
+        await asyncio.wait_for(asyncio.gather(writer(), reader()), 60)
+    assert lengths == sorted(lengths) and lengths[-1] == batches * per
+    assert len(set(lengths)) > 2
+
+
+async def test_store_connection_keeps_a_small_page_cache(tmp_path: Path):
+    async with CandleStore(tmp_path / "c.db") as store:
+        db = store._conn()
+        for pragma, want in (("cache_size", -256), ("journal_size_limit", 8 * 1024 * 1024),
+                             ("synchronous", 1)):  # fmt: skip
+            async with db.execute(f"PRAGMA {pragma}") as cur:
+                assert (await cur.fetchone())[0] == want, pragma
