@@ -237,18 +237,11 @@ class CandleStore:
         n = len(candles)
         if n == 0:
             return 0
-        step = 20_000
-        running: asyncio.Future[Any] | None = None
         try:
-            # Build the next slice's rows while SQLite (which releases the GIL) writes the last.
-            for i in range(0, n, step):
-                rows = [_row(c) for c in candles[i : i + step]]
-                if running is not None:
-                    await running
-                running = asyncio.ensure_future(db.executemany(UPSERT, rows))
-                await asyncio.sleep(0)
-            assert running is not None
-            await running
+            # Rows are built lazily in aiosqlite's thread, one at a time: no list of row tuples
+            # (bounded Python memory) and no GIL contention between a builder and the writer
+            # (measured: building 20 k-row slices on the loop while SQLite wrote was slower).
+            await db.executemany(UPSERT, map(_row, candles))
             await db.commit()
         except sqlite3.Error as exc:
             self.write_errors += 1
@@ -256,6 +249,10 @@ class CandleStore:
             with contextlib.suppress(sqlite3.Error):
                 await db.rollback()
             raise StoreError(f"cannot write candles to {self.path}: {exc}") from exc
+        except BaseException:  # a bad candle mid-batch: none of the batch stays half-written
+            with contextlib.suppress(sqlite3.Error):
+                await db.rollback()
+            raise
         self.writes += n
         return n
 

@@ -283,3 +283,23 @@ async def test_store_connection_keeps_a_small_page_cache(tmp_path: Path):
                              ("synchronous", 1)):  # fmt: skip
             async with db.execute(f"PRAGMA {pragma}") as cur:
                 assert (await cur.fetchone())[0] == want, pragma
+
+
+async def test_a_bad_candle_mid_batch_writes_none_of_the_batch(tmp_path: Path):
+    async with CandleStore(tmp_path / "c.db") as store:
+        await store.upsert_many(make(3))
+        batch: list = make(10, start=T0 + 100 * M)
+        batch[6] = ("not", "a", "candle")
+        with pytest.raises(AttributeError):
+            await store.upsert_many(batch)
+        assert await store.count() == 3  # rows 0..5 of the bad batch were rolled back
+        await store.upsert_many(make(4, start=T0 + 200 * M))  # the connection still writes
+        assert await store.count() == 7
+
+
+async def test_bulk_upsert_larger_than_the_page_cache_reads_back(tmp_path: Path):
+    candles = make(20_000)  # ~2 MB of rows through a 256 KB cache, one transaction
+    async with CandleStore(tmp_path / "c.db") as store:
+        assert await store.upsert_many(candles) == 20_000
+    async with CandleStore(tmp_path / "c.db") as store:
+        assert await store.candles("SPY") == candles
