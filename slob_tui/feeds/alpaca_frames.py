@@ -199,16 +199,14 @@ def _stock_trades(frame: bytes) -> list[tuple[Any, ...]] | None:
     key check then pins every field's position (one layout for the whole frame, any order);
     the checks below are the per-message path's, done once per frame with C-level passes.
     """
-    n = frame.count(_TRADE_MAP_HEAD)
-    if not n or _ARRAY16_OF_18 in frame or _ARRAY32_OF_18 in frame:
+    rewritten = frame.replace(_TRADE_MAP_HEAD, _TRADE_ARRAY_HEAD)
+    n = (len(rewritten) - len(frame)) // 2  # heads rewritten: each adds two bytes
+    # the rewritten bytes hold exactly n `dc 00 12` iff the frame held none of its own
+    if not n or rewritten.count(_ARRAY16_OF_18) != n or _ARRAY32_OF_18 in frame:
         return None
     try:
         msgs = msgpack.unpackb(
-            frame.replace(_TRADE_MAP_HEAD, _TRADE_ARRAY_HEAD),
-            timestamp=2,
-            raw=False,
-            strict_map_key=False,
-            use_list=False,
+            rewritten, timestamp=2, raw=False, strict_map_key=False, use_list=False
         )
         if type(msgs) is not tuple or len(msgs) != n or set(map(type, msgs)) != _TUPLE:
             return None
@@ -237,11 +235,12 @@ def _stock_trades(frame: bytes) -> list[tuple[Any, ...]] | None:
             or not size_types <= _SIZE_TYPES
             or not min(sizes) >= 0
             or not _isfinite(sum(sizes))
-            or set(map(type, exchanges)) != _STR
+            # a str equals no other type, so checking the few distinct values is enough
+            or not all(type(x) is str for x in set(exchanges))
             or not set(map(type, ids)) <= _ID_TYPES
             # the tape is not kept, but a container there could hold what the per-message
             # decode refuses (an array as a map key), so only plain strings pass
-            or set(map(type, tapes)) != _STR
+            or not all(type(z) is str for z in set(tapes))
         ):
             return None
         valid = _VALID_CONDITIONS
