@@ -262,8 +262,13 @@ class LiveTradingEngine:
         if self.store is not None:
             await self.store.open()
             await self._resume_from_store()
-        for hook in self._start_hooks:
-            await hook(self)
+        try:
+            for hook in self._start_hooks:
+                await hook(self)
+        except BaseException:
+            if self.store is not None:  # an open store's thread would keep the process alive
+                await self.store.close()
+            raise
         self.health_monitor.started(self.clock.now_ns())
         self.bus.emit(Event(EventType.ENGINE_STARTED, self.clock.now_ns(), {"mode": self.mode}))
         gc_policy.acquire()  # process-wide collector settings while engines run

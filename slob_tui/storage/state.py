@@ -230,6 +230,7 @@ class StateManager:
                 await hot.ping()
             except Exception as exc:
                 await hot.close()
+                await self.close()
                 raise StateError(f"REDIS_URL: cannot reach Redis ({type(exc).__name__})") from exc
             self.hot = hot
         else:

@@ -174,3 +174,18 @@ def test_the_mode_says_where_orders_go(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="SLOB_BROKER must be paper or alpaca"):
         attach_execution(LiveTradingEngine(IdleFeed()), RunOptions(db=str(tmp_path / "d.db")),
                          load_settings(env={"SLOB_BROKER": "ib"}, dotenv=None))
+
+
+async def test_unreachable_redis_fails_the_start_in_one_line_and_closes_the_store(
+        tmp_path: Path) -> None:
+    import pytest
+
+    from slob_tui.storage.state import StateError
+
+    engine = LiveTradingEngine(IdleFeed(), store=CandleStore(tmp_path / "s.db"))
+    attach_execution(engine, RunOptions(db=str(tmp_path / "s.db")),
+                     load_settings(env={"REDIS_URL": "redis://127.0.0.1:1/0"}, dotenv=None))
+    with pytest.raises(StateError, match="REDIS_URL: cannot reach Redis"):
+        await engine.start()
+    with pytest.raises(Exception, match="not open"):
+        await engine.store.count()  # closed: no thread left to keep the process alive
