@@ -173,6 +173,9 @@ class SlobConsole(App[int]):
 
     def _live_answer(self, confirmed: bool | None) -> None:
         if confirmed:
+            broker = getattr(getattr(self.engine, "executor", None), "broker", None)
+            if hasattr(broker, "confirm_live"):
+                broker.confirm_live()  # only now may a live broker connect
             self.start_engine()
         else:
             self.stopped_reason = "live trading not confirmed"

@@ -25,8 +25,25 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 # ---- live confirmation --------------------------------------------------------------------
+def live_broker():
+    """A real AlpacaBroker for live money, not yet confirmed (no connection is made here)."""
+    from slob_tui.brokers.alpaca import AlpacaBroker
+    from slob_tui.config import load_settings
+
+    settings = load_settings({"ALPACA_API_KEY": "k", "ALPACA_API_SECRET": "s"}, dotenv=None)
+    return AlpacaBroker(settings, paper=False, confirmed_live=False, stream=False)
+
+
+class BrokerHolder:
+    """Stands where the executor sits: the console reaches the broker through it."""
+
+    def __init__(self, broker):
+        self.broker = broker
+
+
 async def test_live_needs_the_typed_word_before_the_engine_starts() -> None:
     engine = make_engine(mode="LIVE")
+    engine.executor = BrokerHolder(live_broker())
     app = create_app(engine, theme="slob-dark", live_confirm=True)
     async with app.run_test(size=(100, 30)) as pilot:
         assert isinstance(app.screen, LiveConfirmScreen)
@@ -35,11 +52,13 @@ async def test_live_needs_the_typed_word_before_the_engine_starts() -> None:
         await pilot.pause()
         assert isinstance(app.screen, LiveConfirmScreen)
         assert engine.health_monitor.start_ns is None and app._engine_task is None
+        assert not engine.executor.broker.confirmed_live
         assert "is not LIVE" in screen_text(app)
         await pilot.press(*"LIVE", "enter")
         await pilot.pause(0.2)
         assert not isinstance(app.screen, LiveConfirmScreen)
         assert app._engine_task is not None
+        assert engine.executor.broker.confirmed_live
         assert "REAL MONEY" in screen_text(app)
         await pilot.press("ctrl+q")
     assert engine.stopped
@@ -47,6 +66,7 @@ async def test_live_needs_the_typed_word_before_the_engine_starts() -> None:
 
 async def test_live_escape_quits_without_starting_anything() -> None:
     engine = make_engine(mode="LIVE")
+    engine.executor = BrokerHolder(live_broker())
     app = create_app(engine, theme="slob-dark", live_confirm=True)
     async with app.run_test(size=(100, 30)) as pilot:
         app.screen.query_one(Input).cursor_blink = False
@@ -54,6 +74,7 @@ async def test_live_escape_quits_without_starting_anything() -> None:
         await pilot.pause()
     assert app.return_code == 1
     assert app._engine_task is None and engine.health_monitor.start_ns is None
+    assert not engine.executor.broker.confirmed_live
 
 
 # ---- themes ---------------------------------------------------------------------------------
