@@ -89,9 +89,10 @@ def pipeline_parts() -> dict[str, Any]:
 
 
 def engine_factory(
-    ctx: Context, parts: dict[str, Any], frames: list[bytes], symbol: str
+    ctx: Context, parts: dict[str, Any], frames: list[bytes], symbol: str, validate: bool = False
 ) -> Callable[[], Callable[[], Any]]:
-    """A fresh engine, store file and event loop per run; the run is one `engine.run()`."""
+    """A fresh engine, store file and event loop per run; the run is one `engine.run()`.
+    With `validate`, the data-quality validator sits between the feed and the aggregator."""
 
     def factory() -> Callable[[], Any]:
         path = tmp_path(ctx, "e2e.db")
@@ -99,6 +100,11 @@ def engine_factory(
         engine = parts["engine"](
             feed, store=parts["store"](path), policy=parts["policy"].none(), mode="REPLAY"
         )
+        if validate:
+            from slob_tui.config import Settings
+            from slob_tui.engine.quality import attach_validator
+
+            attach_validator(engine, settings=Settings())
         loop = asyncio.new_event_loop()
 
         def run() -> Any:
@@ -171,6 +177,46 @@ def end_to_end_figures(ctx: Context) -> Iterator[Record]:
             f"{len(rows)} candles stored equal the peer's bars; peer starts from TradeTick objects"
             + (f"; peer unavailable: {reason}" if reason else "")
         ),
+        reps=ctx.reps,
+        extra=timing.cpu_rates(n),
+    )
+
+
+@figure("validator", "data-quality validator's cost in the end-to-end pipeline (issue 9)")
+def validator_figures(ctx: Context) -> Iterator[Record]:
+    parts = pipeline_parts()
+    spy = load_spy_ticks(ctx)
+    n = len(spy)
+    frames = ctx.cached("spy_frames", lambda: alpaca_frames(spy.tuples, TRADES_PER_FRAME))
+    with_factory = engine_factory(ctx, parts, frames, "SPY", validate=True)
+    without_factory = engine_factory(ctx, parts, frames, "SPY")
+    engine, path = with_factory()()
+    checked = engine.validator.stats()
+    if checked["ticks"] != n or checked["rejected"]:
+        raise AssertionError(f"validator saw {checked['ticks']} of {n} ticks, {checked}")
+    if stored_rows(parts["store"], path, "SPY") != stored_rows(
+        parts["store"], without_factory()()[1], "SPY"
+    ):
+        raise AssertionError("the validator changed clean candles")
+    timing = side_by_side(ctx.reps, with_factory, without_factory)
+    with_rate, without_rate = rate(n, timing.ours), rate(n, timing.peer)
+    cost = None if not (with_rate and without_rate) else (1 - with_rate / without_rate) * 100
+    text, met = goal("%", cost, max_value=15.0)
+    yield Record(
+        "validator cost, raw frames -> candles stored + tracker fed",
+        cost,
+        "%",
+        "the same pipeline without the validator (rates in the note)",
+        None,
+        None,
+        text,
+        met,
+        note=(
+            f"{n:,} SPY trades in msgpack frames; with the validator {with_rate or 0:,.0f} "
+            f"ticks/s, without {without_rate or 0:,.0f}; {checked['flagged']} flagged, "
+            "0 rejected, candles identical"
+        ),
+        higher_is_better=False,
         reps=ctx.reps,
         extra=timing.cpu_rates(n),
     )
