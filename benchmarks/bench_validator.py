@@ -82,43 +82,16 @@ def run_floor(ticks: list[tuple], batch: int) -> float:
     return time.perf_counter() - t0
 
 
-class ListFeed:
-    """Hands prepared tick batches to the engine as fast as it takes them (data clock)."""
-
-    name = "bench-list"
-    mode = "REPLAY"
-
-    def __init__(self, batches: list[list[tuple]]) -> None:
-        self.batches = batches
-        self.symbols = ("SPY",)
-
-    async def run(self, sink: Any) -> None:
-        for b in self.batches:
-            await sink.put_ticks_wait(b)
-            sink.set_time(b[-1][1])
-
-    async def stop(self) -> None:
-        pass
-
-    def pause(self) -> None:
-        pass
-
-    def resume(self) -> None:
-        pass
-
-    def health(self) -> dict[str, Any]:
-        return {"state": "replaying"}
-
-
 def run_engine(ticks: list[tuple], batch: int, validate: bool, tmp: Path, k: int) -> float:
     from slob_tui.engine.aggregator import SaleConditionPolicy
     from slob_tui.engine.engine import LiveTradingEngine
     from slob_tui.engine.quality import attach_validator
+    from slob_tui.feeds.batches import BatchFeed
     from slob_tui.storage.candles import CandleStore
 
     batches = [ticks[i : i + batch] for i in range(0, len(ticks), batch)]
     engine = LiveTradingEngine(
-        ListFeed(batches), store=CandleStore(tmp / f"bench{k}.db"),
+        BatchFeed(batches), store=CandleStore(tmp / f"bench{k}.db"),
         policy=SaleConditionPolicy.spy_algoseek(), mode="REPLAY",
     )  # fmt: skip
     if validate:

@@ -159,3 +159,19 @@ async def test_a_failing_feed_is_reported_and_the_engine_still_stops_cleanly(tmp
         await engine.run()
     async with CandleStore(tmp_path / "b.db") as store:
         assert await store.count() == 1
+
+
+async def test_batch_feed_hands_every_batch_over_and_stops_when_asked(tmp_path):
+    from slob_tui.feeds.batches import BatchFeed
+
+    batches = [minute_ticks("X", m, [1.0 + m, 2.0 + m]) for m in range(4)]
+    feed = BatchFeed(batches)
+    assert feed.symbols == ("X",) and feed.mode == "REPLAY"
+    engine = LiveTradingEngine(feed, store=None, enable_tracker=False)
+    await engine.run()
+    assert feed.sent == 8 and engine.candles_processed == 4
+    stopped = BatchFeed(batches)
+    await stopped.stop()
+    engine = LiveTradingEngine(stopped, store=None, enable_tracker=False)
+    await engine.run()
+    assert stopped.sent == 0 and stopped.health()["state"] == "stopped"

@@ -140,45 +140,26 @@ def test_spy_findings_do_not_depend_on_the_batch_sizes(spy_ticks: list[tuple]):
             a is b for a, b in zip(out, reference[0], strict=True))
 
 
-class _SplitFeed:
-    """The SPY day handed to the engine in random batch sizes of 1 to 3,000 ticks."""
-
-    name, mode, symbols = "split", "REPLAY", ("SPY",)
-
-    def __init__(self, ticks: list[tuple], seed: int) -> None:
-        rng = random.Random(seed)
-        self.batches, i = [], 0
-        while i < len(ticks):
-            size = rng.randint(1, 3000)
-            self.batches.append(ticks[i : i + size])
-            i += size
-
-    async def run(self, sink: Any) -> None:
-        for b in self.batches:
-            await sink.put_ticks_wait(b)
-            sink.set_time(b[-1][1])
-
-    async def stop(self) -> None:
-        pass
-
-    def pause(self) -> None:
-        pass
-
-    def resume(self) -> None:
-        pass
-
-    def health(self) -> dict[str, Any]:
-        return {}
+def random_split(ticks: list[tuple], seed: int) -> list[list[tuple]]:
+    """The SPY day in random batch sizes of 1 to 3,000 ticks."""
+    rng = random.Random(seed)
+    batches, i = [], 0
+    while i < len(ticks):
+        size = rng.randint(1, 3000)
+        batches.append(ticks[i : i + size])
+        i += size
+    return batches
 
 
 def test_spy_through_the_engine_gives_the_same_findings(spy_ticks: list[tuple], tmp_path: Path):
     from slob_tui.engine.engine import LiveTradingEngine
     from slob_tui.engine.quality import attach_validator
+    from slob_tui.feeds.batches import BatchFeed
     from slob_tui.storage.candles import CandleStore
 
     _, reference, _ = split_run(spy_ticks, lambda k: 1000)
     for seed in (1, 2):
-        engine = LiveTradingEngine(_SplitFeed(spy_ticks, seed), store=CandleStore(
+        engine = LiveTradingEngine(BatchFeed(random_split(spy_ticks, seed)), store=CandleStore(
             tmp_path / f"e{seed}.db"), policy=SaleConditionPolicy.spy_algoseek(),
             enable_tracker=False)  # fmt: skip
         validator = attach_validator(engine, settings={})

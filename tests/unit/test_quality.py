@@ -16,6 +16,7 @@ from slob_tui.core.events import EventType
 from slob_tui.core.models import NS_PER_MINUTE, Candle
 from slob_tui.engine.aggregator import CandleAggregator, SaleConditionPolicy
 from slob_tui.engine.quality import DataQualityValidator, QualityPolicy, QualitySettingsError
+from slob_tui.feeds.batches import BatchFeed
 
 T0 = 1_700_000_000 * 10**9 - (1_700_000_000 * 10**9) % NS_PER_MINUTE  # a minute start
 MS = 1_000_000
@@ -478,30 +479,6 @@ def test_ticks_of_the_slow_path_count_towards_sampling():
 
 
 # ---- the engine ---------------------------------------------------------------------------
-class _Feed:
-    name, mode, symbols = "t", "REPLAY", ("SPY",)
-
-    def __init__(self, batches: list[list[tuple]]) -> None:
-        self.batches = batches
-
-    async def run(self, sink: Any) -> None:
-        for b in self.batches:
-            await sink.put_ticks_wait(b)
-            sink.set_time(b[-1][1])
-
-    async def stop(self) -> None:
-        pass
-
-    def pause(self) -> None:
-        pass
-
-    def resume(self) -> None:
-        pass
-
-    def health(self) -> dict[str, Any]:
-        return {}
-
-
 def test_engine_drops_rejected_ticks_and_shows_findings(tmp_path: Path):
     from slob_tui.engine.engine import LiveTradingEngine
     from slob_tui.engine.quality import attach_validator
@@ -509,7 +486,7 @@ def test_engine_drops_rejected_ticks_and_shows_findings(tmp_path: Path):
 
     ticks = clean(1200, step=200 * MS)  # four minutes
     ticks[700] = ("SPY", ticks[700][1], 1000.0, 100.0, "", None, None)  # fat finger
-    engine = LiveTradingEngine(_Feed([ticks[:600], ticks[600:]]), store=CandleStore(
+    engine = LiveTradingEngine(BatchFeed([ticks[:600], ticks[600:]]), store=CandleStore(
         tmp_path / "c.db"), enable_tracker=False)  # fmt: skip
     validator = attach_validator(engine)
     seen: list = []
