@@ -170,6 +170,33 @@ class LiveTradingEngine:
     def last_candle_start(self, symbol: str) -> int | None:
         return self.aggregator.last_closed_start(symbol)
 
+    def apply_correction(
+        self, symbol: str, ts: int, trade_id: Any, exchange: str = "",
+        corrected: tuple[float, float, Any] | None = None,
+    ) -> None:  # fmt: skip
+        """A trade cancel or correction from the feed: the validator recomputes the candle it
+        belongs to and a closed one replaces its stored row. The tracker already decided on
+        the original candle and is not rewound; the DATA_QUALITY event says what changed."""
+        if self.validator is None:
+            return
+        event = self.validator.apply_correction(symbol, ts, trade_id, exchange, corrected)
+        if event is not None:
+            self.bus.emit(event)
+        self._store_adjusted()
+
+    def _store_adjusted(self) -> list[Candle]:
+        adjusted = self.validator.drain_adjusted()
+        for candle in adjusted:
+            if self.store is not None:
+                self.store.enqueue((candle,))
+            recent = self.recent.get(candle.symbol, ())
+            for i in range(len(recent) - 1, -1, -1):
+                if recent[i].start == candle.start:
+                    recent[i] = candle
+                    break
+            self.seq += 1
+        return adjusted
+
     # ---- pipeline -----------------------------------------------------------------------
     async def _process_ticks(self, batch: list[Any]) -> None:
         if not batch:
@@ -200,6 +227,9 @@ class LiveTradingEngine:
         if self.validator is not None:
             for finding in self.validator.check_candle(candle):
                 self.bus.emit(finding)
+            for adjusted in self._store_adjusted():
+                if adjusted.symbol == candle.symbol and adjusted.start == candle.start:
+                    candle = adjusted  # corrected before the tracker decided on it
         for hook in self._candle_hooks:
             result = hook(candle)
             if result is not None:

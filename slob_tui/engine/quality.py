@@ -358,6 +358,11 @@ class DataQualityValidator:
             closed=st is None or ts < st.start,
         )
 
+    def drain_adjusted(self) -> list[Candle]:
+        """Closed candles recomputed after a trade cancel or correction, since the last call."""
+        adjusted, self.candles.adjusted = self.candles.adjusted, []
+        return adjusted
+
     def stats(self) -> dict[str, Any]:
         """Counts by kind, for the health panel and the metrics exporter."""
         counts = dict(self.findings.counts)

@@ -133,6 +133,7 @@ class AlpacaWSFetcher:
         self.ticks = 0
         self.reconnects = 0
         self.rejected_messages = 0
+        self.corrections = 0
         self.backfilled_candles = 0
         self.backfill_failures = 0
         self.paused_dropped = 0
@@ -223,6 +224,7 @@ class AlpacaWSFetcher:
             "consecutive_failures": self.consecutive_failures,
             "last_message_age_s": age,
             "rejected_messages": self.rejected_messages,
+            "corrections": self.corrections,
             "safe_mode": self.safe_mode,
             "backfilled_candles": self.backfilled_candles,
             "backfill_failures": self.backfill_failures,
@@ -382,6 +384,8 @@ class AlpacaWSFetcher:
                     log.warning("Alpaca stream: %s", self.last_error)
             if parsed.ticks:
                 self._deliver(sink, parsed.ticks)
+            if parsed.corrections:
+                self._correct(sink, parsed.corrections)
 
     def _count(self, parsed: Any) -> None:
         self.messages += parsed.messages
@@ -405,6 +409,13 @@ class AlpacaWSFetcher:
             self._held.extend(ticks)
         else:
             sink.put_ticks(ticks)
+
+    def _correct(self, sink: FeedSink, corrections: list[tuple[Any, ...]]) -> None:
+        """Cancels and corrections go to the engine, which recomputes the candle they touch
+        (a minute not closed yet is settled when it closes, after any held ticks)."""
+        self.corrections += len(corrections)
+        for symbol, ts, trade_id, exchange, corrected in corrections:
+            sink.apply_correction(symbol, ts, trade_id, exchange, corrected)
 
     def _keep_current_minute(self, ticks: list[tuple[Any, ...]]) -> None:
         buf = self._paused_buf

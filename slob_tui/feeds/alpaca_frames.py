@@ -108,6 +108,36 @@ def _number(v: Any) -> float:
     return f
 
 
+def _correction_tuple(m: dict[str, Any]) -> tuple[Any, ...]:
+    """Alpaca's cancel (`x`) or correction (`c`) of an earlier trade -> (symbol, ts, trade id,
+    exchange, corrected), `corrected` being None for a cancel or (price, size, conditions)."""
+    sym = m["S"]
+    if not isinstance(sym, str) or not sym:
+        raise TypeError("bad symbol")
+    ts = m["t"]
+    if type(ts) is not int:
+        if not isinstance(ts, str):
+            raise TypeError("bad timestamp")
+        ts = parse_rfc3339_ns(ts)
+    exchange = m.get("x") or ""
+    if not isinstance(exchange, str):
+        raise TypeError("bad exchange")
+    if m["T"] == "x":
+        trade_id, corrected = m["i"], None
+    else:
+        trade_id = m["oi"]
+        raw_c = m.get("cc") or []
+        if not (isinstance(raw_c, list) and all(isinstance(c, str) for c in raw_c)):
+            raise TypeError("bad conditions")
+        price, size = _number(m["cp"]), _number(m["cs"])
+        if price <= 0 or size < 0:
+            raise ValueError("price or size out of range")
+        corrected = (price, size, tuple(raw_c))
+    if type(trade_id) is bool or not isinstance(trade_id, int | str):
+        raise TypeError("bad trade id")
+    return (sym, ts, trade_id, exchange, corrected)
+
+
 def _trade_tuple(m: dict[str, Any]) -> tuple[Any, ...]:
     """One trade message -> a tick tuple in `Tick` field order; raises on bad fields."""
     sym = m["S"]
@@ -169,6 +199,7 @@ class ParsedFrame:
     controls: list[dict[str, Any]] = field(default_factory=list)
     messages: int = 0
     rejected: int = 0
+    corrections: list[tuple[Any, ...]] = field(default_factory=list)  # cancels, corrections
 
 
 CONTROL_TYPES = frozenset({"success", "error", "subscription"})
@@ -324,5 +355,10 @@ def _parse_each(frame: bytes | str) -> ParsedFrame:
             out.rejected += 1
         elif kind in CONTROL_TYPES:
             out.controls.append(m)
-        # other channels (bars, quotes, statuses, corrections) are not subscribed: ignored
+        elif kind == "c" or kind == "x":  # trades come with their corrections and cancels
+            try:
+                out.corrections.append(_correction_tuple(m))
+            except (KeyError, TypeError, ValueError, OverflowError):
+                out.rejected += 1
+        # other channels (bars, quotes, statuses) are not subscribed: ignored
     return out

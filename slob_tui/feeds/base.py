@@ -32,6 +32,11 @@ class FeedSink(Protocol):
 
     def last_candle_start(self, symbol: str) -> int | None: ...
 
+    def apply_correction(
+        self, symbol: str, ts: int, trade_id: Any, exchange: str = "",
+        corrected: tuple[float, float, Any] | None = None,
+    ) -> None: ...  # fmt: skip
+
 
 class Feed(Protocol):
     """A source of market data. `run` returns when the data ends or `stop` is called."""

@@ -175,3 +175,42 @@ async def test_batch_feed_hands_every_batch_over_and_stops_when_asked(tmp_path):
     engine = LiveTradingEngine(stopped, store=None, enable_tracker=False)
     await engine.run()
     assert stopped.sent == 0 and stopped.health()["state"] == "stopped"
+
+
+class CorrectingFeed(ListFeed):
+    """Ticks with trade ids, then a cancel of a closed minute's high and a correction of a
+    trade in the minute still forming."""
+
+    async def run(self, sink):
+        await super().run(sink)
+        await asyncio.sleep(0.05)  # let the engine take the ticks
+        high = self.batches[0][1]
+        sink.apply_correction("X", high[1], high[6], "", None)
+        late = self.batches[1][0]
+        sink.apply_correction("X", late[1], late[6], "", (50.0, 1.0, ()))
+
+
+async def test_trade_cancels_and_corrections_fix_the_candles(tmp_path):
+    from slob_tui.engine.quality import attach_validator
+    from slob_tui.storage.candles import CandleStore as Store
+
+    def with_ids(minute, prices, first_id):
+        return [(*t[:6], first_id + i) for i, t in enumerate(minute_ticks("X", minute, prices))]
+
+    batches = [with_ids(0, [100.0, 105.0, 99.0, 101.0], 10), with_ids(1, [101.0, 102.0], 20)]
+    path = tmp_path / "c.db"
+    engine = LiveTradingEngine(CorrectingFeed(batches), store=Store(path), enable_tracker=False)
+    attach_validator(engine, settings={})
+    hooked, findings = [], []
+    engine.add_candle_hook(hooked.append)
+    engine.bus.subscribe(EventType.DATA_QUALITY, lambda e: findings.append(e.data))
+    await engine.run()
+    async with Store(path) as store:
+        stored = await store.candles("X")
+    assert [c.high for c in stored] == [101.0, 102.0]  # the cancelled 105 print is gone
+    assert stored[0].volume == 3 and stored[0].tick_count == 3
+    assert stored[1].open == 50.0 and stored[1].low == 50.0  # corrected before it closed
+    assert hooked[1].open == 50.0  # what the hooks and the tracker saw
+    kinds = [f["kind"] for f in findings if f["kind"].startswith("trade_")]
+    assert kinds == ["trade_cancel", "trade_correction"]
+    assert engine.recent["X"][0].high == 101.0

@@ -351,3 +351,44 @@ def test_frames_the_frame_path_cannot_vouch_for_go_message_by_message(odd):
     assert _stock_trades(msgpack.packb([good, good])) is not None
     assert _stock_trades(frame) is None
     assert_same_as_per_message(frame)
+
+
+def _cancel(t):
+    return {"T": "x", "S": "QQQ", "i": 96921, "x": "D", "p": 126.55, "s": 1, "a": "C", "t": t,
+            "z": "C"}
+
+
+def _correction(t):
+    return {"T": "c", "S": "QQQ", "x": "D", "oi": 96921, "op": 126.55, "os": 1, "oc": ["@"],
+            "ci": 96922, "cp": 126.5, "cs": 2, "cc": ["@", "I"], "t": t, "z": "C"}
+
+
+def test_cancels_and_corrections_come_out_beside_the_trades():
+    ns = 1614009105335689322
+    stamp = msgpack.Timestamp.from_unix_nano(ns)
+    packed = msgpack.packb([_trade(stamp), _cancel(stamp), _correction(stamp)])
+    text = "2021-02-22T15:51:45.335689322Z"
+    as_json = json.dumps([_trade(text), _cancel(text), _correction(text)])
+    for frame in (packed, as_json):
+        p = parse_frame(frame)
+        assert p.ticks == [("QQQ", ns, 126.55, 1.0, "D", ("@", "I"), 96921)]
+        assert p.corrections == [
+            ("QQQ", ns, 96921, "D", None),
+            ("QQQ", ns, 96921, "D", (126.5, 2.0, ("@", "I"))),
+        ]
+        assert (p.messages, p.rejected) == (3, 0)
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        {**_cancel("2021-02-22T15:51:45Z"), "i": None},
+        {**_correction("2021-02-22T15:51:45Z"), "cp": -1},
+        {**_correction("2021-02-22T15:51:45Z"), "cc": "I"},
+        {k: v for k, v in _correction("2021-02-22T15:51:45Z").items() if k != "oi"},
+        {**_cancel("bad time")},
+    ],
+)
+def test_a_malformed_cancel_or_correction_is_counted_not_raised(msg):
+    p = parse_frame(json.dumps([msg]))
+    assert p.corrections == [] and p.rejected == 1

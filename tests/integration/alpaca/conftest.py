@@ -65,6 +65,7 @@ class AggSink:
         self.ticks = 0
         self.backfill_calls: list[list[Candle]] = []
         self.order_violations = 0
+        self.corrections: list[tuple[Any, ...]] = []
         self._covered: dict[str, int] = {}
 
     def put_ticks(self, ticks: Any) -> None:
@@ -77,6 +78,9 @@ class AggSink:
 
     async def put_ticks_wait(self, ticks: Any) -> None:
         self.put_ticks(ticks)
+
+    def apply_correction(self, *correction: Any) -> None:
+        self.corrections.append(correction)
 
     async def put_candles(self, candles: Any) -> None:
         candles = list(candles)

@@ -281,3 +281,33 @@ async def test_crypto_feed_streams_btc_without_conditions():
         await task
     assert fetcher.symbols == ("BTC/USD",)
     assert sink.ticks == 500 and sink.agg.forming("BTC/USD") is not None
+
+
+async def test_cancels_and_corrections_reach_the_engine():
+    import msgpack
+
+    from tests.fakes.alpaca import fakepaca_trades
+
+    stamp = msgpack.Timestamp.from_unix_nano(10**18 + 7)
+    frame = msgpack.packb([
+        {"T": "x", "S": "FAKEPACA", "i": 7, "x": "V", "p": 107.0, "s": 5, "a": "C", "t": stamp},
+        {"T": "c", "S": "FAKEPACA", "x": "V", "oi": 8, "op": 108.0, "os": 5, "oc": ["@"],
+         "ci": 99, "cp": 108.5, "cs": 4, "cc": ["@"], "t": stamp},
+    ])  # fmt: skip
+    tape = fakepaca_trades(10**18, 20)
+    async with LocalAlpaca(tape, KEY, SECRET) as server:
+        sink = AggSink()
+        fetcher = fast_fetcher(
+            server, feed="test", symbols=("FAKEPACA",), stream_url=server.stream_url("test")
+        )
+        task = asyncio.create_task(fetcher.run(sink))
+        await wait_for(lambda: fetcher.ticks == 20, 10, "the tape")
+        await server.send_raw(frame)
+        await wait_for(lambda: len(sink.corrections) == 2, 10, "the corrections")
+        await fetcher.stop()
+        await task
+    assert sink.corrections == [
+        ("FAKEPACA", 10**18 + 7, 7, "V", None),
+        ("FAKEPACA", 10**18 + 7, 8, "V", (108.5, 4.0, ("@",))),
+    ]
+    assert fetcher.health()["corrections"] == 2 and fetcher.rejected_messages == 0
