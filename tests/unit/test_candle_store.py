@@ -116,7 +116,8 @@ async def test_second_connection_reads_while_the_writer_flushes(tmp_path: Path):
                     n = await other.count("SPY")
                     seen.append(n)
                     rows = await other.candles("SPY", limit=5)
-                    assert len(rows) == min(5, n)
+                    # a commit may land between the two reads: rows only ever get more
+                    assert min(5, n) <= len(rows) <= 5
                     if n == 2000:
                         return
                     await asyncio.sleep(0.002)
