@@ -108,9 +108,8 @@ def _number(v: Any) -> float:
     return f
 
 
-def _correction_tuple(m: dict[str, Any]) -> tuple[Any, ...]:
-    """Alpaca's cancel (`x`) or correction (`c`) of an earlier trade -> (symbol, ts, trade id,
-    exchange, corrected), `corrected` being None for a cancel or (price, size, conditions)."""
+def _symbol_and_time(m: dict[str, Any]) -> tuple[str, int]:
+    """A message's `S` and `t` (msgpack int ns or an RFC 3339 string); raises on bad ones."""
     sym = m["S"]
     if not isinstance(sym, str) or not sym:
         raise TypeError("bad symbol")
@@ -119,6 +118,13 @@ def _correction_tuple(m: dict[str, Any]) -> tuple[Any, ...]:
         if not isinstance(ts, str):
             raise TypeError("bad timestamp")
         ts = parse_rfc3339_ns(ts)
+    return sym, ts
+
+
+def _correction_tuple(m: dict[str, Any]) -> tuple[Any, ...]:
+    """Alpaca's cancel (`x`) or correction (`c`) of an earlier trade -> (symbol, ts, trade id,
+    exchange, corrected), `corrected` being None for a cancel or (price, size, conditions)."""
+    sym, ts = _symbol_and_time(m)
     exchange = m.get("x") or ""
     if not isinstance(exchange, str):
         raise TypeError("bad exchange")
@@ -140,14 +146,7 @@ def _correction_tuple(m: dict[str, Any]) -> tuple[Any, ...]:
 
 def _trade_tuple(m: dict[str, Any]) -> tuple[Any, ...]:
     """One trade message -> a tick tuple in `Tick` field order; raises on bad fields."""
-    sym = m["S"]
-    if not isinstance(sym, str) or not sym:
-        raise TypeError("bad symbol")
-    ts = m["t"]
-    if type(ts) is not int:
-        if not isinstance(ts, str):
-            raise TypeError("bad timestamp")
-        ts = parse_rfc3339_ns(ts)
+    sym, ts = _symbol_and_time(m)
     price = _number(m["p"])
     size = _number(m["s"])
     if price <= 0 or size < 0:
