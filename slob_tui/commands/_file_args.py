@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 
-DEFAULT_TZ = "America/New_York"
+DEFAULT_TZ = "America/New_York"  # config.Settings.tz default, named in --help
 
 
 def add_file_arguments(parser: argparse.ArgumentParser, params: bool = False) -> None:
@@ -27,5 +26,9 @@ def add_file_arguments(parser: argparse.ArgumentParser, params: bool = False) ->
 
 
 def file_tz(args: argparse.Namespace) -> str:
-    """--tz, else SLOB_TZ from the environment, else New York (where the data vendors are)."""
-    return args.tz or os.environ.get("SLOB_TZ") or DEFAULT_TZ
+    """--tz, else the SLOB_TZ setting (environment or .env; New York by default)."""
+    if args.tz:
+        return args.tz
+    from slob_tui.config import load_settings
+
+    return load_settings().tz

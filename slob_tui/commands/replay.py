@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from slob_tui.commands._file_args import add_file_arguments
+from slob_tui.commands._file_args import add_file_arguments, file_tz
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         db=args.db or settings.db_path,
         speed=parse_speed(args.speed),
         replay_file=args.file,
-        tz=args.tz or settings.tz,
+        tz=file_tz(args),
         exclude_conditions=parse_conditions(args.exclude_conditions),
     )
     if not args.no_ui:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from slob_tui.commands._file_args import add_file_arguments
+from slob_tui.commands._file_args import add_file_arguments, file_tz
 
 POLICIES = ("plain", "none", "spy-algoseek", "alpaca-sip")
 
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     from slob_tui.errors import SlobError, UsageError
 
     settings = load_settings()
-    tz = args.tz or settings.tz
+    tz = file_tz(args)
     path = Path(args.file)
     symbol = args.symbol or path.name.split("_")[0].split(".")[0].upper()
     policy = QualityPolicy.from_settings(settings)

@@ -421,8 +421,9 @@ class LiveTradingEngine:
 
     def snapshot(self) -> EngineSnapshot:
         symbols = tuple(getattr(self.feed, "symbols", ()) or self.recent.keys())
-        live = [v for v in self._setup_views() if v.is_live]
-        ended = [v for v in self._setup_views() if not v.is_live]
+        views = self._setup_views()
+        live = [v for v in views if v.is_live]
+        ended = [v for v in views if not v.is_live]
         orders: Sequence[Order] = ()
         positions: Sequence[Position] = ()
         if self._orders_provider is not None:
