@@ -12,9 +12,17 @@ Determinism: a per-tick state machine. Each tick is judged against the state its
 earlier ticks left (median band, sample countdown, minute, last time, trade ids), never against
 a batch boundary, so for one clock reading the ticks passed and the counts and examples by kind
 are the same for any split of a tick sequence into batches. Only the grouping of findings into
-events (one per batch, kind and symbol) and the retention of `recent_ticks` follow the batches.
+events (one per batch, kind and symbol) and the ticks kept for corrections follow the batches.
 A live clock read once per batch moves the future limit between batches; the claim is for equal
 readings (replay has no clock here, hence no future judgement at all).
+
+Redeliveries: Alpaca can send a trade again after a reconnect (the gap backfill overlaps the
+stream). A redelivery is the same trade: same time, exchange and id, so a duplicate is a tick
+whose (time, exchange, id) was accepted before. Anything older than the current minute is
+stale first, so only the current minute's ids are remembered; a tick newer than the symbol's
+newest cannot be one, and one at the newest time is compared with the few trades at that time.
+Only a tick behind the newest is looked up in the minute's index, built then (ids are not
+unique across days or venues, so an id alone would drop real trades).
 
 Speed: the clean branch is a few chained compares on locals; any other tick takes `_check`,
 which applies every rule and moves the same sample countdown. The reference is the median of
@@ -56,8 +64,8 @@ class _Sym:
 
     __slots__ = (
         "symbol", "start", "end", "last", "lo", "hi", "rlo", "rhi", "median", "scale",
-        "window", "countdown", "refresh_in", "refreshes", "seen_new", "seen_old",
-        "shift_side", "shift_prices", "sizes",
+        "window", "countdown", "refresh_in", "refreshes", "journal", "index", "indexed",
+        "run", "rts", "shift_side", "shift_prices", "sizes",
     )  # fmt: skip
 
     def __init__(self, symbol: str, policy: QualityPolicy) -> None:
@@ -69,8 +77,15 @@ class _Sym:
         self.countdown = policy.sample_every  # in-band ticks until the next sample
         self.refresh_in = policy.refresh_every  # samples until the next scheduled refresh
         self.refreshes = 0
-        self.seen_new: set[Any] = set()
-        self.seen_old: set[Any] = set()
+        # Trade ids: `journal` holds the ticks with an id accepted in the current minute (an
+        # older one is stale before it could be a duplicate), `index` their (time, exchange,
+        # id) keys, built only when a tick behind the newest needs it; `run` the ones at the
+        # newest id'd time `rts`, which is all the clean branch has to compare (their ids).
+        self.journal: list[tuple] = []
+        self.index: set[Any] = set()
+        self.indexed = 0
+        self.run: list[Any] = []
+        self.rts = -(1 << 62)
         self.shift_side = 0
         self.shift_prices: list[float] = []
         # The clean branch's size bounds, typed like the last size `_check` passed: integer
@@ -102,11 +117,11 @@ class DataQualityValidator:
         self._note = self._tick_findings.note
         self._events: list[Event] = []
         self.ticks_in = self.ticks_passed = 0
-        self._every, self._half = p.sample_every, p.duplicate_memory // 2
+        self._every = p.sample_every
         self._future_ns = int(p.max_future_s * NS_PER_SECOND)
-        self._keep_recent = p.recent_ticks
-        self._recent: deque[list[tuple]] = deque()
-        self._recent_n = 0
+        self._keep_ns = p.recent_minutes * NS_PER_MINUTE
+        self._recent: deque[tuple[int, list[tuple]]] = deque()  # (newest time, accepted ticks)
+        self._newest = self._forgotten = -(1 << 62)  # newest tick seen; newest one let go
 
     # ------------------------------------------------------------------ hot path
     def filter_ticks(self, batch: list[tuple]) -> list[tuple]:
@@ -116,38 +131,43 @@ class DataQualityValidator:
             return batch
         tmax = INF if self.clock is None else self.clock.now_ns() + self._future_ns
         cap = tmax + 1  # the clean branch passes no tick after the future limit
-        syms, every, half, check = self._syms, self._every, self._half, self._slow
+        syms, every, check = self._syms, self._every, self._slow
         dropped: list[int] = []
         csym: Any = _NOTHING
         st: _Sym | None = None
-        last = end = countdown = zlo = 0
+        last = end = countdown = zlo = rts = 0
+        newest = self._newest
         lo = hi = zhi = 0.0
-        seen: set[Any] = set()
+        run: list[Any] = []
+        jappend: Any = None
         it = iter(batch)
         for t in it:
             try:
                 sym = t[0]
                 if sym is not csym and sym != csym:
                     if st is not None:
-                        st.last, st.countdown = last, countdown
+                        st.last, st.countdown, st.run, st.rts = last, countdown, run, rts
+                        newest = max(newest, last)
                     st = syms.get(sym) or self._new_symbol(sym)
                     csym = sym
                     last, end, countdown = st.last, min(st.end, cap), st.countdown
                     lo, hi = st.band()
                     zlo, zhi = st.sizes
-                    seen = st.seen_new
+                    run, rts, jappend = st.run, st.rts, st.journal.append
                 ts = t[1]
                 p = t[2]
                 if last <= ts < end and lo < p < hi and zlo < t[3] < zhi:
                     tid = t[6]
                     if tid is not None:
-                        key = (t[4], tid) if t[4] else tid
-                        if key in seen or key in st.seen_old:
+                        # ts >= last: only a trade at this very time can be this one again;
+                        # the same id there (at any venue) goes to `_check`, which decides
+                        if ts != rts:
+                            run, rts = [tid], ts
+                        elif tid in run:
                             raise _Slow
-                        seen.add(key)
-                        if len(seen) >= half:
-                            st.seen_old, st.seen_new = seen, set()
-                            seen = st.seen_new
+                        else:
+                            run.append(tid)
+                        jappend(t)
                     last = ts
                     countdown -= 1
                     if not countdown:
@@ -160,12 +180,12 @@ class DataQualityValidator:
                     continue
                 raise _Slow
             except _Slow:
-                st.last, st.countdown = last, countdown
+                st.last, st.countdown, st.run, st.rts = last, countdown, run, rts
                 ok = check(st, t, tmax)
                 last, end, countdown = st.last, min(st.end, cap), st.countdown
                 lo, hi = st.band()
                 zlo, zhi = st.sizes
-                seen = st.seen_new
+                run, rts, jappend = st.run, st.rts, st.journal.append
                 if ok:
                     continue
             except Exception as exc:  # noqa: BLE001 - arbitrary input must never stop the feed
@@ -173,7 +193,8 @@ class DataQualityValidator:
                            {"error": type(exc).__name__, "tick": repr(t)[:120]})  # fmt: skip
             dropped.append(len(batch) - length_hint(it) - 1)  # index of t (only when dropped)
         if st is not None:
-            st.last, st.countdown = last, countdown
+            st.last, st.countdown, st.run, st.rts = last, countdown, run, rts
+            newest = max(newest, last)
         out = batch
         if dropped:
             skip = set(dropped)
@@ -182,19 +203,23 @@ class DataQualityValidator:
             self._events += self._tick_findings.flush()
         self.ticks_in += len(batch)
         self.ticks_passed += len(out)
-        if self._keep_recent and out:
-            self._keep(out)
+        self._newest = newest
+        if self._keep_ns and out:
+            self._keep(out, newest)
         return out
 
-    def _keep(self, out: list[tuple]) -> None:
-        """Accepted ticks for trade corrections: one reference per batch, no copy."""
-        self._recent.append(out)
-        self._recent_n += len(out)
-        while self._recent_n - len(self._recent[0]) >= self._keep_recent:
-            self._recent_n -= len(self._recent.popleft())
+    def _keep(self, out: list[tuple], newest: int) -> None:
+        """Accepted ticks for trade corrections: one reference per batch, no copy, for the
+        current minute and `recent_minutes` before it. A batch is let go whole once its newest
+        tick is older than that; `_forgotten` then bounds every tick no longer kept."""
+        recent = self._recent
+        recent.append((newest, out))
+        cutoff = newest - newest % NS_PER_MINUTE - self._keep_ns
+        while recent[0][0] < cutoff:
+            self._forgotten = max(self._forgotten, recent.popleft()[0])
 
     def _recent_ticks(self, symbol: str) -> list[tuple]:
-        return [t for b in self._recent for t in b if t[0] == symbol]
+        return [t for _, b in self._recent for t in b if t[0] == symbol]
 
     # ------------------------------------------------------------------ slow paths
     def _new_symbol(self, sym: Any) -> _Sym:
@@ -233,8 +258,7 @@ class DataQualityValidator:
                        (st.start - ts) / NS_PER_SECOND)  # fmt: skip
             return False
         tid = t[6]
-        key = None if tid is None else (t[4], tid) if t[4] else tid
-        if key is not None and (key in st.seen_new or key in st.seen_old):
+        if tid is not None and ts <= st.last and _seen(st, t):
             self._note("duplicate_id", sym, ts, {"price": p, "id": _jsonable(tid)})
             return False
         in_band = st.lo < p < st.hi
@@ -245,14 +269,17 @@ class DataQualityValidator:
             in_band = verdict
         elif st.shift_side:
             st.shift_side, st.shift_prices = 0, []
-        if key is not None:
-            st.seen_new.add(key)
-            if len(st.seen_new) >= self._half:
-                st.seen_old, st.seen_new = st.seen_new, set()
         if ts >= st.end:
             st.start = ts - ts % NS_PER_MINUTE
             st.end = st.start + NS_PER_MINUTE
             st.last = ts
+            st.journal, st.index, st.indexed = [], set(), 0
+        if tid is not None:
+            st.journal.append(t)
+            if ts == st.rts:
+                st.run.append(tid)
+            elif ts >= st.last:
+                st.run, st.rts = [tid], ts
         if ts < st.last:
             self._note("out_of_order", sym, ts, {"price": p, "behind_ms": (st.last - ts) / 1e6},
                        (st.last - ts) / NS_PER_SECOND)  # fmt: skip
@@ -341,7 +368,8 @@ class DataQualityValidator:
         minutes), plus adjusted candles of trade corrections that were waiting for it."""
         events = self.candles.check(candle)
         if self.candles.pending:
-            events.extend(self.candles.settle(candle, self._recent_ticks(candle.symbol)))
+            events.extend(self.candles.settle(candle, self._recent_ticks(candle.symbol),
+                                              self._forgotten))  # fmt: skip
         return events
 
     def apply_correction(
@@ -351,11 +379,12 @@ class DataQualityValidator:
         """A trade cancel (`corrected` None; Alpaca's `x`) or correction ((price, size,
         conditions); Alpaca's `c`) of a trade already passed on. The candle of its minute is
         recomputed from the remembered ticks with the sale-condition policy; the event carries
-        the candle before and after. A minute still forming is settled when it closes."""
+        the candle before and after. A minute still forming is settled when it closes; one
+        whose ticks are no longer all kept (`recent_minutes`) is reported, not recomputed."""
         st = self._syms.get(symbol)
         return self.candles.correction(
             symbol, ts, trade_id, exchange, corrected, self._recent_ticks(symbol),
-            closed=st is None or ts < st.start,
+            closed=st is None or ts < st.start, forgotten=self._forgotten,
         )
 
     def drain_adjusted(self) -> list[Candle]:
@@ -385,6 +414,28 @@ _NOTHING = object()
 
 class _Slow(Exception):
     """Leaves the clean branch for `_check` (zero cost until raised, Python 3.11)."""
+
+
+def _seen(st: _Sym, t: tuple) -> bool:
+    """Whether this trade (time, exchange, id) was accepted before in the current minute.
+
+    The index catches up with the journal only here, for a tick that is not newer than the
+    symbol's newest: a feed in time order never pays for it.
+    """
+    ts, x, tid = t[1], t[4], t[6]
+    try:
+        key = (ts, x, tid)
+        hash(key)
+    except TypeError:  # an unhashable id: compared, never indexed
+        return any(u[6] == tid and u[1] == ts and u[4] == x for u in st.journal)
+    index, journal = st.index, st.journal
+    for u in journal[st.indexed :]:
+        try:
+            index.add((u[1], u[4], u[6]))
+        except TypeError:
+            pass
+    st.indexed = len(journal)
+    return key in index
 
 
 def _is_num(x: Any) -> bool:

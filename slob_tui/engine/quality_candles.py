@@ -234,25 +234,29 @@ class CandleChecks:
     # ------------------------------------------------------------------ corrections
     def correction(
         self, symbol: str, ts: int, trade_id: Any, exchange: str, corrected: Any,
-        recent: Iterable[tuple], closed: bool,
+        recent: Iterable[tuple], closed: bool, forgotten: int,
     ) -> Event | None:
+        """`forgotten`: no tick after this time has been let go of (`recent` has them all)."""
         item = (symbol, ts - ts % NS_PER_MINUTE, ts, trade_id, exchange, corrected)
         if not closed:
             self.pending.append(item)
             return None
-        return self._apply(item, recent)
+        return self._apply(item, recent, forgotten)
 
-    def settle(self, candle: Candle, recent: Iterable[tuple]) -> list[Event]:
+    def settle(self, candle: Candle, recent: Iterable[tuple], forgotten: int) -> list[Event]:
         """Corrections waiting for this candle's minute (or an earlier one) to close."""
         due = [p for p in self.pending if p[0] == candle.symbol and p[1] <= candle.start]
         if not due:
             return []
         self.pending = [p for p in self.pending if p not in due]
-        return [self._apply(p, recent) for p in due]
+        return [self._apply(p, recent, forgotten) for p in due]
 
-    def _apply(self, item: tuple, recent: Iterable[tuple]) -> Event:
+    def _apply(self, item: tuple, recent: Iterable[tuple], forgotten: int) -> Event:
         symbol, minute, ts, trade_id, exchange, corrected = item
-        ticks = [t for t in recent if t[0] == symbol and minute <= t[1] < minute + NS_PER_MINUTE]
+        # a minute some of whose ticks may be gone cannot be recomputed: reported only
+        kept = forgotten < minute
+        end = minute + NS_PER_MINUTE
+        ticks = [t for t in recent if t[0] == symbol and minute <= t[1] < end] if kept else []
         found = -1
         for i, t in enumerate(ticks):
             if t[6] == trade_id and (not exchange or t[4] == exchange):
@@ -268,7 +272,8 @@ class CandleChecks:
         after = self._ohlcv(after_ticks)
         kind = "trade_cancel" if corrected is None else "trade_correction"
         data = {"kind": kind, "symbol": symbol, "ts": ts, "candle_start": minute,
-                "id": trade_id, "found": found >= 0, "before": before, "after": after}
+                "id": trade_id, "found": found >= 0, "kept": kept, "before": before,
+                "after": after}  # fmt: skip
         if found >= 0 and after is not None:
             self.adjusted.append(Candle(symbol, minute, *after, tick_count=len(after_ticks)))
         self.findings.add(kind, symbol, ts, {"id": trade_id, "found": found >= 0}, 1.0)

@@ -40,8 +40,8 @@ class QualityPolicy:
     min_samples: int = 8  # no outlier check before this many samples
     level_shift_ticks: int = 3  # consecutive same-side outliers that re-anchor the median
     max_future_s: float = 30.0  # ahead of the engine clock (live only) means a bad timestamp
-    duplicate_memory: int = 100_000  # trade ids remembered per symbol (two generations)
-    recent_ticks: int = 20_000  # accepted ticks kept (all symbols) to apply trade corrections
+    recent_minutes: int = 3  # minutes of accepted ticks kept, before the current one, for
+    # trade corrections (an older correction is reported, not applied)
     volume_spike_factor: float = 10.0  # candle volume above this x the recent median volume
     volume_window: int = 60  # closed candles that median is taken over
     volume_min_candles: int = 20  # no spike check before this many candles
@@ -61,8 +61,7 @@ class QualityPolicy:
             "min_samples": 1 <= self.min_samples <= self.price_window,
             "level_shift_ticks": self.level_shift_ticks >= 1,
             "max_future_s": self.max_future_s > 0,
-            "duplicate_memory": self.duplicate_memory >= 2,
-            "recent_ticks": self.recent_ticks >= 0,
+            "recent_minutes": self.recent_minutes >= 0,
             "volume_spike_factor": self.volume_spike_factor > 1,
             "volume_window": self.volume_window >= 3,
             "volume_min_candles": 1 <= self.volume_min_candles <= self.volume_window,

@@ -157,30 +157,52 @@ def test_no_clock_means_no_future_judgement():
     assert one(v, later) == [later]
 
 
-def test_duplicate_trade_ids_are_dropped_per_exchange_with_bounded_memory():
-    v = DataQualityValidator(QualityPolicy(duplicate_memory=100))
-    first = [("BTC", T0 + i, 100.0, 1.0, "V", None, i) for i in range(40)]
-    assert v.filter_ticks(first) is first
-    again = [("BTC", T0 + 40 + i, 100.0, 1.0, "V", None, i) for i in range(40)]
-    other_venue = [("BTC", T0 + 80, 100.0, 1.0, "Q", None, 3)]
-    assert v.filter_ticks(again) == []
-    assert v.filter_ticks(other_venue) == other_venue
-    assert v.stats()["by_kind"] == {"duplicate_id": 40}
-    # memory is two generations of at most 50 ids: old ids are forgotten, never unbounded
-    for k in range(2):  # two generations later the first ids are forgotten
-        v.filter_ticks([("BTC", T0 + 100 + 200 * k + i, 100.0, 1.0, "V", None, 1000 + 200 * k
-                         + i) for i in range(200)])  # fmt: skip
-    st_ = v._syms["BTC"]
-    assert len(st_.seen_new) + len(st_.seen_old) <= 50 + 200  # half the memory + one batch
-    assert one(v, ("BTC", T0 + 600, 100.0, 1.0, "V", None, 0)) != []
-
-
-def test_duplicates_inside_one_batch_and_in_the_slow_loop():
+def test_a_redelivered_trade_is_dropped_per_exchange_and_time():
+    """A redelivery is the same trade again: same time, exchange and id. The same id at
+    another venue, or at a later time (ids are not unique across days), is a real trade."""
     v = DataQualityValidator()
-    batch = [("BTC", T0 + i, 100.0, 1.0, "", None, i % 20) for i in range(40)]
-    assert len(v.filter_ticks(batch)) == 20
-    small = [("BTC", T0 + 50, 100.0, 1.0, "", None, 5), ("BTC", T0 + 51, 100.0, 1.0, "", None, 99)]
-    assert v.filter_ticks(small) == small[1:]
+    first = [("BTC", T0 + i * MS, 100.0, 1.0, "V", None, i) for i in range(40)]
+    assert v.filter_ticks(first) is first
+    assert v.filter_ticks(list(first)) == []  # all of it again, behind the newest
+    other_venue = [t[:4] + ("Q",) + t[5:] for t in first[:5]]
+    later = [("BTC", T0 + (40 + i) * MS, 100.0, 1.0, "V", None, i) for i in range(5)]
+    assert v.filter_ticks(other_venue + later) == other_venue + later
+    assert v.stats()["by_kind"] == {"duplicate_id": 40, "out_of_order": 5}
+
+
+def test_trades_at_one_time_are_told_apart_by_id_and_venue():
+    """Several prints at one time (a sweep) are all kept; one of them again is dropped, in
+    the same batch, the next batch, or one tick per batch."""
+    burst = [("SPY", T0, 100.0, 1.0, x, None, i) for i in range(3) for x in ("P", "Q")]
+    again = [burst[3], ("SPY", T0, 100.0, 1.0, "P", None, 3), burst[0]]
+    ticks = burst + again + [("SPY", T0 + 1, 100.0, 1.0, "P", None, 0)]
+    for size in (1, 2, len(ticks)):
+        v = DataQualityValidator()
+        out = [t for k in range(0, len(ticks), size) for t in v.filter_ticks(ticks[k : k + size])]
+        assert out == burst + [again[1], ticks[-1]]
+        assert v.stats()["by_kind"] == {"duplicate_id": 2}
+
+
+def test_ids_are_remembered_for_the_current_minute_only():
+    """An older trade is stale before it could be a duplicate: the memory is one minute's."""
+    v = DataQualityValidator()
+    minute = [("BTC", T0 + i * 100 * MS, 100.0, 1.0, "", None, i) for i in range(600)]
+    assert v.filter_ticks(minute) is minute
+    state = v._syms["BTC"]
+    assert len(state.journal) == 600
+    nxt = ("BTC", T0 + NS_PER_MINUTE, 100.0, 1.0, "", None, 600)
+    assert one(v, nxt) == [nxt]
+    assert state.journal == [nxt] and not state.index
+    assert one(v, minute[5]) == []
+    assert v.stats()["by_kind"] == {"stale_ts": 1}
+
+
+def test_an_unhashable_id_is_compared_not_indexed():
+    v = DataQualityValidator()
+    a = ("BTC", T0 + MS, 100.0, 1.0, "", None, ["x"])
+    b = ("BTC", T0 + 2 * MS, 100.0, 1.0, "", None, 7)
+    assert v.filter_ticks([a, b, a, b]) == [a, b]
+    assert v.stats()["by_kind"] == {"duplicate_id": 2}
 
 
 def test_malformed_ticks_are_counted_and_dropped():
@@ -229,9 +251,9 @@ def test_tick_findings_become_one_event_per_batch_kind_and_symbol():
 
 def test_policy_from_settings_and_bad_values():
     env = {"SLOB_DQ_SUSPECT_DEVIATIONS": "6", "SLOB_DQ_MARKET_HOURS": "always",
-           "SLOB_DQ_DUPLICATE_MEMORY": "10"}  # fmt: skip
+           "SLOB_DQ_FROZEN_MINUTES": "10"}  # fmt: skip
     p = QualityPolicy.from_settings(env)
-    assert (p.suspect_deviations, p.market_hours, p.duplicate_memory) == (6.0, "always", 10)
+    assert (p.suspect_deviations, p.market_hours, p.frozen_minutes) == (6.0, "always", 10)
     with pytest.raises(QualitySettingsError, match="SLOB_DQ_VOLUME_WINDOW must be int"):
         QualityPolicy.from_settings({"SLOB_DQ_VOLUME_WINDOW": "lots"})
     with pytest.raises(QualitySettingsError, match="SLOB_DQ_REJECT_DEVIATIONS"):
@@ -333,6 +355,22 @@ def test_correction_of_the_forming_minute_waits_for_its_close():
     assert v.candles.pending == []
 
 
+def test_corrections_of_minutes_no_longer_kept_are_reported_not_applied():
+    """`recent_minutes` bounds what is kept; a minute that may have lost ticks is never
+    recomputed from the rest (that would replace a good candle with a wrong one)."""
+    v = DataQualityValidator(QualityPolicy(recent_minutes=1), sale_policy=SaleConditionPolicy())
+    for m in range(5):
+        v.filter_ticks([("AAPL", T0 + m * NS_PER_MINUTE + i * MS, 100.0 + i, 1.0, "Q", None,
+                         10 * m + i) for i in range(3)])  # fmt: skip
+    assert len(v._recent) == 2  # the current minute and one before it
+    old = v.apply_correction("AAPL", T0 + 2 * NS_PER_MINUTE + MS, 21, "Q")
+    assert old is not None and (old.data["kept"], old.data["found"]) == (False, False)
+    kept = v.apply_correction("AAPL", T0 + 3 * NS_PER_MINUTE + MS, 31, "Q")
+    assert kept is not None and (kept.data["kept"], kept.data["found"]) == (True, True)
+    assert kept.data["after"] == (100.0, 102.0, 100.0, 102.0, 2.0)
+    assert [c.start for c in v.candles.adjusted] == [T0 + 3 * NS_PER_MINUTE]
+
+
 # ---- properties -------------------------------------------------------------------------
 anything = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=3),
                      st.tuples(st.text(max_size=2)))  # fmt: skip
@@ -375,10 +413,11 @@ def test_never_drops_a_clean_tick(rows: list, batch: int):
 
 # ---- the same verdicts for any split into batches -----------------------------------------
 SMALL = QualityPolicy(price_window=6, sample_every=2, refresh_every=3, min_samples=4,
-                      level_shift_ticks=2, duplicate_memory=16)  # every mechanism turns often
+                      level_shift_ticks=2)  # every mechanism turns often
 CLOCK_NOW = T0 + 3000 * 10**9
 KINDS = ["clean"] * 40 + ["drift", "int_size", "outlier"] * 3 + [
-    "far", "bad_price", "bad_size", "dup", "back", "stale", "future", "shift", "other_symbol",
+    "far", "bad_price", "bad_size", "dup", "again", "again", "same_time", "same_time", "back",
+    "stale", "future", "shift", "other_symbol",
     "malformed"]  # fmt: skip
 
 
@@ -404,6 +443,12 @@ def tick_streams(draw: Any) -> list:
             size = 0.0 if e > 0 else math.inf
         elif kind == "int_size":  # shares: the clean branch compares them against int bounds
             size = 2**40 if e > 7 else abs(e) + 1
+        elif kind == "again" and ticks:  # a redelivery: an earlier tick exactly
+            ticks.append(ticks[abs(e) % len(ticks)])
+            continue
+        elif kind == "same_time" and ticks:  # a print at the previous time, maybe its id
+            ts -= step * MS
+            t, tid = ts, ticks[-1][6] if e > 0 else i
         elif kind == "dup" and ticks:
             tid = ticks[abs(e) % len(ticks)][6]
         elif kind == "back":
