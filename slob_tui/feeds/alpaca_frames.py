@@ -16,6 +16,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from itertools import repeat
+from sys import intern
 from typing import Any
 
 import msgpack
@@ -280,7 +281,7 @@ def _stock_trades(frame: bytes) -> list[tuple[Any, ...]] | None:
     except Exception:  # noqa: BLE001 - any surprise means: let the per-message path decide
         return None
     if len(distinct_symbols) == 1:
-        symbols = repeat(symbols[0])  # one shared string instead of one per tick
+        symbols = repeat(intern(symbols[0]))  # one string for every frame of the symbol
     if size_types != _FLOAT:
         sizes = map(float, sizes)
     # strict=False: `symbols` may be an endless repeat; the other columns have n items each
