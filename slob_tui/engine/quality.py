@@ -155,8 +155,7 @@ class DataQualityValidator:
                     zlo, zhi = st.sizes
                     run, rts, jappend = st.run, st.rts, st.journal.append
                 ts = t[1]
-                p = t[2]
-                if last <= ts < end and lo < p < hi and zlo < t[3] < zhi:
+                if last <= ts < end and lo < t[2] < hi and zlo < t[3] < zhi:
                     tid = t[6]
                     if tid is not None:
                         # ts >= last: only a trade at this very time can be this one again;
@@ -172,7 +171,7 @@ class DataQualityValidator:
                     countdown -= 1
                     if not countdown:
                         countdown = every
-                        st.window.append(p)
+                        st.window.append(t[2])
                         st.refresh_in -= 1
                         if not st.refresh_in:
                             self._scheduled_refresh(st)
