@@ -209,6 +209,24 @@ def test_a_text_scale_or_infinity_in_the_sample_uses_the_row_path(tmp_path: Path
     assert_bit_exact(read(path, "NQ", T0, end), oracle(path, "NQ", T0, end), "NQ")
 
 
+@pytest.mark.parametrize(("column", "value"), [("close", "'abc'"), ("volume", "x'00'"),
+                                               ("tick_count", "'many'"), ("backfilled", "2.5")])
+def test_a_value_of_another_type_mid_range_is_never_read_as_a_number(tmp_path, column, value):
+    """Arithmetic in SQLite turns text into 0; the aggregate must refuse, and the row path
+    then reads what is really there (text in a number column is a corrupt file: it raises)."""
+    path = tmp_path / "c.db"
+    write(path, candles(200))
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute(f"UPDATE candles SET {column} = {value} WHERE ts_ns = ?", [T0 + 100 * M])
+    end = T0 + 200 * M
+    if column == "backfilled":  # a real there is still a number: read as the row path does
+        assert_bit_exact(read(path, "NQ", T0, end), oracle(path, "NQ", T0, end), "NQ")
+        return
+    assert fast_columns(path, "NQ", T0, end)[1] is None
+    with pytest.raises(ValueError):
+        read(path, "NQ", T0, end)
+
+
 def test_fraction_bits():
     f = candle_frames._fraction_bits
     assert [f(x) for x in (0.0, 1.0, 3.0, 0.25, -0.75, 2.0**60, 2.0**-1074)] == [
