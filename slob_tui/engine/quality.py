@@ -9,7 +9,7 @@ print beyond the recent range is exactly the liquidity sweep the strategy trades
 the high/low would blind the strategy. `check_candle` (`quality_candles.py`) checks candles.
 
 Determinism: a per-tick state machine. Each tick is judged against the state its symbol's
-earlier ticks left (median band, sample countdown, minute, last time, trade ids), never against
+earlier ticks left (median band, sampled ticks, minute, last time, trade ids), never against
 a batch boundary, so for one clock reading the ticks passed and the counts and examples by kind
 are the same for any split of a tick sequence into batches. Only the grouping of findings into
 events (one per batch, kind and symbol) and the ticks kept for corrections follow the batches.
@@ -24,10 +24,11 @@ newest cannot be one, and one at the newest time is compared with the few trades
 Only a tick behind the newest is looked up in the minute's index, built then (ids are not
 unique across days or venues, so an id alone would drop real trades).
 
-Speed: the clean branch is a few chained compares on locals; any other tick takes `_check`,
-which applies every rule and moves the same sample countdown. The reference is the median of
-one price per `sample_every` in-band ticks, refreshed every `refresh_every` samples and when a
-tick falls outside the band (a sort of 16 floats). On CPython 3.11 this loop beats column
+Speed: the clean branch is a few chained compares on locals and one append to the minute's
+journal; any other tick takes `_check`, which applies every rule. The reference is the median
+of every `sample_every`-th tick inside the band (the last `price_window` of them), refreshed at
+each new minute and whenever a tick falls outside the band: samples are taken from the journal
+then, so the clean branch neither counts nor samples. On CPython 3.11 this loop beats column
 extraction: `map(itemgetter)` per column costs more than the compares it feeds.
 """
 
@@ -64,8 +65,8 @@ class _Sym:
 
     __slots__ = (
         "symbol", "start", "end", "last", "lo", "hi", "rlo", "rhi", "median", "scale",
-        "window", "countdown", "refresh_in", "refreshes", "journal", "index", "indexed",
-        "run", "rts", "shift_side", "shift_prices", "sizes",
+        "window", "sampled", "refreshes", "journal", "flagged", "index", "indexed", "run",
+        "rts", "shift_side", "shift_prices", "sizes",
     )  # fmt: skip
 
     def __init__(self, symbol: str, policy: QualityPolicy) -> None:
@@ -74,14 +75,17 @@ class _Sym:
         self.lo, self.hi, self.rlo, self.rhi = 0.0, INF, 0.0, INF
         self.median = self.scale = 0.0
         self.window: deque[float] = deque(maxlen=policy.price_window)
-        self.countdown = policy.sample_every  # in-band ticks until the next sample
-        self.refresh_in = policy.refresh_every  # samples until the next scheduled refresh
         self.refreshes = 0
-        # Trade ids: `journal` holds the ticks with an id accepted in the current minute (an
-        # older one is stale before it could be a duplicate), `index` their (time, exchange,
-        # id) keys, built only when a tick behind the newest needs it; `run` the ones at the
-        # newest id'd time `rts`, which is all the clean branch has to compare (their ids).
+        # `journal`: the ticks accepted inside the band in the current minute, `flagged` the
+        # accepted outliers with an id. Every `sample_every`-th journal entry is a sample, taken
+        # only when the reference is refreshed (`sampled`: the journal index of the next one).
+        # Trade ids: a tick older than the current minute is stale before it could be a
+        # duplicate; `index` holds the minute's (time, exchange, id) keys, built only when a
+        # tick behind the newest needs it; `run` the ids at the newest id'd time `rts`, which
+        # is all the clean branch has to compare.
         self.journal: list[tuple] = []
+        self.flagged: list[tuple] = []
+        self.sampled = policy.sample_every - 1
         self.index: set[Any] = set()
         self.indexed = 0
         self.run: list[Any] = []
@@ -95,8 +99,10 @@ class _Sym:
 
     def band(self) -> tuple[float, float]:
         """The clean branch's band: shut while a level shift is pending, so that the next
-        tick (in band or not) goes through `_check`, which decides whether the run goes on."""
-        return _SHUT if self.shift_side else (self.lo, self.hi)
+        tick (in band or not) goes through `_check`, which decides whether the run goes on,
+        and while there are too few samples for a reference (`_check` takes them as they
+        come, so outlier checks start after `min_samples` x `sample_every` ticks)."""
+        return _SHUT if self.shift_side or self.hi == INF else (self.lo, self.hi)
 
 
 class DataQualityValidator:
@@ -131,11 +137,11 @@ class DataQualityValidator:
             return batch
         tmax = INF if self.clock is None else self.clock.now_ns() + self._future_ns
         cap = tmax + 1  # the clean branch passes no tick after the future limit
-        syms, every, check = self._syms, self._every, self._slow
+        syms, check = self._syms, self._slow
         dropped: list[int] = []
         csym: Any = _NOTHING
         st: _Sym | None = None
-        last = end = countdown = zlo = rts = 0
+        last = end = zlo = rts = 0
         newest = self._newest
         lo = hi = zhi = 0.0
         run: list[Any] = []
@@ -143,14 +149,14 @@ class DataQualityValidator:
         it = iter(batch)
         for t in it:
             try:
-                sym = t[0]
-                if sym is not csym and sym != csym:
+                if t[0] is not csym and t[0] != csym:
+                    sym = t[0]
                     if st is not None:
-                        st.last, st.countdown, st.run, st.rts = last, countdown, run, rts
+                        st.last, st.run, st.rts = last, run, rts
                         newest = max(newest, last)
                     st = syms.get(sym) or self._new_symbol(sym)
                     csym = sym
-                    last, end, countdown = st.last, min(st.end, cap), st.countdown
+                    last, end = st.last, min(st.end, cap)
                     lo, hi = st.band()
                     zlo, zhi = st.sizes
                     run, rts, jappend = st.run, st.rts, st.journal.append
@@ -166,22 +172,14 @@ class DataQualityValidator:
                             raise _Slow
                         else:
                             run.append(tid)
-                        jappend(t)
+                    jappend(t)
                     last = ts
-                    countdown -= 1
-                    if not countdown:
-                        countdown = every
-                        st.window.append(t[2])
-                        st.refresh_in -= 1
-                        if not st.refresh_in:
-                            self._scheduled_refresh(st)
-                            lo, hi = st.lo, st.hi
                     continue
                 raise _Slow
             except _Slow:
-                st.last, st.countdown, st.run, st.rts = last, countdown, run, rts
+                st.last, st.run, st.rts = last, run, rts
                 ok = check(st, t, tmax)
-                last, end, countdown = st.last, min(st.end, cap), st.countdown
+                last, end = st.last, min(st.end, cap)
                 lo, hi = st.band()
                 zlo, zhi = st.sizes
                 run, rts, jappend = st.run, st.rts, st.journal.append
@@ -192,7 +190,7 @@ class DataQualityValidator:
                            {"error": type(exc).__name__, "tick": repr(t)[:120]})  # fmt: skip
             dropped.append(len(batch) - length_hint(it) - 1)  # index of t (only when dropped)
         if st is not None:
-            st.last, st.countdown, st.run, st.rts = last, countdown, run, rts
+            st.last, st.run, st.rts = last, run, rts
             newest = max(newest, last)
         out = batch
         if dropped:
@@ -269,12 +267,12 @@ class DataQualityValidator:
         elif st.shift_side:
             st.shift_side, st.shift_prices = 0, []
         if ts >= st.end:
-            st.start = ts - ts % NS_PER_MINUTE
-            st.end = st.start + NS_PER_MINUTE
-            st.last = ts
-            st.journal, st.index, st.indexed = [], set(), 0
-        if tid is not None:
+            self._new_minute(st, ts)
+        if in_band:
             st.journal.append(t)
+        elif tid is not None:
+            st.flagged.append(t)
+        if tid is not None:
             if ts == st.rts:
                 st.run.append(tid)
             elif ts >= st.last:
@@ -284,24 +282,31 @@ class DataQualityValidator:
                        (st.last - ts) / NS_PER_SECOND)  # fmt: skip
         else:
             st.last = ts
-        if in_band:
-            self._sample(st, p)
+        if st.hi == INF and len(st.journal) > st.sampled:
+            self._refresh(st)  # no reference yet: one as soon as there are enough samples
         st.sizes = _INT_SIZES if type(z) is int else _FLOAT_SIZES
         return True
 
-    def _sample(self, st: _Sym, p: float) -> None:
-        """The clean branch's countdown, for an in-band tick that came through `_check`."""
-        st.countdown -= 1
-        if not st.countdown:
-            st.countdown = self._every
-            st.window.append(p)
-            st.refresh_in -= 1
-            if not st.refresh_in:
-                self._scheduled_refresh(st)
-
-    def _scheduled_refresh(self, st: _Sym) -> None:
-        st.refresh_in = self.policy.refresh_every
+    def _new_minute(self, st: _Sym, ts: int) -> None:
+        """The reference is refreshed with the ending minute's samples; its ids are let go."""
         self._refresh(st)
+        st.sampled -= len(st.journal)
+        st.start = ts - ts % NS_PER_MINUTE
+        st.end = st.start + NS_PER_MINUTE
+        st.last = ts
+        st.journal, st.flagged, st.index, st.indexed = [], [], set(), 0
+
+    def _take_samples(self, st: _Sym) -> None:
+        """Every `sample_every`-th journal entry not taken yet into the window (only the last
+        `price_window` of them matter: the window keeps no more)."""
+        journal, k, every = st.journal, st.sampled, self._every
+        n = len(journal)
+        if k >= n:
+            return
+        count = (n - 1 - k) // every + 1
+        first = k + every * max(0, count - self.policy.price_window)
+        st.window.extend([u[2] for u in journal[first:n:every]])
+        st.sampled = k + every * count
 
     def _outlier(self, st: _Sym, t: tuple) -> bool | None:
         """A price outside the suspect band: refresh the reference, then pass it as in band
@@ -337,6 +342,7 @@ class DataQualityValidator:
 
     def _refresh(self, st: _Sym) -> None:
         """Median of the sampled prices; the MAD only every fourth time (it costs a sort)."""
+        self._take_samples(st)
         win = st.window
         if len(win) < self.policy.min_samples:
             st.lo, st.hi, st.rlo, st.rhi = 0.0, INF, 0.0, INF
@@ -426,13 +432,14 @@ def _seen(st: _Sym, t: tuple) -> bool:
         key = (ts, x, tid)
         hash(key)
     except TypeError:  # an unhashable id: compared, never indexed
-        return any(u[6] == tid and u[1] == ts and u[4] == x for u in st.journal)
+        return any(u[6] == tid and u[1] == ts and u[4] == x for u in (*st.journal, *st.flagged))
     index, journal = st.index, st.journal
-    for u in journal[st.indexed :]:
-        try:
-            index.add((u[1], u[4], u[6]))
-        except TypeError:
-            pass
+    for u in (*journal[st.indexed :], *st.flagged):
+        if u[6] is not None:
+            try:
+                index.add((u[1], u[4], u[6]))
+            except TypeError:
+                pass
     st.indexed = len(journal)
     return key in index
 

@@ -27,8 +27,8 @@ class QualityPolicy:
     The floor is 5 bps: a quiet 1-minute market (the demo, a calm index future) often has a
     MAD of a point or two, and a sweep of the recent range by 10-20 bps is a normal move, not a
     bad print; a fat finger (75 deviations = 3.75% at the floor) is still far outside it.
-    The median is also refreshed whenever a tick falls outside the band, so the scheduled
-    refresh (every 16 x 8 in-band ticks) only tightens a band; it costs a sort, hence rare.
+    The median is refreshed at every new minute and whenever a tick falls outside the band
+    (a sort of 16 floats), so the clean branch never counts or samples.
     """
 
     suspect_deviations: float = 8.0  # flag (counted, still in the candle) beyond this many
@@ -36,7 +36,6 @@ class QualityPolicy:
     min_deviation_bps: float = 5.0  # floor of one deviation, basis points of the median
     price_window: int = 16  # sampled prices the median and MAD are taken over
     sample_every: int = 8  # one price in this many in-band ticks enters the window
-    refresh_every: int = 16  # new samples between two scheduled median refreshes
     min_samples: int = 8  # no outlier check before this many samples
     level_shift_ticks: int = 3  # consecutive same-side outliers that re-anchor the median
     max_future_s: float = 30.0  # ahead of the engine clock (live only) means a bad timestamp
@@ -57,7 +56,6 @@ class QualityPolicy:
             "min_deviation_bps": self.min_deviation_bps > 0,
             "price_window": self.price_window >= 3,
             "sample_every": self.sample_every >= 1,
-            "refresh_every": self.refresh_every >= 1,
             "min_samples": 1 <= self.min_samples <= self.price_window,
             "level_shift_ticks": self.level_shift_ticks >= 1,
             "max_future_s": self.max_future_s > 0,

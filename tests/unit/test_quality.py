@@ -412,7 +412,7 @@ def test_never_drops_a_clean_tick(rows: list, batch: int):
 
 
 # ---- the same verdicts for any split into batches -----------------------------------------
-SMALL = QualityPolicy(price_window=6, sample_every=2, refresh_every=3, min_samples=4,
+SMALL = QualityPolicy(price_window=6, sample_every=2, min_samples=4,
                       level_shift_ticks=2)  # every mechanism turns often
 CLOCK_NOW = T0 + 3000 * 10**9
 KINDS = ["clean"] * 40 + ["drift", "int_size", "outlier"] * 3 + [
@@ -494,33 +494,57 @@ def test_verdicts_do_not_depend_on_the_split_into_batches(ticks: list, sizes: li
     assert all(any(t is x for x in ticks) for t in out)  # passed unchanged, never rebuilt
 
 
-@pytest.mark.parametrize("sizes", [[1], [36, 16], [20, 7], [52]])
-def test_a_median_refresh_inside_a_batch_applies_to_the_rest_of_that_batch(sizes: list[int]):
-    """36 prints around 100.01 give the band (99.61, 100.41); six at 100.35 then move the
-    median to 100.185 and the band to (99.785, 100.585), so the next print at 99.7 is an
-    outlier, also when it comes in the same batch as the six (the old block path judged a
-    whole batch against the band it started with)."""
+@pytest.mark.parametrize("sizes", [[1], [36, 16], [20, 7], [53]])
+def test_the_reference_refreshed_at_a_new_minute_applies_to_the_rest_of_that_batch(
+    sizes: list[int],
+):
+    """36 prints around 100.01 give the band (99.61, 100.41); six at 100.35 inside it are
+    sampled too, so at the next minute the median moves to 100.185 and the band to (99.785,
+    100.585): the print at 99.7 after the new minute's first is an outlier, also when it comes
+    in the same batch as the minute before (the refresh applies from the tick that made it)."""
     ticks = clean(36, step=MS)
     ticks += [("SPY", T0 + (36 + i) * MS, 100.35, 1.0, "", None, None) for i in range(6)]
-    ticks.append(("SPY", T0 + 42 * MS, 99.7, 1.0, "", None, None))
-    ticks += [("SPY", T0 + (43 + i) * MS, 100.35, 1.0, "", None, None) for i in range(9)]
+    nxt = T0 + NS_PER_MINUTE
+    ticks.append(("SPY", nxt, 100.35, 1.0, "", None, None))
+    ticks.append(("SPY", nxt + MS, 99.7, 1.0, "", None, None))
+    ticks += [("SPY", nxt + (2 + i) * MS, 100.35, 1.0, "", None, None) for i in range(9)]
     out, _, _, kinds, worst = run_split(ticks, sizes, SMALL)
     assert out == ticks and kinds == {"price_outlier": 1}
     assert worst["price_outlier"][0]["median"] == pytest.approx(100.185)
 
 
+def test_no_outlier_check_until_enough_samples_then_from_the_next_tick():
+    """With too few samples every tick takes `_check`, which refreshes as each sample comes:
+    the band exists from the tick after the `min_samples`-th sample, whatever the batches."""
+    warm = clean(7, step=MS)  # SMALL: a sample every 2nd tick, 4 needed: the 8th tick is one
+    spike = [("SPY", T0 + 7 * MS, 100.01, 1.0, "", None, None),
+             ("SPY", T0 + 8 * MS, 101.0, 1.0, "", None, None)]  # fmt: skip
+    for sizes in ([1], [9], [7, 2], [8, 1]):
+        v = DataQualityValidator(SMALL)
+        got = [t for k in range(0, 9, sizes[0]) for t in v.filter_ticks((warm + spike)[k : k
+               + sizes[0]])]  # fmt: skip
+        assert got == warm + spike
+        assert v.stats()["by_kind"] == {"price_outlier": 1}, sizes
+    early = DataQualityValidator(SMALL)
+    assert early.filter_ticks([*warm[:5], spike[1]]) == [*warm[:5], spike[1]]
+    assert early.stats()["by_kind"] == {}
+
+
 def test_ticks_of_the_slow_path_count_towards_sampling():
-    """An out-of-order tick inside the band is judged by `_check`; it must move the sample
-    countdown exactly as a clean tick does, or the median would depend on the batches."""
+    """An out-of-order tick inside the band is judged by `_check`; it must enter the journal
+    (where samples come from) exactly as a clean tick does, or the median would depend on the
+    batches."""
     a, b = DataQualityValidator(SMALL), DataQualityValidator(SMALL)
-    ticks = clean(7)
-    ticks.append(("SPY", ticks[-1][1] - 1, 100.0, 1.0, "", None, None))  # out of order
+    ticks = clean(11)
+    ticks.append(("SPY", ticks[-1][1] - 1, 100.3, 1.0, "", None, None))  # out of order
+    ticks.append(("SPY", T0 + NS_PER_MINUTE, 100.0, 1.0, "", None, None))  # a new minute
     for t in ticks:
         a.filter_ticks([t])
     b.filter_ticks(ticks)
     sa, sb = a._syms["SPY"], b._syms["SPY"]
-    assert (sa.countdown, sa.refresh_in, list(sa.window)) == (
-        sb.countdown, sb.refresh_in, list(sb.window)) == (2, 2, [100.01, 100.0, 100.02, 100.0])
+    # samples: the 2nd, 4th, ... in-band ticks; the 12th is the out-of-order one (100.3)
+    assert list(sa.window) == list(sb.window) == [100.01, 100.0, 100.02, 100.01, 100.0, 100.3]
+    assert (sa.sampled, sa.journal) == (sb.sampled, sb.journal) == (1, ticks[-1:])
 
 
 # ---- the engine ---------------------------------------------------------------------------
