@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
@@ -147,12 +148,13 @@ class MarketHours:
 
 
 class _CandleState:
-    __slots__ = ("prev_start", "prev_close", "volumes", "flat_run", "flat_since")
+    __slots__ = ("prev_start", "prev_close", "volumes", "ordered", "flat_run", "flat_since")
 
     def __init__(self, window: int) -> None:
         self.prev_start: int | None = None
         self.prev_close: float | None = None
         self.volumes: deque[float] = deque(maxlen=window)
+        self.ordered: list[float] = []  # the same volumes sorted: a median without a sort
         self.flat_run = 0
         self.flat_since = 0
 
@@ -208,14 +210,16 @@ class CandleChecks:
 
     def _volume(self, st: _CandleState, c: Candle) -> list[Event]:
         out = []
-        vols = st.volumes
+        vols, ordered = st.volumes, st.ordered
         if len(vols) >= self.policy.volume_min_candles:
-            ordered = sorted(vols)
             med = ordered[len(ordered) // 2]
             if med > 0 and c.volume > self.policy.volume_spike_factor * med:
                 out.append(self._event("volume_spike", c, {"volume": c.volume, "median": med,
                            "factor": round(c.volume / med, 1)}, c.volume / med))  # fmt: skip
+        if len(vols) == vols.maxlen:
+            del ordered[bisect_left(ordered, vols[0])]
         vols.append(c.volume)
+        insort(ordered, c.volume)
         return out
 
     def _frozen(self, st: _CandleState, c: Candle) -> list[Event]:

@@ -298,6 +298,17 @@ def test_volume_spike_boundary():
     assert kinds(events) == ["volume_spike"] and events[0].data["median"] == 100.0
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 50), min_size=1, max_size=150))
+def test_volume_median_is_over_the_last_window_of_candles(volumes: list[int]):
+    """The sorted copy kept beside the window is the window, sorted, after every candle."""
+    val = DataQualityValidator(QualityPolicy(volume_window=7, volume_min_candles=3))
+    for k, v in enumerate(volumes):
+        val.check_candle(candle(k, v=float(v)))
+        state = val.candles._state["SPY"]
+        assert state.ordered == sorted(state.volumes) == sorted(volumes[max(0, k - 6) : k + 1])
+
+
 def test_frozen_feed_while_open_only():
     val = DataQualityValidator(QualityPolicy(frozen_minutes=3))
     val.check_candle(candle(0, 100, 100.5, 99.5, 100))
