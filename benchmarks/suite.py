@@ -190,8 +190,9 @@ def _cpu_note(r: Record) -> str:
     ours, peer = r.extra.get("ours_per_cpu_s"), r.extra.get("peer_per_cpu_s")
     if ours is None:
         return ""
-    text = f"; per CPU second: ours {format_value(ours, r.unit)}"
-    return text + (f", peer {format_value(peer, r.unit)}" if peer is not None else "")
+    unit = r.extra.get("cpu_unit", r.unit)  # a figure in % still counts items per CPU second
+    text = f"; per CPU second: ours {format_value(ours, unit)}"
+    return text + (f", peer {format_value(peer, unit)}" if peer is not None else "")
 
 
 def render_table(records: list[Record]) -> str:
