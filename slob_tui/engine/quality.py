@@ -36,8 +36,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from itertools import repeat
-from operator import length_hint, sub
+from operator import length_hint
 from typing import Any
 
 from slob_tui.core.clock import Clock
@@ -51,59 +50,9 @@ from slob_tui.engine.quality_candles import (
     TickFindings,
 )
 from slob_tui.engine.quality_policy import QualityPolicy, QualitySettingsError
+from slob_tui.engine.quality_symbol import FLOAT_SIZES, INF, INT_SIZES, SymbolState
 
 __all__ = ["DataQualityValidator", "QualityPolicy", "QualitySettingsError", "attach_validator"]
-
-INF = math.inf
-_SHUT = (INF, -INF)  # a band nothing is inside: sends every tick of the symbol to `_check`
-_INT_SIZES = (0, (1 << 30) - 1)  # compact ints: CPython's specialised int compare
-_FLOAT_SIZES = (0.0, INF)
-
-
-class _Sym:
-    """Per-symbol state; the hot loop copies the fields it needs into locals."""
-
-    __slots__ = (
-        "symbol", "start", "end", "last", "lo", "hi", "rlo", "rhi", "median", "scale",
-        "window", "sampled", "refreshes", "journal", "flagged", "index", "indexed", "run",
-        "rts", "shift_side", "shift_prices", "sizes",
-    )  # fmt: skip
-
-    def __init__(self, symbol: str, policy: QualityPolicy) -> None:
-        self.symbol = symbol
-        self.start = self.end = self.last = -(1 << 62)  # no minute yet
-        self.lo, self.hi, self.rlo, self.rhi = 0.0, INF, 0.0, INF
-        self.median = self.scale = 0.0
-        self.window: deque[float] = deque(maxlen=policy.price_window)
-        self.refreshes = 0
-        # `journal`: the ticks accepted inside the band in the current minute, `flagged` the
-        # accepted outliers with an id. Every `sample_every`-th journal entry is a sample, taken
-        # only when the reference is refreshed (`sampled`: the journal index of the next one).
-        # Trade ids: a tick older than the current minute is stale before it could be a
-        # duplicate; `index` holds the minute's (time, exchange, id) keys, built only when a
-        # tick behind the newest needs it; `run` the ids at the newest id'd time `rts`, which
-        # is all the clean branch has to compare.
-        self.journal: list[tuple] = []
-        self.flagged: list[tuple] = []
-        self.sampled = policy.sample_every - 1
-        self.index: set[Any] = set()
-        self.indexed = 0
-        self.run: list[Any] = []
-        self.rts = -(1 << 62)
-        self.shift_side = 0
-        self.shift_prices: list[float] = []
-        # The clean branch's size bounds, typed like the last size `_check` passed: integer
-        # sizes (shares) compare fastest against small int bounds, float sizes (crypto)
-        # against float ones; a size outside them only takes `_check`, which decides.
-        self.sizes = _FLOAT_SIZES
-
-    def band(self) -> tuple[float, float]:
-        """The clean branch's band: shut while a level shift is pending, so that the next
-        tick (in band or not) goes through `_check`, which decides whether the run goes on,
-        and while there are too few samples for a reference (`_check` takes them as they
-        come, so outlier checks start after `min_samples` x `sample_every` ticks)."""
-        return _SHUT if self.shift_side or self.hi == INF else (self.lo, self.hi)
-
 
 class DataQualityValidator:
     """Checks ticks before the aggregator and candles after it; counts findings by kind."""
@@ -118,12 +67,11 @@ class DataQualityValidator:
         self.clock = clock  # only a clock that is ahead of the data (live) may judge "future"
         self.findings = Findings(p.max_examples)
         self.candles = CandleChecks(p, self.findings, sale_policy)
-        self._syms: dict[Any, _Sym] = {}
+        self._syms: dict[Any, SymbolState] = {}
         self._tick_findings = TickFindings(self.findings)
         self._note = self._tick_findings.note
         self._events: list[Event] = []
         self.ticks_in = self.ticks_passed = 0
-        self._every = p.sample_every
         self._future_ns = int(p.max_future_s * NS_PER_SECOND)
         self._keep_ns = p.recent_minutes * NS_PER_MINUTE
         self._recent: deque[tuple[int, list[tuple]]] = deque()  # (newest time, accepted ticks)
@@ -140,7 +88,7 @@ class DataQualityValidator:
         syms, check = self._syms, self._slow
         dropped: list[int] = []
         csym: Any = _NOTHING
-        st: _Sym | None = None
+        st: SymbolState | None = None
         last = end = zlo = rts = 0
         newest = self._newest
         lo = hi = zhi = 0.0
@@ -219,13 +167,13 @@ class DataQualityValidator:
         return [t for _, b in self._recent for t in b if t[0] == symbol]
 
     # ------------------------------------------------------------------ slow paths
-    def _new_symbol(self, sym: Any) -> _Sym:
+    def _new_symbol(self, sym: Any) -> SymbolState:
         if not isinstance(sym, str) or not sym:
             raise TypeError("symbol must be a non-empty str")
-        st = self._syms[sym] = _Sym(sym, self.policy)
+        st = self._syms[sym] = SymbolState(sym, self.policy)
         return st
 
-    def _slow(self, st: _Sym, t: tuple, tmax: float) -> bool:
+    def _slow(self, st: SymbolState, t: tuple, tmax: float) -> bool:
         try:
             return self._check(st, t, tmax)
         except Exception as exc:  # noqa: BLE001 - e.g. an unhashable trade id
@@ -233,7 +181,7 @@ class DataQualityValidator:
                        "tick": repr(t)[:120]})  # fmt: skip
             return False
 
-    def _check(self, st: _Sym, t: tuple, tmax: float) -> bool:
+    def _check(self, st: SymbolState, t: tuple, tmax: float) -> bool:
         """Every rule, in order, for a tick off the clean branch: True if it passes."""
         sym, ts, p, z = st.symbol, t[1], t[2], t[3]
         if len(t) != 7 or type(ts) is not int:
@@ -255,7 +203,7 @@ class DataQualityValidator:
                        (st.start - ts) / NS_PER_SECOND)  # fmt: skip
             return False
         tid = t[6]
-        if tid is not None and ts <= st.last and _seen(st, t):
+        if tid is not None and ts <= st.last and st.seen(t):
             self._note("duplicate_id", sym, ts, {"price": p, "id": _jsonable(tid)})
             return False
         in_band = st.lo < p < st.hi
@@ -267,7 +215,7 @@ class DataQualityValidator:
         elif st.shift_side:
             st.shift_side, st.shift_prices = 0, []
         if ts >= st.end:
-            self._new_minute(st, ts)
+            st.new_minute(ts, self.policy)
         if in_band:
             st.journal.append(t)
         elif tid is not None:
@@ -283,37 +231,16 @@ class DataQualityValidator:
         else:
             st.last = ts
         if st.hi == INF and len(st.journal) > st.sampled:
-            self._refresh(st)  # no reference yet: one as soon as there are enough samples
-        st.sizes = _INT_SIZES if type(z) is int else _FLOAT_SIZES
+            st.refresh(self.policy)  # no reference yet: one as soon as there are enough samples
+        st.sizes = INT_SIZES if type(z) is int else FLOAT_SIZES
         return True
 
-    def _new_minute(self, st: _Sym, ts: int) -> None:
-        """The reference is refreshed with the ending minute's samples; its ids are let go."""
-        self._refresh(st)
-        st.sampled -= len(st.journal)
-        st.start = ts - ts % NS_PER_MINUTE
-        st.end = st.start + NS_PER_MINUTE
-        st.last = ts
-        st.journal, st.flagged, st.index, st.indexed = [], [], set(), 0
-
-    def _take_samples(self, st: _Sym) -> None:
-        """Every `sample_every`-th journal entry not taken yet into the window (only the last
-        `price_window` of them matter: the window keeps no more)."""
-        journal, k, every = st.journal, st.sampled, self._every
-        n = len(journal)
-        if k >= n:
-            return
-        count = (n - 1 - k) // every + 1
-        first = k + every * max(0, count - self.policy.price_window)
-        st.window.extend([u[2] for u in journal[first:n:every]])
-        st.sampled = k + every * count
-
-    def _outlier(self, st: _Sym, t: tuple) -> bool | None:
+    def _outlier(self, st: SymbolState, t: tuple) -> bool | None:
         """A price outside the suspect band: refresh the reference, then pass it as in band
         (True), flag it (False: it passes, counted) or drop it as a fat finger (None). A run
         of same-side outliers is the market moving, not a bad print: the median re-anchors."""
         p = t[2]
-        self._refresh(st)
+        st.refresh(self.policy)
         if st.lo < p < st.hi:
             if st.shift_side:
                 st.shift_side, st.shift_prices = 0, []
@@ -330,7 +257,7 @@ class DataQualityValidator:
             st.window.clear()
             st.window.extend(st.shift_prices)
             st.shift_side, st.shift_prices = 0, []
-            self._refresh(st)
+            st.refresh(self.policy)
             return False
         info = {"price": p, "median": st.median, "deviations": round(devs, 1),
                 "conditions": t[5]}  # fmt: skip
@@ -339,27 +266,6 @@ class DataQualityValidator:
             return None
         self._note("price_outlier", st.symbol, t[1], info, devs)
         return False
-
-    def _refresh(self, st: _Sym) -> None:
-        """Median of the sampled prices; the MAD only every fourth time (it costs a sort)."""
-        self._take_samples(st)
-        win = st.window
-        if len(win) < self.policy.min_samples:
-            st.lo, st.hi, st.rlo, st.rhi = 0.0, INF, 0.0, INF
-            return
-        ordered = sorted(win)
-        k = len(ordered)
-        med = ordered[k // 2] if k % 2 else (ordered[k // 2 - 1] + ordered[k // 2]) / 2
-        if st.refreshes % 4 == 0 or st.scale == 0.0:
-            devs = sorted(map(abs, map(sub, ordered, repeat(med, k))))
-            mad = devs[k // 2] if k % 2 else (devs[k // 2 - 1] + devs[k // 2]) / 2
-            st.scale = 1.4826 * mad
-        st.refreshes += 1
-        st.median = med
-        scale = max(st.scale, med * self.policy.min_deviation_bps * 1e-4)
-        s, r = self.policy.suspect_deviations * scale, self.policy.reject_deviations * scale
-        st.lo, st.hi = max(med - s, 0.0), med + s
-        st.rlo, st.rhi = max(med - r, 0.0), med + r
 
     # ------------------------------------------------------------------ interface
     def drain_events(self) -> list[Event]:
@@ -419,29 +325,6 @@ _NOTHING = object()
 
 class _Slow(Exception):
     """Leaves the clean branch for `_check` (zero cost until raised, Python 3.11)."""
-
-
-def _seen(st: _Sym, t: tuple) -> bool:
-    """Whether this trade (time, exchange, id) was accepted before in the current minute.
-
-    The index catches up with the journal only here, for a tick that is not newer than the
-    symbol's newest: a feed in time order never pays for it.
-    """
-    ts, x, tid = t[1], t[4], t[6]
-    try:
-        key = (ts, x, tid)
-        hash(key)
-    except TypeError:  # an unhashable id: compared, never indexed
-        return any(u[6] == tid and u[1] == ts and u[4] == x for u in (*st.journal, *st.flagged))
-    index, journal = st.index, st.journal
-    for u in (*journal[st.indexed :], *st.flagged):
-        if u[6] is not None:
-            try:
-                index.add((u[1], u[4], u[6]))
-            except TypeError:
-                pass
-    st.indexed = len(journal)
-    return key in index
 
 
 def _is_num(x: Any) -> bool:
