@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+from slob_tui.core.holidays import parse_extra_holidays
 from slob_tui.errors import SlobError
 
 SECRET_FIELDS = frozenset({"alpaca_api_key", "alpaca_api_secret", "telegram_token"})
@@ -54,6 +56,7 @@ class Settings:
     metrics_host: str = "127.0.0.1"
     theme: str = "slob-dark"
     tz: str = "America/New_York"
+    extra_holidays: frozenset[date] = frozenset()  # closures no rule knows (core/holidays.py)
     extra: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -120,5 +123,9 @@ def load_settings(
     s.metrics_host = get("SLOB_METRICS_HOST", default=s.metrics_host)
     s.theme = get("SLOB_THEME", default=s.theme)
     s.tz = get("SLOB_TZ", default=s.tz)
+    try:
+        s.extra_holidays = parse_extra_holidays(get("SLOB_EXTRA_HOLIDAYS"))
+    except ValueError as exc:
+        raise ConfigError(f"SLOB_EXTRA_HOLIDAYS: {exc}") from exc
     s.extra = {k: v for k, v in merged.items() if k.startswith("SLOB_")}
     return s

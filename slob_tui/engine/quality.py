@@ -36,11 +36,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from datetime import date
 from operator import length_hint
 from typing import Any
 
 from slob_tui.core.clock import Clock
 from slob_tui.core.events import Event
+from slob_tui.core.holidays import UsEquityCalendar
 from slob_tui.core.models import NS_PER_MINUTE, NS_PER_SECOND, Candle
 from slob_tui.engine.quality_candles import (
     FLAG_KINDS,
@@ -62,11 +64,13 @@ class DataQualityValidator:
         policy: QualityPolicy | None = None,
         clock: Clock | None = None,
         sale_policy: Any = None,
+        extra_holidays: frozenset[date] = frozenset(),
     ) -> None:
         self.policy = p = policy or QualityPolicy()
         self.clock = clock  # only a clock that is ahead of the data (live) may judge "future"
         self.findings = Findings(p.max_examples)
-        self.candles = CandleChecks(p, self.findings, sale_policy)
+        calendar = UsEquityCalendar(extra_holidays) if p.holidays == "us" else None
+        self.candles = CandleChecks(p, self.findings, sale_policy, calendar)
         self._syms: dict[Any, SymbolState] = {}
         self._tick_findings = TickFindings(self.findings)
         self._note = self._tick_findings.note
@@ -347,6 +351,7 @@ def attach_validator(engine: Any, opts: Any = None, settings: Any = None) -> Dat
         QualityPolicy.from_settings(settings if settings is not None else engine.settings),
         clock=None if engine.data_driven_clock else engine.clock,
         sale_policy=engine.aggregator.policy,
+        extra_holidays=getattr(engine.settings, "extra_holidays", frozenset()),
     )
     engine.validator = validator
     engine.add_health_source("data_quality", validator.stats)

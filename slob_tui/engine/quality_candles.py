@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slob_tui.core.events import Event, EventType
+from slob_tui.core.holidays import US_EQUITY_TZ, UsEquityCalendar
 from slob_tui.core.models import NS_PER_MINUTE, NS_PER_SECOND, Candle
 from slob_tui.errors import SlobError
 
@@ -104,11 +105,14 @@ def parse_market_hours(text: str, tz: str) -> tuple[tuple[int, int], tuple[int, 
 
 
 class MarketHours:
-    """When a market is open: weekday sessions in a zone (DST-correct), or always."""
+    """When a market is open: weekday sessions in a zone (DST-correct), or always. With a
+    calendar, its holidays are closed and its early closes end the session (New York time)."""
 
-    def __init__(self, text: str, tz: str) -> None:
+    def __init__(self, text: str, tz: str, calendar: UsEquityCalendar | None = None) -> None:
         self.window = parse_market_hours(text, tz)
         self.tz = ZoneInfo(tz)
+        self.calendar = calendar
+        self._early = calendar is not None and tz == US_EQUITY_TZ
         self._days: dict[date, tuple[int, int] | None] = {}
 
     def _session(self, d: date) -> tuple[int, int] | None:
@@ -116,8 +120,12 @@ class MarketHours:
         if hit is not False:
             return hit  # type: ignore[return-value]
         out = None
-        if d.weekday() < 5 and self.window is not None:
+        cal = self.calendar
+        if d.weekday() < 5 and self.window is not None and (cal is None or cal.is_trading_day(d)):
             (h1, m1), (h2, m2) = self.window
+            early = cal.early_close(d) if self._early else None  # type: ignore[union-attr]
+            if early is not None and early < (h2, m2):
+                h2, m2 = early
             base = datetime(d.year, d.month, d.day, tzinfo=self.tz)
             out = (int((base.replace(hour=h1, minute=m1)).timestamp()) * NS,
                    int((base + timedelta(hours=h2, minutes=m2)).timestamp()) * NS)  # fmt: skip
@@ -162,11 +170,14 @@ class _CandleState:
 class CandleChecks:
     """OHLC sanity, volume spike, frozen feed and missing minutes, per symbol."""
 
-    def __init__(self, policy: Any, findings: Findings, sale_policy: Any = None) -> None:
+    def __init__(
+        self, policy: Any, findings: Findings, sale_policy: Any = None,
+        calendar: UsEquityCalendar | None = None,
+    ) -> None:  # fmt: skip
         self.policy = policy
         self.findings = findings
         self.sale_policy = sale_policy
-        self.hours = MarketHours(policy.market_hours, policy.market_tz)
+        self.hours = MarketHours(policy.market_hours, policy.market_tz, calendar)
         self._state: dict[str, _CandleState] = {}
         self.pending: list[tuple[str, int, int, Any, str, Any]] = []
         self.adjusted: list[Candle] = []

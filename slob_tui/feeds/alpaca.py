@@ -32,8 +32,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from slob_tui.config import Settings
 from slob_tui.core.clock import Clock, WallClock
 from slob_tui.core.events import Event, EventType
+from slob_tui.core.holidays import UsEquityCalendar, us_equity_hours
 from slob_tui.core.models import NS_PER_MINUTE
-from slob_tui.feeds.alpaca_backfill import cold_start_ns, missed_candles, us_equity_open
+from slob_tui.feeds.alpaca_backfill import cold_start_ns, missed_candles
 from slob_tui.feeds.alpaca_frames import parse_frame
 from slob_tui.feeds.alpaca_rest import AlpacaBarsClient, BackfillError
 from slob_tui.feeds.base import FeedError, FeedSink
@@ -123,8 +124,9 @@ class AlpacaWSFetcher:
         self.stall_timeout_s = stall_timeout_s
         self.handshake_timeout_s = handshake_timeout_s
         self._market_open = market_open or (
-            us_equity_open if feed in ("iex", "sip") else (lambda _ns: True)
-        )
+            us_equity_hours(UsEquityCalendar(settings.extra_holidays))
+            if feed in ("iex", "sip") else (lambda _ns: True)
+        )  # fmt: skip
         self.backfill_enabled = feed != "test" if backfill is None else backfill
         self.backfill_lookback_s = backfill_lookback_s
         # state

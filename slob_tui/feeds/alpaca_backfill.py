@@ -18,12 +18,6 @@ _ET = ZoneInfo("America/New_York")
 CRYPTO_COLD_START_MINUTES = 120
 
 
-def us_equity_open(ns: int) -> bool:
-    """Regular US equity hours (09:30-16:00 ET, Monday to Friday; holidays not known here)."""
-    t = datetime.fromtimestamp(ns / NS_PER_SECOND, _ET)
-    return t.weekday() < 5 and (9, 30) <= (t.hour, t.minute) < (16, 0)
-
-
 def us_session_open_ns(ns: int) -> int:
     """09:30 ET on the day of `ns`, as ns UTC: where a stock feed's cold start backfills from."""
     t = datetime.fromtimestamp(ns / NS_PER_SECOND, _ET)

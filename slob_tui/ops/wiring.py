@@ -11,36 +11,15 @@ import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from slob_tui.core.holidays import UsEquityCalendar, us_equity_hours
 from slob_tui.errors import UsageError
 from slob_tui.ops.logs import install_redaction
 
 log = logging.getLogger(__name__)
 
 NS_PER_SECOND = 1_000_000_000
-
-
-def exchange_hours(
-    tz: str = "America/New_York", open_hm: tuple[int, int] = (9, 30),
-    close_hm: tuple[int, int] = (16, 0),
-) -> Callable[[int], bool]:
-    """Weekdays between open and close in `tz`: when a stock feed must keep making candles.
-
-    Exchange holidays are not known here; on one, /healthz reports stale after the limit.
-    """
-    zone = ZoneInfo(tz)
-    start = open_hm[0] * 60 + open_hm[1]
-    end = close_hm[0] * 60 + close_hm[1]
-
-    def is_open(now_ns: int) -> bool:
-        local = datetime.fromtimestamp(now_ns / NS_PER_SECOND, UTC).astimezone(zone)
-        minute = local.hour * 60 + local.minute
-        return local.weekday() < 5 and start <= minute < end
-
-    return is_open
 
 
 @dataclass
@@ -77,7 +56,7 @@ def attach_ops(engine: Any, opts: Any, settings: Any) -> OpsHandle:
     feed_name = getattr(opts, "feed", "")
     market_open: Callable[[int], bool] | None = None
     if feed_name == "alpaca" and getattr(settings, "alpaca_feed", "") != "crypto":
-        market_open = exchange_hours()
+        market_open = us_equity_hours(UsEquityCalendar(settings.extra_holidays))
         engine.health_monitor.market_open = market_open
     host, port = _metrics_endpoint(opts, settings)
     if port:

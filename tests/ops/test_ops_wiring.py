@@ -6,10 +6,11 @@ import pytest
 
 from slob_tui.config import load_settings
 from slob_tui.core.events import Event, EventType
+from slob_tui.core.holidays import us_equity_hours
 from slob_tui.core.models import Candle
 from slob_tui.engine.engine import LiveTradingEngine
 from slob_tui.errors import UsageError
-from slob_tui.ops.wiring import attach_ops, exchange_hours
+from slob_tui.ops.wiring import attach_ops
 from slob_tui.wiring import RunOptions
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.ops.conftest import T0, ScriptedFeed
@@ -62,7 +63,7 @@ async def test_telegram_from_settings_sends_a_summary_at_stop(clock):
 
 
 def test_exchange_hours():
-    is_open = exchange_hours()
+    is_open = us_equity_hours()
     assert is_open(T0)  # Monday 10:00 New York
     assert not is_open(T0 - 1 * HOUR)  # 09:00
     assert not is_open(T0 + 6 * HOUR)  # 16:00
@@ -75,3 +76,7 @@ def test_alpaca_stock_feed_judges_staleness_by_exchange_hours():
     assert engine.health_monitor.market_open(T0) and not engine.health_monitor.market_open(
         T0 - 48 * HOUR
     )
+    closed = LiveTradingEngine(ScriptedFeed(), enable_tracker=False)  # a closure no rule knows
+    env = {"SLOB_EXTRA_HOLIDAYS": "2024-03-04"}
+    attach_ops(closed, RunOptions(feed="alpaca"), load_settings(env=env, dotenv=None))
+    assert not closed.health_monitor.market_open(T0)
