@@ -153,7 +153,9 @@ class DataQualityValidator:
         self.ticks_in += len(batch)
         self.ticks_passed += len(out)
         self._newest = newest
-        if self._keep_ns and out:
+        if not self._keep_ns:
+            self._forgotten = newest  # nothing is kept: no correction can be applied
+        elif out:
             self._keep(out, newest)
         return out
 

@@ -380,6 +380,11 @@ def test_corrections_of_minutes_no_longer_kept_are_reported_not_applied():
     assert kept is not None and (kept.data["kept"], kept.data["found"]) == (True, True)
     assert kept.data["after"] == (100.0, 102.0, 100.0, 102.0, 2.0)
     assert [c.start for c in v.candles.adjusted] == [T0 + 3 * NS_PER_MINUTE]
+    off = DataQualityValidator(QualityPolicy(recent_minutes=0))
+    off.filter_ticks([("AAPL", T0 + i * MS, 100.0, 1.0, "Q", None, i) for i in range(3)])
+    off.filter_ticks([("AAPL", T0 + NS_PER_MINUTE, 100.0, 1.0, "Q", None, 3)])
+    none = off.apply_correction("AAPL", T0 + MS, 1, "Q")
+    assert none is not None and (none.data["kept"], none.data["found"]) == (False, False)
 
 
 # ---- properties -------------------------------------------------------------------------
