@@ -8,25 +8,22 @@ after `safe_mode_after` consecutive failures the feed announces SAFE MODE and pr
 until a session succeeds again. 402 (bad keys), 405 (too many symbols) and 409 (plan lacks the
 feed) stop the feed with a `FeedError` naming the setting to fix.
 
-The module is longer than most because the session is one state machine (handshake, hold and
-release around the backfill, pause, stall, failure); the pieces without state live beside it:
-`alpaca_frames` (parsing), `alpaca_rest` (bars), `alpaca_backfill` (what was missed),
-`reconnect` (backoff and the SAFE MODE breaker).
+This module is the session's state machine (hold and release around the backfill, pause,
+failure); the rest lives beside it: `alpaca_protocol` (endpoints, connect, handshake, read loop
+and stall check, error codes), `alpaca_frames` (parsing), `alpaca_rest` (bars),
+`alpaca_backfill` (what was missed), `reconnect` (backoff and the SAFE MODE breaker).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
-import msgpack
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from slob_tui.config import Settings
@@ -35,50 +32,21 @@ from slob_tui.core.events import Event, EventType
 from slob_tui.core.holidays import UsEquityCalendar, us_equity_hours
 from slob_tui.core.models import NS_PER_MINUTE
 from slob_tui.feeds.alpaca_backfill import cold_start_ns, missed_candles
-from slob_tui.feeds.alpaca_frames import parse_frame
+from slob_tui.feeds.alpaca_protocol import (
+    DEFAULT_SYMBOLS,
+    STREAM_PATHS,
+    _Retry,
+    _StreamProtocol,
+    stream_url_for,
+)
 from slob_tui.feeds.alpaca_rest import AlpacaBarsClient, BackfillError
 from slob_tui.feeds.base import FeedError, FeedSink
 from slob_tui.feeds.reconnect import ReconnectPolicy
 
 log = logging.getLogger(__name__)
 
-STREAM_HOST = "wss://stream.data.alpaca.markets"
-STREAM_PATHS = {
-    "iex": "/v2/iex",
-    "sip": "/v2/sip",
-    "crypto": "/v1beta3/crypto/us",
-    "test": "/v2/test",
-}
-DEFAULT_SYMBOLS = {"iex": ("QQQ",), "sip": ("QQQ",), "crypto": ("BTC/USD",), "test": ("FAKEPACA",)}
 
-
-class _NoFrames(logging.Filter):
-    """websockets logs every frame at DEBUG, the auth frame (and so the secret) included."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(("> ", "< ", "% "))
-
-
-# The stream's own websockets logger: frame dumps never reach a handler, whatever the level.
-_WIRE_LOG = logging.getLogger("slob_tui.feeds.alpaca.wire")
-_WIRE_LOG.setLevel(logging.INFO)
-_WIRE_LOG.addFilter(_NoFrames())
-
-
-class _Retry(Exception):
-    """This session failed in a way a later attempt may not (drop, stall, 406, 500...)."""
-
-
-def stream_url_for(feed: str, override: str = "") -> str:
-    """The stream URL: the override as given if it has a path, else host + the feed's path."""
-    if override:
-        if urlsplit(override).path not in ("", "/"):
-            return override
-        return override.rstrip("/") + STREAM_PATHS[feed]
-    return STREAM_HOST + STREAM_PATHS[feed]
-
-
-class AlpacaWSFetcher:
+class AlpacaWSFetcher(_StreamProtocol):
     """Streams Alpaca trades into a `FeedSink` (see the module docstring for the lifecycle)."""
 
     name = "alpaca"
@@ -239,16 +207,7 @@ class AlpacaWSFetcher:
     async def _session(self, sink: FeedSink) -> None:
         self.state = "reconnecting" if self._sessions else "connecting"
         self._sessions += 1
-        headers = {"Content-Type": "application/msgpack"} if self.encoding == "msgpack" else {}
-        host = urlsplit(self.url).hostname or ""
-        async with connect(
-            self.url,
-            additional_headers=headers,
-            open_timeout=self.handshake_timeout_s,
-            max_size=2**24,
-            logger=_WIRE_LOG,
-            proxy=None if host in ("127.0.0.1", "localhost", "::1") else True,
-        ) as ws:
+        async with self._connect() as ws:
             self._ws = ws
             if self._stopping:
                 return
@@ -289,105 +248,6 @@ class AlpacaWSFetcher:
                 if self._session_retry:
                     reason, self._session_retry = self._session_retry, ""
                     raise _Retry(reason)
-
-    async def _recv(self, ws: ClientConnection, timeout: float) -> Any:
-        frame = await asyncio.wait_for(ws.recv(), timeout)
-        self._last_message_mono = time.monotonic()
-        return frame
-
-    def _send_obj(self, obj: dict[str, Any]) -> bytes | str:
-        return msgpack.packb(obj) if self.encoding == "msgpack" else json.dumps(obj)
-
-    async def _expect(self, ws: ClientConnection, want: str) -> dict[str, Any]:
-        """Read frames until a control message arrives; trades seen meanwhile are held."""
-        deadline = time.monotonic() + self.handshake_timeout_s
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _Retry(f"no {want!r} reply within {self.handshake_timeout_s:g} s")
-            parsed = parse_frame(await self._recv(ws, remaining))
-            self._count(parsed)
-            if parsed.ticks:
-                self._deliver(sink=None, ticks=parsed.ticks)
-            for msg in parsed.controls:
-                if msg.get("T") == "error":
-                    self._raise_for_error(msg)
-                return msg
-
-    async def _handshake(self, ws: ClientConnection) -> None:
-        self.state = "connected"
-        msg = await self._expect(ws, "connected")
-        if msg.get("T") != "success" or msg.get("msg") != "connected":
-            raise _Retry(f"unexpected first message {msg.get('T')!r}")
-        await ws.send(
-            self._send_obj(
-                {
-                    "action": "auth",
-                    "key": self._settings.alpaca_api_key,
-                    "secret": self._settings.alpaca_api_secret,
-                }
-            )
-        )
-        msg = await self._expect(ws, "authenticated")
-        if msg.get("T") != "success" or msg.get("msg") != "authenticated":
-            raise _Retry(f"unexpected auth reply {msg.get('T')!r}")
-        self.state = "authenticated"
-        await ws.send(self._send_obj({"action": "subscribe", "trades": list(self.symbols)}))
-        msg = await self._expect(ws, "subscription")
-        if msg.get("T") != "subscription":
-            raise _Retry(f"unexpected subscribe reply {msg.get('T')!r}")
-        confirmed = msg.get("trades")
-        if not isinstance(confirmed, list) or not (
-            "*" in confirmed or set(self.symbols) <= set(confirmed)
-        ):
-            raise _Retry(f"subscription not confirmed: asked trades for {list(self.symbols)}")
-
-    def _raise_for_error(self, msg: dict[str, Any]) -> None:
-        code = msg.get("code")
-        text = str(msg.get("msg", ""))[:80]
-        if code == 402:
-            raise FeedError(
-                "Alpaca rejected the API keys (402 auth failed): check ALPACA_API_KEY and "
-                "ALPACA_API_SECRET"
-            )
-        if code == 409:
-            raise FeedError(
-                f"the Alpaca plan does not include the {self.feed!r} feed (409 insufficient "
-                "subscription): set ALPACA_FEED=iex (the free plan's feed)"
-            )
-        if code == 405:
-            raise FeedError(
-                f"too many symbols for the Alpaca plan (405 symbol limit exceeded): "
-                f"reduce SLOB_SYMBOLS (asked {len(self.symbols)})"
-            )
-        if code == 406:
-            log.warning(
-                "Alpaca: 406 connection limit exceeded - another connection with these keys "
-                "is open (one per endpoint); retrying with backoff"
-            )
-        raise _Retry(f"Alpaca error {code}: {text}")
-
-    async def _read_loop(self, ws: ClientConnection, sink: FeedSink) -> None:
-        while True:
-            try:
-                frame = await self._recv(ws, self.stall_timeout_s)
-            except TimeoutError:
-                if self._market_open(self.clock.now_ns()):
-                    raise _Retry(
-                        f"stream stalled: no message for {self.stall_timeout_s:g} s"
-                    ) from None
-                continue
-            parsed = parse_frame(frame)
-            self._count(parsed)
-            for msg in parsed.controls:
-                if msg.get("T") == "error":
-                    code = msg.get("code")
-                    self.last_error = f"Alpaca error {code}: {str(msg.get('msg', ''))[:80]}"
-                    log.warning("Alpaca stream: %s", self.last_error)
-            if parsed.ticks:
-                self._deliver(sink, parsed.ticks)
-            if parsed.corrections:
-                self._correct(sink, parsed.corrections)
 
     def _count(self, parsed: Any) -> None:
         self.messages += parsed.messages
