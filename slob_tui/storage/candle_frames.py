@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from slob_tui.storage.candles import iso_utc
+from slob_tui.storage.candle_rows import iso_utc
 
 # The frame's columns after `symbol`, in order, with their dtypes.
 FRAME_DTYPES: dict[str, Any] = {

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import slob_tui.storage.candle_rows as rows_mod
 import slob_tui.storage.candles as candles_mod
 from slob_tui.core.models import NS_PER_MINUTE, Candle
 from slob_tui.storage.candles import CandleStore, StoreError
@@ -36,8 +37,8 @@ async def test_a_write_needs_no_other_thread(tmp_path: Path):
 
 @pytest.mark.parametrize("n", [1, 2, 63, 64, 65, 128, 129, 1_000])
 async def test_every_batch_size_reads_back_exactly(tmp_path: Path, n: int):
-    size = candles_mod._rows_per_statement()
-    assert 1 <= size <= candles_mod.MAX_ROWS_PER_STATEMENT
+    size = rows_mod._rows_per_statement()
+    assert 1 <= size <= rows_mod.MAX_ROWS_PER_STATEMENT
     candles = make(n)
     async with CandleStore(tmp_path / "c.db") as store:
         assert await store.upsert_many(candles) == n
