@@ -92,8 +92,13 @@ def test_nq_candles_are_sane(shared_data: Path):
     kinds = report["stats"]["by_kind"]
     assert report["candles"] == 14_714
     assert "ohlc_invalid" not in kinds and "frozen_feed" not in kinds
-    # Thanksgiving (closed at 13:00) and Black Friday (13:15): no holiday calendar, so the
-    # afternoons count as missing market minutes, and nothing else does
+    # Thanksgiving is a holiday and Black Friday closes at 13:00 in the US equity calendar:
+    # no market minute is missing in the whole file (NQ itself traded until 13:00 and 13:15)
+    assert "missing_minutes" not in kinds
+    # without the calendar those two afternoons count as missing, and nothing else does
+    report = validate_file(str(shared_data / "nq_1min_20231119_20231204_et.csv"), "NQ",
+                           "America/New_York", QualityPolicy(holidays="none"),
+                           SaleConditionPolicy())  # fmt: skip
     assert sorted(x["minutes"] for x in report["worst"]["missing_minutes"]) == [165, 180]
 
 
