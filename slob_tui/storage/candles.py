@@ -19,7 +19,7 @@ import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import aiosqlite
 
@@ -64,10 +64,15 @@ PRAGMAS = (
 # 0.4 ms stalled for 0.2-1 s (none with a 1 ms switch interval), no batch was committed before
 # the end of the run and the queue held every candle (the RSS growth). On the loop a write costs
 # the loop what the GIL made it cost anyway (~2.5 us a candle). What could block the loop is kept
-# off it: another connection's lock is waited for in WRITE_BUSY_MS attempts with the loop free in
-# between, and the WAL checkpoint (fsync) runs in aiosqlite's thread.
-WRITE_BUSY_MS = 50
-CHECKPOINT_EVERY = 20_000  # candles written between two WAL checkpoints (~1000 WAL pages)
+# off it: another connection's lock is waited for in short attempts (WRITE_BUSY_MS inside SQLite)
+# with the loop free for BUSY_PAUSE_S in between, and the WAL checkpoint (fsync) runs in
+# aiosqlite's thread after CHECKPOINT_EVERY candles (bulk writes) or CHECKPOINT_COMMITS commits
+# (live: a commit of a few candles still adds whole pages, ~16 KB, so counting candles alone
+# would let the WAL grow for days).
+WRITE_BUSY_MS = 5
+BUSY_PAUSE_S = 0.05
+CHECKPOINT_EVERY = 20_000  # candles (~1000 WAL pages)
+CHECKPOINT_COMMITS = 200  # ~3 MB of WAL
 
 COLUMNS = "symbol, ts_ns, open, high, low, close, volume, tick_count, gap_filled, backfilled"
 
@@ -98,7 +103,7 @@ class CandleStore:
         self._db: aiosqlite.Connection | None = None
         self._wdb: sqlite3.Connection | None = None  # the writes' connection (loop thread)
         self._checkpoint: asyncio.Task[None] | None = None
-        self._since_checkpoint = 0
+        self._since_checkpoint = [0, 0]  # candles, commits
         self._pending: list[Candle] = []
         self._wake: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
@@ -140,7 +145,7 @@ class CandleStore:
                 await db.close()
             raise StoreError(f"cannot open candle store {self.path}: {exc}") from exc
         self._db, self._wdb = db, wdb
-        self._since_checkpoint = 0
+        self._since_checkpoint = [0, 0]
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._closing = False
@@ -158,8 +163,12 @@ class CandleStore:
             if self._writer is not None:
                 self._wake.set()
                 self._writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                try:
                     await self._writer
+                except asyncio.CancelledError:
+                    pass
+                except Exception:  # noqa: BLE001 - it was logged; the connections still close
+                    log.exception("candle store %s: the writer had failed", self.path)
                 self._writer = None
             if self._checkpoint is not None:
                 with contextlib.suppress(sqlite3.Error):
@@ -243,19 +252,27 @@ class CandleStore:
             except sqlite3.Error as exc:
                 busy = getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
                 if busy and loop.time() < deadline:
-                    await asyncio.sleep(WRITE_BUSY_MS / 1000)
+                    await asyncio.sleep(BUSY_PAUSE_S)
                     continue
-                self.write_errors += 1
-                self.last_error = str(exc)
-                raise StoreError(f"cannot write candles to {self.path}: {exc}") from exc
+                self._failed(exc)
+            except (TypeError, ValueError, OverflowError) as exc:  # a candle SQLite cannot bind
+                self._failed(exc)
         self.writes += n
-        self._since_checkpoint += n
-        if self._since_checkpoint >= CHECKPOINT_EVERY and (
+        since = self._since_checkpoint
+        since[0] += n
+        since[1] += 1
+        if (since[0] >= CHECKPOINT_EVERY or since[1] >= CHECKPOINT_COMMITS) and (
             self._checkpoint is None or self._checkpoint.done()
         ):
-            self._since_checkpoint = 0
+            since[:] = [0, 0]
             self._checkpoint = asyncio.create_task(self._checkpoint_wal())
         return n
+
+    def _failed(self, exc: Exception) -> NoReturn:
+        self.write_errors += 1
+        self.last_error = str(exc)
+        raise StoreError(f"cannot write candles to {self.path}: {exc}") from exc
+
 
     async def _checkpoint_wal(self) -> None:
         """Copy the WAL into the file in aiosqlite's thread; PASSIVE never blocks the writer."""

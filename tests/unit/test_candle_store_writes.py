@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,31 @@ async def test_the_wal_is_checkpointed_in_the_background(tmp_path: Path, monkeyp
         await store._checkpoint
         assert path.stat().st_size > before + 100_000  # the rows reached the main file
         assert await store.count() == 5_000
+
+
+async def test_small_live_commits_are_checkpointed_too(tmp_path: Path, monkeypatch):
+    """Live, a flush commits a few candles but whole pages: the WAL must not grow for days."""
+    monkeypatch.setattr(candles_mod, "CHECKPOINT_COMMITS", 50)
+    path = tmp_path / "c.db"
+    candles = make(2_000)
+    async with CandleStore(path) as store:
+        for k in range(0, 600, 3):  # 200 commits of 3 candles
+            await store.upsert_many(candles[k : k + 3])
+            if store._checkpoint is not None:
+                await store._checkpoint
+        wal = Path(f"{path}-wal").stat().st_size
+        assert await store.count() == 600
+    assert wal < 60 * 4096 * 2  # about 50 commits' pages, reused after each checkpoint
+
+
+async def test_a_candle_sqlite_cannot_bind_is_a_store_error_and_the_store_still_closes(
+    tmp_path: Path,
+):
+    bad = replace(make(1)[0], tick_count=2**63)  # beyond SQLite's INTEGER
+    store = await CandleStore(tmp_path / "c.db").open()
+    with pytest.raises(StoreError, match="cannot write candles"):
+        await store.upsert_many([bad])
+    store.enqueue([bad])
+    with pytest.raises(StoreError):
+        await store.close()
+    assert store._db is None and store._wdb is None
