@@ -13,7 +13,8 @@ that follow no rule come from `SPECIAL_CLOSURES` (those since 2001) and the
   November), Christmas. A fixed date on a Saturday is observed on the Friday, on a Sunday on
   the Monday.
 - Early close at 13:00 New York time: the day after Thanksgiving, and July 3 and December 24
-  when they are weekdays that are not themselves holidays.
+  when they are weekdays that are not themselves holidays (before 2013: not a Wednesday July 3,
+  but a Friday July 5).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ SPECIAL_CLOSURES = frozenset(
     for d in ("2001-09-11", "2001-09-12", "2001-09-13", "2001-09-14", "2004-06-11",
               "2007-01-02", "2012-10-29", "2012-10-30", "2018-12-05", "2025-01-09")
 )  # fmt: skip
+SPECIAL_EARLY_CLOSES = frozenset({date(2003, 12, 26)})
 
 
 def easter(year: int) -> date:
@@ -100,8 +102,14 @@ class UsEquityCalendar:
         if not self.is_trading_day(d):
             return None
         thanksgiving = _nth_weekday(d.year, 11, 3, 4)
-        if d == thanksgiving + timedelta(days=1) or (d.month, d.day) in ((7, 3), (12, 24)):
+        if d == thanksgiving + timedelta(days=1) or (d.month, d.day) == (12, 24) or (
+            d in SPECIAL_EARLY_CLOSES
+        ):
             return EARLY_CLOSE
+        if (d.month, d.day) == (7, 3):  # before 2013 a Wednesday July 3 was a full day
+            return EARLY_CLOSE if d.year >= 2013 or d.weekday() != 2 else None
+        if (d.month, d.day) == (7, 5) and d.year < 2013 and d.weekday() == 4:
+            return EARLY_CLOSE  # ... and a Friday after a Thursday Independence Day was short
         return None
 
     def session(self, d: date) -> tuple[tuple[int, int], tuple[int, int]] | None:

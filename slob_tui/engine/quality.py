@@ -138,8 +138,10 @@ class DataQualityValidator:
                 if ok:
                     continue
             except Exception as exc:  # noqa: BLE001 - arbitrary input must never stop the feed
-                self._note("malformed", csym if isinstance(csym, str) else "?", 0,
-                           {"error": type(exc).__name__, "tick": repr(t)[:120]})  # fmt: skip
+                # the tick's own symbol when it has one: never the previous tick's
+                sym = t[0] if type(t) is tuple and t and type(t[0]) is str and t[0] else "?"
+                self._note("malformed", sym, 0, {"error": type(exc).__name__,
+                           "tick": repr(t)[:120]})  # fmt: skip
             dropped.append(len(batch) - length_hint(it) - 1)  # index of t (only when dropped)
         if st is not None:
             st.last, st.run, st.rts = last, run, rts

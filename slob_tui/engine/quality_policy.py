@@ -40,7 +40,7 @@ class QualityPolicy:
     level_shift_ticks: int = 3  # consecutive same-side outliers that re-anchor the median
     max_future_s: float = 30.0  # ahead of the engine clock (live only) means a bad timestamp
     recent_minutes: int = 3  # minutes of accepted ticks kept, before the current one, for
-    # trade corrections (an older correction is reported, not applied)
+    # trade corrections (an older correction is reported, not applied); 0 keeps none at all
     volume_spike_factor: float = 10.0  # candle volume above this x the recent median volume
     volume_window: int = 60  # closed candles that median is taken over
     volume_min_candles: int = 20  # no spike check before this many candles

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -236,8 +237,12 @@ def _parse(text: str | None, n: int) -> np.ndarray | None:
     if text is None:
         return None
     try:
-        values = np.fromstring(text, dtype=np.int64, sep=",")
-    except ValueError:  # a value that is not an integer (numpy < 2.? returns the prefix)
+        with warnings.catch_warnings():
+            # numpy 1.x only warns at a value that is not an integer and returns the prefix
+            # before it: that prefix may even have the right length when the last one is bad
+            warnings.simplefilter("error", DeprecationWarning)
+            values = np.fromstring(text, dtype=np.int64, sep=",")
+    except (ValueError, DeprecationWarning):
         return None
     return values if len(values) == n else None
 

@@ -62,6 +62,15 @@ def test_early_closes_match_the_published_calendar(year: int):
     assert early == days(year, EARLY[year])
 
 
+def test_early_close_rules_before_2013_and_a_special_one():
+    cal = UsEquityCalendar()
+    assert cal.early_close(date(2002, 7, 3)) is None  # a Wednesday: a full day then
+    assert cal.early_close(date(2002, 7, 5)) == (13, 0)  # the Friday after instead
+    assert cal.early_close(date(2013, 7, 3)) == (13, 0)  # a Wednesday, from 2013 on
+    assert cal.early_close(date(2003, 12, 26)) == (13, 0)  # by decision
+    assert cal.early_close(date(2019, 7, 5)) is None
+
+
 def test_saturday_new_year_closes_nothing_and_easter_extremes():
     assert date(2021, 12, 31) not in us_equity_holidays(2021)  # 2022-01-01 was a Saturday
     assert date(2022, 1, 1) not in us_equity_holidays(2022)

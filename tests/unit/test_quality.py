@@ -214,6 +214,17 @@ def test_malformed_ticks_are_counted_and_dropped():
     assert v.stats()["by_kind"] == {"malformed": 5}
 
 
+def test_a_malformed_tick_is_reported_under_its_own_symbol_whatever_the_batches():
+    good = clean(3)
+    bad = (None, good[-1][1] + 1, 100.0, 1.0, "", None, None)
+    whole, split = DataQualityValidator(), DataQualityValidator()
+    whole.filter_ticks([*good, bad])
+    split.filter_ticks(good)
+    split.filter_ticks([bad])
+    assert whole.examples() == split.examples()
+    assert whole.examples()["malformed"][0]["symbol"] == "?"
+
+
 def test_mixed_symbols_keep_their_own_state():
     v = DataQualityValidator()
     a, b = clean(300, 100.0), clean(300, 5000.0, sym="NQ")
