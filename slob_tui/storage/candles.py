@@ -78,7 +78,16 @@ COLUMNS = "symbol, ts_ns, open, high, low, close, volume, tick_count, gap_filled
 
 
 class StoreError(SlobError):
-    """The candle store cannot be opened or written; the message names the file."""
+    """The candle store cannot be opened or written; the message names the file.
+
+    `bad_data`: the candles themselves were refused (a value SQLite cannot bind or store), not
+    the file (locked, full, unreadable): retrying the same batch would fail forever.
+    """
+
+    bad_data = False
+
+
+_BAD_DATA = (sqlite3.IntegrityError, sqlite3.InterfaceError, TypeError, ValueError, OverflowError)
 
 
 def _candle(r: Sequence[Any]) -> Candle:
@@ -113,6 +122,7 @@ class CandleStore:
         self.flushes = 0
         self.write_errors = 0
         self.last_error: str | None = None
+        self.unwritable: list[Candle] = []
 
     # ------------------------------------------------------------------ lifecycle
     async def open(self) -> CandleStore:
@@ -221,10 +231,35 @@ class CandleStore:
             batch, self._pending = self._pending, []
             try:
                 await self.upsert_many(batch)
-            except StoreError:
-                self._pending[:0] = batch  # keep order, lose nothing
-                raise
+            except StoreError as exc:
+                if not exc.bad_data:
+                    self._pending[:0] = batch  # keep order, lose nothing
+                    raise
+                await self._write_each(batch)
             self.flushes += 1
+
+    async def _write_each(self, batch: list[Candle]) -> None:
+        """A batch with a candle SQLite refuses: write the others one by one and set the bad
+        ones aside (logged, kept in `unwritable`), so one bad row cannot stop all saving. If
+        none goes in, the file refuses them all (a trigger, a changed schema): keep them."""
+        refused: list[tuple[Candle, StoreError]] = []
+        written = 0
+        for i, candle in enumerate(batch):
+            try:
+                await self.upsert_many([candle])
+                written += 1
+            except StoreError as exc:
+                if not exc.bad_data:
+                    self._pending[:0] = [c for c, _ in refused] + batch[i:]
+                    raise
+                refused.append((candle, exc))
+        self.write_errors -= len(refused)  # one failed write: the batch's, already counted
+        if not written:
+            self._pending[:0] = batch
+            raise refused[-1][1]
+        for candle, exc in refused:
+            self.unwritable.append(candle)
+            log.error("%s: set aside %s", exc, candle)
 
     async def flush(self) -> None:
         """Write everything queued so far; raises StoreError if it cannot."""
@@ -271,7 +306,9 @@ class CandleStore:
     def _failed(self, exc: Exception) -> NoReturn:
         self.write_errors += 1
         self.last_error = str(exc)
-        raise StoreError(f"cannot write candles to {self.path}: {exc}") from exc
+        error = StoreError(f"cannot write candles to {self.path}: {exc}")
+        error.bad_data = isinstance(exc, _BAD_DATA)
+        raise error from exc
 
 
     async def _checkpoint_wal(self) -> None:
@@ -376,6 +413,7 @@ class CandleStore:
             "flushes": self.flushes,
             "write_errors": self.write_errors,
             "last_error": self.last_error,
+            "unwritable": len(self.unwritable),
         }
 
     async def vacuum(self) -> None:

@@ -131,3 +131,19 @@ async def test_a_candle_sqlite_cannot_bind_is_a_store_error_and_the_store_still_
     with pytest.raises(StoreError):
         await store.close()
     assert store._db is None and store._wdb is None
+
+
+async def test_a_candle_sqlite_refuses_is_set_aside_and_the_others_are_written(tmp_path: Path):
+    """One bad row (NaN becomes NULL in a NOT NULL column) must not stop all saving: the rest
+    of its batch and every later one are written, the bad candle is kept and counted."""
+    candles = make(5)
+    bad = replace(candles[2], close=float("nan"))
+    async with CandleStore(tmp_path / "c.db") as store:
+        store.enqueue([*candles[:2], bad, *candles[3:]])
+        await store.flush()
+        assert store.pending == 0 and store.unwritable == [bad]
+        assert [c.start for c in await store.candles("SPY")] == [
+            c.start for c in candles if c is not candles[2]]  # fmt: skip
+        store.enqueue(make(2, start=T0 + 10 * NS_PER_MINUTE))
+        await store.flush()
+        assert await store.count() == 6 and (await store.stats())["unwritable"] == 1
