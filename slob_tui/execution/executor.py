@@ -101,16 +101,53 @@ class OrderExecutor(RecoveryMixin, ExitsMixin):
         self._recs: dict[str, OrderRecord] = {}
         self._positions: list[Position] = []
         self._lock = asyncio.Lock()
+        self._queue: asyncio.Queue[Event] | None = None  # detached placement (see subscribe)
+        self._worker: asyncio.Task[None] | None = None
         broker.set_update_handler(self.on_update)
 
     # ---- wiring -------------------------------------------------------------------------
     def now(self) -> int:
         return self.clock.now_ns() if self.clock is not None else 0
 
-    def subscribe(self) -> None:
-        """Subscribe after the state handler, so a setup is persisted before it is acted on."""
-        self.bus.subscribe(EventType.SETUP_TRIGGERED, self.on_setup_event)
+    def subscribe(self, detached: bool = False) -> None:
+        """Subscribe after the state handler, so a setup is persisted before it is acted on.
+
+        `detached`: triggered setups are placed by a task of their own, in order, so that a
+        remote broker's round trips and retries (seconds, with backoff) do not hold the candle
+        pipeline while ticks pile up in the buffer. The paper broker stays attached: it fills
+        at the next candle's open, which needs the order placed before that candle.
+        """
+        if detached:
+            self._queue = asyncio.Queue()
+            self.bus.subscribe(EventType.SETUP_TRIGGERED, self._enqueue)
+        else:
+            self.bus.subscribe(EventType.SETUP_TRIGGERED, self.on_setup_event)
         self.bus.subscribe(EventType.KILL_SWITCH, self._on_kill_event)
+
+    def _enqueue(self, event: Event) -> None:
+        assert self._queue is not None
+        self._queue.put_nowait(event)
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(self._place_queued())
+
+    async def _place_queued(self) -> None:
+        assert self._queue is not None
+        while not self._queue.empty():
+            event = self._queue.get_nowait()
+            try:
+                await self.on_setup_event(event)
+            except Exception:  # noqa: BLE001 - one setup's failure must not stop the next
+                log.exception("placing %s failed", getattr(event.data, "setup_id", "?"))
+            finally:
+                self._queue.task_done()
+
+    async def drain(self) -> None:
+        """Wait until every queued setup has been placed (or refused): before the broker closes."""
+        if self._queue is not None:
+            await self._queue.join()
+        if self._worker is not None:
+            await self._worker
+            self._worker = None
 
     async def load(self) -> None:
         """Restore the kill switch and the open orders' view from the state store."""

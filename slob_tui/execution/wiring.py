@@ -146,6 +146,7 @@ class ExecutionRuntime:
 
     async def stop(self, engine: Any) -> None:
         try:
+            await self.executor.drain()
             await self.save_trackers()
             await self.broker.close()
             await self.state.clear_value("engine")
@@ -168,7 +169,7 @@ def attach_execution(engine: Any, opts: Any, settings: Any, *,
     runtime = ExecutionRuntime(engine, state, broker, executor)
     for etype in SETUP_EVENTS:
         engine.bus.subscribe(etype, runtime.on_setup_event)
-    executor.subscribe()
+    executor.subscribe(detached=not isinstance(broker, PaperBroker))
     engine.add_start_hook(runtime.start)
     engine.add_candle_hook(runtime.on_candle)
     engine.add_stop_hook(runtime.stop)

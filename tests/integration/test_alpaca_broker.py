@@ -241,3 +241,44 @@ async def test_stream_reconnect_reconciles_and_counts_a_fill_once(server, tmp_pa
         assert [f["leg"] for f in s.of(EventType.ORDER_FILLED)] == ["entry", "target"]
         [target] = [r for r in await s.state.orders() if r.order.leg == "target"]
         assert [f.qty for f in await s.state.fills(target.order.client_order_id)] == [1.0]
+
+
+async def test_detached_placement_frees_the_pipeline_and_keeps_the_order(server,
+                                                                         tmp_path) -> None:
+    """With a remote broker the executor places from a task of its own: the bus (the candle
+    pipeline) gets back at once, setups are placed in order, once each, and `drain` waits for
+    them (the engine's stop does, before the broker closes). Attached, the emit waits."""
+    server.set_price("QQQ", 400.0)
+    async with Setup(server, tmp_path / "s.db") as s:
+        first = triggered(0, Direction.LONG, entry=400, stop=395, target=410, symbol="QQQ")
+        second = triggered(5, Direction.SHORT, entry=400, stop=405, target=390, symbol="QQQ")
+        s.ex.subscribe(detached=True)
+        await s.bus.emit_and_wait(trigger_event(first))
+        await s.bus.emit_and_wait(trigger_event(second))
+        assert s.of(EventType.ORDER_PLACED) == []  # nothing sent while the pipeline ran
+        await s.ex.drain()
+        placed = [p["client_order_id"] for p in s.of(EventType.ORDER_PLACED)]
+        assert placed == ["slob-QQQ-L-20231114221100-E", "slob-QQQ-S-20231114221600-E"]
+        assert len([o for o in server.trading.orders.values() if o["_parent"] is None]) == 2
+    async with Setup(server, tmp_path / "t.db") as s:
+        s.ex.subscribe()
+        third = triggered(9, Direction.LONG, entry=400, stop=395, target=410, symbol="QQQ")
+        await s.bus.emit_and_wait(trigger_event(third))
+        assert len(s.of(EventType.ORDER_PLACED)) == 1  # attached: placed before the emit returns
+
+
+def test_the_engine_places_detached_with_alpaca_and_attached_with_paper(server,
+                                                                        tmp_path) -> None:
+    from slob_tui.config import load_settings
+    from slob_tui.engine.engine import LiveTradingEngine
+    from slob_tui.execution.wiring import attach_execution
+    from slob_tui.wiring import RunOptions
+    from tests.unit.execution.test_engine_wiring import IdleFeed
+
+    remote = attach_execution(LiveTradingEngine(IdleFeed()), RunOptions(db=str(tmp_path / "a.db")),
+                              load_settings(env={}, dotenv=None),
+                              broker_factory=lambda _state: AlpacaBroker(settings_for(server),
+                                                                         paper=True))  # fmt: skip
+    paper = attach_execution(LiveTradingEngine(IdleFeed()), RunOptions(db=str(tmp_path / "p.db")),
+                             load_settings(env={}, dotenv=None))
+    assert remote._queue is not None and paper._queue is None
