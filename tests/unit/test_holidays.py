@@ -102,7 +102,7 @@ def minute_candle(at: str) -> Candle:
     return Candle("SPY", ns(at), 100.0, 100.5, 99.5, 100.2, 1000.0, 10)
 
 
-@pytest.mark.parametrize(("holidays", "missing"), [("us", []), ("none", [390])])
+@pytest.mark.parametrize(("holidays", "missing"), [("auto", []), ("us", []), ("none", [390])])
 def test_a_holiday_is_not_missing_minutes_unless_the_calendar_is_off(holidays, missing):
     """Friday's close to Tuesday's open over a Monday holiday (2026-01-19, MLK Day)."""
     v = DataQualityValidator(QualityPolicy(holidays=holidays))
@@ -125,3 +125,13 @@ def test_an_early_close_ends_the_session_at_one():
 def test_a_bad_holidays_policy_names_the_setting():
     with pytest.raises(Exception, match="SLOB_DQ_HOLIDAYS"):
         QualityPolicy(holidays="nyse")
+
+
+def test_auto_holidays_only_for_a_market_in_new_york_time():
+    """US holidays say nothing of a market kept in another zone: `auto` leaves it alone."""
+    london = DataQualityValidator(QualityPolicy(market_tz="Europe/London",
+                                                market_hours="08:00-16:30"))  # fmt: skip
+    assert london.candles.hours.calendar is None
+    forced = DataQualityValidator(QualityPolicy(market_tz="Europe/London", holidays="us"))
+    assert forced.candles.hours.calendar is not None
+    assert DataQualityValidator().candles.hours.calendar is not None
