@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from slob_tui.feeds.alpaca_fastframes import _stock_trades
 from slob_tui.feeds.alpaca_frames import (
     _parse_each,
-    _stock_trades,
     format_rfc3339_ns,
     parse_frame,
     parse_rfc3339_ns,
