@@ -4,9 +4,10 @@ Alpaca batches many messages into one frame (a msgpack or JSON array). msgpack t
 decoded by `msgpack.unpackb(..., timestamp=2)` straight to integer nanoseconds; JSON carries
 RFC 3339 strings with nine fractional digits, which `datetime.fromisoformat` rejects on
 Python 3.11, so they are parsed here by hand. A malformed message is counted, never raised.
-A msgpack frame made only of well-formed stock trades (the bulk of a busy stream) is decoded as
-a whole without a dict per trade and checked column by column (`alpaca_fastframes`); every
-other frame goes message by message (`_parse_each`), and both give the same result.
+A msgpack frame made only of well-formed stock trades, or only of crypto trades (the bulk of a
+busy stream), is decoded as a whole without a dict per trade and checked column by column
+(`alpaca_fastframes`); every other frame goes message by message (`_parse_each`), and both give
+the same result.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ from typing import Any
 
 import msgpack
 
-from slob_tui.feeds.alpaca_fastframes import _VALID_CONDITIONS, _remember_conditions, _stock_trades
+from slob_tui.feeds.alpaca_fastframes import (
+    _VALID_CONDITIONS,
+    _remember_conditions,
+    trade_frame_ticks,
+)
 
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})\Z"
@@ -195,12 +200,12 @@ CONTROL_TYPES = frozenset({"success", "error", "subscription"})
 def parse_frame(frame: bytes | str) -> ParsedFrame:
     """Decode a frame and split it; never raises: bad frames and messages are counted.
 
-    A msgpack frame of well-formed stock trades (what a busy stream sends) takes the
+    A msgpack frame of well-formed stock or crypto trades (what a busy stream sends) takes the
     frame-at-once path; any other frame, or one that path cannot vouch for, goes message by
     message, which alone decides what is rejected.
     """
     if type(frame) is bytes:
-        ticks = _stock_trades(frame)
+        ticks = trade_frame_ticks(frame)
         if ticks is not None:
             return ParsedFrame(ticks, [], len(ticks), 0)
     return _parse_each(frame)
