@@ -4,6 +4,7 @@ One kernel for demo, replay and live: adapters differ only at the edges. A singl
 moves ticks in batches; every completed candle goes, in this order, to the store (queued), the
 bus, the candle hooks (paper fills, quality checks) and then the tracker, whose setup events are
 delivered with `emit_and_wait` so that state is persisted before anything acts on it.
+The read side (`health()`, `snapshot()`, the records kept for them) lives in `views.py`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from slob_tui.engine.aggregator import CandleAggregator, SaleConditionPolicy
 from slob_tui.engine.buffer import TickBuffer
 from slob_tui.engine.bus import EventBus
 from slob_tui.engine.health import HealthMonitor
-from slob_tui.engine.snapshot import EngineSnapshot, SetupView
+from slob_tui.engine.views import EngineViews
 from slob_tui.feeds.base import Feed
 
 log = logging.getLogger(__name__)
@@ -31,10 +32,8 @@ log = logging.getLogger(__name__)
 CandleHook = Callable[[Candle], Awaitable[None] | None]
 LifecycleHook = Callable[["LiveTradingEngine"], Awaitable[None]]
 
-NOTABLE_EVENTS = frozenset(EventType) - {EventType.CANDLE_COMPLETED, EventType.HEALTH}
 
-
-class LiveTradingEngine:
+class LiveTradingEngine(EngineViews):
     """The async runtime. Construct, then `await run()` (or `start()` ... `stop()`)."""
 
     def __init__(
@@ -241,23 +240,9 @@ class LiveTradingEngine:
             self.setup_events += 1
             await self.bus.emit_and_wait(event)
 
-    def _record_setup(self, update: SetupUpdate) -> None:
-        timeline = self.setups.setdefault(update.setup_id, [])
-        timeline.append(update)
-        if update.state.is_terminal:
-            self._ended_order.append(update.setup_id)
-            keep = set(self._ended_order)
-            for sid in [s for s, t in self.setups.items() if t[-1].state.is_terminal]:
-                if sid not in keep:
-                    del self.setups[sid]
-
     async def _publish_notices(self) -> None:
         for etype, data in self.aggregator.drain_notices():
             self.bus.emit(Event(etype, self.clock.now_ns(), data, "aggregator"))
-
-    def _remember(self, event: Event) -> None:
-        if event.type in NOTABLE_EVENTS:
-            self.notable.append(event)
 
     async def _consume(self) -> None:
         """The single consumer: batches out of the buffer into the pipeline."""
@@ -402,70 +387,3 @@ class LiveTradingEngine:
         self.paused = False
         self.feed.resume()
         self.seq += 1
-
-    # ---- views --------------------------------------------------------------------------
-    def health(self) -> dict[str, Any]:
-        report = self.health_monitor.report()
-        report["mode"] = self.mode
-        report["feed"] = self.feed.health()
-        report["buffer"] = self.buffer.stats()
-        report["aggregator"] = self.aggregator.stats()
-        report["bus"] = self.bus.stats()
-        report["setup_events"] = self.setup_events
-        for name, source in self._health_sources.items():
-            try:
-                report[name] = source()
-            except Exception as exc:  # noqa: BLE001
-                report[name] = {"error": str(exc)}
-        return report
-
-    def snapshot(self) -> EngineSnapshot:
-        symbols = tuple(getattr(self.feed, "symbols", ()) or self.recent.keys())
-        views = self._setup_views()
-        live = [v for v in views if v.is_live]
-        ended = [v for v in views if not v.is_live]
-        orders: Sequence[Order] = ()
-        positions: Sequence[Position] = ()
-        if self._orders_provider is not None:
-            orders, positions = self._orders_provider()
-        forming = {s: self.aggregator.forming(s) for s in symbols}
-        last_price = {}
-        for s in symbols:
-            f = forming.get(s)
-            if f is not None:
-                last_price[s] = f.close
-            elif self.recent.get(s):
-                last_price[s] = self.recent[s][-1].close
-        return EngineSnapshot(
-            seq=self.seq,
-            now_ns=self.clock.now_ns(),
-            mode=self.mode,
-            feed=getattr(self.feed, "name", "?"),
-            symbols=symbols,
-            paused=self.paused,
-            candles={s: tuple(c) for s, c in self.recent.items()},
-            forming=forming,
-            last_price=last_price,
-            setups=tuple(sorted(live, key=lambda v: -v.latest.time))
-            + tuple(sorted(ended, key=lambda v: -v.latest.time)),
-            orders=tuple(orders),
-            positions=tuple(positions),
-            health=self.health(),
-            events=tuple(self.notable),
-        )
-
-    def _setup_views(self) -> list[SetupView]:
-        views = []
-        for sid, timeline in self.setups.items():
-            last = timeline[-1]
-            views.append(
-                SetupView(
-                    setup_id=sid,
-                    symbol=last.symbol,
-                    direction=last.direction.value,
-                    state=last.state.value,
-                    reason=last.reason,
-                    timeline=tuple(timeline),
-                )
-            )
-        return views
