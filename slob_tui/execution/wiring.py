@@ -118,7 +118,7 @@ class ExecutionRuntime:
                 log.warning("tracker state for %s not restored (%s): rebuilding from candles",
                             symbol, exc)
         for update in await self.state.live_setups():
-            self.engine.setups.setdefault(update.setup_id, []).append(update)
+            self.engine._record_setup(update)  # the engine keeps only the last ended ones
 
     async def _catch_up(self) -> None:
         """Feed stored candles the tracker or the paper book has not seen, in engine order."""
@@ -138,7 +138,7 @@ class ExecutionRuntime:
             for candle in await store.candles(symbol, start_ns=since + 1):
                 await self.on_candle(candle)
                 for event in self.engine.tracker_for(symbol).on_candle(candle):
-                    self.engine.setups.setdefault(event.data.setup_id, []).append(event.data)
+                    self.engine._record_setup(event.data)
                     await self.engine.bus.emit_and_wait(event)
                 self.caught_up += 1
         if self.caught_up:
