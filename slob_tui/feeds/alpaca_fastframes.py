@@ -115,18 +115,29 @@ def _columns(frame: bytes, layout: _Layout) -> dict[Any, tuple[Any, ...]] | None
     return values
 
 
-def _prices_and_sizes_ok(
-    prices: tuple[Any, ...], sizes: tuple[Any, ...], size_types: set[type]
-) -> bool:
-    """The per-message path's price and size checks, over whole columns."""
-    return (
-        set(map(type, prices)) == _FLOAT
-        and min(prices) > 0.0  # NaN first makes min NaN: refused here
-        and _isfinite(sum(prices))  # any NaN or inf elsewhere makes the sum so
-        and size_types <= _SIZE_TYPES
-        and min(sizes) >= 0
-        and _isfinite(sum(sizes))
-    )
+def _trade_columns(values: dict[Any, tuple[Any, ...]]) -> tuple[Any, Any, Any, Any] | None:
+    """Symbol, time, price and size columns as ticks take them, or None unless every value
+    passes the per-message path's checks (ids too); raises on a surprise (caller: None)."""
+    symbols, stamps, prices, sizes = values["S"], values["t"], values["p"], values["s"]
+    distinct_symbols = set(symbols)
+    size_types = set(map(type, sizes))
+    if (
+        not all(type(sym) is str and sym for sym in distinct_symbols)
+        or set(map(type, stamps)) != _INT
+        or set(map(type, prices)) != _FLOAT
+        or not min(prices) > 0.0  # NaN first makes min NaN: refused here
+        or not _isfinite(sum(prices))  # any NaN or inf elsewhere makes the sum so
+        or not size_types <= _SIZE_TYPES
+        or not min(sizes) >= 0
+        or not _isfinite(sum(sizes))
+        or not set(map(type, values["i"])) <= _ID_TYPES
+    ):
+        return None
+    if len(distinct_symbols) == 1:
+        symbols = repeat(intern(symbols[0]))  # one string for every frame of the symbol
+    if size_types != _FLOAT:
+        sizes = map(float, sizes)
+    return symbols, stamps, prices, sizes
 
 
 def _stock_trades(frame: bytes) -> list[tuple[Any, ...]] | None:
@@ -137,17 +148,12 @@ def _stock_trades(frame: bytes) -> list[tuple[Any, ...]] | None:
         values = _columns(frame, _STOCK)
         if values is None:
             return None
-        symbols, stamps, prices, sizes = values["S"], values["t"], values["p"], values["s"]
-        exchanges, conditions, ids, tapes = values["x"], values["c"], values["i"], values["z"]
-        distinct_symbols = set(symbols)
-        size_types = set(map(type, sizes))
+        base = _trade_columns(values)
+        exchanges, conditions, tapes = values["x"], values["c"], values["z"]
         if (
-            not all(type(sym) is str and sym for sym in distinct_symbols)
-            or set(map(type, stamps)) != _INT
-            or not _prices_and_sizes_ok(prices, sizes, size_types)
+            base is None
             # a str equals no other type, so checking the few distinct values is enough
             or not all(type(x) is str for x in set(exchanges))
-            or not set(map(type, ids)) <= _ID_TYPES
             # the tape is not kept, but a container there could hold what the per-message
             # decode refuses (an array as a map key), so only plain strings pass
             or not all(type(z) is str for z in set(tapes))
@@ -159,12 +165,8 @@ def _stock_trades(frame: bytes) -> list[tuple[Any, ...]] | None:
                 return None
     except Exception:  # noqa: BLE001 - any surprise means: let the per-message path decide
         return None
-    if len(distinct_symbols) == 1:
-        symbols = repeat(intern(symbols[0]))  # one string for every frame of the symbol
-    if size_types != _FLOAT:
-        sizes = map(float, sizes)
     # strict=False: `symbols` may be an endless repeat; the other columns have n items each
-    return list(zip(symbols, stamps, prices, sizes, exchanges, conditions, ids, strict=False))
+    return list(zip(*base, exchanges, conditions, values["i"], strict=False))
 
 
 def _crypto_trades(frame: bytes) -> list[tuple[Any, ...]] | None:
@@ -175,27 +177,14 @@ def _crypto_trades(frame: bytes) -> list[tuple[Any, ...]] | None:
         values = _columns(frame, _CRYPTO)
         if values is None:
             return None
-        symbols, stamps, prices, sizes = values["S"], values["t"], values["p"], values["s"]
-        ids, sides = values["i"], values["tks"]
-        distinct_symbols = set(symbols)
-        size_types = set(map(type, sizes))
-        if (
-            not all(type(sym) is str and sym for sym in distinct_symbols)
-            or set(map(type, stamps)) != _INT
-            or not _prices_and_sizes_ok(prices, sizes, size_types)
-            or not set(map(type, ids)) <= _ID_TYPES
-            # the side is not kept; only plain strings pass, as for the stock tape
-            or not all(type(side) is str for side in set(sides))
-        ):
+        base = _trade_columns(values)
+        # the side is not kept; only plain strings pass, as for the stock tape
+        if base is None or not all(type(side) is str for side in set(values["tks"])):
             return None
     except Exception:  # noqa: BLE001 - any surprise means: let the per-message path decide
         return None
-    if len(distinct_symbols) == 1:
-        symbols = repeat(intern(symbols[0]))
-    if size_types != _FLOAT:
-        sizes = map(float, sizes)
     # strict=False: `symbols`, exchanges and conditions may repeat endlessly; the rest have n
-    return list(zip(symbols, stamps, prices, sizes, repeat(""), repeat(()), ids, strict=False))
+    return list(zip(*base, repeat(""), repeat(()), values["i"], strict=False))
 
 
 def trade_frame_ticks(frame: bytes) -> list[tuple[Any, ...]] | None:
