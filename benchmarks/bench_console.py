@@ -187,10 +187,10 @@ def _wall(cmd: list[str], env: dict[str, str] | None = None) -> float:
 FIRST_FRAME = """
 import asyncio, os, sys, tempfile, time
 from slob_tui.ui.app import create_app
-from slob_tui.wiring import RunOptions, build_engine
+from slob_tui.node import NodeConfig, TradingNode
 async def main():
     db = os.path.join(tempfile.mkdtemp(), "ff.db")
-    app = create_app(build_engine(RunOptions(db=db)), theme="slob-dark")
+    app = create_app(TradingNode(NodeConfig(db=db)), theme="slob-dark")
     async with app.run_test(headless=True, size=(120, 40)) as pilot:
         await pilot.pause()
         print("FIRST_FRAME", flush=True)

@@ -26,14 +26,14 @@ SPY = "spy_trades_20131007_et.csv.gz"
 
 async def _replay(data: Path, with_metrics: bool) -> tuple[float, float, int]:
     from slob_tui.config import Settings
+    from slob_tui.node import NodeConfig, TradingNode
     from slob_tui.ops.metrics import MetricsServer
-    from slob_tui.wiring import RunOptions, build_engine
 
     with tempfile.TemporaryDirectory() as tmp:
-        opts = RunOptions(feed="replay", replay_file=str(data / SPY), symbols=("SPY",),
-                          db=f"{tmp}/c.db", speed=None)
-        engine = build_engine(opts, Settings())
-        server = MetricsServer(engine, db_path=opts.db) if with_metrics else None
+        config = NodeConfig(feed="replay", replay_file=str(data / SPY), symbols=("SPY",),
+                            db=f"{tmp}/c.db", speed=None, settings=Settings())
+        engine = TradingNode(config)
+        server = MetricsServer(engine, db_path=config.db) if with_metrics else None
         t0 = time.perf_counter()
         await engine.run()
         elapsed = time.perf_counter() - t0

@@ -85,7 +85,7 @@ def run_floor(ticks: list[tuple], batch: int) -> float:
 def run_engine(ticks: list[tuple], batch: int, validate: bool, tmp: Path, k: int) -> float:
     from slob_tui.engine.aggregator import SaleConditionPolicy
     from slob_tui.engine.engine import LiveTradingEngine
-    from slob_tui.engine.quality import attach_validator
+    from slob_tui.engine.quality import QualityPolicy
     from slob_tui.feeds.batches import BatchFeed
     from slob_tui.storage.candles import CandleStore
 
@@ -93,9 +93,8 @@ def run_engine(ticks: list[tuple], batch: int, validate: bool, tmp: Path, k: int
     engine = LiveTradingEngine(
         BatchFeed(batches), store=CandleStore(tmp / f"bench{k}.db"),
         policy=SaleConditionPolicy.spy_algoseek(), mode="REPLAY",
+        quality=QualityPolicy() if validate else None,
     )  # fmt: skip
-    if validate:
-        attach_validator(engine)
     t0 = time.perf_counter()
     asyncio.run(engine.run())
     return time.perf_counter() - t0

@@ -97,14 +97,16 @@ def engine_factory(
     def factory() -> Callable[[], Any]:
         path = tmp_path(ctx, "e2e.db")
         feed = FramesFeed(frames, parts["parse"], symbol)
-        engine = parts["engine"](
-            feed, store=parts["store"](path), policy=parts["policy"].none(), mode="REPLAY"
-        )
+        quality = None
         if validate:
             from slob_tui.config import Settings
-            from slob_tui.engine.quality import attach_validator
+            from slob_tui.engine.quality import QualityPolicy
 
-            attach_validator(engine, settings=Settings())
+            quality = QualityPolicy.from_settings(Settings())
+        engine = parts["engine"](
+            feed, store=parts["store"](path), policy=parts["policy"].none(), mode="REPLAY",
+            quality=quality,
+        )
         loop = asyncio.new_event_loop()
 
         def run() -> Any:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from slob_tui.core.events import Event, EventType
 from slob_tui.core.models import Candle, SetupUpdate
+
+if TYPE_CHECKING:
+    from slob_tui.node import NodeConfig, TradingNode
 
 
 def _hhmm(ns: int) -> str:
@@ -85,28 +88,28 @@ class HeadlessLog:
             self.console.print(f"[bold]{t.name}[/] {compact(event.data)}")
 
 
-async def _run(engine: Any, duration: float | None, log: HeadlessLog) -> None:
+async def _run(node: TradingNode, duration: float | None, log: HeadlessLog) -> None:
     for etype in EventType:
         if etype.category.value == "setup":
-            engine.bus.subscribe(etype, log, first=True)  # before the executor acts on it
-    engine.bus.subscribe(None, lambda e: None if e.type.category.value == "setup" else log(e))
-    engine.install_signal_handlers()
-    await engine.run(duration=duration)
+            node.bus.subscribe(etype, log, first=True)  # before the executor acts on it
+    node.bus.subscribe(None, lambda e: None if e.type.category.value == "setup" else log(e))
+    node.install_signal_handlers()
+    await node.run(duration=duration)
 
 
-def run_headless(opts: Any, settings: Any) -> int:
-    from slob_tui.wiring import build_engine
+def run_headless(config: NodeConfig) -> int:
+    from slob_tui.node import TradingNode
 
-    engine = build_engine(opts, settings)
+    node = TradingNode(config)
     console = Console(highlight=False)
     console.print(
-        f"[bold]slob-tui[/] headless — mode [bold]{engine.mode}[/], feed {opts.feed}, "
-        f"db {opts.db}. Ctrl+C stops gracefully."
+        f"[bold]slob-tui[/] headless — mode [bold]{node.mode}[/], feed {config.feed}, "
+        f"db {config.db}. Ctrl+C stops gracefully."
     )
-    asyncio.run(_run(engine, opts.duration, HeadlessLog(console)))
-    h = engine.health()
+    asyncio.run(_run(node, config.duration, HeadlessLog(console)))
+    h = node.health()
     console.print(
-        f"stopped ({engine.stop_reason}): {h['ticks']} ticks, {h['candles']} candles, "
-        f"{engine.setup_events} setup events"
+        f"stopped ({node.stop_reason}): {h['ticks']} ticks, {h['candles']} candles, "
+        f"{node.setup_events} setup events"
     )
     return 0

@@ -41,10 +41,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from slob_tui.commands.run import options_from_args
     from slob_tui.errors import UsageError
+    from slob_tui.node import TradingNode, from_args
     from slob_tui.storage.candles import CandleStore
-    from slob_tui.wiring import build_engine
 
     if args.minutes <= 0:
         raise UsageError("--minutes must be positive")
@@ -52,18 +51,18 @@ def run(args: argparse.Namespace) -> int:
         if args.db is None:
             args.db = str(Path(tmp) / "check.db")
         args.duration = args.minutes * 60
-        opts, settings = options_from_args(args)
-        engine = build_engine(opts, settings)
+        config = from_args(args)
+        engine = TradingNode(config)
 
         async def go() -> int:
             engine.install_signal_handlers()
-            await engine.run(duration=opts.duration)
-            async with CandleStore(opts.db) as store:
+            await engine.run(duration=config.duration)
+            async with CandleStore(config.db) as store:
                 return await store.count()
 
         persisted = asyncio.run(go())
     ok, rows = checkpoint_report(engine, persisted, args.minutes)
-    table = Table(title=f"slob-tui checkpoint ({opts.feed})")
+    table = Table(title=f"slob-tui checkpoint ({config.feed})")
     for col in ("check", "value", "result"):
         table.add_column(col)
     for name, value, passed in rows:

@@ -38,22 +38,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
-async def _flatten(opts, settings, args) -> str:  # noqa: ANN001 - lazily imported types
+async def _flatten(db: str, live: bool, settings, args) -> str:  # noqa: ANN001
     import asyncio
 
-    from slob_tui.brokers.paper import PaperBroker
     from slob_tui.core.clock import WallClock
     from slob_tui.engine.bus import EventBus
     from slob_tui.execution.executor import OrderExecutor
     from slob_tui.execution.wiring import make_broker
     from slob_tui.storage.state import StateManager
 
-    state = StateManager(opts.db, redis_url=settings.redis_url, tz=settings.tz)
+    state = StateManager(db, redis_url=settings.redis_url, tz=settings.tz)
     await state.open()
     try:
-        broker = make_broker(opts, settings, state)
+        # flattening live money only reduces risk: --live is its own confirmation here
+        venue = make_broker(settings, state, live=live, live_confirmed=live)
+        broker = venue.broker
         running = await state.get_value("engine")
-        if isinstance(broker, PaperBroker):
+        if venue.simulator is not None:
             if args.reset:
                 await state.clear_value("kill_switch")
                 return "kill switch cleared: new orders allowed"
@@ -70,7 +71,7 @@ async def _flatten(opts, settings, args) -> str:  # noqa: ANN001 - lazily import
                         " it acts on its next candle")
             book = await state.get_value("paper_book")
             if book:
-                broker.load(book)
+                venue.simulator.load(book)
         await broker.connect()
         executor = OrderExecutor(broker, state, EventBus(), clock=WallClock())
         try:
@@ -91,10 +92,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from slob_tui.config import load_settings
-    from slob_tui.wiring import RunOptions
 
     settings = load_settings()
-    opts = RunOptions(db=args.db or settings.db_path, live=bool(args.live))
-    opts.extra["live_confirmed"] = bool(args.live)  # flattening live money only reduces risk
-    print(asyncio.run(_flatten(opts, settings, args)))
+    print(asyncio.run(_flatten(args.db or settings.db_path, bool(args.live), settings, args)))
     return 0

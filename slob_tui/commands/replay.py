@@ -57,10 +57,10 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from slob_tui.config import load_settings
-    from slob_tui.wiring import RunOptions, build_engine
+    from slob_tui.node import NodeConfig, TradingNode
 
     settings = load_settings()
-    opts = RunOptions(
+    config = NodeConfig(
         feed="replay",
         symbols=(args.symbol,) if args.symbol else (),
         db=args.db or settings.db_path,
@@ -68,22 +68,24 @@ def run(args: argparse.Namespace) -> int:
         replay_file=args.file,
         tz=file_tz(args),
         exclude_conditions=parse_conditions(args.exclude_conditions),
+        settings=settings,
     )
     if not args.no_ui:
         from slob_tui.ui.launch import run_console
 
-        return run_console(opts, settings, args)
-    engine = build_engine(opts, settings)
-    summary = asyncio.run(_replay(engine))
+        return run_console(config)
+    node = TradingNode(config)
+    summary = asyncio.run(_replay(node))
     print(summary)
     return 0
 
 
-async def _replay(engine) -> str:  # noqa: ANN001 - LiveTradingEngine, imported lazily
+async def _replay(node) -> str:  # noqa: ANN001 - TradingNode, imported lazily
     from slob_tui.storage.candles import CandleStore
 
-    engine.install_signal_handlers()
-    await engine.run()
+    node.install_signal_handlers()
+    await node.run()
+    engine = node.engine
     feed = engine.feed
     report = feed.report
     agg = engine.aggregator.stats()

@@ -43,39 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def options_from_args(args: argparse.Namespace):  # noqa: ANN201 - RunOptions, lazily imported
-    """Flags over settings over defaults."""
-    from slob_tui.config import load_settings
-    from slob_tui.wiring import RunOptions
-
-    settings = load_settings()
-    symbols = tuple(args.symbols) if getattr(args, "symbols", None) else settings.symbols
-    opts = RunOptions(
-        feed=getattr(args, "feed", None) or settings.feed,
-        symbols=tuple(s.strip() for s in symbols if s.strip()),
-        db=getattr(args, "db", None) or settings.db_path,
-        duration=getattr(args, "duration", None),
-        live=bool(getattr(args, "live", False)),
-        seed=getattr(args, "seed", 7),
-        speed=getattr(args, "speed", 60.0),
-    )
-    if getattr(args, "metrics_port", None) is not None:
-        opts.extra["metrics_port"] = args.metrics_port
-    if getattr(args, "metrics_host", None):
-        opts.extra["metrics_host"] = args.metrics_host
-    opts.extra["live_confirmed"] = bool(getattr(args, "live_confirmed", False))
-    if opts.duration is not None and opts.duration <= 0:
-        from slob_tui.errors import UsageError
-
-        raise UsageError("--duration must be a positive number of seconds")
-    return opts, settings
-
-
 def run(args: argparse.Namespace) -> int:
     from slob_tui.errors import UsageError
+    from slob_tui.node import from_args
 
-    opts, settings = options_from_args(args)
-    if opts.live and args.no_ui and not args.live_confirmed:
+    config = from_args(args)
+    if config.live and args.no_ui and not config.live_confirmed:
         raise UsageError(
             "--live trades real money: add --i-understand-live-trading to confirm (headless)"
         )
@@ -83,12 +56,12 @@ def run(args: argparse.Namespace) -> int:
         from slob_tui.headless import run_headless
         from slob_tui.ops.logs import setup_logging
 
+        settings = config.settings
         setup_logging(
             settings.log_level, secrets=settings.secrets(),
             log_file=getattr(args, "log_file", None),
-        )
-
-        return run_headless(opts, settings)
+        )  # fmt: skip
+        return run_headless(config)
     from slob_tui.ui.launch import run_console
 
-    return run_console(opts, settings, args)
+    return run_console(config)

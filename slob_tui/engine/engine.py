@@ -4,7 +4,12 @@ One kernel for demo, replay and live: adapters differ only at the edges. A singl
 moves ticks in batches; every completed candle goes, in this order, to the store (queued), the
 bus, the candle hooks (paper fills, quality checks) and then the tracker, whose setup events are
 delivered with `emit_and_wait` so that state is persisted before anything acts on it.
-The read side (`health()`, `snapshot()`, the records kept for them) lives in `views.py`.
+
+The engine is the pipeline only: everything around it (execution, operations, the database
+lock) is built and started by the node (`slob_tui/node/`), which hands the engine its candle
+consumers at construction and drives its lifecycle in steps (`open`, `start_feed`,
+`stop_pipeline`, `close`). Standing alone (tests, benchmarks) `run()` does all the steps.
+The read side (setup timelines, notable events, the snapshot) lives in `journal.py`.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import logging
 import signal
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
 from typing import Any
 
 from slob_tui.core.clock import Clock, ManualClock, WallClock
@@ -24,17 +30,18 @@ from slob_tui.engine.aggregator import CandleAggregator, SaleConditionPolicy
 from slob_tui.engine.buffer import TickBuffer
 from slob_tui.engine.bus import EventBus
 from slob_tui.engine.health import HealthMonitor
-from slob_tui.engine.views import EngineViews
+from slob_tui.engine.journal import SetupJournal, build_snapshot
+from slob_tui.engine.quality import DataQualityValidator, QualityPolicy
+from slob_tui.engine.snapshot import EngineSnapshot
 from slob_tui.feeds.base import Feed
 
 log = logging.getLogger(__name__)
 
-CandleHook = Callable[[Candle], Awaitable[None] | None]
-LifecycleHook = Callable[["LiveTradingEngine"], Awaitable[None]]
+CandleConsumer = Callable[[Candle], Awaitable[None] | None]
 
 
-class LiveTradingEngine(EngineViews):
-    """The async runtime. Construct, then `await run()` (or `start()` ... `stop()`)."""
+class LiveTradingEngine:
+    """The async pipeline. Construct, then `await run()` (or `start()` ... `stop()`)."""
 
     def __init__(
         self,
@@ -46,7 +53,10 @@ class LiveTradingEngine(EngineViews):
         params: Any | None = None,
         tracker_factory: Callable[[str], Any] | None = None,
         policy: SaleConditionPolicy | None = None,
-        validator: Any | None = None,
+        quality: QualityPolicy | None = None,
+        extra_holidays: frozenset[date] = frozenset(),
+        market_open: Callable[[int], bool] | None = None,
+        candle_consumers: Sequence[CandleConsumer] = (),
         mode: str | None = None,
         buffer_size: int = 10_000,
         recent_candles: int = 600,
@@ -56,13 +66,24 @@ class LiveTradingEngine(EngineViews):
         self.feed = feed
         self.store = store
         self.bus = bus or EventBus()
-        self.data_driven_clock = clock is None and getattr(feed, "mode", "") == "REPLAY"
+        self.data_driven_clock = clock is None and feed.mode == "REPLAY"
         self.clock: Clock = clock or (ManualClock() if self.data_driven_clock else WallClock())
-        self.mode = mode or getattr(feed, "mode", "DEMO")
+        self.mode = mode or feed.mode
         # TTL is about ticks stuck in memory, so it runs on wall time even in a replay.
         self.buffer = TickBuffer(maxsize=buffer_size, clock=WallClock())
         self.aggregator = CandleAggregator(policy=policy)
-        self.validator = validator
+        # The engine clock judges "far in the future" only when it runs ahead of the data
+        # (live, demo); a clock driven by the data itself (replay) cannot.
+        self.validator = (
+            None
+            if quality is None
+            else DataQualityValidator(
+                quality,
+                clock=None if self.data_driven_clock else self.clock,
+                sale_policy=self.aggregator.policy,
+                extra_holidays=extra_holidays,
+            )
+        )
         self.params = params
         self._tracker_factory = tracker_factory
         self.enable_tracker = enable_tracker
@@ -70,22 +91,16 @@ class LiveTradingEngine(EngineViews):
         self.clock_tick_s = clock_tick_s
         self._recent_n = recent_candles
         self.recent: dict[str, deque[Candle]] = {}
-        self.setups: dict[str, list[SetupUpdate]] = {}
-        self._ended_order: deque[str] = deque(maxlen=50)
-        self.notable: deque[Event] = deque(maxlen=500)
-        self.health_monitor = HealthMonitor(self.clock)
-        self._candle_hooks: list[CandleHook] = []
-        self._start_hooks: list[LifecycleHook] = []
-        self._stop_hooks: list[LifecycleHook] = []
-        self._health_sources: dict[str, Callable[[], dict[str, Any]]] = {}
-        self._orders_provider: Callable[[], tuple[Sequence[Order], Sequence[Position]]] | None = (
-            None
-        )
+        self.journal = SetupJournal()
+        self.health_monitor = HealthMonitor(self.clock, market_open=market_open)
+        self._candle_consumers: tuple[CandleConsumer, ...] = tuple(candle_consumers)
         self._lock = asyncio.Lock()
         self._stop_requested = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._feed_task: asyncio.Task[Any] | None = None
+        self._opened = False
         self._started = False
+        self._pipeline_stopped = False
         self._stopped = False
         self._holds_gc = False
         self.stop_reason = ""
@@ -95,30 +110,7 @@ class LiveTradingEngine(EngineViews):
         self.setup_events = 0
         self.feed_error: BaseException | None = None
         self.resumed_from: dict[str, int] = {}
-        self.options: Any = None
-        self.settings: Any = None
-        self.bus.subscribe(None, self._remember)
-
-    # ---- extension points -------------------------------------------------------------
-    def add_candle_hook(self, hook: CandleHook) -> None:
-        """Called with each closed candle after the bus and before the tracker sees it."""
-        self._candle_hooks.append(hook)
-
-    def add_start_hook(self, hook: LifecycleHook) -> None:
-        """Awaited at start after the store is open and before the feed runs (restore state)."""
-        self._start_hooks.append(hook)
-
-    def add_stop_hook(self, hook: LifecycleHook) -> None:
-        """Awaited at a graceful stop after candles are flushed, before the store closes."""
-        self._stop_hooks.append(hook)
-
-    def add_health_source(self, name: str, source: Callable[[], dict[str, Any]]) -> None:
-        self._health_sources[name] = source
-
-    def set_orders_provider(
-        self, provider: Callable[[], tuple[Sequence[Order], Sequence[Position]]]
-    ) -> None:
-        self._orders_provider = provider
+        self.bus.subscribe(None, self.journal.remember)
 
     def tracker_for(self, symbol: str, price: float | None = None) -> Any:
         """The symbol's tracker, made on first use with the instrument profile for `price`
@@ -212,6 +204,10 @@ class LiveTradingEngine(EngineViews):
         if completed:
             await self._publish_notices()
 
+    def record_setup(self, update: SetupUpdate) -> None:
+        """A setup transition decided outside the live path (restored, caught up)."""
+        self.journal.record(update)
+
     async def _on_candle(self, candle: Candle) -> None:
         if self.store is not None:
             self.store.enqueue((candle,))
@@ -229,14 +225,14 @@ class LiveTradingEngine(EngineViews):
             for adjusted in self._store_adjusted():
                 if adjusted.symbol == candle.symbol and adjusted.start == candle.start:
                     candle = adjusted  # corrected before the tracker decided on it
-        for hook in self._candle_hooks:
-            result = hook(candle)
+        for consumer in self._candle_consumers:
+            result = consumer(candle)
             if result is not None:
                 await result
         if not self.enable_tracker:
             return
         for event in self.tracker_for(candle.symbol, candle.close).on_candle(candle):
-            self._record_setup(event.data)
+            self.journal.record(event.data)
             self.setup_events += 1
             await self.bus.emit_and_wait(event)
 
@@ -264,26 +260,26 @@ class LiveTradingEngine(EngineViews):
             raise
         except Exception as exc:
             self.feed_error = exc
-            log.error("feed %s failed: %s", getattr(self.feed, "name", "?"), exc)
+            log.error("feed %s failed: %s", self.feed.name, exc)
             self.bus.emit(Event(EventType.ERROR, self.clock.now_ns(), {"error": str(exc)}, "feed"))
         finally:
             self.buffer.close()
 
     # ---- lifecycle ----------------------------------------------------------------------
-    async def start(self) -> None:
-        if self._started:
+    async def open(self) -> None:
+        """Open the store and continue after its history; the feed does not run yet."""
+        if self._opened:
             return
-        self._started = True
+        self._opened = True
         if self.store is not None:
             await self.store.open()
             await self._resume_from_store()
-        try:
-            for hook in self._start_hooks:
-                await hook(self)
-        except BaseException:
-            if self.store is not None:  # an open store's thread would keep the process alive
-                await self.store.close()
-            raise
+
+    def start_feed(self) -> None:
+        """Start the consumer and the feed: from here on candles flow."""
+        if self._started:
+            return
+        self._started = True
         self.health_monitor.started(self.clock.now_ns())
         self.bus.emit(Event(EventType.ENGINE_STARTED, self.clock.now_ns(), {"mode": self.mode}))
         gc_policy.acquire()  # process-wide collector settings while engines run
@@ -291,6 +287,10 @@ class LiveTradingEngine(EngineViews):
         self._tasks.append(asyncio.create_task(self._consume(), name="engine-consumer"))
         self._feed_task = asyncio.create_task(self._run_feed(), name="engine-feed")
         self._tasks.append(self._feed_task)
+
+    async def start(self) -> None:
+        await self.open()
+        self.start_feed()
 
     async def _resume_from_store(self) -> None:
         """Continue after the stored history: the chart gets recent candles, and the aggregator
@@ -303,9 +303,8 @@ class LiveTradingEngine(EngineViews):
             self.aggregator.seed(symbol, recent[-1].start, recent[-1].close)
             self.resumed_from[symbol] = recent[-1].start
 
-    async def run(self, duration: float | None = None) -> None:
-        """Start, run until the feed ends, `duration` seconds pass or a stop is requested."""
-        await self.start()
+    async def wait(self, duration: float | None = None) -> str:
+        """Until the feed ends, `duration` seconds pass or a stop is requested: the reason."""
         consumer = self._tasks[0]
         waiters = {consumer, asyncio.create_task(self._stop_requested.wait())}
         if duration is not None:
@@ -314,8 +313,12 @@ class LiveTradingEngine(EngineViews):
         for task in pending:
             if task is not consumer:
                 task.cancel()
-        reason = "feed ended" if consumer in done else (self.stop_reason or "duration elapsed")
-        await self.stop(reason)
+        return "feed ended" if consumer in done else (self.stop_reason or "duration elapsed")
+
+    async def run(self, duration: float | None = None) -> None:
+        """Start, run until the feed ends, `duration` seconds pass or a stop is requested."""
+        await self.start()
+        await self.stop(await self.wait(duration))
         if self.feed_error is not None:
             raise self.feed_error
 
@@ -332,11 +335,11 @@ class LiveTradingEngine(EngineViews):
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
 
-    async def stop(self, reason: str = "stopped") -> None:
-        """Graceful stop: feed off, buffered ticks processed, open candles closed and flushed."""
-        if self._stopped:
+    async def stop_pipeline(self, reason: str = "stopped") -> None:
+        """Feed off, buffered ticks processed, open candles closed and queued for the store."""
+        if self._pipeline_stopped:
             return
-        self._stopped = True
+        self._pipeline_stopped = True
         self.stop_reason = self.stop_reason or reason
         try:
             await asyncio.wait_for(self.feed.stop(), timeout=5)
@@ -358,24 +361,71 @@ class LiveTradingEngine(EngineViews):
                 await self._on_candle(candle)
             await self._publish_notices()
         await self.bus.drain()
-        for hook in self._stop_hooks:
-            try:
-                await hook(self)
-            except Exception as exc:  # noqa: BLE001
-                log.error("stop hook failed: %s", exc)
-        if self.store is not None:
-            await self.store.close()
-        self.bus.emit(
-            Event(EventType.ENGINE_STOPPED, self.clock.now_ns(), {"reason": self.stop_reason})
-        )
-        self.seq += 1
-        if self._holds_gc:
-            self._holds_gc = False
-            gc_policy.release()
+
+    async def close(self) -> None:
+        """The store flushed and closed; ENGINE_STOPPED. After `stop_pipeline`."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            if self.store is not None and self._opened:
+                await self.store.close()
+        finally:
+            self.bus.emit(
+                Event(EventType.ENGINE_STOPPED, self.clock.now_ns(), {"reason": self.stop_reason})
+            )
+            self.seq += 1
+            if self._holds_gc:
+                self._holds_gc = False
+                gc_policy.release()
+
+    async def stop(self, reason: str = "stopped") -> None:
+        """Graceful stop: `stop_pipeline`, then `close`."""
+        await self.stop_pipeline(reason)
+        await self.close()
 
     @property
     def stopped(self) -> bool:
         return self._stopped
+
+    # ---- read side ----------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        report = self.health_monitor.report()
+        report["mode"] = self.mode
+        report["feed"] = self.feed.health()
+        report["buffer"] = self.buffer.stats()
+        report["aggregator"] = self.aggregator.stats()
+        report["bus"] = self.bus.stats()
+        report["setup_events"] = self.setup_events
+        if self.validator is not None:
+            report["data_quality"] = self.validator.stats()
+        return report
+
+    def snapshot(
+        self,
+        health: dict[str, Any] | None = None,
+        orders: Sequence[Order] = (),
+        positions: Sequence[Position] = (),
+    ) -> EngineSnapshot:
+        symbols = tuple(self.feed.symbols or self.recent.keys())
+        return build_snapshot(
+            seq=self.seq,
+            now_ns=self.clock.now_ns(),
+            mode=self.mode,
+            feed=self.feed.name,
+            symbols=symbols,
+            paused=self.paused,
+            recent=self.recent,
+            forming={s: self.aggregator.forming(s) for s in symbols},
+            journal=self.journal,
+            health=self.health() if health is None else health,
+            orders=orders,
+            positions=positions,
+        )
+
+    def trading_controls(self) -> None:
+        """A bare pipeline places no orders: nothing to kill (the node has controls)."""
+        return None
 
     # ---- control ------------------------------------------------------------------------
     def pause_feed(self) -> None:

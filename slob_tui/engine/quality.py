@@ -54,7 +54,7 @@ from slob_tui.engine.quality_candles import (
 from slob_tui.engine.quality_policy import QualityPolicy, QualitySettingsError
 from slob_tui.engine.quality_symbol import FLOAT_SIZES, INF, INT_SIZES, SymbolState
 
-__all__ = ["DataQualityValidator", "QualityPolicy", "QualitySettingsError", "attach_validator"]
+__all__ = ["DataQualityValidator", "QualityPolicy", "QualitySettingsError"]
 
 class DataQualityValidator:
     """Checks ticks before the aggregator and candles after it; counts findings by kind."""
@@ -344,20 +344,3 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, float) and not math.isfinite(x):
         return str(x)
     return x if isinstance(x, int | float | str) or x is None else repr(x)[:40]
-
-
-def attach_validator(engine: Any, opts: Any = None, settings: Any = None) -> DataQualityValidator:
-    """Put a validator between the engine's feed and its aggregator.
-
-    The engine clock judges "far in the future" only when it runs ahead of the data (live,
-    demo); a clock driven by the data itself (replay) cannot.
-    """
-    validator = DataQualityValidator(
-        QualityPolicy.from_settings(settings if settings is not None else engine.settings),
-        clock=None if engine.data_driven_clock else engine.clock,
-        sale_policy=engine.aggregator.policy,
-        extra_holidays=getattr(engine.settings, "extra_holidays", frozenset()),
-    )
-    engine.validator = validator
-    engine.add_health_source("data_quality", validator.stats)
-    return validator

@@ -34,7 +34,7 @@ class CommandProcessor:
 
     Everything from a chat not on the allow-list is refused and logged, as is any unknown
     command. `/flatten` replies with a one-time code; `/confirm <code>` from the same chat
-    within `confirm_window_s` calls `engine.executor.kill_switch("telegram")`.
+    within `confirm_window_s` calls the engine's trading controls' `kill_switch("telegram")`.
     """
 
     def __init__(
@@ -134,7 +134,7 @@ class CommandProcessor:
         return "Feed resumed."
 
     async def _flatten(self, chat_id: int, arg: str) -> str:
-        if getattr(self.engine, "executor", None) is None:
+        if self.engine.trading_controls() is None:
             return "No order executor is running: nothing to flatten."
         code = f"{secrets.randbelow(10_000):04d}"
         self.pending[chat_id] = PendingFlatten(code, self.monotonic() + self.confirm_window_s)
@@ -153,11 +153,11 @@ class CommandProcessor:
         if not secrets.compare_digest(arg, pending.code):
             log.warning("telegram: wrong flatten confirmation code from chat %s", chat_id)
             return "Wrong code: nothing done. Send /flatten again."
-        executor = getattr(self.engine, "executor", None)
-        if executor is None:
+        controls = self.engine.trading_controls()
+        if controls is None:
             return "No order executor is running: nothing to flatten."
         log.warning("telegram: FLATTEN confirmed from chat %s", chat_id)
-        result = await executor.kill_switch("telegram")
+        result = await controls.kill_switch("telegram")
         self.flattened += 1
         if isinstance(result, dict):
             closed = ", ".join(result.get("flattened") or []) or "none"

@@ -39,9 +39,9 @@ def health_verdict(
     is_open = bool(market_open(now))
     since = h.get("since_progress_s")
     problems: list[str] = []
-    if getattr(engine, "stopped", False):
-        problems.append(f"engine stopped ({getattr(engine, 'stop_reason', '') or 'no reason'})")
-    if getattr(engine, "feed_error", None) is not None:
+    if engine.stopped:
+        problems.append(f"engine stopped ({engine.stop_reason or 'no reason'})")
+    if engine.feed_error is not None:
         problems.append("feed failed")
     if is_open and since is not None and since > stale_after_s:
         problems.append(f"no candle processed for {since:.0f} s (limit {stale_after_s:.0f} s)")
@@ -81,13 +81,11 @@ class MetricsServer:
         self.port = port
         self.counts = EventCounts()
         self.registry = CollectorRegistry(auto_describe=False)
-        monitor = getattr(engine, "health_monitor", None)
+        monitor = engine.health_monitor
         if stale_after_s is None:
-            stale_after_s = monitor.stale_after_ns / NS_PER_SECOND if monitor else 180.0
+            stale_after_s = monitor.stale_after_ns / NS_PER_SECOND
         self.stale_after_s = stale_after_s
-        self.market_open = market_open or (
-            monitor.market_open if monitor is not None else (lambda _ns: True)
-        )
+        self.market_open = market_open or monitor.market_open
         self.registry.register(
             EngineCollector(
                 engine, self.counts, db_path,

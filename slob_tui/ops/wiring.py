@@ -1,4 +1,4 @@
-"""Attach metrics, alerts and log redaction to an engine: the one call `build_engine` makes.
+"""Operations around a running engine: metrics, Telegram alerts and commands, log redaction.
 
 Each part is off unless configured: metrics need a port (`--metrics-port` or
 SLOB_METRICS_PORT), Telegram needs TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_IDS. Redaction of the
@@ -10,9 +10,9 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from slob_tui.config import Settings
 from slob_tui.core.holidays import UsEquityCalendar, us_equity_hours
 from slob_tui.errors import UsageError
 from slob_tui.ops.logs import install_redaction
@@ -22,19 +22,11 @@ log = logging.getLogger(__name__)
 NS_PER_SECOND = 1_000_000_000
 
 
-@dataclass
-class OpsHandle:
-    """What `attach_ops` started, for tests and the console (None where a part is off)."""
-
-    metrics: Any = None
-    telegram: Any = None
-
-
-def _metrics_endpoint(opts: Any, settings: Any) -> tuple[str, int]:
-    extra = getattr(opts, "extra", {}) or {}
-    port = extra.get("metrics_port")
+def _metrics_endpoint(
+    port: int | None, host: str | None, settings: Settings
+) -> tuple[str, int]:
     port = settings.metrics_port if port is None else port
-    host = extra.get("metrics_host") or settings.metrics_host or "127.0.0.1"
+    host = host or settings.metrics_host or "127.0.0.1"
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise UsageError(f"--metrics-port must be a port number 1-65535 (0 = off), got {port!r}")
     return host, port
@@ -49,76 +41,88 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def attach_ops(engine: Any, opts: Any, settings: Any) -> OpsHandle:
-    """Wire metrics and Telegram into `engine` through its start and stop hooks."""
-    install_redaction(settings.secrets())
-    handle = OpsHandle()
-    feed_name = getattr(opts, "feed", "")
-    market_open: Callable[[int], bool] | None = None
-    if feed_name == "alpaca" and getattr(settings, "alpaca_feed", "") != "crypto":
-        market_open = us_equity_hours(UsEquityCalendar(settings.extra_holidays))
-        engine.health_monitor.market_open = market_open
-    host, port = _metrics_endpoint(opts, settings)
-    if port:
-        from slob_tui.ops.metrics import MetricsServer
+def equity_market_open(feed: str, settings: Settings) -> Callable[[int], bool] | None:
+    """US equity hours for an Alpaca stock feed (health is judged only while it trades)."""
+    if feed == "alpaca" and settings.alpaca_feed != "crypto":
+        return us_equity_hours(UsEquityCalendar(settings.extra_holidays))
+    return None
 
-        handle.metrics = MetricsServer(
-            engine, host=host, port=port, db_path=getattr(opts, "db", None),
-            market_open=market_open,
-        )
-    if settings.telegram_token:
-        if not settings.telegram_chat_ids:
-            raise UsageError(
-                "TELEGRAM_BOT_TOKEN is set but TELEGRAM_CHAT_IDS is empty: set the chat ids "
-                "allowed to receive alerts and send commands"
+
+class OpsRuntime:
+    """Metrics and Telegram for one engine (or node): each part only when configured.
+
+    Built once; `start()` after the engine is open and before the feed runs, `stop()` after
+    the pipeline has stopped. `engine` is what they read: health, snapshot, bus, controls.
+    """
+
+    def __init__(
+        self,
+        engine: Any,
+        settings: Settings,
+        *,
+        feed: str = "",
+        db_path: str | None = None,
+        metrics_port: int | None = None,
+        metrics_host: str | None = None,
+    ) -> None:
+        install_redaction(settings.secrets())
+        self.metrics: Any = None
+        self.telegram: Any = None
+        market_open = equity_market_open(feed, settings)
+        self.host, self.port = _metrics_endpoint(metrics_port, metrics_host, settings)
+        if self.port:
+            from slob_tui.ops.metrics import MetricsServer
+
+            self.metrics = MetricsServer(
+                engine, host=self.host, port=self.port, db_path=db_path, market_open=market_open
             )
-        from slob_tui.ops.alerts import AlertConfig
-        from slob_tui.ops.telegram_bot import TelegramOps
+        if settings.telegram_token:
+            if not settings.telegram_chat_ids:
+                raise UsageError(
+                    "TELEGRAM_BOT_TOKEN is set but TELEGRAM_CHAT_IDS is empty: set the chat ids "
+                    "allowed to receive alerts and send commands"
+                )
+            from slob_tui.ops.alerts import AlertConfig
+            from slob_tui.ops.telegram_bot import TelegramOps
 
-        handle.telegram = TelegramOps(
-            engine, settings.telegram_token, settings.telegram_chat_ids,
-            config=AlertConfig.from_settings(settings),
-            base_url=(getattr(settings, "extra", {}) or {}).get("SLOB_TELEGRAM_BASE_URL"),
-            tz=getattr(settings, "tz", "America/New_York"),
-        )
-    if handle.metrics is None and handle.telegram is None:
-        return handle
+            self.telegram = TelegramOps(
+                engine, settings.telegram_token, settings.telegram_chat_ids,
+                config=AlertConfig.from_settings(settings),
+                base_url=settings.extra.get("SLOB_TELEGRAM_BASE_URL"),
+                tz=settings.tz,
+            )  # fmt: skip
 
-    async def start_ops(_engine: Any) -> None:
-        if handle.metrics is not None:
+    async def start(self) -> None:
+        if self.metrics is not None:
             try:
-                await handle.metrics.start()
+                await self.metrics.start()
             except OSError as exc:
                 raise UsageError(
-                    f"--metrics-port {port}: cannot listen on {host}:{port} ({exc.strerror})"
+                    f"--metrics-port {self.port}: cannot listen on {self.host}:{self.port} "
+                    f"({exc.strerror})"
                 ) from exc
-            if not _is_loopback(host):
-                log.warning("metrics exposed on %s:%d: keep it behind a firewall", host, port)
-        if handle.telegram is not None:
+            if not _is_loopback(self.host):
+                log.warning("metrics exposed on %s:%d: keep it behind a firewall", self.host,
+                            self.port)  # fmt: skip
+        if self.telegram is not None:
             try:
-                await handle.telegram.start()
+                await self.telegram.start()
             except Exception as exc:  # noqa: BLE001 - trading goes on without alerts
                 log.error("telegram: could not start, alerts are OFF: %s", exc)
 
-    async def stop_ops(_engine: Any) -> None:
-        if handle.telegram is not None:
-            handle.telegram.router.post_summary()
-            await handle.telegram.stop()
-        if handle.metrics is not None:
-            await handle.metrics.close()
+    async def stop(self) -> None:
+        if self.telegram is not None:
+            self.telegram.router.post_summary()
+            await self.telegram.stop()
+        if self.metrics is not None:
+            await self.metrics.close()
 
-    engine.add_start_hook(start_ops)
-    engine.add_stop_hook(stop_ops)
-    engine.add_health_source("ops", lambda: _ops_health(handle))
-    return handle
-
-
-def _ops_health(handle: OpsHandle) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if handle.metrics is not None:
-        out["metrics"] = f"{handle.metrics.host}:{handle.metrics.port}"
-    if handle.telegram is not None:
-        r = handle.telegram.router
-        out["alerts"] = {"sent": r.sent, "failed": r.failed, "dropped": r.dropped}
-        out["commands_refused"] = handle.telegram.commands.refused
-    return out
+    def health(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.metrics is not None:
+            out["metrics"] = f"{self.metrics.host}:{self.metrics.port}"
+        if self.telegram is not None:
+            r = self.telegram.router
+            out["alerts"] = {"sent": r.sent, "failed": r.failed, "dropped": r.dropped}
+            out["commands_refused"] = self.telegram.commands.refused
+        return out

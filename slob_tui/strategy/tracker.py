@@ -9,11 +9,13 @@ resolved once per span (see `core/sessions.py`), levels and quality are built on
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from slob_tui.core.events import Event, EventType
 from slob_tui.core.models import NS_PER_MINUTE, Candle, Direction, SetupState, SetupUpdate
 from slob_tui.core.sessions import Phase, SessionCalendar, Span
+from slob_tui.errors import UsageError
 from slob_tui.strategy.candidate import (
     CONSOL,
     ENTRY,
@@ -25,7 +27,7 @@ from slob_tui.strategy.candidate import (
     setup_id_for,
 )
 from slob_tui.strategy.consolidation import INF, quality_score
-from slob_tui.strategy.params import DEFAULTS, SlobParams
+from slob_tui.strategy.params import DEFAULTS, SlobParams, profile_for
 
 STATE_VERSION = 1
 _STAGE_STATE = {CONSOL: SetupState.WATCHING_CONSOL, LIQ2: SetupState.WATCHING_LIQ2,
@@ -389,14 +391,30 @@ class SetupTracker:
             "ref_known": self._ref_known,
             "sides": [self._short.state(), self._long.state()],
             "hist_base": keep, "hist": [list(r) for r in self._hist[keep - self._base:]],
+            "params": asdict(self.params),
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any], params: SlobParams | None = None) -> SetupTracker:
-        """A tracker that continues exactly where `state_dict()` was taken."""
+        """A tracker that continues exactly where `state_dict()` was taken.
+
+        Without explicit `params`, the saved ones: a restart keeps the instrument profile the
+        tracker was built with (a price-fraction symbol must not fall back to NQ's points).
+        A state saved before parameters were kept gets the symbol's profile at its last close.
+        """
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"tracker state version {state.get('version')!r} is not "
                              f"{STATE_VERSION}")
+        if params is None:
+            saved = state.get("params")
+            if saved is not None:
+                params = SlobParams(**saved)
+            else:
+                price = float(state["prev_close"])
+                try:
+                    params = profile_for(state["symbol"], price if price > 0 else None)
+                except UsageError as exc:
+                    raise ValueError(str(exc)) from None
         t = cls(state["symbol"], params)
         t.index = int(state["index"])
         t.skipped = int(state["skipped"])

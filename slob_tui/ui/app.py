@@ -1,9 +1,10 @@
 """The console: a Textual app that hosts the engine and owns its shutdown.
 
-The engine's `run()` is an asyncio task watched by a Textual worker (`engine_host.py`). Every way
-out — ctrl+q, the quit command, SIGTERM, SIGHUP, a vanished terminal, or the app unmounting —
-ends in `shutdown_engine()`, which requests a stop and awaits the engine's graceful stop (open
-candles closed and flushed to the store, stop hooks run) before the process may end.
+The engine's `run()` is an asyncio task watched by a Textual worker (`EngineRunner` in
+`engine_host.py`). Every way out (ctrl+q, the quit command, SIGTERM, SIGHUP, a vanished
+terminal, the app unmounting) ends in `EngineRunner.shutdown()`, which requests a stop and
+awaits the engine's graceful stop (open candles closed and flushed to the store, orders
+drained, trackers saved) before the process may end.
 
 Widgets never read the engine per tick: one timer polls `engine.seq` at `poll_hz` (4-10 Hz) and,
 only when it changed, takes one `engine.snapshot()` and hands it to each widget, which redraws
@@ -13,9 +14,12 @@ only if its own part changed.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import signal
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +31,7 @@ from textual.widgets import Footer
 
 from slob_tui.core.models import NS_PER_MINUTE
 from slob_tui.ui.bindings import BINDINGS, textual_bindings
-from slob_tui.ui.engine_host import EngineHost
+from slob_tui.ui.engine_host import ConsoleEngine, EngineRunner
 from slob_tui.ui.messages import EngineStarted, EngineStopped, KillSwitchDone
 from slob_tui.ui.screens.confirm_kill import ConfirmKillScreen
 from slob_tui.ui.screens.help import HelpScreen
@@ -44,16 +48,23 @@ PANELS = ("setups", "orders", "health", "events")
 OLDER_BATCH = 240  # candles fetched from the store per scroll past the held history
 
 
-def _default_engine() -> Any:
-    """The same engine `slob-tui` with no flags builds (demo feed, paper)."""
-    from slob_tui.commands.run import options_from_args
-    from slob_tui.wiring import build_engine
-
-    opts, settings = options_from_args(type("Args", (), {})())
-    return build_engine(opts, settings)
+log = logging.getLogger(__name__)
 
 
-class SlobConsole(EngineHost, App[int]):
+def _default_engine() -> ConsoleEngine:
+    """The same node `slob-tui` with no flags builds (demo feed, paper)."""
+    from slob_tui.config import load_settings
+    from slob_tui.node import NodeConfig, TradingNode
+
+    settings = load_settings()
+    return TradingNode(
+        NodeConfig(
+            feed=settings.feed, symbols=settings.symbols, db=settings.db_path, settings=settings
+        )
+    )
+
+
+class SlobConsole(App[int]):
     """The trading console. Build it with `create_app` (tests and `run_console` do)."""
 
     CSS_PATH = "app.tcss"
@@ -79,14 +90,12 @@ class SlobConsole(EngineHost, App[int]):
         stop_timeout: float = 30.0,
     ) -> None:
         super().__init__()
-        if engine_or_factory is None:
-            engine_or_factory = _default_engine
-        if hasattr(engine_or_factory, "snapshot"):
-            self.engine: Any = engine_or_factory
-            self._factory: Callable[[], Any] | None = None
-        else:
-            self.engine = None
-            self._factory = engine_or_factory
+        self.runner = EngineRunner(
+            engine_or_factory or _default_engine,
+            post_message=self.post_message,
+            duration=duration,
+            stop_timeout=stop_timeout,
+        )
         self.clock = clock
         self._start_theme = theme or DEFAULT_THEME
         self.tz = tz
@@ -96,21 +105,27 @@ class SlobConsole(EngineHost, App[int]):
         self.poll_hz = min(max(poll_hz, 4.0), 10.0)
         self.install_signals = install_signals
         self.watch_terminal = watch_terminal
-        self.duration = duration
         self.theme_dirs = tuple(theme_dirs) if theme_dirs is not None else None
-        self.stop_timeout = stop_timeout
         self.theme_names: list[str] = []
         self.symbols: tuple[str, ...] = ()
         self.last_snapshot: Any = None
         self.redraws = 0  # snapshots handed to the widgets
         self.kill_results: list[KillSwitchDone] = []
         self.stopped_reason: str | None = None
-        self._engine_task: asyncio.Task[Any] | None = None
         self._seen_seq = -1
         self._last_poll = 0.0
         self._quitting = False
         self._signals: list[int] = []
         self._load_themes()
+
+    @property
+    def engine(self) -> ConsoleEngine | None:
+        return self.runner.engine
+
+    def start_engine(self) -> None:
+        if self.runner.start():
+            self.run_worker(self.runner.watch(), name="engine", group="engine",
+                            exit_on_error=False)  # fmt: skip
 
     # ---- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -133,8 +148,11 @@ class SlobConsole(EngineHost, App[int]):
         for spec in BINDINGS:
             if spec.action in ("quit",):
                 continue
-            yield SystemCommand(spec.description, f"{spec.id} ({spec.keys})",
-                                lambda action=spec.action: self.run_action(action))
+            yield SystemCommand(
+                spec.description,
+                f"{spec.id} ({spec.keys})",
+                lambda action=spec.action: self.run_action(action),
+            )
 
     # ---- lifecycle ------------------------------------------------------------------------
     def _load_themes(self) -> None:
@@ -151,7 +169,7 @@ class SlobConsole(EngineHost, App[int]):
         if self.keymap:
             self.set_keymap(self.keymap)
         self.query_one(ModeBanner).set_mode(
-            "LIVE" if self.live_confirm else getattr(self.engine, "mode", "DEMO")
+            "LIVE" if self.live_confirm else (self.engine.mode if self.engine else "DEMO")
         )
         if self.install_signals:
             self._install_signal_handlers()
@@ -161,16 +179,16 @@ class SlobConsole(EngineHost, App[int]):
         if self.live_confirm:
             detail = ""
             if self.engine is not None:
-                detail = f"Feed {getattr(self.engine.feed, 'name', '?')}"
+                detail = f"Feed {self.engine.feed.name}"
             self.push_screen(LiveConfirmScreen(detail), self._live_answer)
         else:
             self.start_engine()
 
     def _live_answer(self, confirmed: bool | None) -> None:
         if confirmed:
-            broker = getattr(getattr(self.engine, "executor", None), "broker", None)
-            if hasattr(broker, "confirm_live"):
-                broker.confirm_live()  # only now may a live broker connect
+            controls = self.engine.trading_controls() if self.engine else None
+            if controls is not None:
+                controls.confirm_live()  # only now may a live broker connect
             self.start_engine()
         else:
             self.stopped_reason = "live trading not confirmed"
@@ -218,7 +236,8 @@ class SlobConsole(EngineHost, App[int]):
         self.query_one(HealthPanel).show(snap.health, self.store_bytes())
 
     def store_bytes(self) -> int | None:
-        path = getattr(getattr(self.engine, "store", None), "path", None)
+        store = self.engine.store if self.engine is not None else None
+        path = store.path if store is not None else None
         if path is None:
             return None
         total = 0
@@ -247,8 +266,7 @@ class SlobConsole(EngineHost, App[int]):
 
     def on_kill_switch_done(self, message: KillSwitchDone) -> None:
         self.kill_results.append(message)
-        self.notify(message.summary, severity="information" if message.ok else "error",
-                    timeout=15)
+        self.notify(message.summary, severity="information" if message.ok else "error", timeout=15)
         self.refresh_now()
 
     # ---- actions --------------------------------------------------------------------------
@@ -299,7 +317,7 @@ class SlobConsole(EngineHost, App[int]):
     async def load_older(self) -> int:
         """Fetch candles older than the chart holds from the store; returns how many."""
         chart = self.query_one(CandleChart)
-        store = getattr(self.engine, "store", None)
+        store = self.engine.store if self.engine is not None else None
         if store is None or self.symbol is None or not chart.history:
             return 0
         first = chart.history[0].start
@@ -322,17 +340,68 @@ class SlobConsole(EngineHost, App[int]):
             self.notify("kill switch cancelled: nothing was touched")
 
     async def _kill(self) -> None:
-        executor = getattr(self.engine, "executor", None)
-        if executor is None:
-            self.post_message(KillSwitchDone("no order executor attached: nothing to cancel",
-                                             ok=False))
+        controls = self.engine.trading_controls() if self.engine is not None else None
+        if controls is None:
+            self.post_message(
+                KillSwitchDone("this engine places no orders: nothing to cancel", ok=False)
+            )
             return
         try:
-            result = await executor.kill_switch("console")
+            result = await controls.kill_switch("console")
         except Exception as exc:  # noqa: BLE001 - shown to the user
             self.post_message(KillSwitchDone(f"kill switch FAILED: {exc}", ok=False))
             return
         self.post_message(KillSwitchDone(describe_kill(result)))
+
+    # ---- ways out ---------------------------------------------------------------------------
+    async def shutdown_engine(self, reason: str) -> None:
+        await self.runner.shutdown(reason)
+
+    async def graceful_quit(self, reason: str) -> None:
+        if self._quitting:
+            return
+        self._quitting = True
+        await self.runner.shutdown(reason)
+        self.exit(0)
+
+    async def action_quit(self) -> None:
+        await self.graceful_quit("quit")
+
+    async def on_unmount(self) -> None:
+        await self.runner.shutdown("console closed")
+        self._remove_signal_handlers()
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(sig, self.on_signal, sig)
+                self._signals.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+
+    def _remove_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.remove_signal_handler(sig)
+        self._signals.clear()
+
+    def on_signal(self, sig: int) -> None:
+        """SIGTERM/SIGHUP: the same graceful stop as ctrl+q."""
+        name = signal.Signals(sig).name
+        self.call_later(self.graceful_quit, f"signal {name}")
+
+    def check_terminal(self, fd: int = 0) -> bool:
+        """Quit gracefully when our terminal is gone (a dropped SSH session); True if alive."""
+        try:
+            alive = os.isatty(fd)
+            if alive:
+                os.get_terminal_size(fd)
+        except OSError:
+            alive = False
+        if not alive:
+            self.call_later(self.graceful_quit, "terminal vanished")
+        return alive
 
 
 def describe_kill(result: Any) -> str:
@@ -340,8 +409,10 @@ def describe_kill(result: Any) -> str:
     if isinstance(result, dict):
         cancelled = result.get("cancelled") or []
         flattened = result.get("flattened") or []
-        return (f"kill switch done: cancelled {len(cancelled)} order(s), flattened "
-                f"{', '.join(flattened) if flattened else 'no position'}; new orders blocked")
+        return (
+            f"kill switch done: cancelled {len(cancelled)} order(s), flattened "
+            f"{', '.join(flattened) if flattened else 'no position'}; new orders blocked"
+        )
     return f"kill switch done: {result}"
 
 
@@ -355,6 +426,6 @@ def create_app(
     """The console around an engine (or a zero-argument factory building one).
 
     Tests pass an engine built on a feed they control and a `ManualClock`; `run_console` passes
-    the engine from `wiring.build_engine`.
+    the node built from the command line's `NodeConfig`.
     """
     return SlobConsole(engine_or_factory, clock=clock, theme=theme, **kwargs)

@@ -1,68 +1,135 @@
-"""The console's hold on the engine: its run as a task, and every way out.
+"""The console's hold on the engine: what it needs of one, and its run as a task.
 
-`SlobConsole` inherits this mixin, so app.py keeps layout, snapshots and actions. The engine's
-`run()` is an asyncio task watched by a Textual worker. Textual cancels workers at exit without
-awaiting them, so the engine task is shielded from that cancellation and every way out — ctrl+q,
-the quit command, SIGTERM, SIGHUP, a vanished terminal, or the app unmounting — ends in
-`shutdown_engine()`, which requests a stop and awaits the engine's graceful stop. The task only
-posts messages; it never touches a widget.
+`ConsoleEngine` is the surface the console reads and drives: a `TradingNode` (the real thing)
+or a bare `LiveTradingEngine` (tests of the screens, which place no orders and so offer no
+trading controls). `EngineRunner` runs it as an asyncio task that a Textual worker watches.
+Textual cancels workers at exit without awaiting them, so the task is shielded from that
+cancellation, and every way out of the console ends in `shutdown()`, which requests a stop and
+awaits the graceful one. The runner only posts messages; it never touches a widget.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
 
+from textual.message import Message
+
+from slob_tui.engine.snapshot import EngineSnapshot
 from slob_tui.ui.messages import EngineStarted, EngineStopped
 
-log = logging.getLogger("slob_tui.ui.app")  # the name these messages had before the move
+log = logging.getLogger("slob_tui.ui.app")
 
 
-class EngineHost:
-    """Engine task, graceful quit, signal handlers and the terminal watch of `SlobConsole`
-    (a Textual `App`, which sets the state below in its `__init__`)."""
+class TradingControls(Protocol):
+    broker_name: str
 
-    engine: Any
-    duration: float | None
-    stop_timeout: float
-    _factory: Callable[[], Any] | None
-    _engine_task: asyncio.Task[Any] | None
-    _quitting: bool
-    _signals: list[int]
+    async def kill_switch(self, reason: str) -> dict[str, Any]: ...
 
-    def start_engine(self) -> None:
-        """Build (if a factory was given) and run the engine; the worker only watches it."""
-        if self._engine_task is not None:
-            return
+    async def reset_kill_switch(self) -> None: ...
+
+    def kill_reason(self) -> str: ...
+
+    def confirm_live(self) -> None: ...
+
+
+class ConsoleFeed(Protocol):
+    name: str
+    symbols: Sequence[str]
+
+
+class ConsoleStore(Protocol):
+    path: Path
+
+
+class ConsoleEngine(Protocol):
+    mode: str
+    seq: int
+    paused: bool
+    stop_reason: str
+
+    @property
+    def feed(self) -> ConsoleFeed: ...
+
+    @property
+    def store(self) -> Any: ...
+
+    @property
+    def stopped(self) -> bool: ...
+
+    def snapshot(self) -> EngineSnapshot: ...
+
+    async def start(self) -> None: ...
+
+    async def run(self, duration: float | None = None) -> None: ...
+
+    async def stop(self, reason: str = "stopped") -> None: ...
+
+    def request_stop(self, reason: str = "stop requested") -> None: ...
+
+    def pause_feed(self) -> None: ...
+
+    def resume_feed(self) -> None: ...
+
+    def trading_controls(self) -> TradingControls | None: ...
+
+
+class EngineRunner:
+    """Builds (from a factory, if given one) and runs the console's engine as a task."""
+
+    def __init__(
+        self,
+        engine_or_factory: ConsoleEngine | Callable[[], ConsoleEngine],
+        *,
+        post_message: Callable[[Message], object],
+        duration: float | None,
+        stop_timeout: float,
+    ) -> None:
+        if callable(engine_or_factory) and not hasattr(engine_or_factory, "snapshot"):
+            self.engine: ConsoleEngine | None = None
+            self._factory: Callable[[], ConsoleEngine] | None = engine_or_factory
+        else:
+            self.engine = engine_or_factory  # type: ignore[assignment]
+            self._factory = None
+        self._post = post_message
+        self.duration = duration
+        self.stop_timeout = stop_timeout
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> bool:
+        """Build the engine if needed and start its task; False if it already runs."""
+        if self.task is not None:
+            return False
         if self.engine is None and self._factory is not None:
             self.engine = self._factory()
-        self._engine_task = asyncio.create_task(self._run_engine(), name="console-engine")
-        self.run_worker(self._watch_engine(), name="engine", group="engine", exit_on_error=False)
+        self.task = asyncio.create_task(self._run(), name="console-engine")
+        return True
 
-    async def _run_engine(self) -> None:
+    async def _run(self) -> None:
         engine = self.engine
+        assert engine is not None
         try:
             await engine.start()
-            self.post_message(EngineStarted(engine.mode))
+            self._post(EngineStarted(engine.mode))
             await engine.run(self.duration)
         except Exception as exc:  # noqa: BLE001 - reported on screen, the app stays up
             if not engine.stopped:
                 await engine.stop(f"error: {exc}")
-            self.post_message(EngineStopped(engine.stop_reason or "error", str(exc)))
+            self._post(EngineStopped(engine.stop_reason or "error", str(exc)))
             return
-        self.post_message(EngineStopped(engine.stop_reason or "stopped"))
+        self._post(EngineStopped(engine.stop_reason or "stopped"))
 
-    async def _watch_engine(self) -> None:
-        assert self._engine_task is not None
-        await asyncio.shield(self._engine_task)
+    async def watch(self) -> None:
+        """What the Textual worker awaits: the task, shielded from the worker's cancel."""
+        assert self.task is not None
+        await asyncio.shield(self.task)
 
-    async def shutdown_engine(self, reason: str) -> None:
+    async def shutdown(self, reason: str) -> None:
         """Request a graceful stop and wait for it: candles flushed before we go."""
-        task = self._engine_task
+        task = self.task
         if task is None or self.engine is None:
             return
         self.engine.request_stop(reason)
@@ -70,51 +137,5 @@ class EngineHost:
             await asyncio.wait_for(asyncio.shield(task), timeout=self.stop_timeout)
         except TimeoutError:
             log.error("engine did not stop within %.0f s", self.stop_timeout)
-        except Exception as exc:  # noqa: BLE001 - already reported by _run_engine
+        except Exception as exc:  # noqa: BLE001 - already reported by _run
             log.error("engine stop: %s", exc)
-
-    async def graceful_quit(self, reason: str) -> None:
-        if self._quitting:
-            return
-        self._quitting = True
-        await self.shutdown_engine(reason)
-        self.exit(0)
-
-    async def action_quit(self) -> None:
-        await self.graceful_quit("quit")
-
-    async def on_unmount(self) -> None:
-        await self.shutdown_engine("console closed")
-        self._remove_signal_handlers()
-
-    def _install_signal_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            try:
-                loop.add_signal_handler(sig, self.on_signal, sig)
-                self._signals.append(sig)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass
-
-    def _remove_signal_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in self._signals:
-            loop.remove_signal_handler(sig)
-        self._signals.clear()
-
-    def on_signal(self, sig: int) -> None:
-        """SIGTERM/SIGHUP: the same graceful stop as ctrl+q."""
-        name = signal.Signals(sig).name
-        self.call_later(self.graceful_quit, f"signal {name}")
-
-    def check_terminal(self, fd: int = 0) -> bool:
-        """Quit gracefully when our terminal is gone (a dropped SSH session); True if alive."""
-        try:
-            alive = os.isatty(fd)
-            if alive:
-                os.get_terminal_size(fd)
-        except OSError:
-            alive = False
-        if not alive:
-            self.call_later(self.graceful_quit, "terminal vanished")
-        return alive

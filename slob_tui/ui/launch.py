@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from slob_tui.errors import UsageError
+
+if TYPE_CHECKING:
+    from slob_tui.node import NodeConfig
 
 
 def choose_color_system(env: dict[str, str] | None = None) -> str | None:
@@ -25,35 +28,35 @@ def choose_color_system(env: dict[str, str] | None = None) -> str | None:
     return "truecolor"
 
 
-def run_console(opts: Any, settings: Any, args: Any) -> int:
-    """Open the console over the engine built from `opts` (demo, replay or alpaca feed)."""
+def run_console(config: NodeConfig) -> int:
+    """Open the console over the node built from `config` (demo, replay or alpaca feed)."""
     forced = choose_color_system()
     if forced:
         os.environ["TEXTUAL_COLOR_SYSTEM"] = forced
+    from slob_tui.node import TradingNode
     from slob_tui.ui.app import create_app
     from slob_tui.ui.bindings import keymap_path, load_keymap
-    from slob_tui.wiring import build_engine
 
     keymap = load_keymap(keymap_path())
-    theme = getattr(settings, "theme", None) or os.environ.get("TEXTUAL_THEME")
-    engine = build_engine(opts, settings)  # bad flags and files are reported first
+    theme = config.settings.theme or os.environ.get("TEXTUAL_THEME")
+    node = TradingNode(config)  # bad flags and files are reported first
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError(
             "the console needs a terminal (stdin and stdout are not one): add --no-ui to run "
             "headless"
         )
-    if opts.live and engine.mode != "LIVE":
+    if config.live and node.mode != "LIVE":
         raise UsageError("--live needs a live broker; this engine is not trading live")
     app = create_app(
-        engine,
+        node,
         theme=theme,
-        tz=getattr(opts, "tz", "America/New_York"),
-        symbol=opts.symbols[0] if opts.symbols else None,
-        live_confirm=bool(opts.live),
+        tz=config.tz,
+        symbol=config.symbols[0] if config.symbols else None,
+        live_confirm=config.live,
         keymap=keymap,
         install_signals=True,
         watch_terminal=True,
-        duration=opts.duration,
+        duration=config.duration,
     )
     app.run()
     if app.stopped_reason:

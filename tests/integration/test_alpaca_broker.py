@@ -270,15 +270,18 @@ async def test_detached_placement_frees_the_pipeline_and_keeps_the_order(server,
 def test_the_engine_places_detached_with_alpaca_and_attached_with_paper(server,
                                                                         tmp_path) -> None:
     from slob_tui.config import load_settings
-    from slob_tui.engine.engine import LiveTradingEngine
-    from slob_tui.execution.wiring import attach_execution
-    from slob_tui.wiring import RunOptions
+    from slob_tui.execution.wiring import BrokerSetup
+    from slob_tui.node import NodeConfig, TradingNode
     from tests.unit.execution.test_engine_wiring import IdleFeed
 
-    remote = attach_execution(LiveTradingEngine(IdleFeed()), RunOptions(db=str(tmp_path / "a.db")),
-                              load_settings(env={}, dotenv=None),
-                              broker_factory=lambda _state: AlpacaBroker(settings_for(server),
-                                                                         paper=True))  # fmt: skip
-    paper = attach_execution(LiveTradingEngine(IdleFeed()), RunOptions(db=str(tmp_path / "p.db")),
-                             load_settings(env={}, dotenv=None))
+    settings = load_settings(env={}, dotenv=None)
+
+    def alpaca(_state):  # noqa: ANN001, ANN202
+        broker = AlpacaBroker(settings_for(server), paper=True)
+        return BrokerSetup(broker, stream=broker)
+
+    remote = TradingNode(NodeConfig(db=str(tmp_path / "a.db"), settings=settings),
+                         feed=IdleFeed(), venue=alpaca).executor
+    paper = TradingNode(NodeConfig(db=str(tmp_path / "p.db"), settings=settings),
+                        feed=IdleFeed()).executor
     assert remote._queue is not None and paper._queue is None

@@ -191,7 +191,7 @@ class CorrectingFeed(ListFeed):
 
 
 async def test_trade_cancels_and_corrections_fix_the_candles(tmp_path):
-    from slob_tui.engine.quality import attach_validator
+    from slob_tui.engine.quality import QualityPolicy
     from slob_tui.storage.candles import CandleStore as Store
 
     def with_ids(minute, prices, first_id):
@@ -199,10 +199,10 @@ async def test_trade_cancels_and_corrections_fix_the_candles(tmp_path):
 
     batches = [with_ids(0, [100.0, 105.0, 99.0, 101.0], 10), with_ids(1, [101.0, 102.0], 20)]
     path = tmp_path / "c.db"
-    engine = LiveTradingEngine(CorrectingFeed(batches), store=Store(path), enable_tracker=False)
-    attach_validator(engine, settings={})
     hooked, findings = [], []
-    engine.add_candle_hook(hooked.append)
+    engine = LiveTradingEngine(CorrectingFeed(batches), store=Store(path), enable_tracker=False,
+                               quality=QualityPolicy.from_settings({}),
+                               candle_consumers=[hooked.append])
     engine.bus.subscribe(EventType.DATA_QUALITY, lambda e: findings.append(e.data))
     await engine.run()
     async with Store(path) as store:

@@ -6,10 +6,7 @@ import re
 
 from slob_tui.config import load_settings
 from slob_tui.core.events import EventType
-from slob_tui.engine.engine import LiveTradingEngine
-from slob_tui.execution.wiring import attach_execution
-from slob_tui.ops.wiring import attach_ops
-from slob_tui.wiring import RunOptions
+from slob_tui.node import NodeConfig, TradingNode
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.ops.conftest import ScriptedFeed
 
@@ -22,10 +19,9 @@ async def test_flatten_confirmed_runs_the_executors_kill_switch(clock, tmp_path)
     await api.start()
     settings = load_settings(env={"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_CHAT_IDS": "111",
                                   "SLOB_TELEGRAM_BASE_URL": api.base_url}, dotenv=None)
-    opts = RunOptions(db=str(tmp_path / "slob.db"))
-    engine = LiveTradingEngine(ScriptedFeed(), clock=clock, enable_tracker=False)
-    executor = attach_execution(engine, opts, settings)
-    handle = attach_ops(engine, opts, settings)
+    engine = TradingNode(NodeConfig(db=str(tmp_path / "slob.db"), settings=settings),
+                         feed=ScriptedFeed(), clock=clock)  # fmt: skip
+    executor, handle = engine.executor, engine.ops
     kills = []
     engine.bus.subscribe(EventType.KILL_SWITCH, kills.append)
     await engine.start()

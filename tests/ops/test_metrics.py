@@ -71,6 +71,19 @@ def value(m: dict[str, Any], name: str, **labels: str) -> float:
     return m[name][tuple(sorted(labels.items()))]
 
 
+class WithOrders:
+    """The engine as a node presents it: its snapshot carries the orders and positions."""
+
+    def __init__(self, engine: LiveTradingEngine, orders: list, positions: list) -> None:
+        self.engine, self.orders, self.positions = engine, orders, positions
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
+
+    def snapshot(self) -> Any:
+        return self.engine.snapshot(orders=self.orders, positions=self.positions)
+
+
 @pytest.fixture
 async def rig(clock, tmp_path):
     feed = ScriptedFeed(("NQ",))
@@ -79,12 +92,12 @@ async def rig(clock, tmp_path):
     )
     orders: list[Order] = []
     positions: list[Position] = []
-    engine.set_orders_provider(lambda: (orders, positions))
     db = tmp_path / "candles.db"
     db.write_bytes(b"x" * 4096)
-    server = MetricsServer(engine, port=0, db_path=db, stale_after_s=120)
-    engine.add_start_hook(lambda _e: server.start())
+    server = MetricsServer(WithOrders(engine, orders, positions), port=0, db_path=db,
+                           stale_after_s=120)  # fmt: skip
     await engine.start()
+    await server.start()
     client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}")
     yield engine, feed, server, client, orders, positions
     await client.aclose()
@@ -204,16 +217,15 @@ async def test_bad_requests_get_clear_answers(rig):
 async def test_port_in_use_is_a_clear_error(clock):
     from slob_tui.config import Settings
     from slob_tui.errors import UsageError
-    from slob_tui.ops.wiring import attach_ops
-    from slob_tui.wiring import RunOptions
+    from slob_tui.ops.wiring import OpsRuntime
 
     blocker = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = blocker.sockets[0].getsockname()[1]
     engine = LiveTradingEngine(ScriptedFeed(), clock=clock, enable_tracker=False)
-    attach_ops(engine, RunOptions(extra={"metrics_port": port}), Settings())
+    ops = OpsRuntime(engine, Settings(), metrics_port=port)
     try:
         with pytest.raises(UsageError, match=f"--metrics-port {port}: cannot listen"):
-            await engine.start()
+            await ops.start()
     finally:
         blocker.close()
         await blocker.wait_closed()

@@ -1,4 +1,4 @@
-"""attach_ops: each part only when configured, clear errors for half-configured ones."""
+"""OpsRuntime: each part only when configured, clear errors for half-configured ones."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from slob_tui.core.holidays import us_equity_hours
 from slob_tui.core.models import Candle
 from slob_tui.engine.engine import LiveTradingEngine
 from slob_tui.errors import UsageError
-from slob_tui.ops.wiring import attach_ops
-from slob_tui.wiring import RunOptions
+from slob_tui.ops.wiring import OpsRuntime, equity_market_open
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.ops.conftest import T0, ScriptedFeed
 
@@ -21,24 +20,23 @@ HOUR = 3600 * 10**9
 
 def test_nothing_configured_attaches_nothing():
     engine = LiveTradingEngine(ScriptedFeed(), enable_tracker=False)
-    handle = attach_ops(engine, RunOptions(), load_settings(env={}, dotenv=None))
+    handle = OpsRuntime(engine, load_settings(env={}, dotenv=None))
     assert handle.metrics is None and handle.telegram is None
-    assert "ops" not in engine.health()
+    assert handle.health() == {}
 
 
 def test_token_without_chat_ids_is_refused():
     engine = LiveTradingEngine(ScriptedFeed(), enable_tracker=False)
     settings = load_settings(env={"TELEGRAM_BOT_TOKEN": TOKEN}, dotenv=None)
     with pytest.raises(UsageError, match="TELEGRAM_CHAT_IDS is empty"):
-        attach_ops(engine, RunOptions(), settings)
+        OpsRuntime(engine, settings)
 
 
 @pytest.mark.parametrize("port", [-1, 70000])
 def test_bad_metrics_port_is_refused(port):
     engine = LiveTradingEngine(ScriptedFeed(), enable_tracker=False)
     with pytest.raises(UsageError, match="--metrics-port must be a port number"):
-        attach_ops(engine, RunOptions(extra={"metrics_port": port}),
-                   load_settings(env={}, dotenv=None))
+        OpsRuntime(engine, load_settings(env={}, dotenv=None), metrics_port=port)
 
 
 async def test_telegram_from_settings_sends_a_summary_at_stop(clock):
@@ -49,17 +47,20 @@ async def test_telegram_from_settings_sends_a_summary_at_stop(clock):
         "SLOB_TELEGRAM_BASE_URL": api.base_url, "SLOB_METRICS_PORT": "0",
     }, dotenv=None)
     engine = LiveTradingEngine(ScriptedFeed(), clock=clock, enable_tracker=False)
-    handle = attach_ops(engine, RunOptions(), settings)
+    handle = OpsRuntime(engine, settings)
     assert handle.telegram is not None and handle.metrics is None
     await engine.start()
+    await handle.start()
     engine.bus.emit(Event(EventType.CANDLE_COMPLETED, T0, Candle("NQ", T0, 1, 1, 1, 1, 1)))
-    await engine.stop("test over")
+    await engine.stop_pipeline("test over")
+    await handle.stop()
+    await engine.close()
     await api.close()
     assert api.texts_to(111) == [
         "DAILY SUMMARY 2024-03-04: 1 candles, 0 setups (0 triggered, 0 invalidated), 0 fills, "
         "0 trades closed, P&L +0.00 (engine stopping)"
     ]
-    assert engine.health()["ops"]["alerts"] == {"sent": 1, "failed": 0, "dropped": 0}
+    assert handle.health()["alerts"] == {"sent": 1, "failed": 0, "dropped": 0}
 
 
 def test_exchange_hours():
@@ -71,12 +72,12 @@ def test_exchange_hours():
 
 
 def test_alpaca_stock_feed_judges_staleness_by_exchange_hours():
-    engine = LiveTradingEngine(ScriptedFeed(), enable_tracker=False)
-    attach_ops(engine, RunOptions(feed="alpaca"), load_settings(env={}, dotenv=None))
+    market_open = equity_market_open("alpaca", load_settings(env={}, dotenv=None))
+    engine = LiveTradingEngine(ScriptedFeed(), enable_tracker=False, market_open=market_open)
     assert engine.health_monitor.market_open(T0) and not engine.health_monitor.market_open(
         T0 - 48 * HOUR
     )
-    closed = LiveTradingEngine(ScriptedFeed(), enable_tracker=False)  # a closure no rule knows
-    env = {"SLOB_EXTRA_HOLIDAYS": "2024-03-04"}
-    attach_ops(closed, RunOptions(feed="alpaca"), load_settings(env=env, dotenv=None))
-    assert not closed.health_monitor.market_open(T0)
+    env = {"SLOB_EXTRA_HOLIDAYS": "2024-03-04"}  # a closure no rule knows
+    closed = equity_market_open("alpaca", load_settings(env=env, dotenv=None))
+    assert closed is not None and not closed(T0)
+    assert equity_market_open("demo", load_settings(env={}, dotenv=None)) is None

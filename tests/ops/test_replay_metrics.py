@@ -1,7 +1,7 @@
 """Proof on real data: the endpoint scraped during a replay of a day of SPY trades.
 
-The engine is built the way the CLI builds it (`build_engine` with `--metrics-port`), so this
-also proves the wiring. A candle hook scrapes over real HTTP every 100 candles, from inside the
+The node is built the way the CLI builds it (`--metrics-port`), so this also proves the
+wiring. A candle observer scrapes over real HTTP every 100 candles, from inside the
 replay, and the parsed figures must be there and move with the data.
 """
 
@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from slob_tui.config import Settings
-from slob_tui.wiring import RunOptions, build_engine
+from slob_tui.node import NodeConfig, TradingNode
 from tests.ops.test_metrics import EXPECTED, parse, value
 
 
@@ -26,26 +26,25 @@ def free_port() -> int:
 @pytest.mark.slow
 async def test_metrics_move_during_a_real_replay(shared_data, tmp_path):
     port = free_port()
-    opts = RunOptions(
+    config = NodeConfig(
         feed="replay", replay_file=str(shared_data / "spy_trades_20131007_et.csv.gz"),
-        symbols=("SPY",), db=str(tmp_path / "candles.db"), speed=None,
-        extra={"metrics_port": port},
+        symbols=("SPY",), db=str(tmp_path / "candles.db"), speed=None, metrics_port=port,
+        settings=Settings(),
     )
-    engine = build_engine(opts, Settings())
-    assert engine.ops.metrics is not None and engine.ops.telegram is None
     scrapes: list[tuple[int, dict]] = []
     client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}")
 
     async def scrape_every_100(candle) -> None:
-        if engine.candles_processed % 100 == 0:
+        if node.engine.candles_processed % 100 == 0:
             r = await client.get("/metrics")
             assert r.status_code == 200
-            scrapes.append((engine.candles_processed, parse(r.text)))
+            scrapes.append((node.engine.candles_processed, parse(r.text)))
             assert (await client.get("/healthz")).status_code == 200
 
-    engine.add_candle_hook(scrape_every_100)
+    node = TradingNode(config, observers=(scrape_every_100,))
+    assert node.ops.metrics is not None and node.ops.telegram is None
     try:
-        await engine.run()
+        await node.run()
     finally:
         await client.aclose()
 
@@ -64,7 +63,7 @@ async def test_metrics_move_during_a_real_replay(shared_data, tmp_path):
     assert sizes == sorted(sizes) and sizes[-1] > sizes[0]
     transitions = [sum(m["slob_setup_transitions"].values()) for _, m in scrapes]
     assert transitions == sorted(transitions) and transitions[-1] > 0
-    assert transitions[-1] <= engine.setup_events
+    assert transitions[-1] <= node.setup_events
     events = [value(m, "slob_bus_events") for _, m in scrapes]
     assert events == sorted(events) and events[-1] > events[0]
     # the server is gone once the engine stopped: nothing left listening on the port

@@ -14,14 +14,15 @@ from slob_tui.ops.commands import CommandProcessor
 from slob_tui.ops.telegram_bot import TelegramOps
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.ops.conftest import T0, ScriptedFeed, settle
+from tests.ui.helpers import ControlledEngine
 
 TOKEN = "424242424:AAE-telegram-token-for-the-fake-api_xyz"
 TRADER, PARTNER, STRANGER = 111, 222, 999
 
 
 class KillSwitchExecutor:
-    """Stands in for `engine.executor` where the test is about the conversation: records the
-    call and answers as `OrderExecutor.kill_switch` does (see the test with the real one)."""
+    """Stands in for the node's trading controls where the test is about the conversation:
+    records the call and answers as `OrderExecutor.kill_switch` does (see the test with the real one)."""
 
     def __init__(self) -> None:
         self.calls: list[str] = []
@@ -36,8 +37,9 @@ async def bot(clock, caplog):
     caplog.set_level(logging.DEBUG)
     api = FakeBotAPI(TOKEN)
     await api.start()
-    engine = LiveTradingEngine(ScriptedFeed(), clock=clock, enable_tracker=False)
-    engine.executor = KillSwitchExecutor()
+    engine = ControlledEngine(
+        LiveTradingEngine(ScriptedFeed(), clock=clock, enable_tracker=False), KillSwitchExecutor()
+    )
     tg = TelegramOps(engine, TOKEN, [TRADER, PARTNER], base_url=api.base_url, poll_timeout_s=1,
                      retry_delay_s=0.05)
     await engine.start()
@@ -124,33 +126,32 @@ async def test_flatten_asks_then_flattens_through_the_executor(bot):
     await api.push_message(TRADER, "/flatten")
     ask = (await api.wait_sent(1))[-1]["text"]
     code = re.search(r"/confirm (\d{4}) within 60 s", ask).group(1)
-    assert engine.executor.calls == []
+    assert engine.controls.calls == []
     await api.push_message(PARTNER, f"/confirm {code}")  # another chat cannot confirm it
     await api.push_message(TRADER, "/confirm " + ("0000" if code != "0000" else "1111"))
     await api.wait_sent(3)
     assert api.texts_to(PARTNER) == ["Nothing to confirm: send /flatten first."]
     assert api.texts_to(TRADER)[-1] == "Wrong code: nothing done. Send /flatten again."
-    assert engine.executor.calls == []
+    assert engine.controls.calls == []
 
     await api.push_message(TRADER, "/flatten")
     ask = (await api.wait_sent(4))[-1]["text"]
     code = re.search(r"/confirm (\d{4})", ask).group(1)
     await api.push_message(TRADER, f"/confirm {code}")
     await api.wait_sent(5)
-    assert engine.executor.calls == ["telegram"]
+    assert engine.controls.calls == ["telegram"]
     assert api.texts_to(TRADER)[-1] == (
         "Flattened: 2 orders cancelled, positions closed: NQ. New orders are blocked until reset."
     )
     await api.push_message(TRADER, f"/confirm {code}")  # a code works once
     await api.wait_sent(6)
-    assert engine.executor.calls == ["telegram"]
+    assert engine.controls.calls == ["telegram"]
 
 
 async def test_confirmation_expires():
     now = [1000.0]
     executor = KillSwitchExecutor()
-    engine = LiveTradingEngine(ScriptedFeed(), enable_tracker=False)
-    engine.executor = executor
+    engine = ControlledEngine(LiveTradingEngine(ScriptedFeed(), enable_tracker=False), executor)
     cp = CommandProcessor(engine, [TRADER], confirm_window_s=60, monotonic=lambda: now[0])
     code = re.search(r"/confirm (\d{4})", await cp.handle(TRADER, "/flatten")).group(1)
     now[0] += 61

@@ -158,7 +158,7 @@ def random_split(ticks: list[tuple], seed: int) -> list[list[tuple]]:
 
 def test_spy_through_the_engine_gives_the_same_findings(spy_ticks: list[tuple], tmp_path: Path):
     from slob_tui.engine.engine import LiveTradingEngine
-    from slob_tui.engine.quality import attach_validator
+    from slob_tui.engine.quality import QualityPolicy
     from slob_tui.feeds.batches import BatchFeed
     from slob_tui.storage.candles import CandleStore
 
@@ -166,8 +166,9 @@ def test_spy_through_the_engine_gives_the_same_findings(spy_ticks: list[tuple], 
     for seed in (1, 2):
         engine = LiveTradingEngine(BatchFeed(random_split(spy_ticks, seed)), store=CandleStore(
             tmp_path / f"e{seed}.db"), policy=SaleConditionPolicy.spy_algoseek(),
-            enable_tracker=False)  # fmt: skip
-        validator = attach_validator(engine, settings={})
+            enable_tracker=False, quality=QualityPolicy.from_settings({}))  # fmt: skip
+        validator = engine.validator
+        assert validator is not None
         asyncio.run(engine.run())
         stats = validator.stats()
         ticks_kinds = {k: n for k, n in stats["by_kind"].items() if k != "volume_spike"}

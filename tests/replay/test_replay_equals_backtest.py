@@ -6,8 +6,8 @@ from __future__ import annotations
 from slob_tui.commands._strategy_data import load_engine_candles, params_for
 from slob_tui.config import load_settings
 from slob_tui.core.events import EventCategory
+from slob_tui.node import NodeConfig, TradingNode
 from slob_tui.strategy.backtest import backtest
-from slob_tui.wiring import RunOptions, build_engine
 
 
 def _key(event):
@@ -18,9 +18,10 @@ def _key(event):
 
 async def test_nq_replay_through_the_engine_equals_backtest(shared_data, tmp_path):
     path = str(shared_data / "nq_1min_20231119_20231204_et.csv")
-    opts = RunOptions(feed="replay", symbols=("NQ",), db=str(tmp_path / "r.db"), speed=None,
-                      replay_file=path, tz="America/New_York")
-    engine = build_engine(opts, load_settings(env={}, dotenv=None))
+    config = NodeConfig(feed="replay", symbols=("NQ",), db=str(tmp_path / "r.db"), speed=None,
+                        replay_file=path, tz="America/New_York",
+                        settings=load_settings(env={}, dotenv=None))
+    engine = TradingNode(config)
     seen = []
     engine.bus.subscribe(None, lambda e: seen.append(e) if e.type.category is
                          EventCategory.SETUP else None)

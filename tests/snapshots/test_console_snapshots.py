@@ -73,11 +73,10 @@ def test_live_confirmation_screen(snap_compare) -> None:
 
 async def _scene_snapshot(shared_data: Path, orders: bool):
     engine = triggered_engine(shared_data)
-    if orders:
-        engine.set_orders_provider(lambda: sample_orders())
     await engine.start()
     await engine.put_candles(list(engine.scene_candles))
-    snap = engine.snapshot()
+    snap = engine.snapshot(orders=sample_orders()[0], positions=sample_orders()[1]) if orders \
+        else engine.snapshot()
     await engine.stop("snapshot taken")
     return snap
 

@@ -51,6 +51,20 @@ class IdleFeed:
         return {"feed": self.name, "paused": self.paused}
 
 
+class ControlledEngine:
+    """A bare engine presented with trading controls, as a node presents its own (tests of
+    the surfaces that reach them: the console's K and live confirmation, Telegram)."""
+
+    def __init__(self, engine: LiveTradingEngine, controls: Any) -> None:
+        self.engine, self.controls = engine, controls
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
+
+    def trading_controls(self) -> Any:
+        return self.controls
+
+
 def make_engine(
     symbols: tuple[str, ...] = ("NQ",), db: Path | None = None, mode: str = "DEMO",
     now_ns: int = T0,

@@ -15,7 +15,7 @@ from slob_tui.ui.screens.confirm_kill import ConfirmKillScreen
 from slob_tui.ui.screens.help import HelpScreen
 from slob_tui.ui.widgets.candle_chart import CandleChart
 from slob_tui.ui.widgets.event_log import EventLog
-from tests.ui.helpers import T0, make_engine, screen_text, synthetic_candles
+from tests.ui.helpers import T0, ControlledEngine, make_engine, screen_text, synthetic_candles
 from tests.ui.scenes import wait_engine_started
 
 
@@ -30,8 +30,11 @@ class RecordingExecutor:
         return "cancelled 2 orders, flattened 1 position"
 
 
-async def _started(tmp_path: Path | None = None, symbols=("NQ", "ES"), n: int = 40, **kw):
+async def _started(tmp_path: Path | None = None, symbols=("NQ", "ES"), n: int = 40,
+                   controls: RecordingExecutor | None = None, **kw):  # fmt: skip
     engine = make_engine(symbols, db=(tmp_path / "c.db") if tmp_path else None)
+    if controls is not None:
+        engine = ControlledEngine(engine, controls)
     app = create_app(engine, theme="slob-dark", **kw)
     return engine, app
 
@@ -157,25 +160,23 @@ async def test_history_keys_scroll_back_into_the_store_and_return_live(tmp_path:
 
 
 async def test_kill_switch_asks_first_and_no_touches_nothing() -> None:
-    engine, app = await _started()
-    engine.executor = RecordingExecutor()
+    engine, app = await _started(controls=RecordingExecutor())
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("K")
         assert isinstance(app.screen, ConfirmKillScreen)
-        assert engine.executor.calls == []
+        assert engine.controls.calls == []
         await pilot.press("n")
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmKillScreen)
-        assert engine.executor.calls == []
+        assert engine.controls.calls == []
         await pilot.press("K")
         await pilot.press("escape")
         await pilot.pause()
-        assert engine.executor.calls == []
+        assert engine.controls.calls == []
 
 
 async def test_kill_switch_yes_cancels_through_the_executor() -> None:
-    engine, app = await _started()
-    engine.executor = RecordingExecutor()
+    engine, app = await _started(controls=RecordingExecutor())
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("K")
         await pilot.press("y")
@@ -183,12 +184,12 @@ async def test_kill_switch_yes_cancels_through_the_executor() -> None:
             if app.kill_results:
                 break
             await pilot.pause(0.02)
-        assert engine.executor.calls == ["console"]
+        assert engine.controls.calls == ["console"]
         assert app.kill_results[-1].ok
         assert "flattened 1 position" in app.kill_results[-1].summary
 
 
-async def test_kill_switch_without_executor_says_so() -> None:
+async def test_kill_switch_on_an_engine_without_orders_says_so() -> None:
     engine, app = await _started()
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("K")
@@ -198,7 +199,7 @@ async def test_kill_switch_without_executor_says_so() -> None:
                 break
             await pilot.pause(0.02)
         assert not app.kill_results[-1].ok
-        assert "no order executor" in app.kill_results[-1].summary
+        assert "places no orders" in app.kill_results[-1].summary
 
 
 async def test_remapped_key_drives_the_action(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The console over engines built by the real composition root (wiring.build_engine)."""
+"""The console over the real node (the one `slob-tui` builds)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,15 @@ import sqlite3
 from pathlib import Path
 
 from slob_tui.config import Settings
+from slob_tui.node import NodeConfig, TradingNode
 from slob_tui.ui.app import create_app
 from slob_tui.ui.widgets.candle_chart import CandleChart
 from slob_tui.ui.widgets.health import HealthPanel
-from slob_tui.wiring import RunOptions, build_engine
 from tests.ui.scenes import wait_engine_started
 
 
 async def test_kill_switch_reaches_the_real_executor(tmp_path: Path) -> None:
-    engine = build_engine(RunOptions(db=str(tmp_path / "k.db"), speed=600.0), Settings())
-    assert engine.executor is not None
+    engine = TradingNode(NodeConfig(db=str(tmp_path / "k.db"), speed=600.0, settings=Settings()))
     app = create_app(engine, theme="slob-dark")
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_engine_started(app)
@@ -40,9 +39,9 @@ async def test_replay_opens_in_the_console_and_stores_every_candle(
     tmp_path: Path, shared_data: Path
 ) -> None:
     db = tmp_path / "r.db"
-    opts = RunOptions(feed="replay", replay_file=str(shared_data / "spy_1min_20131007_et.csv"),
-                      symbols=("SPY",), db=str(db), speed=None)
-    engine = build_engine(opts, Settings())
+    config = NodeConfig(feed="replay", replay_file=str(shared_data / "spy_1min_20131007_et.csv"),
+                        symbols=("SPY",), db=str(db), speed=None, settings=Settings())
+    engine = TradingNode(config)
     assert engine.mode == "REPLAY"
     app = create_app(engine, theme="slob-dark")
     async with app.run_test(size=(120, 40)) as pilot:

@@ -19,7 +19,7 @@ from slob_tui.ui.screens.live_confirm import LiveConfirmScreen
 from slob_tui.ui.themes import THEMES_DIR, load_theme_file, load_themes
 from slob_tui.ui.widgets.chart_model import Overlay, layout_candles, overlay_from_levels
 from slob_tui.ui.widgets.mode_banner import ModeBanner
-from tests.ui.helpers import T0, make_engine, screen_text
+from tests.ui.helpers import T0, ControlledEngine, make_engine, screen_text
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,16 +34,20 @@ def live_broker():
     return AlpacaBroker(settings, paper=False, confirmed_live=False, stream=False)
 
 
-class BrokerHolder:
-    """Stands where the executor sits: the console reaches the broker through it."""
+class LiveControls:
+    """The node's trading controls around a live broker: confirming reaches the broker."""
+
+    broker_name = "alpaca"
 
     def __init__(self, broker):
         self.broker = broker
 
+    def confirm_live(self) -> None:
+        self.broker.confirm_live()
+
 
 async def test_live_needs_the_typed_word_before_the_engine_starts() -> None:
-    engine = make_engine(mode="LIVE")
-    engine.executor = BrokerHolder(live_broker())
+    engine = ControlledEngine(make_engine(mode="LIVE"), LiveControls(live_broker()))
     app = create_app(engine, theme="slob-dark", live_confirm=True)
     async with app.run_test(size=(100, 30)) as pilot:
         assert isinstance(app.screen, LiveConfirmScreen)
@@ -51,30 +55,29 @@ async def test_live_needs_the_typed_word_before_the_engine_starts() -> None:
         await pilot.press(*"live", "enter")  # wrong case: refused
         await pilot.pause()
         assert isinstance(app.screen, LiveConfirmScreen)
-        assert engine.health_monitor.start_ns is None and app._engine_task is None
-        assert not engine.executor.broker.confirmed_live
+        assert engine.health_monitor.start_ns is None and app.runner.task is None
+        assert not engine.controls.broker.confirmed_live
         assert "is not LIVE" in screen_text(app)
         await pilot.press(*"LIVE", "enter")
         await pilot.pause(0.2)
         assert not isinstance(app.screen, LiveConfirmScreen)
-        assert app._engine_task is not None
-        assert engine.executor.broker.confirmed_live
+        assert app.runner.task is not None
+        assert engine.controls.broker.confirmed_live
         assert "REAL MONEY" in screen_text(app)
         await pilot.press("ctrl+q")
     assert engine.stopped
 
 
 async def test_live_escape_quits_without_starting_anything() -> None:
-    engine = make_engine(mode="LIVE")
-    engine.executor = BrokerHolder(live_broker())
+    engine = ControlledEngine(make_engine(mode="LIVE"), LiveControls(live_broker()))
     app = create_app(engine, theme="slob-dark", live_confirm=True)
     async with app.run_test(size=(100, 30)) as pilot:
         app.screen.query_one(Input).cursor_blink = False
         await pilot.press("escape")
         await pilot.pause()
     assert app.return_code == 1
-    assert app._engine_task is None and engine.health_monitor.start_ns is None
-    assert not engine.executor.broker.confirmed_live
+    assert app.runner.task is None and engine.health_monitor.start_ns is None
+    assert not engine.controls.broker.confirmed_live
 
 
 # ---- themes ---------------------------------------------------------------------------------

@@ -77,8 +77,8 @@ class _TicksFeed:
 def test_an_engine_holds_the_settings_while_it_runs_and_puts_them_back():
     before = _state()
     seen: list[tuple[tuple[int, int, int], int]] = []
-    engine = LiveTradingEngine(_TicksFeed())
-    engine.add_candle_hook(lambda candle: seen.append((gc.get_threshold(), gc_policy.holders())))
+    engine = LiveTradingEngine(_TicksFeed(), candle_consumers=[
+        lambda candle: seen.append((gc.get_threshold(), gc_policy.holders()))])  # fmt: skip
     asyncio.run(engine.run())
     assert engine.candles_processed == 2
     assert seen == [(gc_policy.RUNNING_THRESHOLDS, 1)] * 2

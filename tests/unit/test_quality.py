@@ -577,14 +577,15 @@ def test_ticks_of_the_slow_path_count_towards_sampling():
 # ---- the engine ---------------------------------------------------------------------------
 def test_engine_drops_rejected_ticks_and_shows_findings(tmp_path: Path):
     from slob_tui.engine.engine import LiveTradingEngine
-    from slob_tui.engine.quality import attach_validator
+    from slob_tui.engine.quality import QualityPolicy
     from slob_tui.storage.candles import CandleStore
 
     ticks = clean(1200, step=200 * MS)  # four minutes
     ticks[700] = ("SPY", ticks[700][1], 1000.0, 100.0, "", None, None)  # fat finger
     engine = LiveTradingEngine(BatchFeed([ticks[:600], ticks[600:]]), store=CandleStore(
-        tmp_path / "c.db"), enable_tracker=False)  # fmt: skip
-    validator = attach_validator(engine)
+        tmp_path / "c.db"), enable_tracker=False, quality=QualityPolicy())  # fmt: skip
+    validator = engine.validator
+    assert validator is not None
     seen: list = []
     engine.bus.subscribe(EventType.DATA_QUALITY, seen.append)
     asyncio.run(engine.run())
@@ -606,15 +607,16 @@ def test_env_template_documents_every_setting_with_its_default():
     assert QualityPolicy.from_settings(env) == QualityPolicy()
 
 
-def test_build_engine_puts_the_validator_in_the_replay_pipeline(tmp_path: Path, shared_data):
+def test_the_node_puts_the_validator_in_the_replay_pipeline(tmp_path: Path, shared_data):
     from slob_tui.config import load_settings
-    from slob_tui.wiring import RunOptions, build_engine
+    from slob_tui.node import NodeConfig, TradingNode
 
-    opts = RunOptions(feed="replay", replay_file=str(shared_data / "xrpeth_trades_20191011"
-                      "_20191013_utc.csv"), db=str(tmp_path / "r.db"), speed=None)  # fmt: skip
-    engine = build_engine(opts, load_settings(env={}, dotenv=None))
-    assert isinstance(engine.validator, DataQualityValidator)
-    assert engine.validator.clock is None and "data_quality" in engine.health()
-    off = build_engine(RunOptions(feed="replay", replay_file=opts.replay_file, validate=False,
-                                  db=str(tmp_path / "s.db")), load_settings(env={}, dotenv=None))
-    assert off.validator is None
+    settings = load_settings(env={}, dotenv=None)
+    path = str(shared_data / "xrpeth_trades_20191011_20191013_utc.csv")
+    node = TradingNode(NodeConfig(feed="replay", replay_file=path, db=str(tmp_path / "r.db"),
+                                  speed=None, settings=settings))  # fmt: skip
+    assert isinstance(node.engine.validator, DataQualityValidator)
+    assert node.engine.validator.clock is None and "data_quality" in node.health()
+    off = TradingNode(NodeConfig(feed="replay", replay_file=path, validate=False,
+                                 db=str(tmp_path / "s.db"), settings=settings))  # fmt: skip
+    assert off.engine.validator is None

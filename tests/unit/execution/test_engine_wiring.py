@@ -1,5 +1,5 @@
-"""attach_execution inside a real engine: persisted before acted on, the console's view, and
-the kill switch from the command line reaching a running engine."""
+"""Execution inside a real node: persisted before acted on, the console's view, and the kill
+switch from the command line reaching a running engine."""
 
 from __future__ import annotations
 
@@ -16,10 +16,8 @@ from slob_tui.config import load_settings
 from slob_tui.core.clock import ManualClock
 from slob_tui.core.events import EventType
 from slob_tui.core.models import Direction
-from slob_tui.engine.engine import LiveTradingEngine
-from slob_tui.execution.wiring import attach_execution, paper_persist
-from slob_tui.storage.candles import CandleStore
-from slob_tui.wiring import RunOptions
+from slob_tui.execution.wiring import BrokerSetup, paper_persist
+from slob_tui.node import NodeConfig, TradingNode
 
 from .conftest import T0, candle, triggered
 
@@ -48,28 +46,30 @@ async def test_every_order_follows_its_persisted_trigger(shared_data: Path,
     from slob_tui.feeds.replay import ReplayFeed
 
     feed = ReplayFeed(str(shared_data / NQ), tz="America/New_York", speed=None)
-    engine2 = LiveTradingEngine(feed, store=CandleStore(tmp_path / "t.db"))
     broker: list[JournalFirstPaper] = []
 
-    def factory(state: Any) -> JournalFirstPaper:
+    def factory(state: Any) -> BrokerSetup:
         broker.append(JournalFirstPaper(state))
-        return broker[0]
+        return BrokerSetup(broker[0], simulator=broker[0])
 
-    ex = attach_execution(engine2, RunOptions(db=str(tmp_path / "t.db")),
-                          load_settings(env={}, dotenv=None), broker_factory=factory)
+    engine2 = TradingNode(config(tmp_path / "t.db"), feed=feed, venue=factory)
     await engine2.run()
     assert broker[0].checked >= 5
-    assert engine2.executor is ex
     orders, positions = engine2.snapshot().orders, engine2.snapshot().positions
     assert orders and all(o.client_order_id.startswith("slob-NQ-") for o in orders)
     assert isinstance(positions, tuple)
     assert engine2.health()["execution"]["placed"] == broker[0].checked
 
 
-class IdleFeed:
-    name, mode, symbols = "idle", "PAPER", ("NQ",)
+def config(db: Path, env: dict[str, str] | None = None, live: bool = False) -> NodeConfig:
+    return NodeConfig(db=str(db), live=live, settings=load_settings(env=env or {}, dotenv=None))
 
-    def __init__(self) -> None:
+
+class IdleFeed:
+    name, symbols = "idle", ("NQ",)
+
+    def __init__(self, mode: str = "PAPER") -> None:
+        self.mode = mode
         self._stop = asyncio.Event()
 
     async def run(self, sink: Any) -> None:
@@ -88,12 +88,11 @@ class IdleFeed:
 
 async def test_flatten_command_reaches_the_running_engine(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
-    engine = LiveTradingEngine(IdleFeed(), store=CandleStore(db), clock=ManualClock(T0),
-                               enable_tracker=False)
-    ex = attach_execution(engine, RunOptions(db=str(db)), load_settings(env={}, dotenv=None))
+    node = TradingNode(config(db), feed=IdleFeed(), clock=ManualClock(T0))
+    engine, ex = node.engine, node.executor
     kills = []
     engine.bus.subscribe(EventType.KILL_SWITCH, kills.append)
-    await engine.start()
+    await node.start()
     try:
         await engine.put_candles([candle(0, 100, 101, 99, 100)])
         await ex.place(triggered(0, Direction.LONG, 100, 95, 110))
@@ -119,20 +118,19 @@ async def test_flatten_command_reaches_the_running_engine(tmp_path: Path) -> Non
         assert await ex.broker.positions() == [] and await ex.broker.open_orders() == []
         assert [k.data["flattened"] for k in kills] == [["NQ"]]
     finally:
-        await engine.stop("test over")
+        await node.stop("test over")
 
 
 async def test_flatten_command_on_a_stopped_paper_account(tmp_path: Path,
                                                           monkeypatch, capsys) -> None:
     db = tmp_path / "s.db"
-    engine = LiveTradingEngine(IdleFeed(), store=CandleStore(db), clock=ManualClock(T0),
-                               enable_tracker=False)
-    ex = attach_execution(engine, RunOptions(db=str(db)), load_settings(env={}, dotenv=None))
-    await engine.start()
+    node = TradingNode(config(db), feed=IdleFeed(), clock=ManualClock(T0))
+    engine, ex = node.engine, node.executor
+    await node.start()
     await engine.put_candles([candle(0, 100, 101, 99, 100)])
     await ex.place(triggered(0, Direction.SHORT, 100, 105, 90))
     await engine.put_candles([candle(1, 100, 102, 99, 101)])
-    await engine.stop("closed for the night")
+    await node.stop("closed for the night")
     monkeypatch.chdir(tmp_path)
     for k in [k for k in os.environ if k.startswith(("SLOB_", "REDIS_", "ALPACA_"))]:
         monkeypatch.delenv(k)
@@ -154,26 +152,21 @@ async def test_flatten_command_on_a_stopped_paper_account(tmp_path: Path,
 
 
 def test_the_mode_says_where_orders_go(tmp_path: Path) -> None:
-    settings = load_settings(env={}, dotenv=None)
-    live_data = LiveTradingEngine(IdleFeed(), mode="LIVE")
-    attach_execution(live_data, RunOptions(db=str(tmp_path / "a.db")), settings)
+    live_data = TradingNode(config(tmp_path / "a.db"), feed=IdleFeed("LIVE"))
     assert live_data.mode == "PAPER"  # live market data, paper orders
-    demo = LiveTradingEngine(IdleFeed(), mode="DEMO")
-    attach_execution(demo, RunOptions(db=str(tmp_path / "b.db")), settings)
+    demo = TradingNode(config(tmp_path / "b.db"), feed=IdleFeed("DEMO"))
     assert demo.mode == "DEMO"
     import pytest
 
     from slob_tui.errors import UsageError
 
-    live = RunOptions(db=str(tmp_path / "c.db"), live=True)
     with pytest.raises(UsageError, match="ALPACA_API_KEY"):
-        attach_execution(LiveTradingEngine(IdleFeed()), live, settings)
+        TradingNode(config(tmp_path / "c.db", live=True), feed=IdleFeed())
     with pytest.raises(UsageError, match="--live needs the Alpaca broker"):
-        attach_execution(LiveTradingEngine(IdleFeed()), live,
-                         load_settings(env={"SLOB_BROKER": "paper"}, dotenv=None))
+        TradingNode(config(tmp_path / "c.db", {"SLOB_BROKER": "paper"}, live=True),
+                    feed=IdleFeed())  # fmt: skip
     with pytest.raises(UsageError, match="SLOB_BROKER must be paper or alpaca"):
-        attach_execution(LiveTradingEngine(IdleFeed()), RunOptions(db=str(tmp_path / "d.db")),
-                         load_settings(env={"SLOB_BROKER": "ib"}, dotenv=None))
+        TradingNode(config(tmp_path / "d.db", {"SLOB_BROKER": "ib"}), feed=IdleFeed())
 
 
 async def test_unreachable_redis_fails_the_start_in_one_line_and_closes_the_store(
@@ -182,9 +175,8 @@ async def test_unreachable_redis_fails_the_start_in_one_line_and_closes_the_stor
 
     from slob_tui.storage.state import StateError
 
-    engine = LiveTradingEngine(IdleFeed(), store=CandleStore(tmp_path / "s.db"))
-    attach_execution(engine, RunOptions(db=str(tmp_path / "s.db")),
-                     load_settings(env={"REDIS_URL": "redis://127.0.0.1:1/0"}, dotenv=None))
+    engine = TradingNode(config(tmp_path / "s.db", {"REDIS_URL": "redis://127.0.0.1:1/0"}),
+                         feed=IdleFeed())  # fmt: skip
     with pytest.raises(StateError, match="REDIS_URL: cannot reach Redis"):
         await engine.start()
     with pytest.raises(Exception, match="not open"):

@@ -9,15 +9,15 @@ import sqlite3
 from pathlib import Path
 
 from slob_tui.config import load_settings
-from slob_tui.wiring import RunOptions, build_engine
+from slob_tui.node import NodeConfig, TradingNode
 
 NQ = "nq_1min_20231119_20231204_et.csv"
 
 
 async def _replay(file: Path, db: Path) -> None:
-    opts = RunOptions(feed="replay", replay_file=str(file), db=str(db), speed=None,
-                      validate=False)
-    engine = build_engine(opts, load_settings(env={}, dotenv=None))
+    config = NodeConfig(feed="replay", replay_file=str(file), db=str(db), speed=None,
+                        validate=False, settings=load_settings(env={}, dotenv=None))
+    engine = TradingNode(config)
     await engine.run()
 
 

@@ -1,0 +1,337 @@
+"""`TradingNode`: builds every part of a running engine once, owns them, starts and stops them.
+
+One node for the console, headless, replay and check (backtest keeps its own synchronous loop
+over the same tracker and paper-fill objects). Built from one `NodeConfig`, it creates the bus,
+the candle store, the pipeline (`LiveTradingEngine`, with its validator), the state store, the
+broker (and the paper venue behind it), the executor and its runtime, and operations (metrics,
+Telegram). Nothing is attached from outside afterwards.
+
+Start order: the engine opens the store and resumes after its history; execution opens the
+state, restores the paper book and the trackers, reconciles with the broker and catches up on
+stored candles; operations start serving; only then does the feed run. Stop order is the
+reverse: the pipeline stops (feed off, ticks processed, open candles flushed), execution drains
+its orders and saves the trackers, operations stop, the store closes.
+
+Each closed candle goes to the node's one candle consumer, which calls the execution runtime
+(paper fills, the trading gate, tracker saves) before the tracker decides on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from slob_tui.config import Settings
+from slob_tui.core.clock import Clock
+from slob_tui.core.models import Candle
+from slob_tui.engine.aggregator import SaleConditionPolicy
+from slob_tui.engine.bus import EventBus
+from slob_tui.engine.engine import CandleConsumer, LiveTradingEngine
+from slob_tui.engine.health import HealthMonitor
+from slob_tui.engine.quality import QualityPolicy
+from slob_tui.engine.snapshot import EngineSnapshot
+from slob_tui.errors import UsageError
+from slob_tui.execution.executor import OrderExecutor
+from slob_tui.execution.risk import RiskLimits
+from slob_tui.execution.wiring import BrokerSetup, ExecutionRuntime, make_broker
+from slob_tui.feeds.base import Feed
+from slob_tui.node.config import NodeConfig
+from slob_tui.ops.wiring import OpsRuntime, equity_market_open
+from slob_tui.storage.candles import CandleStore
+from slob_tui.storage.state import StateManager
+
+log = logging.getLogger(__name__)
+
+VenueFactory = Callable[[StateManager], BrokerSetup]
+
+
+def make_feed(config: NodeConfig) -> tuple[Feed, Clock | None]:
+    """The configured feed and the clock it drives (None: the data drives the clock)."""
+    settings = config.settings
+    if config.feed == "demo":
+        from slob_tui.feeds.demo import DemoFeed
+
+        demo = DemoFeed(
+            symbols=config.symbols or ("NQ",), seed=config.seed, speed=config.speed or 60.0
+        )
+        return demo, demo.clock
+    if config.feed == "replay":
+        if not config.replay_file:
+            raise UsageError("--feed replay needs a file: use `slob-tui replay FILE`")
+        from slob_tui.feeds.replay import ReplayFeed
+
+        replay = ReplayFeed(
+            config.replay_file,
+            symbol=config.symbols[0] if config.symbols else None,
+            tz=config.tz,
+            speed=config.speed,
+            exclude_conditions=config.exclude_conditions,
+        )
+        return replay, None
+    if not settings.has_alpaca_keys:
+        raise UsageError(
+            "--feed alpaca needs ALPACA_API_KEY and ALPACA_API_SECRET (in .env or the "
+            "environment); without keys use the demo feed"
+        )
+    from slob_tui.feeds.alpaca import AlpacaWSFetcher
+
+    alpaca = AlpacaWSFetcher(settings, config.symbols or None, feed=settings.alpaca_feed)
+    return alpaca, alpaca.clock
+
+
+def sale_policy(config: NodeConfig) -> SaleConditionPolicy:
+    if config.exclude_conditions is not None:
+        return SaleConditionPolicy(config.exclude_conditions)
+    if config.feed == "alpaca":
+        return SaleConditionPolicy.alpaca_sip()
+    return SaleConditionPolicy()
+
+
+class NodeControls:
+    """What a user may do to a running node's trading, from any surface (console K, Telegram,
+    `slob-tui flatten`): kill and reset go to the executor's trading gate."""
+
+    def __init__(self, executor: OrderExecutor, venue: BrokerSetup) -> None:
+        self._executor = executor
+        self._venue = venue
+
+    @property
+    def broker_name(self) -> str:
+        return self._venue.broker.name
+
+    async def kill_switch(self, reason: str) -> dict[str, Any]:
+        return await self._executor.kill_switch(reason)
+
+    async def reset_kill_switch(self) -> None:
+        await self._executor.reset_kill_switch()
+
+    def kill_reason(self) -> str:
+        """Empty while new orders are allowed."""
+        return self._executor.killed
+
+    def confirm_live(self) -> None:
+        """The user typed the live confirmation: only now may a live broker connect."""
+        if self._venue.stream is not None:
+            self._venue.stream.confirm_live()
+
+
+class TradingNode:
+    """The owner of one running engine and everything around it."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        *,
+        feed: Feed | None = None,
+        clock: Clock | None = None,
+        venue: VenueFactory | None = None,
+        observers: Sequence[CandleConsumer] = (),
+        clock_tick_s: float = 0.25,
+    ) -> None:
+        """`feed`, `clock` and `venue` replace the configured ones (tests, other venues);
+        `observers` see each closed candle after execution and before the tracker."""
+        self.config = config
+        settings: Settings = config.settings
+        if feed is None:
+            feed, feed_clock = make_feed(config)
+            clock = clock or feed_clock
+        db = config.db_path
+        db.parent.mkdir(parents=True, exist_ok=True)
+        self.store = CandleStore(db)
+        self.state = StateManager(db, redis_url=settings.redis_url, tz=settings.tz)
+        self.venue = (
+            venue(self.state)
+            if venue is not None
+            else make_broker(
+                settings, self.state, live=config.live, live_confirmed=config.live_confirmed
+            )
+        )
+        mode = "LIVE" if config.live else feed.mode
+        if not self.venue.broker.paper:
+            mode = "LIVE"
+        elif mode == "LIVE":
+            mode = "PAPER"  # the banner says where orders go, not where data comes from
+        self.engine = LiveTradingEngine(
+            feed,
+            store=self.store,
+            bus=EventBus(),
+            clock=clock,
+            params=config.params,
+            policy=sale_policy(config),
+            quality=QualityPolicy.from_settings(settings) if config.validate else None,
+            extra_holidays=settings.extra_holidays,
+            market_open=equity_market_open(config.feed, settings),
+            candle_consumers=(self._on_candle, *observers),
+            mode=mode,
+            clock_tick_s=clock_tick_s,
+        )
+        monitor = self.engine.health_monitor
+        self.executor = OrderExecutor(
+            self.venue.broker,
+            self.state,
+            self.engine.bus,
+            limits=RiskLimits.from_env(settings.extra),
+            clock=self.engine.clock,
+            safe_mode=lambda: monitor.safe_mode,
+        )
+        self.execution = ExecutionRuntime(
+            self.engine, self.state, self.venue, self.executor, params=config.params
+        )
+        self.controls = NodeControls(self.executor, self.venue)
+        if self.venue.stream is not None:
+            self.venue.stream.on_reconnect = self.executor.reconcile  # updates missed meanwhile
+        self.ops = OpsRuntime(
+            self,
+            settings,
+            feed=config.feed,
+            db_path=config.db,
+            metrics_port=config.metrics_port,
+            metrics_host=config.metrics_host,
+        )
+        self._started: list[str] = []
+        self._stopped = False
+
+    # ---- the one candle consumer ----------------------------------------------------------
+    async def _on_candle(self, candle: Candle) -> None:
+        await self.execution.on_candle(candle)
+
+    # ---- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open, restore, reconcile and catch up, then let the feed run. A failure undoes the
+        steps already taken (an open store's thread would keep the process alive)."""
+        if self._started:
+            return
+        try:
+            await self.engine.open()
+            self._started.append("engine")
+            await self.execution.start()
+            self._started.append("execution")
+            await self.ops.start()
+            self._started.append("ops")
+        except BaseException:
+            await self._undo_start()
+            raise
+        self.engine.start_feed()
+
+    async def _undo_start(self) -> None:
+        if "ops" in self._started:
+            await self.ops.stop()
+        if "execution" in self._started:
+            await self.execution.stop()
+        else:
+            await self.state.close()
+        await self.engine.close()
+        self._stopped = True
+
+    async def wait(self, duration: float | None = None) -> str:
+        return await self.engine.wait(duration)
+
+    async def run(self, duration: float | None = None) -> None:
+        """Start, run until the feed ends, `duration` passes or a stop is requested; stop."""
+        await self.start()
+        await self.stop(await self.wait(duration))
+        if self.engine.feed_error is not None:
+            raise self.engine.feed_error
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Safe from signal handlers: the running `run()` performs the graceful stop."""
+        self.engine.request_stop(reason)
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(sig, self.request_stop, f"signal {sig.name}")
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+
+    async def stop(self, reason: str = "stopped") -> None:
+        """The reverse of `start`; every step runs even when an earlier one failed."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            await self.engine.stop_pipeline(reason)
+        finally:
+            try:
+                await self.execution.stop()
+            except Exception as exc:  # noqa: BLE001 - the store must still close
+                log.error("execution stop failed: %s", exc)
+            try:
+                await self.ops.stop()
+            except Exception as exc:  # noqa: BLE001
+                log.error("operations stop failed: %s", exc)
+            await self.engine.close()
+
+    # ---- what the console, operations and commands read -------------------------------------
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    @property
+    def stop_reason(self) -> str:
+        return self.engine.stop_reason
+
+    @property
+    def feed_error(self) -> BaseException | None:
+        return self.engine.feed_error
+
+    @property
+    def feed(self) -> Feed:
+        return self.engine.feed
+
+    @property
+    def bus(self) -> EventBus:
+        return self.engine.bus
+
+    @property
+    def clock(self) -> Clock:
+        return self.engine.clock
+
+    @property
+    def health_monitor(self) -> HealthMonitor:
+        return self.engine.health_monitor
+
+    @property
+    def mode(self) -> str:
+        return self.engine.mode
+
+    @property
+    def seq(self) -> int:
+        return self.engine.seq
+
+    @property
+    def paused(self) -> bool:
+        return self.engine.paused
+
+    @property
+    def setup_events(self) -> int:
+        return self.engine.setup_events
+
+    def health(self) -> dict[str, Any]:
+        report = self.engine.health()
+        report["execution"] = self.executor.health()
+        ops = self.ops.health()
+        if ops:
+            report["ops"] = ops
+        return report
+
+    def snapshot(self) -> EngineSnapshot:
+        orders, positions = self.executor.orders_view()
+        return self.engine.snapshot(self.health(), orders, positions)
+
+    def trading_controls(self) -> NodeControls:
+        """Kill switch and its reset: what the console's K and Telegram's /flatten call."""
+        return self.controls
+
+    def pause_feed(self) -> None:
+        self.engine.pause_feed()
+
+    def resume_feed(self) -> None:
+        self.engine.resume_feed()
+
+    def symbols(self) -> Sequence[str]:
+        return self.engine.feed.symbols
