@@ -61,3 +61,30 @@ async def test_stored_candles_beyond_the_saved_state_are_caught_up(
 
     await _replay(full, db)
     assert _journal(db) == ref
+
+
+async def _replay_as(file: Path, db: Path, symbol: str) -> None:
+    config = NodeConfig(feed="replay", replay_file=str(file), db=str(db), speed=None,
+                        symbols=(symbol,), validate=False,
+                        settings=load_settings(env={}, dotenv=None))  # fmt: skip
+    await TradingNode(config).run()
+
+
+async def test_a_restart_keeps_a_price_fraction_instruments_profile(
+        shared_data: Path, tmp_path: Path) -> None:
+    """SPY's minutes traded as QQQ (the default Alpaca symbol): the restored tracker must keep
+    the buffers scaled to the price (0.0067), not fall back to NQ's points (1.0)."""
+    full = shared_data / "spy_1min_20131007_et.csv"
+    ref_db = tmp_path / "ref.db"
+    await _replay_as(full, ref_db, "QQQ")
+    ref = _journal(ref_db)
+    assert len(ref["trades"]) >= 1
+
+    lines = full.read_text().splitlines(keepends=True)
+    for i, share in enumerate((3, 5, 7)):  # stopped three times, each a little further on
+        part = tmp_path / f"part{i}" / full.name
+        part.parent.mkdir()
+        part.write_text("".join(lines[: len(lines) * share // 10]))
+        await _replay_as(part, tmp_path / "restarted.db", "QQQ")
+    await _replay_as(full, tmp_path / "restarted.db", "QQQ")
+    assert _journal(tmp_path / "restarted.db") == ref
