@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from slob_tui.core.holidays import UsEquityCalendar, us_equity_hours
+from slob_tui.core.calendar import us_equity_calendar
 from slob_tui.errors import UsageError
 from slob_tui.ops.logs import install_redaction
 
@@ -56,7 +56,7 @@ def attach_ops(engine: Any, opts: Any, settings: Any) -> OpsHandle:
     feed_name = getattr(opts, "feed", "")
     market_open: Callable[[int], bool] | None = None
     if feed_name == "alpaca" and getattr(settings, "alpaca_feed", "") != "crypto":
-        market_open = us_equity_hours(UsEquityCalendar(settings.extra_holidays))
+        market_open = us_equity_calendar(settings.extra_holidays).is_open
         engine.health_monitor.market_open = market_open
     host, port = _metrics_endpoint(opts, settings)
     if port:
