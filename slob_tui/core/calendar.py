@@ -56,6 +56,9 @@ class SessionSource(Protocol):
 
     def session(self, day: date) -> Session | None: ...
 
+    def prepare(self) -> None:
+        """Do any slow loading now, so that no later question pays for it."""
+
 
 def local_ns(day: date, hm: tuple[int, int], tz: ZoneInfo) -> int:
     """A wall-clock time of `day` in `tz` as ns UTC (DST-correct through the tz database)."""
@@ -91,6 +94,9 @@ class ExchangeSessions:
         self._table: dict[date, tuple[int, int, bool]] = {}
         self._years: tuple[int, int] | None = None
 
+    def prepare(self) -> None:
+        self.session(date(_FIRST_YEAR, 1, 1))
+
     def session(self, day: date) -> Session | None:
         years = self._years
         if years is None or not years[0] <= day.year <= years[1]:
@@ -119,6 +125,10 @@ class WeekdaySessions:
         self.tz = ZoneInfo(tz)
         self.exchange = exchange
 
+    def prepare(self) -> None:
+        if self.exchange is not None:
+            self.exchange.prepare()
+
     def session(self, day: date) -> Session | None:
         if day.weekday() >= 5:
             return None
@@ -141,6 +151,9 @@ class AlwaysOpen:
 
     tz = ZoneInfo("UTC")
 
+    def prepare(self) -> None:
+        return None
+
     def session(self, day: date) -> Session | None:
         start = local_ns(day, (0, 0), self.tz)
         return Session(day, start, start + 86_400 * NS)
@@ -158,6 +171,12 @@ class MarketCalendar:
         self.always_open = isinstance(source, AlwaysOpen)
         self._days: dict[date, Session | None] = {}
         self._span = (0, 0, False)  # the last answer of `is_open`: [lo, hi) and open or not
+
+    def prepare(self) -> MarketCalendar:
+        """Load the exchange's schedule now (~0.3-1.4 s measured, with the imports), at build
+        time, rather than on the first question from a hot path or the event loop."""
+        self.source.prepare()
+        return self
 
     def local_date(self, ns: int) -> date:
         return datetime.fromtimestamp(ns // NS, self.tz).date()
@@ -211,6 +230,10 @@ class MarketCalendar:
             return 0
         if self.always_open:
             return (b - a) // NS_PER_MINUTE
+        self.is_open(a)  # keeps the span holding `a`
+        _, hi, is_open = self._span
+        if b <= hi:  # the gap lies inside that span: no day to walk
+            return (b - a) // NS_PER_MINUTE if is_open else 0
         day, last = (
             self.local_date(a) - timedelta(days=1),
             self.local_date(b - 1) + timedelta(days=1),

@@ -92,7 +92,7 @@ class AlpacaWSFetcher(_StreamProtocol):
         self.stall_timeout_s = stall_timeout_s
         self.handshake_timeout_s = handshake_timeout_s
         self._market_open = market_open or (
-            us_equity_calendar(settings.extra_holidays).is_open
+            us_equity_calendar(settings.extra_holidays).prepare().is_open
             if feed in ("iex", "sip") else (lambda _ns: True)
         )  # fmt: skip
         self.backfill_enabled = feed != "test" if backfill is None else backfill

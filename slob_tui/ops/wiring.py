@@ -56,7 +56,7 @@ def attach_ops(engine: Any, opts: Any, settings: Any) -> OpsHandle:
     feed_name = getattr(opts, "feed", "")
     market_open: Callable[[int], bool] | None = None
     if feed_name == "alpaca" and getattr(settings, "alpaca_feed", "") != "crypto":
-        market_open = us_equity_calendar(settings.extra_holidays).is_open
+        market_open = us_equity_calendar(settings.extra_holidays).prepare().is_open
         engine.health_monitor.market_open = market_open
     host, port = _metrics_endpoint(opts, settings)
     if port:

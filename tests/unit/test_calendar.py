@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 from datetime import date, datetime, timedelta
+from itertools import accumulate
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -113,18 +114,35 @@ def test_each_day_is_asked_of_the_source_once():
     assert len(source.asked) == len(set(source.asked))
 
 
-def test_is_open_agrees_with_open_minutes_in_any_order():
-    """`is_open` keeps the span it answered: asked out of order, across a DST change, an early
-    close, a holiday and weekends, it still says what counting the minute says."""
+def in_a_session(cal: MarketCalendar, t: int) -> bool:
+    day = cal.local_date(t)
+    found = (cal.session(day + timedelta(days=k)) for k in (-1, 0, 1))
+    return any(s.open <= t < s.close for s in found if s is not None)
+
+
+def test_is_open_and_open_minutes_agree_with_the_sessions_in_any_order():
+    """`is_open` keeps the span it answered and `open_minutes` reuses it: asked out of order,
+    across a DST change, an early close, a holiday and weekends, both still say what the
+    day's sessions say."""
     cals = [us_equity_calendar(), cme_equity_calendar(),
             weekday_calendar(((8, 0), (16, 30)), "Europe/London")]  # fmt: skip
     for start in (ns("2026-03-05 00:00"), ns("2025-11-24 00:00")):
         minutes = [start + m * NS_PER_MINUTE for m in range(12 * 1440)]
+        minutes_end = start + 12 * 1440 * NS_PER_MINUTE
         random.Random(start).shuffle(minutes)
         order = sorted(minutes[:2000]) + minutes
         for cal in cals:
+            truth = {t: in_a_session(cal, t) for t in minutes}
+            before = list(accumulate((truth[t] for t in sorted(truth)), initial=0))
             for t in order:
-                assert cal.is_open(t) == (cal.open_minutes(t, t + NS_PER_MINUTE) == 1), et(t)
+                assert cal.is_open(t) == truth[t], et(t)
+                assert cal.open_minutes(t, t + NS_PER_MINUTE) == truth[t], et(t)
+            rng = random.Random(7)
+            gaps = [(t, min(t + rng.randint(1, 120) * NS_PER_MINUTE, minutes_end)) for t in order]
+            for a, b in [*gaps, *zip(order[:300], order[300:600], strict=True)]:
+                a, b = min(a, b), max(a, b)
+                span = before[(b - start) // NS_PER_MINUTE] - before[(a - start) // NS_PER_MINUTE]
+                assert cal.open_minutes(a, b) == span, (et(a), et(b))
 
 
 def test_weekday_window_until_midnight():
@@ -137,7 +155,7 @@ def test_weekday_window_until_midnight():
 
 def test_the_calendar_library_stays_out_of_start_up():
     """`--help` imports neither pandas nor exchange-calendars; building a validator does not
-    import the library either (only its first question does)."""
+    import the library either (its first question does), `prepare()` does."""
     probe = (
         "import sys, contextlib, io\n"
         "from slob_tui.cli import main\n"
@@ -146,7 +164,10 @@ def test_the_calendar_library_stays_out_of_start_up():
         "from slob_tui.engine.quality import DataQualityValidator\n"
         "DataQualityValidator()\n"
         "print(sorted({'pandas', 'exchange_calendars'} & set(sys.modules)))\n"
+        "from slob_tui.core.calendar import us_equity_calendar\n"
+        "us_equity_calendar().prepare()\n"
+        "print('exchange_calendars' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True).stdout  # fmt: skip
-    assert out.strip() == "[]"
+    assert out.split() == ["[]", "True"]
