@@ -253,14 +253,22 @@ class MarketCalendar:
         return self.is_open(ns - ns % NS_PER_MINUTE)
 
 
-def us_equity_calendar(extra_closures: frozenset[date] = frozenset()) -> MarketCalendar:
+def us_equity_sessions() -> ExchangeSessions:
     """NYSE/Nasdaq regular sessions (XNYS): holidays, 13:00 early closes, decided closures."""
-    return MarketCalendar(ExchangeSessions("XNYS", US_EQUITY_TZ), extra_closures)
+    return ExchangeSessions("XNYS", US_EQUITY_TZ)
+
+
+def cme_equity_sessions() -> ExchangeSessions:
+    """CME Globex equity index futures (NQ, ES): 17:00-16:00 CT with CME's holiday hours."""
+    return ExchangeSessions("CMES", CME_TZ, daily_close=(16, 0))
+
+
+def us_equity_calendar(extra_closures: frozenset[date] = frozenset()) -> MarketCalendar:
+    return MarketCalendar(us_equity_sessions(), extra_closures)
 
 
 def cme_equity_calendar(extra_closures: frozenset[date] = frozenset()) -> MarketCalendar:
-    """CME Globex equity index futures (NQ, ES): 17:00-16:00 CT with CME's holiday hours."""
-    return MarketCalendar(ExchangeSessions("CMES", CME_TZ, daily_close=(16, 0)), extra_closures)
+    return MarketCalendar(cme_equity_sessions(), extra_closures)
 
 
 def always_open_calendar() -> MarketCalendar:

@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slob_tui.core.calendar import (
     US_EQUITY_TZ,
-    ExchangeSessions,
     MarketCalendar,
+    cme_equity_sessions,
+    us_equity_sessions,
     weekday_calendar,
 )
 from slob_tui.core.events import Event, EventType
@@ -26,6 +27,7 @@ from slob_tui.core.models import NS_PER_MINUTE, NS_PER_SECOND, Candle
 from slob_tui.errors import SlobError
 
 NS = NS_PER_SECOND
+EXCHANGES = {"us": us_equity_sessions, "cme": cme_equity_sessions}  # SLOB_DQ_HOLIDAYS values
 
 
 class Findings:
@@ -110,14 +112,16 @@ def parse_market_hours(text: str, tz: str) -> tuple[tuple[int, int], tuple[int, 
 
 
 def market_calendar(policy: Any, extra_holidays: frozenset[date] = frozenset()) -> MarketCalendar:
-    """The validator's market: `market_hours` on weekdays in `market_tz`, under the US equity
-    calendar's closed days and early closes when `holidays` is us (auto: in New York time)."""
+    """The validator's market: `market_hours` on weekdays in `market_tz`, under an exchange's
+    closed days and early closes: the US equity calendar when `holidays` is us (auto: in New
+    York time), CME Globex's when it is cme."""
     window = parse_market_hours(policy.market_hours, policy.market_tz)
-    us = policy.holidays == "us" or policy.holidays == "auto" and policy.market_tz == US_EQUITY_TZ
-    exchange = ExchangeSessions("XNYS", US_EQUITY_TZ) if us else None
-    return weekday_calendar(
-        window, policy.market_tz, exchange, extra_holidays if us else frozenset()
-    )
+    holidays = policy.holidays
+    if holidays == "auto":
+        holidays = "us" if policy.market_tz == US_EQUITY_TZ else "none"
+    exchange = EXCHANGES[holidays]() if holidays in EXCHANGES else None
+    extra = extra_holidays if exchange is not None else frozenset()
+    return weekday_calendar(window, policy.market_tz, exchange, extra)
 
 
 class _CandleState:

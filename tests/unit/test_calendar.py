@@ -22,6 +22,8 @@ from slob_tui.core.calendar import (
     us_equity_calendar,
     weekday_calendar,
 )
+from slob_tui.engine.quality import DataQualityValidator, QualityPolicy
+from slob_tui.feeds.files import load_candles
 
 NY = ZoneInfo("America/New_York")
 NQ_FILE = "nq_1min_20231119_20231204_et.csv"
@@ -171,3 +173,23 @@ def test_the_calendar_library_stays_out_of_start_up():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True).stdout  # fmt: skip
     assert out.split() == ["[]", "True"]
+
+
+def test_the_validator_on_cme_hours_sees_a_hole_on_thanksgiving_the_nyse_calendar_hides(
+    shared_data: Path,
+):
+    """NQ traded on Thanksgiving morning: ten minutes taken out of it are missing on CME's
+    calendar, not on the NYSE's (closed all day); without any calendar the afternoons after
+    the two early closes count as well."""
+    candles = load_candles(shared_data / NQ_FILE, "NQ")
+    hole = range(ns("2023-11-23 10:00"), ns("2023-11-23 10:10"))
+    kept = [c for c in candles if c.start not in hole]
+    assert len(candles) - len(kept) == 10
+    found = {}
+    for holidays in ("us", "cme", "none"):
+        validator = DataQualityValidator(QualityPolicy(holidays=holidays))
+        events = [e for c in kept for e in validator.check_candle(c)]
+        found[holidays] = sorted(
+            e.data["minutes"] for e in events if e.data["kind"] == "missing_minutes"
+        )
+    assert found == {"us": [], "cme": [10], "none": [10, 165, 180]}
