@@ -3,7 +3,9 @@
 Every user asks a `MarketCalendar`: the validator's missing-minute and frozen-feed checks, the
 Alpaca feed's stall check, /healthz, and the strategy's exchange-anchored windows. Each day's
 session is computed once and cached as integer nanoseconds, and `is_open` keeps the span it last
-answered, so the hot paths cost an integer compare (0.3 us) instead of a library call.
+answered: measured, the stall check's / healthz's `is_open` costs 0.09 us (the old per-day cache
+0.5-1.1 us) and the validator's count over a 7-minute gap 0.27 us (1.8-2.5 us), where a
+library call costs 6-220 us.
 
 Holidays and early closes come from exchange-calendars (maintained, it already lists the
 decided closures such as 2025-01-09), not from hand-written rules. Measured before adopting it:
@@ -19,7 +21,8 @@ decided closures such as 2025-01-09), not from hand-written rules. Measured befo
   day), so `cme_equity_calendar` ends each session at 16:00 CT; and it closes Black Friday at
   12:00 CT where NQ traded to 12:15 CT, so 15 traded minutes read as closed (kept: a minute
   wrongly closed hides a check, it never invents a missing minute).
-- `us_futures` (the other futures calendar) knows no holidays at all: 1,066 minutes wrong.
+- `us_futures` (the other futures calendar) knows neither the holidays nor the daily halt: 1,066
+  of its minutes in that file have no trade.
 """
 
 from __future__ import annotations
