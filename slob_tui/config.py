@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from slob_tui.core.holidays import parse_extra_holidays
+from slob_tui.core.calendar import parse_extra_holidays
 from slob_tui.errors import SlobError
 
 SECRET_FIELDS = frozenset({"alpaca_api_key", "alpaca_api_secret", "telegram_token"})
@@ -56,7 +56,7 @@ class Settings:
     metrics_host: str = "127.0.0.1"
     theme: str = "slob-dark"
     tz: str = "America/New_York"
-    extra_holidays: frozenset[date] = frozenset()  # closures no rule knows (core/holidays.py)
+    extra_holidays: frozenset[date] = frozenset()  # closures no rule knows (core/calendar.py)
     extra: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property

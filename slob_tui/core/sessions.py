@@ -1,8 +1,12 @@
-"""Session windows read in a named time zone, DST-correct through the tz database.
+"""The SLOB strategy's phases (reference, trade, late, closed) of each day, in the trader's zone.
 
-Each local day's boundaries are computed once (zoneinfo) and cached as integer nanoseconds, so
-the per-candle work of a caller is one integer compare against the end of the current span.
-Saturday and Sunday have no windows: Friday's close to Monday's reference window is closed.
+Not a market calendar: the market's own hours are `core/calendar.py`'s, which this asks for the
+exchange-anchored trade window. Each local day's phases are computed once and cached as integer
+nanoseconds, so the per-candle work of a caller is one integer compare against the end of the
+current span. Saturday and Sunday have no windows: Friday's close to Monday's reference window
+is closed. The anchored window is the exchange's regular 09:30-16:00 on every weekday, not
+shortened by holidays or early closes: the vectorised reference (`strategy/reference.py`) and
+every recorded backtest compute it so, and changing one without the other would split them.
 """
 
 from __future__ import annotations
@@ -12,10 +16,10 @@ from datetime import date, datetime, timedelta
 from enum import IntEnum
 from zoneinfo import ZoneInfo
 
+from slob_tui.core.calendar import US_EQUITY_TZ, MarketCalendar, local_ns, weekday_calendar
+
 NS = 1_000_000_000
-EXCHANGE_TZ = "America/New_York"
-EXCHANGE_OPEN = (9, 30)
-EXCHANGE_CLOSE = (16, 0)
+EXCHANGE_HOURS = ((9, 30), (16, 0))  # the US equity regular session anchored windows follow
 
 
 class Phase(IntEnum):
@@ -48,10 +52,6 @@ class DayBounds:
     spans: tuple[Span, ...]
 
 
-def _local_ns(d: date, hm: tuple[int, int], tz: ZoneInfo) -> int:
-    return int(datetime(d.year, d.month, d.day, hm[0], hm[1], tzinfo=tz).timestamp()) * NS
-
-
 class SessionCalendar:
     """Where a timestamp falls: reference window, trade window, or closed."""
 
@@ -68,7 +68,9 @@ class SessionCalendar:
         self.trade_window = trade_window
         self.close_time = close_time
         self.anchor_to_exchange = anchor_to_exchange
-        self._exchange_tz = ZoneInfo(EXCHANGE_TZ)
+        self.exchange: MarketCalendar | None = (
+            weekday_calendar(EXCHANGE_HOURS, US_EQUITY_TZ) if anchor_to_exchange else None
+        )
         self._cache: dict[int, DayBounds] = {}
 
     @classmethod
@@ -95,22 +97,31 @@ class SessionCalendar:
         if len(self._cache) > 4096:
             self._cache.clear()
         tz = self.tz
-        day_start = _local_ns(d, (0, 0), tz)
-        day_end = _local_ns(d + timedelta(days=1), (0, 0), tz)
+        day_start = local_ns(d, (0, 0), tz)
+        day_end = local_ns(d + timedelta(days=1), (0, 0), tz)
         if d.weekday() >= 5:
-            b = DayBounds(key, day_start, day_end, day_start, day_start, day_end, day_end,
-                          day_end, (Span(Phase.CLOSED, key, day_start, day_end),))
+            b = DayBounds(
+                key,
+                day_start,
+                day_end,
+                day_start,
+                day_start,
+                day_end,
+                day_end,
+                day_end,
+                (Span(Phase.CLOSED, key, day_start, day_end),),
+            )
             self._cache[key] = b
             return b
-        ref_start = _local_ns(d, self.ref_window[0], tz)
-        ref_end = _local_ns(d, self.ref_window[1], tz)
-        if self.anchor_to_exchange:
-            trade_start = _local_ns(d, EXCHANGE_OPEN, self._exchange_tz)
-            trade_end = close = _local_ns(d, EXCHANGE_CLOSE, self._exchange_tz)
+        ref_start = local_ns(d, self.ref_window[0], tz)
+        ref_end = local_ns(d, self.ref_window[1], tz)
+        session = self.exchange.session(d) if self.exchange is not None else None
+        if session is not None:
+            trade_start, trade_end, close = session.open, session.close, session.close
         else:
-            trade_start = _local_ns(d, self.trade_window[0], tz)
-            trade_end = _local_ns(d, self.trade_window[1], tz)
-            close = _local_ns(d, self.close_time, tz)
+            trade_start = local_ns(d, self.trade_window[0], tz)
+            trade_end = local_ns(d, self.trade_window[1], tz)
+            close = local_ns(d, self.close_time, tz)
         ref_end = min(ref_end, trade_start)
         trade_end = min(trade_end, close)
         cuts = [
@@ -121,10 +132,14 @@ class SessionCalendar:
             (trade_end, close, Phase.LATE),
             (close, day_end, Phase.CLOSED),
         ]
-        spans = tuple(Span(p, key, max(a, day_start), min(b, day_end)) for a, b, p in cuts
-                      if min(b, day_end) > max(a, day_start))
-        b = DayBounds(key, day_start, day_end, ref_start, ref_end, trade_start, trade_end,
-                      close, spans)
+        spans = tuple(
+            Span(p, key, max(a, day_start), min(b, day_end))
+            for a, b, p in cuts
+            if min(b, day_end) > max(a, day_start)
+        )
+        b = DayBounds(
+            key, day_start, day_end, ref_start, ref_end, trade_start, trade_end, close, spans
+        )
         self._cache[key] = b
         return b
 

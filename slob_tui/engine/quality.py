@@ -42,7 +42,6 @@ from typing import Any
 
 from slob_tui.core.clock import Clock
 from slob_tui.core.events import Event
-from slob_tui.core.holidays import US_EQUITY_TZ, UsEquityCalendar
 from slob_tui.core.models import NS_PER_MINUTE, NS_PER_SECOND, Candle
 from slob_tui.engine.quality_candles import (
     FLAG_KINDS,
@@ -50,6 +49,7 @@ from slob_tui.engine.quality_candles import (
     CandleChecks,
     Findings,
     TickFindings,
+    market_calendar,
 )
 from slob_tui.engine.quality_policy import QualityPolicy, QualitySettingsError
 from slob_tui.engine.quality_symbol import FLOAT_SIZES, INF, INT_SIZES, SymbolState
@@ -69,9 +69,8 @@ class DataQualityValidator:
         self.policy = p = policy or QualityPolicy()
         self.clock = clock  # only a clock that is ahead of the data (live) may judge "future"
         self.findings = Findings(p.max_examples)
-        us = p.holidays == "us" or p.holidays == "auto" and p.market_tz == US_EQUITY_TZ
-        calendar = UsEquityCalendar(extra_holidays) if us else None
-        self.candles = CandleChecks(p, self.findings, sale_policy, calendar)
+        hours = market_calendar(p, extra_holidays)
+        self.candles = CandleChecks(p, self.findings, sale_policy, hours)
         self._syms: dict[Any, SymbolState] = {}
         self._tick_findings = TickFindings(self.findings)
         self._note = self._tick_findings.note

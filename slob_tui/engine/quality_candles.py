@@ -11,16 +11,23 @@ import math
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from slob_tui.core.calendar import (
+    US_EQUITY_TZ,
+    MarketCalendar,
+    cme_equity_sessions,
+    us_equity_sessions,
+    weekday_calendar,
+)
 from slob_tui.core.events import Event, EventType
-from slob_tui.core.holidays import US_EQUITY_TZ, UsEquityCalendar
 from slob_tui.core.models import NS_PER_MINUTE, NS_PER_SECOND, Candle
 from slob_tui.errors import SlobError
 
 NS = NS_PER_SECOND
+EXCHANGES = {"us": us_equity_sessions, "cme": cme_equity_sessions}  # SLOB_DQ_HOLIDAYS values
 
 
 class Findings:
@@ -104,55 +111,17 @@ def parse_market_hours(text: str, tz: str) -> tuple[tuple[int, int], tuple[int, 
     return (h1, m1), (h2, m2)
 
 
-class MarketHours:
-    """When a market is open: weekday sessions in a zone (DST-correct), or always. With a
-    calendar, its holidays are closed and its early closes end the session (New York time)."""
-
-    def __init__(self, text: str, tz: str, calendar: UsEquityCalendar | None = None) -> None:
-        self.window = parse_market_hours(text, tz)
-        self.tz = ZoneInfo(tz)
-        self.calendar = calendar
-        self._early = calendar is not None and tz == US_EQUITY_TZ
-        self._days: dict[date, tuple[int, int] | None] = {}
-
-    def _session(self, d: date) -> tuple[int, int] | None:
-        hit = self._days.get(d, False)
-        if hit is not False:
-            return hit  # type: ignore[return-value]
-        out = None
-        cal = self.calendar
-        if d.weekday() < 5 and self.window is not None and (cal is None or cal.is_trading_day(d)):
-            (h1, m1), (h2, m2) = self.window
-            early = cal.early_close(d) if self._early else None  # type: ignore[union-attr]
-            if early is not None and early < (h2, m2):
-                h2, m2 = early
-            base = datetime(d.year, d.month, d.day, tzinfo=self.tz)
-            out = (int((base.replace(hour=h1, minute=m1)).timestamp()) * NS,
-                   int((base + timedelta(hours=h2, minutes=m2)).timestamp()) * NS)  # fmt: skip
-        self._days[d] = out
-        return out
-
-    def open_minutes(self, a: int, b: int) -> int:
-        """Whole minutes of market time in [a, b) (both minute starts)."""
-        if b <= a:
-            return 0
-        if self.window is None:
-            return (b - a) // NS_PER_MINUTE
-        d = datetime.fromtimestamp(a // NS, self.tz).date()
-        last = datetime.fromtimestamp((b - 1) // NS, self.tz).date()
-        total = 0
-        while d <= last:
-            s = self._session(d)
-            if s is not None:
-                lo, hi = max(a, s[0]), min(b, s[1])
-                if hi > lo:
-                    total += (hi - lo) // NS_PER_MINUTE
-            d += timedelta(days=1)
-        return total
-
-    def is_open(self, ts: int) -> bool:
-        return self.open_minutes(ts - ts % NS_PER_MINUTE, ts - ts % NS_PER_MINUTE
-                                 + NS_PER_MINUTE) > 0  # fmt: skip
+def market_calendar(policy: Any, extra_holidays: frozenset[date] = frozenset()) -> MarketCalendar:
+    """The validator's market: `market_hours` on weekdays in `market_tz`, under an exchange's
+    closed days and early closes: the US equity calendar when `holidays` is us (auto: in New
+    York time), CME Globex's when it is cme."""
+    window = parse_market_hours(policy.market_hours, policy.market_tz)
+    holidays = policy.holidays
+    if holidays == "auto":
+        holidays = "us" if policy.market_tz == US_EQUITY_TZ else "none"
+    exchange = EXCHANGES[holidays]() if holidays in EXCHANGES else None
+    extra = extra_holidays if exchange is not None else frozenset()
+    return weekday_calendar(window, policy.market_tz, exchange, extra)
 
 
 class _CandleState:
@@ -172,23 +141,25 @@ class CandleChecks:
 
     def __init__(
         self, policy: Any, findings: Findings, sale_policy: Any = None,
-        calendar: UsEquityCalendar | None = None,
+        hours: MarketCalendar | None = None,
     ) -> None:  # fmt: skip
         self.policy = policy
         self.findings = findings
         self.sale_policy = sale_policy
-        self.hours = MarketHours(policy.market_hours, policy.market_tz, calendar)
+        self.hours = hours if hours is not None else market_calendar(policy)
         self._state: dict[str, _CandleState] = {}
         self.pending: list[tuple[str, int, int, Any, str, Any]] = []
         self.adjusted: list[Candle] = []
         self.checked = 0
 
-    def _event(
-        self, kind: str, c: Candle, values: dict[str, Any], severity: float
-    ) -> Event:
+    def _event(self, kind: str, c: Candle, values: dict[str, Any], severity: float) -> Event:
         self.findings.add(kind, c.symbol, c.start, values, severity)
-        return Event(EventType.DATA_QUALITY, c.start,
-                     {"kind": kind, "symbol": c.symbol, "ts": c.start, **values}, "validator")
+        return Event(
+            EventType.DATA_QUALITY,
+            c.start,
+            {"kind": kind, "symbol": c.symbol, "ts": c.start, **values},
+            "validator",
+        )
 
     def check(self, c: Candle) -> list[Event]:
         self.checked += 1
@@ -199,16 +170,23 @@ class CandleChecks:
         o, h, lo, cl, v = c.open, c.high, c.low, c.close, c.volume
         nums = (o, h, lo, cl, v)
         sane = all(isinstance(x, int | float) and math.isfinite(x) for x in nums) and (
-            0 < lo <= min(o, cl) and max(o, cl) <= h and v >= 0)
+            0 < lo <= min(o, cl) and max(o, cl) <= h and v >= 0
+        )
         if not sane:
             out.append(self._event("ohlc_invalid", c, {"open": o, "high": h, "low": lo,
                                    "close": cl, "volume": v}, 1.0))  # fmt: skip
         if st.prev_start is not None and c.start > st.prev_start + NS_PER_MINUTE:
             missing = self.hours.open_minutes(st.prev_start + NS_PER_MINUTE, c.start)
             if missing:
-                out.append(self._event("missing_minutes", c, {"from": st.prev_start
-                           + NS_PER_MINUTE, "to": c.start, "minutes": missing}, missing))
-        if c.gap_filled and self.hours.is_open(c.start):
+                out.append(
+                    self._event(
+                        "missing_minutes",
+                        c,
+                        {"from": st.prev_start + NS_PER_MINUTE, "to": c.start, "minutes": missing},
+                        missing,
+                    )
+                )
+        if c.gap_filled and self.hours.is_open_minute(c.start):
             out.append(self._event("missing_minutes", c, {"from": c.start, "to": c.end,
                                    "minutes": 1, "filled": True}, 1.0))  # fmt: skip
         if sane and not c.gap_filled:
@@ -235,7 +213,7 @@ class CandleChecks:
 
     def _frozen(self, st: _CandleState, c: Candle) -> list[Event]:
         flat = c.open == c.high == c.low == c.close == st.prev_close
-        if not flat or not self.hours.is_open(c.start):
+        if not flat or not self.hours.is_open_minute(c.start):
             st.flat_run = 0
             return []
         if st.flat_run == 0:
@@ -248,8 +226,15 @@ class CandleChecks:
 
     # ------------------------------------------------------------------ corrections
     def correction(
-        self, symbol: str, ts: int, trade_id: Any, exchange: str, corrected: Any,
-        recent: Iterable[tuple], closed: bool, forgotten: int,
+        self,
+        symbol: str,
+        ts: int,
+        trade_id: Any,
+        exchange: str,
+        corrected: Any,
+        recent: Iterable[tuple],
+        closed: bool,
+        forgotten: int,
     ) -> Event | None:
         """`forgotten`: no tick after this time has been let go of (`recent` has them all)."""
         item = (symbol, ts - ts % NS_PER_MINUTE, ts, trade_id, exchange, corrected)

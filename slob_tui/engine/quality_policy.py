@@ -47,8 +47,8 @@ class QualityPolicy:
     frozen_minutes: int = 15  # consecutive flat candles at one price while the market is open
     market_hours: str = "09:30-16:00"  # local open-close on weekdays, or "always" (crypto)
     market_tz: str = "America/New_York"
-    holidays: str = "auto"  # "us": US equity holidays/early closes; "none"; "auto": "us" in
-    # New York time (`market_tz`), else "none" (US holidays say nothing of another market)
+    holidays: str = "auto"  # "us": US equity holidays/early closes; "cme": CME Globex's (NQ,
+    # ES); "none"; "auto": "us" in New York time (`market_tz`), else "none"
     max_examples: int = 5  # worst examples kept per kind for reports
 
     def __post_init__(self) -> None:
@@ -67,7 +67,7 @@ class QualityPolicy:
             "volume_min_candles": 1 <= self.volume_min_candles <= self.volume_window,
             "frozen_minutes": self.frozen_minutes >= 2,
             "max_examples": self.max_examples >= 0,
-            "holidays": self.holidays in ("auto", "us", "none"),
+            "holidays": self.holidays in ("auto", "us", "cme", "none"),
         }
         for name, ok in checks.items():
             if not ok:

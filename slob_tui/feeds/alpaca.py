@@ -27,9 +27,9 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from slob_tui.config import Settings
+from slob_tui.core.calendar import us_equity_calendar
 from slob_tui.core.clock import Clock, WallClock
 from slob_tui.core.events import Event, EventType
-from slob_tui.core.holidays import UsEquityCalendar, us_equity_hours
 from slob_tui.core.models import NS_PER_MINUTE
 from slob_tui.feeds.alpaca_backfill import cold_start_ns, missed_candles
 from slob_tui.feeds.alpaca_protocol import (
@@ -92,7 +92,7 @@ class AlpacaWSFetcher(_StreamProtocol):
         self.stall_timeout_s = stall_timeout_s
         self.handshake_timeout_s = handshake_timeout_s
         self._market_open = market_open or (
-            us_equity_hours(UsEquityCalendar(settings.extra_holidays))
+            us_equity_calendar(settings.extra_holidays).prepare().is_open
             if feed in ("iex", "sip") else (lambda _ns: True)
         )  # fmt: skip
         self.backfill_enabled = feed != "test" if backfill is None else backfill

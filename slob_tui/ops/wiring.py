@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slob_tui.config import Settings
-from slob_tui.core.holidays import UsEquityCalendar, us_equity_hours
+from slob_tui.core.calendar import us_equity_calendar
 from slob_tui.errors import UsageError
 from slob_tui.ops.logs import install_redaction
 
@@ -42,9 +42,10 @@ def _is_loopback(host: str) -> bool:
 
 
 def equity_market_open(feed: str, settings: Settings) -> Callable[[int], bool] | None:
-    """US equity hours for an Alpaca stock feed (health is judged only while it trades)."""
+    """US equity hours for an Alpaca stock feed (health is judged only while it trades).
+    The exchange schedule is loaded here, at build time, not on the event loop."""
     if feed == "alpaca" and settings.alpaca_feed != "crypto":
-        return us_equity_hours(UsEquityCalendar(settings.extra_holidays))
+        return us_equity_calendar(settings.extra_holidays).prepare().is_open
     return None
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from slob_tui.config import load_settings
+from slob_tui.core.calendar import us_equity_calendar
 from slob_tui.core.events import Event, EventType
-from slob_tui.core.holidays import us_equity_hours
 from slob_tui.core.models import Candle
 from slob_tui.engine.engine import LiveTradingEngine
 from slob_tui.errors import UsageError
@@ -64,7 +64,7 @@ async def test_telegram_from_settings_sends_a_summary_at_stop(clock):
 
 
 def test_exchange_hours():
-    is_open = us_equity_hours()
+    is_open = us_equity_calendar().is_open
     assert is_open(T0)  # Monday 10:00 New York
     assert not is_open(T0 - 1 * HOUR)  # 09:00
     assert not is_open(T0 + 6 * HOUR)  # 16:00

@@ -22,7 +22,8 @@ TRADER, PARTNER, STRANGER = 111, 222, 999
 
 class KillSwitchExecutor:
     """Stands in for the node's trading controls where the test is about the conversation:
-    records the call and answers as `OrderExecutor.kill_switch` does (see the test with the real one)."""
+    records the call and answers as `OrderExecutor.kill_switch` does (see the test with the
+    real one)."""
 
     def __init__(self) -> None:
         self.calls: list[str] = []

@@ -1,4 +1,4 @@
-"""US equity holidays and early closes: the rules against the exchanges' published calendars."""
+"""US equity holidays and early closes: the market calendar against the NYSE's published ones."""
 
 from __future__ import annotations
 
@@ -8,13 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from slob_tui.config import ConfigError, load_settings
-from slob_tui.core.holidays import (
-    UsEquityCalendar,
-    easter,
-    parse_extra_holidays,
-    us_equity_holidays,
-    us_equity_hours,
-)
+from slob_tui.core.calendar import parse_extra_holidays, us_equity_calendar
 from slob_tui.core.models import Candle
 from slob_tui.engine.quality import DataQualityValidator, QualityPolicy
 
@@ -42,10 +36,10 @@ def ns(text: str) -> int:
 
 @pytest.mark.parametrize("year", sorted(PUBLISHED))
 def test_closures_match_the_published_calendar(year: int):
-    cal = UsEquityCalendar()
+    cal = us_equity_calendar()
     d, closed = date(year, 1, 1), set()
     while d.year == year:
-        if d.weekday() < 5 and cal.is_holiday(d):
+        if d.weekday() < 5 and not cal.is_trading_day(d):
             closed.add(d)
         d = date.fromordinal(d.toordinal() + 1)
     assert closed == days(year, PUBLISHED[year])
@@ -53,40 +47,40 @@ def test_closures_match_the_published_calendar(year: int):
 
 @pytest.mark.parametrize("year", sorted(EARLY))
 def test_early_closes_match_the_published_calendar(year: int):
-    cal = UsEquityCalendar()
+    cal = us_equity_calendar()
     d, early = date(year, 1, 1), set()
     while d.year == year:
-        if cal.early_close(d) is not None:
+        if cal.is_early_close(d):
             early.add(d)
         d = date.fromordinal(d.toordinal() + 1)
     assert early == days(year, EARLY[year])
 
 
 def test_early_close_rules_before_2013_and_a_special_one():
-    cal = UsEquityCalendar()
-    assert cal.early_close(date(2002, 7, 3)) is None  # a Wednesday: a full day then
-    assert cal.early_close(date(2002, 7, 5)) == (13, 0)  # the Friday after instead
-    assert cal.early_close(date(2013, 7, 3)) == (13, 0)  # a Wednesday, from 2013 on
-    assert cal.early_close(date(2003, 12, 26)) == (13, 0)  # by decision
-    assert cal.early_close(date(2019, 7, 5)) is None
+    cal = us_equity_calendar()
+    assert not cal.is_early_close(date(2002, 7, 3))  # a Wednesday: a full day then
+    assert cal.is_early_close(date(2002, 7, 5))  # the Friday after instead
+    assert cal.is_early_close(date(2013, 7, 3))  # a Wednesday, from 2013 on
+    assert cal.is_early_close(date(2003, 12, 26))  # by decision
+    assert not cal.is_early_close(date(2019, 7, 5))
+    assert cal.session(date(2025, 11, 28)).close == ns("2025-11-28 13:00")
 
 
-def test_saturday_new_year_closes_nothing_and_easter_extremes():
-    assert date(2021, 12, 31) not in us_equity_holidays(2021)  # 2022-01-01 was a Saturday
-    assert date(2022, 1, 1) not in us_equity_holidays(2022)
-    assert [easter(y) for y in (2019, 2024, 2038, 2285)] == [
-        date(2019, 4, 21), date(2024, 3, 31), date(2038, 4, 25), date(2285, 3, 22)]  # fmt: skip
+def test_saturday_new_year_closes_nothing():
+    cal = us_equity_calendar()
+    assert cal.is_trading_day(date(2021, 12, 31))  # 2022-01-01 was a Saturday
+    assert not cal.is_trading_day(date(2022, 1, 1))
 
 
 def test_hours_open_close_early_close_and_dst():
-    is_open = us_equity_hours()
+    is_open = us_equity_calendar().is_open
     assert not is_open(ns("2025-11-26 09:29:59")) and is_open(ns("2025-11-26 09:30"))
     assert is_open(ns("2025-11-26 15:59:59")) and not is_open(ns("2025-11-26 16:00"))
     assert not is_open(ns("2025-11-27 11:00"))  # Thanksgiving
     assert is_open(ns("2025-11-28 12:59:59")) and not is_open(ns("2025-11-28 13:00"))
     assert is_open(ns("2026-03-09 09:30")) and not is_open(ns("2026-03-09 09:29"))  # EDT
     assert not is_open(ns("2026-03-07 11:00"))  # Saturday
-    extra = us_equity_hours(UsEquityCalendar(frozenset({date(2026, 3, 9)})))
+    extra = us_equity_calendar(frozenset({date(2026, 3, 9)})).is_open
     assert not extra(ns("2026-03-09 11:00"))
 
 
@@ -129,9 +123,11 @@ def test_a_bad_holidays_policy_names_the_setting():
 
 def test_auto_holidays_only_for_a_market_in_new_york_time():
     """US holidays say nothing of a market kept in another zone: `auto` leaves it alone."""
+    mlk = ns("2026-01-19 12:00")  # a Monday the NYSE is closed, 17:00 in London
     london = DataQualityValidator(QualityPolicy(market_tz="Europe/London",
                                                 market_hours="08:00-16:30"))  # fmt: skip
-    assert london.candles.hours.calendar is None
+    assert london.candles.hours.is_open(mlk - 5 * 3600 * 10**9)
     forced = DataQualityValidator(QualityPolicy(market_tz="Europe/London", holidays="us"))
-    assert forced.candles.hours.calendar is not None
-    assert DataQualityValidator().candles.hours.calendar is not None
+    assert not forced.candles.hours.is_open(mlk)
+    assert not DataQualityValidator().candles.hours.is_open(mlk)
+    assert DataQualityValidator(QualityPolicy(holidays="none")).candles.hours.is_open(mlk)
