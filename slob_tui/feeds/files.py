@@ -13,7 +13,6 @@ A row that cannot be parsed is counted in the `ReadReport` with its line number,
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import warnings
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from typing import Any
 from slob_tui.core.models import Candle
 from slob_tui.engine.aggregator import SUSPICIOUS
 from slob_tui.errors import UsageError
+from slob_tui.feeds.bounded import open_bounded, open_bounded_text
 from slob_tui.feeds.timeparse import epoch_scale as _epoch_scale
 from slob_tui.feeds.timeparse import has_offset as _has_offset
 from slob_tui.feeds.timeparse import to_ns as _to_ns
@@ -66,9 +66,7 @@ class ReadReport:
 
 
 def _open_text(path: Path) -> io.TextIOBase:
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")  # noqa: SIM115 - caller closes
+    return open_bounded_text(path)
 
 
 def _check_path(path: str | Path) -> Path:
@@ -80,17 +78,28 @@ def _check_path(path: str | Path) -> Path:
     return p
 
 
-def read_header(path: str | Path) -> list[str]:
-    """The lower-cased column names of a CSV (or CSV.gz) file."""
-    p = _check_path(path)
+def _read_head(p: Path) -> tuple[list[str], list[str]]:
+    """The header row and the first data row (blank lines skipped; [] when there is none)."""
     try:
         with _open_text(p) as fh:
-            row = next(csv.reader(fh), None)
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
+            lines = csv.reader(fh)
+            header = next(lines, [])
+            first = next((row for row in lines if any(c.strip() for c in row)), [])
+    except (csv.Error, OSError, UnicodeDecodeError, EOFError) as exc:
         raise UsageError(f"cannot read {p}: {exc}") from exc
-    if not row:
+    if not header:
         raise UsageError(f"{p} is empty: expected a CSV header line")
-    return [c.strip().lower() for c in row]
+    return header, first
+
+
+def _no_rows(p: Path) -> UsageError:
+    return UsageError(f"{p}: no data rows, only a header line: nothing to read")
+
+
+def read_header(path: str | Path) -> list[str]:
+    """The lower-cased column names of a CSV (or CSV.gz) file."""
+    header, _ = _read_head(_check_path(path))
+    return [c.strip().lower() for c in header]
 
 
 def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
@@ -101,13 +110,19 @@ def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
 
 
 def detect_kind(path: str | Path) -> str:
-    """'candles' when the header has open/high/low/close, 'ticks' when it has a price."""
-    cols = read_header(path)
+    """'candles' when the header has open/high/low/close, 'ticks' when it has a price.
+
+    A file with a header and no data row is refused here, before any command starts work."""
+    p = _check_path(path)
+    header, first = _read_head(p)
+    cols = [c.strip().lower() for c in header]
     if _pick(cols, TIME_COLUMNS) is None:
         raise UsageError(
             f"{path}: no time column (expected one of {', '.join(TIME_COLUMNS)}); "
             f"columns are {', '.join(cols)}"
         )
+    if not first:
+        raise _no_rows(p)
     if all(c in cols for c in CANDLE_COLUMNS):
         return "candles"
     if "price" in cols:
@@ -124,10 +139,12 @@ def _chunks(path: Path, chunk_rows: int, dtypes: dict[str, Any], report: ReadRep
 
     skipped: list[int] = []
     try:
+        stream = open_bounded(path)
         reader = pd.read_csv(
-            path, chunksize=chunk_rows, dtype=dtypes, on_bad_lines="warn", skipinitialspace=True
-        )
-        with reader:
+            stream, chunksize=chunk_rows, dtype=dtypes, on_bad_lines="warn",
+            skipinitialspace=True, compression=None,
+        )  # fmt: skip
+        with stream, reader:
             while True:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
@@ -238,10 +255,7 @@ def iter_tick_chunks(
     report = report if report is not None else ReadReport(str(p))
     report.kind = "ticks"
     zone = _zone(tz)
-    with _open_text(p) as fh:
-        lines = csv.reader(fh)
-        raw_header = next(lines, [])
-        first_row = next(lines, [])
+    raw_header, first_row = _read_head(p)
     cols = [c.strip().lower() for c in raw_header]
     time_col = _pick(cols, TIME_COLUMNS)
     size_col = _pick(cols, SIZE_COLUMNS)
@@ -252,6 +266,8 @@ def iter_tick_chunks(
             f"{p}: not a tick file, missing {' and '.join(missing)} column(s); "
             f"columns are {', '.join(cols)}"
         )
+    if not first_row:
+        raise _no_rows(p)
     cond_col = _pick(cols, CONDITION_COLUMNS)
     assemble = _TickAssembler(symbol, report, exclude_conditions)
     consumed = 0
@@ -295,8 +311,8 @@ def _pandas_ticks(p: Path, raw_header: list[str], cols: list[str], time_col: str
             drop = min(skip_good, len(chunk))
             chunk = chunk.iloc[drop:]
             skip_good -= drop
-            if chunk.empty:
-                continue
+        if chunk.empty:
+            continue
         report.rows += len(chunk)
         ts, bad_ts = _to_ns(chunk[time_col], zone)
         price = pd.to_numeric(chunk["price"], errors="coerce")
@@ -333,8 +349,7 @@ def iter_candle_chunks(
     report = report if report is not None else ReadReport(str(p))
     report.kind = "candles"
     zone = _zone(tz)
-    with _open_text(p) as fh:
-        raw_header = next(csv.reader(fh), [])
+    raw_header, first_row = _read_head(p)
     cols = [c.strip().lower() for c in raw_header]
     time_col = _pick(cols, TIME_COLUMNS)
     missing = [c for c in CANDLE_COLUMNS if c not in cols]
@@ -345,9 +360,13 @@ def iter_candle_chunks(
             f"{p}: not a candle file, missing {', '.join(missing)} column(s); "
             f"columns are {', '.join(cols)}"
         )
+    if not first_row:
+        raise _no_rows(p)
     dtypes = _dtypes(cols, raw_header, ("symbol",))
     for chunk, skipped in _chunks(p, chunk_rows, dtypes, report):
         n = len(chunk)
+        if n == 0:
+            continue
         report.rows += n
         ts, bad = _to_ns(chunk[time_col], zone)
         fields = [pd.to_numeric(chunk[c], errors="coerce") for c in CANDLE_COLUMNS]
