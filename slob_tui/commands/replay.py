@@ -29,17 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_speed(text: str) -> float | None:
     """'max' -> None (as fast as possible); otherwise a positive factor."""
-    from slob_tui.errors import UsageError
+    from slob_tui.commands._speed import parse_speed as parse
 
-    if text.strip().lower() == "max":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"--speed must be a positive number or max, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise UsageError(f"--speed must be a positive number or max, got {text!r}")
-    return value
+    return parse(text, allow_max=True)
 
 
 def parse_conditions(text: str | None) -> tuple[str, ...] | None:

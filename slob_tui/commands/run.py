@@ -21,8 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=7, help="demo market seed")
     parser.add_argument(
-        "--speed", type=float, default=60.0, help="demo market speed (market seconds per second)"
-    )
+        "--speed", default="60", metavar="X",
+        help="demo market speed (market seconds per second, positive; default 60)",
+    )  # fmt: skip
     parser.add_argument("--live", action="store_true", help="trade real money (asks to confirm)")
     parser.add_argument(
         "--i-understand-live-trading", action="store_true", dest="live_confirmed",
@@ -45,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def options_from_args(args: argparse.Namespace):  # noqa: ANN201 - RunOptions, lazily imported
     """Flags over settings over defaults."""
+    from slob_tui.commands._speed import parse_speed
     from slob_tui.config import load_settings
     from slob_tui.wiring import RunOptions
 
@@ -57,7 +59,7 @@ def options_from_args(args: argparse.Namespace):  # noqa: ANN201 - RunOptions, l
         duration=getattr(args, "duration", None),
         live=bool(getattr(args, "live", False)),
         seed=getattr(args, "seed", 7),
-        speed=getattr(args, "speed", 60.0),
+        speed=parse_speed(getattr(args, "speed", 60.0)),
     )
     if getattr(args, "metrics_port", None) is not None:
         opts.extra["metrics_port"] = args.metrics_port
