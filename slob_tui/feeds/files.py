@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from slob_tui.core.models import Candle
 from slob_tui.engine.aggregator import SUSPICIOUS
 from slob_tui.errors import UsageError
 from slob_tui.feeds.bounded import open_bounded, open_bounded_text
+from slob_tui.feeds.order import TimeOrder
 from slob_tui.feeds.timeparse import epoch_scale as _epoch_scale
 from slob_tui.feeds.timeparse import has_offset as _has_offset
 from slob_tui.feeds.timeparse import to_ns as _to_ns
@@ -50,6 +51,7 @@ class ReadReport:
     exclusions_seen: set[str] = field(default_factory=set)
     first_ts: int | None = None
     last_ts: int | None = None
+    order: TimeOrder = field(default_factory=TimeOrder)
 
     def add_bad(self, line: int, reason: str) -> None:
         self.bad_rows += 1
@@ -173,6 +175,11 @@ def _line_of(row_index: int, skipped: list[int]) -> int:
     return line
 
 
+def _lines_of(index: Any, skipped: list[int]) -> Callable[[int], int]:
+    """The file line of a chunk's i-th row (after bad rows were taken out)."""
+    return lambda i: _line_of(int(index[i]), skipped)
+
+
 def _report_bad(report: ReadReport, chunk: Any, bad: Any, skipped: list[int], why: Any) -> None:
     for idx in chunk.index[bad.to_numpy()]:
         report.add_bad(_line_of(int(idx), skipped), why(idx))
@@ -207,7 +214,8 @@ class _TickAssembler:
         return out
 
     def build(self, ts: list[int], price: list[float], size: list[Any],
-              cols: dict[str, list[Any]]) -> list[tuple]:  # fmt: skip
+              cols: dict[str, list[Any]],
+              line_of: Callable[[int], int]) -> list[tuple]:  # fmt: skip
         n = len(ts)
         report = self.report
         if report.first_ts is None:
@@ -215,6 +223,7 @@ class _TickAssembler:
         report.last_ts = ts[-1]
         sym = cols.get("symbol")
         syms = [x if x else self.symbol for x in sym] if sym is not None else [self.symbol] * n
+        report.order.note(syms if sym is not None else self.symbol, ts, line_of)
         exch = cols.get("exchange")
         exch = [x or "" for x in exch] if exch is not None else [""] * n
         raw = cols.get("conditions")
@@ -289,8 +298,10 @@ def iter_tick_chunks(
                     if flags is not None:
                         batch["suspicious_rows"] = [i for i, f in enumerate(flags) if f]
                     report.rows += n
+                    first_line = consumed + 2  # no bad rows on this path: row k is line k + 2
                     consumed += n
-                    yield assemble.build(batch["time"], batch["price"], batch["size"], batch)
+                    yield assemble.build(batch["time"], batch["price"], batch["size"], batch,
+                                         lambda i, first=first_line: first + i)  # fmt: skip
                 return
             except arrow_csv.Unclean:
                 pass  # the tolerant reader takes over after the rows already handed out
@@ -332,7 +343,8 @@ def _pandas_ticks(p: Path, raw_header: list[str], cols: list[str], time_col: str
         if "suspicious" in chunk.columns:
             flag = pd.to_numeric(chunk["suspicious"], errors="coerce").fillna(0).to_numpy() != 0
             extra["suspicious_rows"] = flag.nonzero()[0].tolist()
-        yield assemble.build(ts.astype("int64").tolist(), price.tolist(), size.tolist(), extra)
+        yield assemble.build(ts.astype("int64").tolist(), price.tolist(), size.tolist(), extra,
+                             _lines_of(chunk.index, skipped))  # fmt: skip
 
 
 def iter_candle_chunks(
@@ -386,10 +398,13 @@ def iter_candle_chunks(
         if report.first_ts is None:
             report.first_ts = starts[0]
         report.last_ts = starts[-1]
+        line_of = _lines_of(chunk.index, skipped)
         if "symbol" in chunk.columns:
             syms = chunk["symbol"].fillna(symbol).astype(str).tolist()
+            report.order.note(syms, starts, line_of)
         else:
             syms = [symbol] * n
+            report.order.note(symbol, starts, line_of)
         o, h, lo, c = (f.tolist() for f in fields)
         yield [
             Candle(s, t, a, b, d, e, v)

@@ -106,3 +106,119 @@ def test_hostile_files_are_one_line_and_exit_2(capsys, tmp_path, command, name):
     code, out, err = run(capsys, *argv_for(command, path))
     assert_one_line_error(code, err, needle)
     assert name in err
+
+
+DESCENDING_CANDLES = """timestamp,open,high,low,close,volume
+2024-01-02 10:03:00,103,104,102,103.5,10
+2024-01-02 10:02:00,102,103,101,102.5,10
+2024-01-02 10:01:00,101,102,100,101.5,10
+2024-01-02 10:00:00,100,101,99,100.5,10
+"""
+DESCENDING_TICKS = """timestamp,price,size
+2024-01-02 10:03:10,103,1
+2024-01-02 10:02:10,102,1
+2024-01-02 10:01:10,101,1
+2024-01-02 10:00:10,100,1
+"""
+BACKWARDS = "3 of 4 rows out of time order"
+FIRST_CANDLE = "first at line 3: 2024-01-02 10:02:00 after 2024-01-02 10:03:00 (America/New_York)"
+FIRST_TICK = "first at line 3: 2024-01-02 10:02:10 after 2024-01-02 10:03:10 (America/New_York)"
+
+
+@pytest.mark.parametrize("command", ["backtest", "validate", "parity"])
+@pytest.mark.parametrize(
+    ("content", "first", "dropped"),
+    [
+        (DESCENDING_CANDLES, FIRST_CANDLE, "dropped, as live: 3 candle rows at or before"),
+        (DESCENDING_TICKS, FIRST_TICK, "dropped, as live: 3 ticks of a minute already closed"),
+    ],
+)
+def test_rows_going_back_in_time_are_named_with_counts(
+    capsys, tmp_path, command, content, first, dropped
+):
+    path = tmp_path / "desc.csv"
+    path.write_text(content)
+    code, out, err = run(capsys, *argv_for(command, path))
+    assert code == 0, err
+    assert BACKWARDS in out and first in out, out
+    assert "no findings" not in out
+    if command != "validate":
+        assert dropped in out, out
+
+
+def test_validate_json_carries_the_time_order(capsys, tmp_path):
+    import json
+
+    path = tmp_path / "desc.csv"
+    path.write_text(DESCENDING_CANDLES)
+    code, _, err = run(capsys, "validate", str(path), "--json", str(tmp_path / "r.json"))
+    assert code == 0, err
+    order = json.loads((tmp_path / "r.json").read_text())["time_order"]
+    assert order["rows_out_of_order"] == 3 and order["first_out_of_order"]["line"] == 3
+
+
+def test_in_order_files_report_no_order_problem(capsys, shared_data):
+    code, out, err = run(capsys, "validate", str(shared_data / "spy_1min_20131007_et.csv"))
+    assert code == 0, err
+    assert "out of time order" not in out and "repeat the minute" not in out
+
+
+def test_backtest_says_how_many_unreadable_rows_it_skipped(capsys, tmp_path):
+    path = tmp_path / "rep.csv"
+    path.write_text(
+        "timestamp,open,high,low,close,volume\n"
+        "2024-01-02 10:00:00,1,2,0.5,1.5,1\n"
+        "2024-01-02 10:01:00,1,2,0.5,1.5,1\n"
+        "2024-01-02 10:01:00,1,2,0.5,1.5,1\n"
+        "not a time,1,1,1,1,1\n"
+    )
+    code, out, err = run(capsys, "backtest", str(path), "--no-plot")
+    assert code == 0, err
+    assert "1 unreadable row skipped (line 5: unparseable time or price)" in out
+    assert "1 row repeats the minute of a row above; first at line 4" in out
+
+
+def test_backtest_prints_entries_and_exits_in_the_file_zone(capsys, tmp_path, shared_data):
+    """The NQ file is New York time; its trades print at those times, labelled, not in UTC."""
+    import json
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    doc = tmp_path / "bt.json"
+    nq = shared_data / "nq_1min_20231119_20231204_et.csv"
+    tz = "America/New_York"
+    code, out, err = run(capsys, "backtest", str(nq), "--no-plot", "--tz", tz, "--json", str(doc))
+    assert code == 0, err
+    assert f"trades (times in {tz})" in out
+    header = next(line for line in out.splitlines() if "entry time" in line).split()
+    assert header[:2] == ["entry", "time"] and "exit" in header and header.count("time") == 2
+    trades = [s for s in json.loads(doc.read_text())["setups"] if s["outcome"] in ("win", "loss")]
+    assert trades
+
+    def local(iso: str) -> str:
+        utc = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+        return utc.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+
+    rows = [line.split() for line in out.splitlines()]
+    for s in trades:
+        entry_day, entry_time = local(s["entry_time"]).split()
+        exit_day, exit_time = local(s["exit_time"]).split()
+        row = next((r for r in rows if r[:2] == [entry_day, entry_time] and exit_time in r), None)
+        assert row is not None, (s, out)
+        assert float(row[row.index(exit_time) + 1]) == s["exit"]
+        assert row[row.index(exit_time) + 2] == s["outcome"]
+
+
+def test_piped_backtest_output_has_no_colour_codes(tmp_path, shared_data):
+    import os
+    import subprocess
+    import sys
+
+    nq = shared_data / "nq_1min_20231119_20231204_et.csv"
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "FORCE_COLOR")}
+    result = subprocess.run([sys.executable, "-m", "slob_tui", "backtest", str(nq)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "equity (cumulative R per closed trade)" in result.stdout
+    assert "loss" in result.stdout and "exit time" in result.stdout
+    assert "\x1b" not in result.stdout
