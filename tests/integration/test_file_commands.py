@@ -222,3 +222,75 @@ def test_piped_backtest_output_has_no_colour_codes(tmp_path, shared_data):
     assert "equity (cumulative R per closed trade)" in result.stdout
     assert "loss" in result.stdout and "exit time" in result.stdout
     assert "\x1b" not in result.stdout
+
+
+def kill_switch_database(path: Path) -> bytes:
+    """A live database whose kill switch the console left on; returns its bytes."""
+    import asyncio
+
+    from slob_tui.storage.state import StateManager
+
+    async def make() -> None:
+        state = await StateManager(path).open()
+        try:
+            await state.set_value("kill_switch", {"reason": "left on from the console"})
+        finally:
+            await state.close()
+
+    asyncio.run(make())
+    return path.read_bytes()
+
+
+def test_replay_never_touches_the_live_database_or_redis(
+    capsys, tmp_path, shared_data, monkeypatch
+):
+    live = tmp_path / "live.db"
+    before = kill_switch_database(live)
+    monkeypatch.setenv("SLOB_DB_PATH", str(live))
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens there
+    spy = str(shared_data / "spy_1min_20131007_et.csv")
+    code, out, err = run(capsys, "replay", spy, "--no-ui")
+    assert code == 0, err
+    assert "setups: 6 started, 1 triggered, 5 invalidated; orders: 2 fills, 0 rejected" in out
+    assert "trades: 1 closed (0 won), P&L -0.02 (paper)" in out
+    assert "store a temporary database, deleted now (--db FILE keeps one): 907 candle rows" in out
+    assert live.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["live.db"]
+
+    # named with --db, the live database is used, and its kill switch blocks the entry
+    code, out, err = run(capsys, "replay", spy, "--no-ui", "--db", str(live))
+    assert code == 0, err
+    assert "orders: 0 fills, 1 rejected" in out and "trades: 0 closed" in out
+
+
+def test_replay_names_backward_rows_instead_of_calling_them_duplicates(capsys, tmp_path):
+    candles = tmp_path / "desc.csv"
+    candles.write_text(DESCENDING_CANDLES)
+    code, out, err = run(capsys, "replay", str(candles), "--no-ui")
+    assert code == 0, err
+    assert BACKWARDS in out and FIRST_CANDLE in out
+    assert (
+        "3 candle rows dropped (at or before a minute already closed): 3 out of time order, "
+        "0 repeated minutes, 0 already stored"
+    ) in out
+
+    ticks = tmp_path / "desct.csv"
+    ticks.write_text(DESCENDING_TICKS)
+    code, out, err = run(capsys, "replay", str(ticks), "--no-ui")
+    assert code == 0, err
+    assert BACKWARDS in out and FIRST_TICK in out
+    assert "validator: stale_ts 3; 3 ticks rejected" in out
+
+
+def test_replay_failing_mid_file_prints_its_error_once(tmp_path):
+    """The engine's 'feed failed' log line is not printed beside the command's own line."""
+    import os
+    import subprocess
+    import sys
+
+    path = gzip_bomb(tmp_path / "bomb.csv.gz")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLOB_", "REDIS_"))}
+    result = subprocess.run([sys.executable, "-m", "slob_tui", "replay", str(path), "--no-ui"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env=env)  # fmt: skip
+    assert_one_line_error(result.returncode, result.stderr, "expands more than 200 times")
