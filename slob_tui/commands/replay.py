@@ -13,9 +13,13 @@ import argparse
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slob_tui.commands._file_args import add_file_arguments, file_tz
+
+if TYPE_CHECKING:
+    from slob_tui.core.events import Event
+    from slob_tui.engine.bus import EventBus
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,7 +73,7 @@ class ReplayTally:
         self.wins = 0
         self.pnl = 0.0
 
-    def attach(self, bus: Any) -> None:
+    def attach(self, bus: EventBus) -> None:
         from slob_tui.core.events import EventType
 
         counters = {
@@ -80,7 +84,7 @@ class ReplayTally:
             EventType.ORDER_REJECTED: "orders_rejected",
         }
 
-        def count(event: Any) -> None:
+        def count(event: Event) -> None:
             name = counters[event.type]
             setattr(self, name, getattr(self, name) + 1)
 
@@ -88,13 +92,14 @@ class ReplayTally:
             bus.subscribe(etype, count)
         bus.subscribe(EventType.TRADE_CLOSED, self._trade)
 
-    def _trade(self, event: Any) -> None:
+    def _trade(self, event: Event) -> None:
         pnl = float((event.data or {}).get("pnl") or 0.0)
         self.trades += 1
         self.wins += pnl > 0
         self.pnl += pnl
 
     def lines(self) -> list[str]:
+        """The summary's setups and trades lines."""
         return [
             f"  setups: {self.setups_started} started, {self.setups_triggered} triggered, "
             f"{self.setups_invalidated} invalidated; orders: {self.orders_filled} fills, "
