@@ -35,6 +35,36 @@ def _bool(name: str, raw: str) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def validate_redis_url(url: str) -> str:
+    """`url` when redis-py can connect with it ('' = no Redis), else a ConfigError.
+
+    The message never repeats the value: a Redis URL may carry a password.
+    """
+    from urllib.parse import urlsplit
+
+    if not url:
+        return url
+    form = "redis://HOST[:PORT][/DB], rediss://... or unix:///PATH"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError when not a number in 0-65535
+    except ValueError:
+        raise ConfigError(f"REDIS_URL is not a Redis URL (expected {form})") from None
+    if parts.scheme not in REDIS_SCHEMES:
+        raise ConfigError(f"REDIS_URL must start with redis://, rediss:// or unix:// ({form})")
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ConfigError(f"REDIS_URL names no socket path ({form})")
+        return url
+    db = parts.path.strip("/")
+    if not parts.hostname or (db and not db.isdigit()) or port == 0:
+        raise ConfigError(f"REDIS_URL needs a host, a port 1-65535 and a numeric db ({form})")
+    return url
+
+
 @dataclass
 class Settings:
     alpaca_api_key: str = field(default="", repr=False)
@@ -109,7 +139,7 @@ def load_settings(
     s.symbols = tuple(x.strip() for x in raw_symbols.split(",") if x.strip())
     s.db_path = get("SLOB_DB_PATH", default=s.db_path)
     s.log_level = get("SLOB_LOG_LEVEL", "LOG_LEVEL", default="INFO").upper()
-    s.redis_url = get("REDIS_URL")
+    s.redis_url = validate_redis_url(get("REDIS_URL"))
     s.telegram_token = get("TELEGRAM_BOT_TOKEN")
     chat_ids = get("TELEGRAM_CHAT_IDS")
     try:

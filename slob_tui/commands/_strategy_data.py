@@ -7,12 +7,13 @@ filled the same way as in `slob-tui replay`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from slob_tui.core.models import Candle
 from slob_tui.engine.aggregator import CandleAggregator, SaleConditionPolicy
 from slob_tui.errors import UsageError
-from slob_tui.feeds.files import detect_kind, iter_candle_chunks, iter_tick_chunks
+from slob_tui.feeds.files import ReadReport, detect_kind, iter_candle_chunks, iter_tick_chunks
 from slob_tui.strategy.params import SlobParams, parse_param_args, profile_for
 
 
@@ -21,21 +22,39 @@ def symbol_for(path: str, symbol: str | None) -> str:
     return symbol or Path(path).name.split("_")[0].split(".")[0].upper()
 
 
-def load_engine_candles(path: str, symbol: str, tz: str) -> list[Candle]:
-    """The candles the engine would close for this file, in time order."""
+@dataclass
+class FileCandles:
+    """The candles of a file and what was lost on the way: rows unreadable (in `read`),
+    candle rows at or before a minute already closed, ticks of a minute already closed."""
+
+    candles: list[Candle]
+    read: ReadReport
+    dropped_candles: int
+    late_ticks: int
+
+
+def load_file_candles(path: str, symbol: str, tz: str) -> FileCandles:
+    """The candles the engine would close for this file, in time order, with the reading."""
     agg = CandleAggregator(policy=SaleConditionPolicy())
+    read = ReadReport(str(path))
     out: list[Candle] = []
     if detect_kind(path) == "candles":
-        for chunk in iter_candle_chunks(path, symbol, tz):
+        for chunk in iter_candle_chunks(path, symbol, tz, report=read):
             for c in chunk:
                 out.extend(agg.ingest_candle(c))
     else:
-        for ticks in iter_tick_chunks(path, symbol, tz):
+        for ticks in iter_tick_chunks(path, symbol, tz, report=read):
             out.extend(agg.process(ticks))
         out.extend(agg.flush())
     if not out:
         raise UsageError(f"{path}: no candles in the file")
-    return out
+    stats = agg.stats()
+    return FileCandles(out, read, stats["duplicates"], stats["late_ticks"])
+
+
+def load_engine_candles(path: str, symbol: str, tz: str) -> list[Candle]:
+    """The candles the engine would close for this file, in time order."""
+    return load_file_candles(path, symbol, tz).candles
 
 
 def params_for(symbol: str, candles: list[Candle], overrides: list[str] | None) -> SlobParams:

@@ -13,7 +13,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--symbols", nargs="+", default=None, metavar="SYMBOL")
     parser.add_argument("--db", default=None, help="SQLite file (default: a fresh temp file)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--speed", type=float, default=60.0)
+    parser.add_argument(
+        "--speed",
+        default="60",
+        metavar="X",
+        help="demo market speed (market seconds per second, positive; default 60)",
+    )
 
 
 def checkpoint_report(engine, persisted: int, minutes: float) -> tuple[bool, list[tuple]]:  # noqa: ANN001

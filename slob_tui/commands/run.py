@@ -21,8 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=7, help="demo market seed")
     parser.add_argument(
-        "--speed", type=float, default=60.0, help="demo market speed (market seconds per second)"
-    )
+        "--speed", default="60", metavar="X",
+        help="demo market speed (market seconds per second, positive; default 60)",
+    )  # fmt: skip
     parser.add_argument("--live", action="store_true", help="trade real money (asks to confirm)")
     parser.add_argument(
         "--i-understand-live-trading", action="store_true", dest="live_confirmed",

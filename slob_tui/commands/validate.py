@@ -11,6 +11,7 @@ import argparse
 from typing import Any
 
 from slob_tui.commands._file_args import add_file_arguments, file_tz
+from slob_tui.commands._file_report import describe_order, order_json
 
 POLICIES = ("plain", "none", "spy-algoseek", "alpaca-sip")
 
@@ -29,9 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", default=None, metavar="OUT", help="also write the report here")
 
 
-def validate_file(
-    path: str, symbol: str, tz: str, policy: Any, sale_policy: Any
-) -> dict[str, Any]:
+def validate_file(path: str, symbol: str, tz: str, policy: Any, sale_policy: Any) -> dict[str, Any]:
     """The report as a dict: what was read, counts by kind, worst examples."""
     from slob_tui.engine.aggregator import CandleAggregator
     from slob_tui.engine.quality import DataQualityValidator
@@ -63,6 +62,7 @@ def validate_file(
         "rows": read.rows,
         "unreadable_rows": read.bad_rows,
         "candles": candles,
+        "time_order": order_json(read),
         "stats": validator.stats(),
         "worst": validator.examples(),
     }
@@ -89,7 +89,9 @@ def render(report: dict[str, Any], tz: str) -> str:
             f"ticks: {st['ticks']:,} in, {st['passed']:,} passed, {st['rejected']:,} rejected, "
             f"{st['flagged']:,} flagged"
         )
-    if not st["by_kind"]:
+    file_facts = describe_order(report["time_order"], report["rows"], report["kind"], tz)
+    lines.extend(file_facts)
+    if not st["by_kind"] and not file_facts:
         lines.append("no findings")
     for kind, count in sorted(st["by_kind"].items(), key=lambda kv: -kv[1]):
         lines.append(f"{kind:>16}: {count:,}")

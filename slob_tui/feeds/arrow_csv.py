@@ -5,6 +5,8 @@ and about 2.5 times faster than pandas' chunks on the SPY file, which is what le
 approach the pipeline's own speed. It is all or nothing per batch: a batch with a value it
 cannot convert, a missing required value or a malformed line raises `Unclean`, and the caller
 reads the rest of the file with the pandas path, which reports bad rows one by one.
+The file is read through `bounded.open_bounded` (line length and gzip ratio limits), which
+pyarrow takes as a Python stream; on the SPY trades that costs no measurable time.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from slob_tui.feeds.bounded import open_bounded
 
 
 class Unclean(Exception):
@@ -40,7 +44,6 @@ def tick_batches(
     number (ns per unit); otherwise it is ISO text that carries an offset or Z.
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.csv as pcsv
 
     text = {columns[r] for r in ("exchange", "conditions", "symbol") if columns.get(r)}
@@ -51,14 +54,24 @@ def tick_batches(
         types[columns["time"]] = pa.int64()
     types[columns["price"]] = pa.float64()
     wanted = [c for c in header if c in set(filter(None, columns.values()))]
-    try:
-        reader = pcsv.open_csv(
-            path,
-            read_options=pcsv.ReadOptions(block_size=max(1 << 20, chunk_rows * 64)),
-            convert_options=pcsv.ConvertOptions(column_types=types, include_columns=wanted),
-        )
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
-        raise Unclean(str(exc)) from exc
+    with open_bounded(path) as stream:
+        try:
+            reader = pcsv.open_csv(
+                stream,
+                read_options=pcsv.ReadOptions(block_size=max(1 << 20, chunk_rows * 64)),
+                convert_options=pcsv.ConvertOptions(column_types=types, include_columns=wanted),
+            )
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
+            raise Unclean(str(exc)) from exc
+        yield from _batches(reader, columns, epoch_scale, chunk_rows)
+
+
+def _batches(
+    reader: Any, columns: dict[str, str | None], epoch_scale: int | None, chunk_rows: int
+) -> Iterator[dict[str, list[Any]]]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     required = [columns["time"], columns["price"], columns["size"]]
     while True:
         try:

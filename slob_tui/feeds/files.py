@@ -13,10 +13,9 @@ A row that cannot be parsed is counted in the `ReadReport` with its line number,
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,8 @@ from typing import Any
 from slob_tui.core.models import Candle
 from slob_tui.engine.aggregator import SUSPICIOUS
 from slob_tui.errors import UsageError
+from slob_tui.feeds.bounded import open_bounded, open_bounded_text
+from slob_tui.feeds.order import TimeOrder
 from slob_tui.feeds.timeparse import epoch_scale as _epoch_scale
 from slob_tui.feeds.timeparse import has_offset as _has_offset
 from slob_tui.feeds.timeparse import to_ns as _to_ns
@@ -50,6 +51,7 @@ class ReadReport:
     exclusions_seen: set[str] = field(default_factory=set)
     first_ts: int | None = None
     last_ts: int | None = None
+    order: TimeOrder = field(default_factory=TimeOrder)
 
     def add_bad(self, line: int, reason: str) -> None:
         self.bad_rows += 1
@@ -66,9 +68,7 @@ class ReadReport:
 
 
 def _open_text(path: Path) -> io.TextIOBase:
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")  # noqa: SIM115 - caller closes
+    return open_bounded_text(path)
 
 
 def _check_path(path: str | Path) -> Path:
@@ -80,17 +80,28 @@ def _check_path(path: str | Path) -> Path:
     return p
 
 
-def read_header(path: str | Path) -> list[str]:
-    """The lower-cased column names of a CSV (or CSV.gz) file."""
-    p = _check_path(path)
+def _read_head(p: Path) -> tuple[list[str], list[str]]:
+    """The header row and the first data row (blank lines skipped; [] when there is none)."""
     try:
         with _open_text(p) as fh:
-            row = next(csv.reader(fh), None)
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
+            lines = csv.reader(fh)
+            header = next(lines, [])
+            first = next((row for row in lines if any(c.strip() for c in row)), [])
+    except (csv.Error, OSError, UnicodeDecodeError, EOFError) as exc:
         raise UsageError(f"cannot read {p}: {exc}") from exc
-    if not row:
+    if not header:
         raise UsageError(f"{p} is empty: expected a CSV header line")
-    return [c.strip().lower() for c in row]
+    return header, first
+
+
+def _no_rows(p: Path) -> UsageError:
+    return UsageError(f"{p}: no data rows, only a header line: nothing to read")
+
+
+def read_header(path: str | Path) -> list[str]:
+    """The lower-cased column names of a CSV (or CSV.gz) file."""
+    header, _ = _read_head(_check_path(path))
+    return [c.strip().lower() for c in header]
 
 
 def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
@@ -101,13 +112,19 @@ def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
 
 
 def detect_kind(path: str | Path) -> str:
-    """'candles' when the header has open/high/low/close, 'ticks' when it has a price."""
-    cols = read_header(path)
+    """'candles' when the header has open/high/low/close, 'ticks' when it has a price.
+
+    A file with a header and no data row is refused here, before any command starts work."""
+    p = _check_path(path)
+    header, first = _read_head(p)
+    cols = [c.strip().lower() for c in header]
     if _pick(cols, TIME_COLUMNS) is None:
         raise UsageError(
             f"{path}: no time column (expected one of {', '.join(TIME_COLUMNS)}); "
             f"columns are {', '.join(cols)}"
         )
+    if not first:
+        raise _no_rows(p)
     if all(c in cols for c in CANDLE_COLUMNS):
         return "candles"
     if "price" in cols:
@@ -124,10 +141,12 @@ def _chunks(path: Path, chunk_rows: int, dtypes: dict[str, Any], report: ReadRep
 
     skipped: list[int] = []
     try:
+        stream = open_bounded(path)
         reader = pd.read_csv(
-            path, chunksize=chunk_rows, dtype=dtypes, on_bad_lines="warn", skipinitialspace=True
-        )
-        with reader:
+            stream, chunksize=chunk_rows, dtype=dtypes, on_bad_lines="warn",
+            skipinitialspace=True, compression=None,
+        )  # fmt: skip
+        with stream, reader:
             while True:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
@@ -154,6 +173,11 @@ def _line_of(row_index: int, skipped: list[int]) -> int:
         if s <= line:
             line += 1
     return line
+
+
+def _lines_of(index: Any, skipped: list[int]) -> Callable[[int], int]:
+    """The file line of a chunk's i-th row (after bad rows were taken out)."""
+    return lambda i: _line_of(int(index[i]), skipped)
 
 
 def _report_bad(report: ReadReport, chunk: Any, bad: Any, skipped: list[int], why: Any) -> None:
@@ -190,7 +214,8 @@ class _TickAssembler:
         return out
 
     def build(self, ts: list[int], price: list[float], size: list[Any],
-              cols: dict[str, list[Any]]) -> list[tuple]:  # fmt: skip
+              cols: dict[str, list[Any]],
+              line_of: Callable[[int], int]) -> list[tuple]:  # fmt: skip
         n = len(ts)
         report = self.report
         if report.first_ts is None:
@@ -198,6 +223,7 @@ class _TickAssembler:
         report.last_ts = ts[-1]
         sym = cols.get("symbol")
         syms = [x if x else self.symbol for x in sym] if sym is not None else [self.symbol] * n
+        report.order.note(syms if sym is not None else self.symbol, ts, line_of)
         exch = cols.get("exchange")
         exch = [x or "" for x in exch] if exch is not None else [""] * n
         raw = cols.get("conditions")
@@ -238,10 +264,7 @@ def iter_tick_chunks(
     report = report if report is not None else ReadReport(str(p))
     report.kind = "ticks"
     zone = _zone(tz)
-    with _open_text(p) as fh:
-        lines = csv.reader(fh)
-        raw_header = next(lines, [])
-        first_row = next(lines, [])
+    raw_header, first_row = _read_head(p)
     cols = [c.strip().lower() for c in raw_header]
     time_col = _pick(cols, TIME_COLUMNS)
     size_col = _pick(cols, SIZE_COLUMNS)
@@ -252,6 +275,8 @@ def iter_tick_chunks(
             f"{p}: not a tick file, missing {' and '.join(missing)} column(s); "
             f"columns are {', '.join(cols)}"
         )
+    if not first_row:
+        raise _no_rows(p)
     cond_col = _pick(cols, CONDITION_COLUMNS)
     assemble = _TickAssembler(symbol, report, exclude_conditions)
     consumed = 0
@@ -273,8 +298,10 @@ def iter_tick_chunks(
                     if flags is not None:
                         batch["suspicious_rows"] = [i for i, f in enumerate(flags) if f]
                     report.rows += n
+                    first_line = consumed + 2  # no bad rows on this path: row k is line k + 2
                     consumed += n
-                    yield assemble.build(batch["time"], batch["price"], batch["size"], batch)
+                    yield assemble.build(batch["time"], batch["price"], batch["size"], batch,
+                                         lambda i, first=first_line: first + i)  # fmt: skip
                 return
             except arrow_csv.Unclean:
                 pass  # the tolerant reader takes over after the rows already handed out
@@ -295,8 +322,8 @@ def _pandas_ticks(p: Path, raw_header: list[str], cols: list[str], time_col: str
             drop = min(skip_good, len(chunk))
             chunk = chunk.iloc[drop:]
             skip_good -= drop
-            if chunk.empty:
-                continue
+        if chunk.empty:
+            continue
         report.rows += len(chunk)
         ts, bad_ts = _to_ns(chunk[time_col], zone)
         price = pd.to_numeric(chunk["price"], errors="coerce")
@@ -316,7 +343,8 @@ def _pandas_ticks(p: Path, raw_header: list[str], cols: list[str], time_col: str
         if "suspicious" in chunk.columns:
             flag = pd.to_numeric(chunk["suspicious"], errors="coerce").fillna(0).to_numpy() != 0
             extra["suspicious_rows"] = flag.nonzero()[0].tolist()
-        yield assemble.build(ts.astype("int64").tolist(), price.tolist(), size.tolist(), extra)
+        yield assemble.build(ts.astype("int64").tolist(), price.tolist(), size.tolist(), extra,
+                             _lines_of(chunk.index, skipped))  # fmt: skip
 
 
 def iter_candle_chunks(
@@ -333,8 +361,7 @@ def iter_candle_chunks(
     report = report if report is not None else ReadReport(str(p))
     report.kind = "candles"
     zone = _zone(tz)
-    with _open_text(p) as fh:
-        raw_header = next(csv.reader(fh), [])
+    raw_header, first_row = _read_head(p)
     cols = [c.strip().lower() for c in raw_header]
     time_col = _pick(cols, TIME_COLUMNS)
     missing = [c for c in CANDLE_COLUMNS if c not in cols]
@@ -345,9 +372,13 @@ def iter_candle_chunks(
             f"{p}: not a candle file, missing {', '.join(missing)} column(s); "
             f"columns are {', '.join(cols)}"
         )
+    if not first_row:
+        raise _no_rows(p)
     dtypes = _dtypes(cols, raw_header, ("symbol",))
     for chunk, skipped in _chunks(p, chunk_rows, dtypes, report):
         n = len(chunk)
+        if n == 0:
+            continue
         report.rows += n
         ts, bad = _to_ns(chunk[time_col], zone)
         fields = [pd.to_numeric(chunk[c], errors="coerce") for c in CANDLE_COLUMNS]
@@ -367,10 +398,13 @@ def iter_candle_chunks(
         if report.first_ts is None:
             report.first_ts = starts[0]
         report.last_ts = starts[-1]
+        line_of = _lines_of(chunk.index, skipped)
         if "symbol" in chunk.columns:
             syms = chunk["symbol"].fillna(symbol).astype(str).tolist()
+            report.order.note(syms, starts, line_of)
         else:
             syms = [symbol] * n
+            report.order.note(symbol, starts, line_of)
         o, h, lo, c = (f.tolist() for f in fields)
         yield [
             Candle(s, t, a, b, d, e, v)

@@ -208,6 +208,7 @@ class ReplayFeed:
             "speed": "max" if self.speed is None else self.speed,
             "rows_read": self.report.rows,
             "bad_rows": self.report.bad_rows,
+            "rows_out_of_order": self.report.order.backwards,
             "ticks_sent": self.ticks_sent,
             "candles_sent": self.candles_sent,
             "batches": self.batches,

@@ -89,8 +89,11 @@ def to_ns(col: Any, zone: Any) -> Any:
             return col.astype("int64") * scale, bad
         return (col.fillna(0) * scale).round().astype("int64"), bad
     text = col if col.dtype == object else col.astype(object)
-    first = text.dropna()
-    aware = bool(len(first)) and has_offset(str(first.iloc[0]))
+    values = text.dropna()
+    # Judge by the first value that starts like a time: a chunk may begin with a bad row
+    # ("oops"), which must not make offset-bearing times read as naive local time.
+    sample = next((str(v) for v in values.iloc[:100] if str(v)[:1].isdigit()), None)
+    aware = sample is not None and has_offset(sample)
     if aware:
         fast = _aware_fast(text)
         if fast is not None:

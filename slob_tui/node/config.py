@@ -1,5 +1,8 @@
 """`NodeConfig`: the one typed configuration a node is built from.
 
+The `--speed` flag of every command is read by `parse_speed` here rather than by argparse, so a
+bad value is one `slob-tui: error:` line with exit status 2 like every other bad input.
+
 Flags over settings over defaults: `from_args` turns the command line and the loaded `Settings`
 (environment and `.env`) into one frozen object, so every part of the node reads the same
 values and nothing is passed around in loose dicts.
@@ -17,6 +20,22 @@ from slob_tui.strategy.params import SlobParams
 
 FEEDS = ("demo", "replay", "alpaca")
 DEFAULT_DB = "data/slob_tui.db"
+
+
+def parse_speed(text: str | float, allow_max: bool = False) -> float | None:
+    """A positive finite factor; 'max' (as fast as possible) -> None when `allow_max`."""
+    expected = "a positive number or max" if allow_max else "a positive number"
+    if isinstance(text, str) and text.strip().lower() == "max":
+        if allow_max:
+            return None
+        raise UsageError(f"--speed must be {expected} here (max is for file replays)")
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise UsageError(f"--speed must be {expected}, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise UsageError(f"--speed must be {expected}, got {text!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -67,7 +86,7 @@ def from_args(args: argparse.Namespace, settings: Settings | None = None) -> Nod
         live=bool(getattr(args, "live", False)),
         live_confirmed=bool(getattr(args, "live_confirmed", False)),
         seed=getattr(args, "seed", 7),
-        speed=getattr(args, "speed", 60.0),
+        speed=parse_speed(getattr(args, "speed", 60.0)),
         metrics_port=getattr(args, "metrics_port", None),
         metrics_host=getattr(args, "metrics_host", None) or None,
         settings=settings,

@@ -17,16 +17,24 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def slob(*args: str, **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200", "SLOB_DB_PATH": "unused.db"}
-    return subprocess.run([sys.executable, "-m", "slob_tui", *args], cwd=kw.pop("cwd", ROOT),
-                          capture_output=True, text=True, timeout=120, env=env, **kw)
+    env = {**os.environ, "COLUMNS": "200", "SLOB_DB_PATH": "unused.db", **kw.pop("env", {})}
+    return subprocess.run(
+        [sys.executable, "-m", "slob_tui", *args],
+        cwd=kw.pop("cwd", ROOT),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        **kw,
+    )
 
 
 def stored_candles(db: Path) -> list[tuple[str, int]]:
     con = sqlite3.connect(db)
     try:
         return con.execute(
-            "SELECT timestamp, backfilled FROM candles ORDER BY timestamp").fetchall()
+            "SELECT timestamp, backfilled FROM candles ORDER BY timestamp"
+        ).fetchall()
     finally:
         con.close()
 
@@ -36,7 +44,10 @@ def test_each_signal_stops_gracefully_and_flushes_the_forming_candle(tmp_path, s
     db = tmp_path / "demo.db"
     proc = subprocess.Popen(
         [sys.executable, "-m", "slob_tui", "--no-ui", "--speed", "600", "--db", str(db)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**os.environ, "COLUMNS": "200"},
     )
     lines = []
@@ -81,14 +92,38 @@ def test_duration_run_reports_its_counts(tmp_path):
         (["validate", "missing.csv.gz"], "missing.csv.gz"),
         (["check", "--minutes", "0"], "--minutes"),
         (["--no-ui", "--live"], "--i-understand-live-trading"),
+        (["--no-ui", "--speed", "-1"], "--speed must be a positive number, got '-1'"),
+        (["--no-ui", "--speed", "0"], "--speed must be a positive number, got '0'"),
+        (["--no-ui", "--speed", "max"], "max is for file replays"),
+        (["check", "--speed", "-1"], "--speed must be a positive number"),
+        (["replay", "x.csv", "--no-ui", "--speed", "0"], "positive number or max"),
+        (["replay", "x.csv", "--no-ui", "--speed", "-1"], "positive number or max"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, needle):
+    (tmp_path / "x.csv").write_text("timestamp,price,size\n2024-01-02T15:00:01Z,10,1\n")
     result = slob(*args, cwd=tmp_path)
     assert result.returncode == 2, (result.stdout, result.stderr)
     err = result.stderr.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("slob-tui: error:") and needle in err[0], err
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("url", ["notaurl", "redis://:hunter2@host:notaport/0", "http://h:1"])
+def test_a_malformed_redis_url_is_one_line_and_exit_2_without_its_value(tmp_path, url):
+    result = slob("--no-ui", "--duration", "1", cwd=tmp_path, env={"REDIS_URL": url})
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    err = result.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("slob-tui: error: REDIS_URL"), err
+    assert url not in result.stderr and "hunter2" not in result.stderr  # may hold a password
+    assert not (tmp_path / "unused.db").exists()
+
+
+def test_a_replay_at_max_speed_still_runs(tmp_path):
+    (tmp_path / "x.csv").write_text("timestamp,price,size\n2024-01-02T15:00:01Z,10,1\n")
+    result = slob("replay", "x.csv", "--no-ui", "--speed", "max", "--db", "r.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "sent 1 ticks" in result.stdout
 
 
 def test_unknown_columns_name_the_problem(tmp_path):

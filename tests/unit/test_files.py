@@ -221,3 +221,47 @@ def test_fast_reader_hands_over_to_the_tolerant_one_mid_file(tmp_path: Path):
     expected = [t for c in iter_tick_chunks(path, "X", reader="pandas") for t in c]
     assert got == expected and len(got) == 59_999
     assert report.rows == 60_000 and report.bad_rows == 1 and report.bad_lines == [45_002]
+
+
+def test_rows_going_back_in_time_are_counted_per_symbol_across_chunks(tmp_path: Path):
+    """Line numbers stay right after a bad row and across chunk edges; another symbol's
+    earlier time is not out of order."""
+    path = write(tmp_path / "t.csv", "timestamp,price,size,symbol\n"
+                 "2024-01-02T15:00:05Z,1,1,A\n"  # line 2
+                 "2024-01-02T15:00:01Z,1,1,B\n"  # 3: B's first row, not backwards
+                 "oops,1,1,A\n"                  # 4: unreadable
+                 "2024-01-02T15:00:06Z,1,1,A\n"  # 5
+                 "2024-01-02T15:00:02Z,1,1,A\n"  # 6: backwards (after 15:00:06)
+                 "2024-01-02T15:00:03Z,1,1,A\n"  # 7: still backwards
+                 "2024-01-02T15:00:01Z,1,1,B\n")  # 8: B at its latest time  # fmt: skip
+    report = ReadReport("t")
+    ticks = ticks_of(path, chunk_rows=2, report=report)
+    assert len(ticks) == 6 and report.bad_rows == 1
+    order = report.order
+    assert order.backwards == 2 and order.repeated == 1
+    first = order.first_backward
+    assert first is not None and first.line == 6
+    assert (first.ts, first.after_ts) == (ns("2024-01-02T15:00:02+00:00"),
+                                          ns("2024-01-02T15:00:06+00:00"))  # fmt: skip
+
+
+def test_repeated_and_backward_candle_minutes_are_told_apart(tmp_path: Path):
+    path = write(tmp_path / "c.csv.gz", "timestamp,open,high,low,close\n"
+                 "2024-01-02 10:00:00,1,1,1,1\n"
+                 "2024-01-02 10:01:00,1,1,1,1\n"
+                 "2024-01-02 10:01:00,1,1,1,1\n"  # line 4: repeated minute
+                 "2024-01-02 09:59:00,1,1,1,1\n")  # line 5: backwards  # fmt: skip
+    report = ReadReport("c")
+    load_candles(path, "X", report=report)
+    assert report.order.backwards == 1 and report.order.first_backward.line == 5
+    assert report.order.repeated == 1 and report.order.first_repeated_line == 4
+
+
+def test_every_shared_file_is_in_time_order(shared_data: Path):
+    for p in sorted(shared_data.glob("*.csv*")):
+        report = ReadReport(str(p))
+        if detect_kind(p) == "ticks":
+            ticks_of(p, report=report)
+        else:
+            load_candles(p, "X", report=report)
+        assert report.order.backwards == 0, (p.name, report.order)

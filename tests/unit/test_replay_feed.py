@@ -262,3 +262,16 @@ def test_replay_command_bad_flags_and_files_raise_usage_errors(tmp_path: Path):
                                           str(tmp_path / "x.db")]))  # fmt: skip
     with pytest.raises(UsageError, match="--speed"):
         replay_cmd.run(parser.parse_args([str(tmp_path / "none.csv"), "--speed", "-1"]))
+
+
+async def test_replay_health_counts_rows_out_of_time_order(tmp_path: Path):
+    from slob_tui.engine.engine import LiveTradingEngine
+
+    path = tmp_path / "back.csv"
+    path.write_text("timestamp,price,size\n2024-01-02T15:02:00Z,10,1\n"
+                    "2024-01-02T15:01:00Z,11,1\n2024-01-02T15:03:00Z,12,1\n")  # fmt: skip
+    feed = ReplayFeed(path, symbol="X")
+    engine = LiveTradingEngine(feed, store=None, enable_tracker=False)
+    await engine.run()
+    health = feed.health()
+    assert health["rows_read"] == 3 and health["rows_out_of_order"] == 1

@@ -1,0 +1,166 @@
+"""Input files opened with limits, so a hostile or broken file costs bounded memory.
+
+Every reader of tick and candle files (the csv module for the header, pandas, pyarrow) reads
+through `open_bounded`, a binary stream that refuses:
+
+- a line longer than `max_line_bytes` (1 MiB by default): without the limit a file with no
+  newline is buffered whole (a 2 GB file took 4.1 GB and ended in a `_csv.Error` traceback);
+- a gzip file that expands more than `max_ratio` times (200:1) once `ratio_grace_bytes` (8 MiB)
+  have come out: a 1 MB gzip bomb expanded to 1 GB otherwise. Real market CSVs compress about
+  5-15:1 (the shared SPY trades: 12:1), so the limit leaves a wide margin.
+
+Both raise `InputLimitError`, a `UsageError`: one line naming the file, exit status 2.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from slob_tui.errors import UsageError
+
+MiB = 1 << 20
+
+
+class InputLimitError(UsageError):
+    """A file broke one of the input limits; the message names the file and the limit."""
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """What a file reader accepts; the defaults are stated in the module docstring."""
+
+    max_line_bytes: int = MiB
+    max_ratio: float = 200.0
+    ratio_grace_bytes: int = 8 * MiB
+
+
+DEFAULT_LIMITS = InputLimits()
+
+
+class _CountingStream(io.RawIOBase):
+    """The compressed file underneath a gzip stream, counting the bytes taken from disk."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__()
+        self._raw = raw
+        self.consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        n = self._raw.readinto(buffer)  # type: ignore[attr-defined]
+        self.consumed += n or 0
+        return n or 0
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class BoundedStream(io.RawIOBase):
+    """A binary read stream over a CSV or CSV.gz file that enforces `InputLimits`.
+
+    Each piece read is checked as it passes: the line continued from the last piece, then
+    the lines inside it by jumping from newline to the farthest newline within the limit
+    (memrchr speed: a few calls per MiB), so the check costs nothing measurable.
+    """
+
+    def __init__(self, path: Path, limits: InputLimits = DEFAULT_LIMITS) -> None:
+        super().__init__()
+        self.path = path
+        self.limits = limits
+        self._file: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._counter: _CountingStream | None = None
+        self._source: BinaryIO = self._file
+        if path.suffix == ".gz":
+            self._counter = _CountingStream(self._file)
+            self._source = gzip.GzipFile(fileobj=self._counter, mode="rb")  # type: ignore[assignment]
+        self._line_run = 0  # bytes since the last newline
+        self._lines = 1  # number of the line being read
+        self.produced = 0  # bytes handed out (decompressed)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        data = self._source.read(size)
+        if data:
+            self._check(data)
+        return data
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        return n
+
+    def readall(self) -> bytes:
+        parts = []
+        while chunk := self.read(self.limits.max_line_bytes):
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def _check(self, data: bytes) -> None:
+        limit = self.limits.max_line_bytes
+        self.produced += len(data)
+        first = data.find(b"\n")
+        if first < 0:
+            self._line_run += len(data)
+        else:
+            if self._line_run + first > limit:
+                self._too_long()
+            last = data.rfind(b"\n")
+            pos = first
+            while last - pos > limit + 1:  # a line between pos and last could be too long
+                nxt = data.rfind(b"\n", pos + 1, pos + limit + 2)
+                if nxt < 0:
+                    self._lines += data.count(b"\n", 0, pos + 1)
+                    self._too_long()
+                pos = nxt
+            self._lines += data.count(b"\n")
+            self._line_run = len(data) - last - 1
+        if self._line_run > limit:
+            self._too_long()
+        if self._counter is not None and self.produced > self.limits.ratio_grace_bytes:
+            ratio = self.produced / max(1, self._counter.consumed)
+            if ratio > self.limits.max_ratio:
+                raise InputLimitError(
+                    f"{self.path}: expands more than {self.limits.max_ratio:g} times its "
+                    f"compressed size ({self.produced // MiB} MiB out of "
+                    f"{self._counter.consumed / MiB:.2f} MiB so far): not read, a gzip bomb "
+                    "or not a market data file"
+                )
+
+    def _too_long(self) -> None:
+        limit = self.limits.max_line_bytes
+        size = f"{limit // MiB} MiB" if limit % MiB == 0 else f"{limit:,} bytes"
+        raise InputLimitError(
+            f"{self.path}: line {self._lines} is longer than {size}: not read, no CSV row of "
+            "market data is that long"
+        )
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._source.close()
+            finally:
+                self._file.close()
+        super().close()
+
+
+def open_bounded(path: Path, limits: InputLimits = DEFAULT_LIMITS) -> BoundedStream:
+    """The file as a bounded binary stream (gzip decompressed when the name ends in .gz)."""
+    return BoundedStream(path, limits)
+
+
+def open_bounded_text(path: Path, limits: InputLimits = DEFAULT_LIMITS) -> io.TextIOWrapper:
+    """The file as bounded UTF-8 text, for the csv module (newline='' as csv requires)."""
+    return io.TextIOWrapper(io.BufferedReader(open_bounded(path, limits)), encoding="utf-8",
+                            newline="")  # fmt: skip
