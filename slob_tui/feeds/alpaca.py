@@ -5,13 +5,14 @@ connect -> `connected` -> auth -> subscribe (the reply is checked) -> gap backfi
 bars while the new connection's ticks are held -> ticks straight to the sink. Any drop, stall or
 retryable error ends the session and the loop reconnects with exponential backoff and jitter;
 after `safe_mode_after` consecutive failures the feed announces SAFE MODE and probes slowly
-until a session succeeds again. 402 (bad keys), 405 (too many symbols) and 409 (plan lacks the
-feed) stop the feed with a `FeedError` naming the setting to fix.
+until a session succeeds again (both timed by `core/retry.py`, the project's one retry
+policy). 402 (bad keys), 405 (too many symbols) and 409 (plan lacks the feed) stop the feed
+with a `FeedError` naming the setting to fix.
 
 This module is the session's state machine (hold and release around the backfill, pause,
-failure); the rest lives beside it: `alpaca_protocol` (endpoints, connect, handshake, read loop
-and stall check, error codes), `alpaca_frames` (parsing), `alpaca_rest` (bars),
-`alpaca_backfill` (what was missed), `reconnect` (backoff and the SAFE MODE breaker).
+failure); the rest lives beside it: `alpaca_connection` (endpoints, connect, handshake, read
+loop and stall check, error codes; it yields parsed frames), `alpaca_frames` (parsing),
+`alpaca_rest` (bars), `alpaca_backfill` (what was missed).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from slob_tui.config import Settings
@@ -31,22 +31,25 @@ from slob_tui.core.clock import Clock, WallClock
 from slob_tui.core.events import Event, EventType
 from slob_tui.core.holidays import UsEquityCalendar, us_equity_hours
 from slob_tui.core.models import NS_PER_MINUTE
+from slob_tui.core.retry import RetryPolicy
 from slob_tui.feeds.alpaca_backfill import cold_start_ns, missed_candles
-from slob_tui.feeds.alpaca_protocol import (
+from slob_tui.feeds.alpaca_connection import (
     DEFAULT_SYMBOLS,
     STREAM_PATHS,
-    _Retry,
-    _StreamProtocol,
+    AlpacaConnection,
+    RetryableStreamError,
+    StreamFrame,
     stream_url_for,
 )
 from slob_tui.feeds.alpaca_rest import AlpacaBarsClient, BackfillError
 from slob_tui.feeds.base import FeedError, FeedSink
-from slob_tui.feeds.reconnect import ReconnectPolicy
 
 log = logging.getLogger(__name__)
 
+__all__ = ["AlpacaWSFetcher", "stream_url_for"]
 
-class AlpacaWSFetcher(_StreamProtocol):
+
+class AlpacaWSFetcher:
     """Streams Alpaca trades into a `FeedSink` (see the module docstring for the lifecycle)."""
 
     name = "alpaca"
@@ -85,10 +88,18 @@ class AlpacaWSFetcher(_StreamProtocol):
         self.url = stream_url or stream_url_for(feed, settings.alpaca_data_stream_url)
         self.data_url = data_url or settings.alpaca_data_url
         self.encoding = encoding
-        self.backoff_base_s = backoff_base_s
-        self._policy = ReconnectPolicy(
-            backoff_base_s, backoff_cap_s, safe_mode_after, safe_mode_probe_s, seed
+        self.reconnect_policy = RetryPolicy(
+            base_s=backoff_base_s,
+            cap_s=backoff_cap_s,
+            trip_after=safe_mode_after,
+            probe_s=safe_mode_probe_s,
         )
+        self._reconnect = self.reconnect_policy.start(seed)
+        # a failed bars request is retried on the same curve, `backfill_attempts` tries in all
+        self.backfill_policy = RetryPolicy(
+            base_s=backoff_base_s, cap_s=backoff_cap_s, attempts=backfill_attempts
+        )
+        self._seed = seed
         self.stall_timeout_s = stall_timeout_s
         self.handshake_timeout_s = handshake_timeout_s
         self._market_open = market_open or (
@@ -108,11 +119,10 @@ class AlpacaWSFetcher(_StreamProtocol):
         self.backfill_failures = 0
         self.paused_dropped = 0
         self.last_error = ""
-        self._last_message_mono: float | None = None
         self._paused = False
         self._stopping = False
         self._stop_event = asyncio.Event()
-        self._ws: ClientConnection | None = None
+        self._conn: AlpacaConnection | None = None  # the current (or last) session's
         self._sink: FeedSink | None = None
         self._holding = False
         self._held: list[tuple[Any, ...]] = []
@@ -120,7 +130,6 @@ class AlpacaWSFetcher(_StreamProtocol):
         self._backfill_task: asyncio.Task[None] | None = None
         self._fatal: FeedError | None = None
         self._session_retry = ""
-        self.backfill_attempts = backfill_attempts
         self._covered: dict[str, int] = {}  # per symbol: ticks before this are in a bar
         self._covered_max = 0
         self.backfill_overlap = 0
@@ -144,7 +153,13 @@ class AlpacaWSFetcher(_StreamProtocol):
                 except FeedError:
                     self.state = "failed"
                     raise
-                except (_Retry, ConnectionClosed, InvalidHandshake, OSError, TimeoutError) as exc:
+                except (
+                    RetryableStreamError,
+                    ConnectionClosed,
+                    InvalidHandshake,
+                    OSError,
+                    TimeoutError,
+                ) as exc:
                     self.last_error = _describe(exc)
                 except InvalidURI as exc:
                     raise FeedError(
@@ -153,19 +168,18 @@ class AlpacaWSFetcher(_StreamProtocol):
                 if self._stopping:
                     break
                 self._failed(sink)
-                await self._sleep(self._policy.next_delay())
+                await self._sleep(self._reconnect.next_delay())
         finally:
             if self.state != "failed":
                 self.state = "stopped"
-            self._ws = None
 
     async def stop(self) -> None:
         self._stopping = True
         self._stop_event.set()
-        ws = self._ws
-        if ws is not None:
+        conn = self._conn
+        if conn is not None:
             with contextlib.suppress(Exception):
-                await ws.close()
+                await conn.close()
 
     def pause(self) -> None:
         """Stop delivering ticks. Only the current minute's ticks are kept (older ones are
@@ -183,8 +197,9 @@ class AlpacaWSFetcher(_StreamProtocol):
 
     def health(self) -> dict[str, Any]:
         age = None
-        if self._last_message_mono is not None:
-            age = round(time.monotonic() - self._last_message_mono, 3)
+        last = self._conn.last_message_mono if self._conn is not None else None
+        if last is not None:
+            age = round(time.monotonic() - last, 3)
         return {
             "feed": f"alpaca-{self.feed}",
             "state": self.state,
@@ -207,17 +222,30 @@ class AlpacaWSFetcher(_StreamProtocol):
     async def _session(self, sink: FeedSink) -> None:
         self.state = "reconnecting" if self._sessions else "connecting"
         self._sessions += 1
-        async with self._connect() as ws:
-            self._ws = ws
+        conn = self._conn = AlpacaConnection(
+            self._settings,
+            self.url,
+            self.feed,
+            self.symbols,
+            self.clock,
+            self._market_open,
+            encoding=self.encoding,
+            handshake_timeout_s=self.handshake_timeout_s,
+            stall_timeout_s=self.stall_timeout_s,
+        )
+        async with conn:
             if self._stopping:
                 return
             self._holding = True
             self._held = []
-            await self._handshake(ws)
+            self.state = "connected"
+            await conn.authenticate()
+            self.state = "authenticated"
+            await conn.subscribe()
             if self._stopping:
                 return
             self.state = "subscribed"
-            if self._policy.succeeded():
+            if self._reconnect.succeeded():
                 sink.feed_event(
                     self._event(EventType.SAFE_MODE, {"on": False, "reason": "feed recovered"})
                 )
@@ -228,7 +256,8 @@ class AlpacaWSFetcher(_StreamProtocol):
             self._session_retry = ""
             self._start_backfill(sink)
             try:
-                await self._read_loop(ws, sink)
+                async for frame in conn.frames():
+                    self._on_frame(sink, frame)
             finally:
                 task = self._backfill_task
                 if task is not None and not task.done():
@@ -247,14 +276,19 @@ class AlpacaWSFetcher(_StreamProtocol):
                     raise self._fatal
                 if self._session_retry:
                     reason, self._session_retry = self._session_retry, ""
-                    raise _Retry(reason)
+                    raise RetryableStreamError(reason)
 
-    def _count(self, parsed: Any) -> None:
-        self.messages += parsed.messages
-        if parsed.rejected:
-            self.rejected_messages += parsed.rejected
+    def _on_frame(self, sink: FeedSink, frame: StreamFrame) -> None:
+        self.messages += frame.messages
+        self.rejected_messages += frame.rejected
+        if frame.error:
+            self.last_error = frame.error
+        if frame.ticks:
+            self._deliver(sink, frame.ticks)
+        if frame.corrections:
+            self._correct(sink, frame.corrections)
 
-    def _deliver(self, sink: FeedSink | None, ticks: list[tuple[Any, ...]]) -> None:
+    def _deliver(self, sink: FeedSink, ticks: list[tuple[Any, ...]]) -> None:
         self.ticks += len(ticks)
         cmax = self._covered_max
         if cmax and (ticks[0][1] < cmax or ticks[-1][1] < cmax):
@@ -267,7 +301,7 @@ class AlpacaWSFetcher(_StreamProtocol):
             ticks = kept
         if self._paused:
             self._keep_current_minute(ticks)
-        elif self._holding or sink is None:
+        elif self._holding:
             self._held.extend(ticks)
         else:
             sink.put_ticks(ticks)
@@ -296,7 +330,7 @@ class AlpacaWSFetcher(_StreamProtocol):
 
     async def _backfill_then_release(self, sink: FeedSink) -> None:
         covered: dict[str, int] = {}
-        attempt = 0
+        retry = self.backfill_policy.start(self._seed)
         while self.backfill_enabled:
             try:
                 covered = await self._backfill(sink)
@@ -307,17 +341,17 @@ class AlpacaWSFetcher(_StreamProtocol):
                 return
             except BackfillError as exc:
                 self.backfill_failures += 1
-                attempt += 1
-                if attempt >= self.backfill_attempts:
+                retry.failed()
+                if retry.exhausted:
                     # Releasing the held ticks now would leave a hole for good: end the
                     # session instead, and the next one backfills from the same minute.
-                    self._session_retry = f"backfill failed {attempt} times: {exc}"
+                    self._session_retry = f"backfill failed {retry.failures} times: {exc}"
                     sink.feed_event(
                         self._event(EventType.DATA_QUALITY, {"backfill_error": str(exc)})
                     )
                     await self._end_session()
                     return
-                await asyncio.sleep(self.backoff_base_s * attempt)
+                await asyncio.sleep(retry.next_delay())
         held = self._held
         self._held = []
         if covered:
@@ -332,8 +366,8 @@ class AlpacaWSFetcher(_StreamProtocol):
                 sink.put_ticks(held)
 
     async def _end_session(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
+        if self._conn is not None:
+            await self._conn.close()
 
     async def _backfill(self, sink: FeedSink) -> dict[str, int]:
         """Fetch and hand over the missed minutes; returns per symbol the end they cover."""
@@ -358,25 +392,25 @@ class AlpacaWSFetcher(_StreamProtocol):
     # ----------------------------------------------------------------- failures
     def _failed(self, sink: FeedSink) -> None:
         self.reconnects += 1
-        tripped = self._policy.failed()
-        self.state = "safe_mode" if self._policy.tripped else "reconnecting"
+        tripped = self._reconnect.failed()
+        self.state = "safe_mode" if self._reconnect.tripped else "reconnecting"
         log.warning(
             "Alpaca stream session ended (%s); failure %d in a row",
             self.last_error,
-            self._policy.failures,
+            self._reconnect.failures,
         )
         if tripped:
-            reason = f"{self._policy.failures} consecutive stream failures: {self.last_error}"
+            reason = f"{self._reconnect.failures} consecutive stream failures: {self.last_error}"
             log.error("Alpaca feed enters SAFE MODE: %s", reason)
             sink.feed_event(self._event(EventType.SAFE_MODE, {"on": True, "reason": reason}))
 
     @property
     def consecutive_failures(self) -> int:
-        return self._policy.failures
+        return self._reconnect.failures
 
     @property
     def safe_mode(self) -> bool:
-        return self._policy.tripped
+        return self._reconnect.tripped
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
