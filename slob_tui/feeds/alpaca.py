@@ -2,7 +2,10 @@
 
 One connection at a time (Alpaca allows one per endpoint on the free plan). Each session runs:
 connect -> `connected` -> auth -> subscribe (the reply is checked) -> gap backfill from REST
-bars while the new connection's ticks are held -> ticks straight to the sink. Any drop, stall or
+bars while the new connection's ticks are held -> ticks straight to the sink. After a
+reconnect, the two edge minutes of the gap (see `alpaca_backfill`) are compared with their REST
+bars once the sink has closed them, and replaced through `FeedSink.repair_candle`; a feed
+without REST history (`test`, or backfill off) flags them incomplete instead. Any drop, stall or
 retryable error ends the session and the loop reconnects with exponential backoff and jitter;
 after `safe_mode_after` consecutive failures the feed announces SAFE MODE and probes slowly
 until a session succeeds again (both timed by `core/retry.py`, the project's one retry
@@ -30,9 +33,15 @@ from slob_tui.config import Settings
 from slob_tui.core.clock import Clock, WallClock
 from slob_tui.core.events import Event, EventType
 from slob_tui.core.holidays import UsEquityCalendar, us_equity_hours
-from slob_tui.core.models import NS_PER_MINUTE
+from slob_tui.core.models import NS_PER_MINUTE, Candle
 from slob_tui.core.retry import RetryPolicy
-from slob_tui.feeds.alpaca_backfill import cold_start_ns, missed_candles
+from slob_tui.feeds.alpaca_backfill import (
+    EdgeMinute,
+    GapEdges,
+    cold_start_ns,
+    edge_bars,
+    missed_candles,
+)
 from slob_tui.feeds.alpaca_connection import (
     DEFAULT_SYMBOLS,
     STREAM_PATHS,
@@ -41,6 +50,7 @@ from slob_tui.feeds.alpaca_connection import (
     StreamFrame,
     stream_url_for,
 )
+from slob_tui.feeds.alpaca_frames import format_rfc3339_ns
 from slob_tui.feeds.alpaca_rest import AlpacaBarsClient, BackfillError
 from slob_tui.feeds.base import FeedError, FeedSink
 
@@ -74,6 +84,8 @@ class AlpacaWSFetcher:
         backfill: bool | None = None,
         backfill_lookback_s: float | None = None,
         backfill_attempts: int = 3,
+        edge_settle_s: float = 10.0,
+        edge_poll_s: float = 1.0,
         seed: int | None = None,
     ) -> None:
         if feed not in STREAM_PATHS:
@@ -108,6 +120,10 @@ class AlpacaWSFetcher:
         )  # fmt: skip
         self.backfill_enabled = feed != "test" if backfill is None else backfill
         self.backfill_lookback_s = backfill_lookback_s
+        # a gap's edge minutes are compared once their minute ended this long ago (REST bars
+        # appear a few seconds after the minute), checked every `edge_poll_s`
+        self.edge_settle_ns = int(edge_settle_s * 1e9)
+        self.edge_poll_s = edge_poll_s
         # state
         self.state = "stopped"
         self.messages = 0
@@ -134,6 +150,12 @@ class AlpacaWSFetcher:
         self._covered_max = 0
         self.backfill_overlap = 0
         self._sessions = 0
+        self._streamed = False  # a session got as far as subscribed: later ones are reconnects
+        self._newest_tick_ns: int | None = None  # newest tick received, where a drop begins
+        self._edges = GapEdges()
+        self._repair_task: asyncio.Task[None] | None = None
+        self.edge_minutes_checked = 0
+        self.edge_minutes_flagged = 0
 
     # ----------------------------------------------------------------- Feed protocol
     async def run(self, sink: FeedSink) -> None:
@@ -170,6 +192,7 @@ class AlpacaWSFetcher:
                 self._failed(sink)
                 await self._sleep(self._reconnect.next_delay())
         finally:
+            await self._stop_repairs(sink)
             if self.state != "failed":
                 self.state = "stopped"
 
@@ -214,6 +237,9 @@ class AlpacaWSFetcher:
             "backfilled_candles": self.backfilled_candles,
             "backfill_failures": self.backfill_failures,
             "backfill_overlap_ticks": self.backfill_overlap,
+            "edge_minutes_checked": self.edge_minutes_checked,
+            "edge_minutes_flagged": self.edge_minutes_flagged,
+            "edge_minutes_pending": len(self._edges.pending),
             "paused": self._paused,
             "last_error": self.last_error,
         }
@@ -254,6 +280,9 @@ class AlpacaWSFetcher:
             )
             self._fatal = None
             self._session_retry = ""
+            if self._streamed:
+                self._note_gap(sink)
+            self._streamed = True
             self._start_backfill(sink)
             try:
                 async for frame in conn.frames():
@@ -284,6 +313,9 @@ class AlpacaWSFetcher:
         if frame.error:
             self.last_error = frame.error
         if frame.ticks:
+            newest = frame.ticks[-1][1]  # frames come in time order: one compare per frame
+            if self._newest_tick_ns is None or newest > self._newest_tick_ns:
+                self._newest_tick_ns = newest
             self._deliver(sink, frame.ticks)
         if frame.corrections:
             self._correct(sink, frame.corrections)
@@ -369,15 +401,18 @@ class AlpacaWSFetcher:
         if self._conn is not None:
             await self._conn.close()
 
-    async def _backfill(self, sink: FeedSink) -> dict[str, int]:
-        """Fetch and hand over the missed minutes; returns per symbol the end they cover."""
-        now = self.clock.now_ns()
-        client = AlpacaBarsClient(
+    def _bars_client(self) -> AlpacaBarsClient:
+        return AlpacaBarsClient(
             self.data_url,
             self._settings.alpaca_api_key,
             self._settings.alpaca_api_secret,
             feed=self.feed,
         )
+
+    async def _backfill(self, sink: FeedSink) -> dict[str, int]:
+        """Fetch and hand over the missed minutes; returns per symbol the end they cover."""
+        now = self.clock.now_ns()
+        client = self._bars_client()
         cold = cold_start_ns(self.feed, now, self.backfill_lookback_s)
         covered: dict[str, int] = {}
         for sym, fresh in (await missed_candles(client, sink, self.symbols, now, cold)).items():
@@ -388,6 +423,82 @@ class AlpacaWSFetcher:
                     "end": covered[sym]}  # fmt: skip
             sink.feed_event(self._event(EventType.BACKFILL_COMPLETED, data))
         return covered
+
+    # ----------------------------------------------------------------- a gap's edge minutes
+    def _note_gap(self, sink: FeedSink) -> None:
+        """Called as a reconnected session subscribes: the minute of the newest tick before
+        the drop and the minute now are only partly in the stream."""
+        if self._newest_tick_ns is None:
+            return  # nothing was streamed yet: the backfill covers what there is
+        edges = self._edges.add(self.symbols, self._newest_tick_ns, self.clock.now_ns())
+        if not self.backfill_enabled:
+            reason = f"no REST history on the {self.feed!r} feed to repair it from"
+            for edge in edges:
+                self._flag(sink, edge, reason)
+            self._edges.done(edges)
+            return
+        if self._repair_task is None or self._repair_task.done():
+            self._repair_task = asyncio.create_task(self._repair_edges(sink))
+
+    async def _repair_edges(self, sink: FeedSink) -> None:
+        """Hand each edge minute's REST bar to the sink once it is due (the sink compares it
+        with what it aggregated and replaces a differing candle); flag what cannot be had.
+        Runs across sessions: REST does not depend on the stream."""
+        while self._edges.pending and not self._stopping:
+            due = self._edges.due(sink, self.clock.now_ns(), self.edge_settle_ns)
+            if not due:
+                await self._sleep(self.edge_poll_s)
+                continue
+            bars, error = await self._fetch_edge_bars(due)
+            if self._stopping:
+                return  # the stop flags what is left
+            for edge in due:
+                bar = bars.get(edge)
+                if bar is None:
+                    self._flag(sink, edge, error or "no REST bar for this minute to compare")
+                else:
+                    self.edge_minutes_checked += 1
+                    sink.repair_candle(bar)
+            self._edges.done(due)
+
+    async def _fetch_edge_bars(
+        self, edges: list[EdgeMinute]
+    ) -> tuple[dict[EdgeMinute, Candle], str]:
+        """The edges' bars, retried like the backfill; on giving up, why."""
+        retry = self.backfill_policy.start(self._seed)
+        while True:
+            try:
+                return await edge_bars(self._bars_client(), edges), ""
+            except FeedError as exc:
+                return {}, str(exc)
+            except BackfillError as exc:
+                retry.failed()
+                if retry.exhausted:
+                    return {}, f"REST bars failed {retry.failures} times: {exc}"
+                await self._sleep(retry.next_delay())
+                if self._stopping:
+                    return {}, "the feed stopped"
+
+    async def _stop_repairs(self, sink: FeedSink) -> None:
+        task, self._repair_task = self._repair_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for edge in self._edges.pending:
+            self._flag(sink, edge, "the feed stopped before its REST bar could be compared")
+        self._edges.done(list(self._edges.pending))
+
+    def _flag(self, sink: FeedSink, edge: EdgeMinute, reason: str) -> None:
+        """A DATA_QUALITY finding: this minute's stored candle may miss trades."""
+        self.edge_minutes_flagged += 1
+        log.warning(
+            "Alpaca feed: the minute %s of %s (%s edge of a gap) may be incomplete: %s",
+            format_rfc3339_ns(edge.start), edge.symbol, edge.side, reason,
+        )  # fmt: skip
+        data = {"kind": "incomplete_minute", "symbol": edge.symbol, "ts": edge.start,
+                "candle_start": edge.start, "edge": edge.side, "reason": reason}  # fmt: skip
+        sink.feed_event(Event(EventType.DATA_QUALITY, edge.start, data, self.name))
 
     # ----------------------------------------------------------------- failures
     def _failed(self, sink: FeedSink) -> None:
