@@ -2,10 +2,11 @@
 
 One connection at a time (Alpaca allows one per endpoint on the free plan). Each session runs:
 connect -> `connected` -> auth -> subscribe (the reply is checked) -> gap backfill from REST
-bars while the new connection's ticks are held -> ticks straight to the sink. After a
-reconnect, the two edge minutes of the gap (see `alpaca_backfill`) are compared with their REST
-bars once the sink has closed them, and replaced through `FeedSink.repair_candle`; a feed
-without REST history (`test`, or backfill off) flags them incomplete instead. Any drop, stall or
+bars while the new connection's ticks are held -> ticks straight to the sink. At every
+subscription (after a drop, at a restart, at a first start) and at a resume, the edge minutes
+of the time without the stream (see `alpaca_backfill`) are compared with their REST bars once
+the sink has closed them, and replaced through `FeedSink.repair_candle`; a feed without REST
+history (`test`, or backfill off) flags them incomplete instead. Any drop, stall or
 retryable error ends the session and the loop reconnects with exponential backoff and jitter;
 after `safe_mode_after` consecutive failures the feed announces SAFE MODE and probes slowly
 until a session succeeds again (both timed by `core/retry.py`, the project's one retry
@@ -150,8 +151,8 @@ class AlpacaWSFetcher:
         self._covered_max = 0
         self.backfill_overlap = 0
         self._sessions = 0
-        self._streamed = False  # a session got as far as subscribed: later ones are reconnects
         self._newest_tick_ns: int | None = None  # newest tick received, where a drop begins
+        self._paused_after_ns: int | None = None  # newest tick delivered before a pause
         self._edges = GapEdges()
         self._repair_task: asyncio.Task[None] | None = None
         self.edge_minutes_checked = 0
@@ -206,7 +207,10 @@ class AlpacaWSFetcher:
 
     def pause(self) -> None:
         """Stop delivering ticks. Only the current minute's ticks are kept (older ones are
-        counted in `paused_dropped`); `resume` backfills the minutes in between from REST."""
+        counted in `paused_dropped`); `resume` backfills the minutes in between from REST and
+        checks the minute the pause began in, like the edge of a gap."""
+        if not self._paused:
+            self._paused_after_ns = self._newest_tick_ns
         self._paused = True
 
     def resume(self) -> None:
@@ -216,6 +220,8 @@ class AlpacaWSFetcher:
         kept, self._paused_buf = self._paused_buf, []
         if self._sink is not None and self.state == "subscribed":
             self._held = kept + self._held
+            if self._paused_after_ns is not None:
+                self._note_edges(self._sink, dict.fromkeys(self.symbols, self._paused_after_ns))
             self._start_backfill(self._sink)
 
     def health(self) -> dict[str, Any]:
@@ -280,9 +286,7 @@ class AlpacaWSFetcher:
             )
             self._fatal = None
             self._session_retry = ""
-            if self._streamed:
-                self._note_gap(sink)
-            self._streamed = True
+            self._note_edges(sink, self._last_fed(sink))
             self._start_backfill(sink)
             try:
                 async for frame in conn.frames():
@@ -425,12 +429,20 @@ class AlpacaWSFetcher:
         return covered
 
     # ----------------------------------------------------------------- a gap's edge minutes
-    def _note_gap(self, sink: FeedSink) -> None:
-        """Called as a reconnected session subscribes: the minute of the newest tick before
-        the drop and the minute now are only partly in the stream."""
-        if self._newest_tick_ns is None:
-            return  # nothing was streamed yet: the backfill covers what there is
-        edges = self._edges.add(self.symbols, self._newest_tick_ns, self.clock.now_ns())
+    def _last_fed(self, sink: FeedSink) -> dict[str, int]:
+        """Per symbol, when the stream last fed it: the newest tick received, or before any
+        tick of this feed (a restart) the sink's last stored minute, which a graceful stop
+        flushed with the trades it had."""
+        if self._newest_tick_ns is not None:
+            return dict.fromkeys(self.symbols, self._newest_tick_ns)
+        stored = {sym: sink.last_candle_start(sym) for sym in self.symbols}
+        return {sym: start for sym, start in stored.items() if start is not None}
+
+    def _note_edges(self, sink: FeedSink, last_fed: dict[str, int]) -> None:
+        """The minutes on both edges of a time without the stream (a drop, a restart, a
+        pause): each symbol's minute of `last_fed` and the minute now (which starts without
+        the trades before this moment, on a first start too) got only part of their trades."""
+        edges = self._edges.add(self.symbols, last_fed, self.clock.now_ns())
         if not self.backfill_enabled:
             reason = f"no REST history on the {self.feed!r} feed to repair it from"
             for edge in edges:
@@ -454,11 +466,13 @@ class AlpacaWSFetcher:
                 return  # the stop flags what is left
             for edge in due:
                 bar = bars.get(edge)
-                if bar is None:
-                    self._flag(sink, edge, error or "no REST bar for this minute to compare")
-                else:
-                    self.edge_minutes_checked += 1
+                if error:
+                    self._flag(sink, edge, error)
+                    continue
+                self.edge_minutes_checked += 1
+                if bar is not None:
                     sink.repair_candle(bar)
+                # no bar: the source has no trade in that minute, so nothing was missed
             self._edges.done(due)
 
     async def _fetch_edge_bars(

@@ -5,15 +5,16 @@ a bars client, so its rules (where a cold start begins, what counts as missed) r
 
 Two kinds of minute are missed. Whole minutes between the last candle and the reconnect are
 backfilled at once (`missed_candles`). The two *edge* minutes of a gap, the one forming when
-the feed dropped (the minute of the newest tick received) and the one forming when it came
-back (the clock's minute at the new subscription), got only part of their trades over the
-stream; `GapEdges` keeps them until the sink has closed them and their REST bar exists, and
-`edge_bars` fetches those bars so the sink can compare and replace what it aggregated.
+the feed dropped (the minute of the newest tick received, or of the last stored candle after
+a restart) and the one forming when it came back (the clock's minute at the subscription),
+got only part of their trades over the stream; `GapEdges` keeps them until the sink has
+closed them and their REST bar exists, and `edge_bars` fetches those bars so the sink can
+compare and replace what it aggregated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -83,15 +84,20 @@ class GapEdges:
     def __init__(self) -> None:
         self.pending: list[EdgeMinute] = []
 
-    def add(self, symbols: Iterable[str], dropped_ns: int, returned_ns: int) -> list[EdgeMinute]:
-        """Note one gap: the newest tick before it and the clock when the feed came back.
-        Returns the edges added (a minute already waiting is not added twice)."""
-        dropped = dropped_ns - dropped_ns % NS_PER_MINUTE
-        returned = returned_ns - returned_ns % NS_PER_MINUTE
+    def add(
+        self, symbols: Iterable[str], last_fed: Mapping[str, int], now: int
+    ) -> list[EdgeMinute]:
+        """Note one time without the stream: per symbol the minute it was last fed in (if
+        any) and the minute `now`. Returns the edges added (one waiting already is not)."""
+        returned = now - now % NS_PER_MINUTE
         waiting = {(e.symbol, e.start) for e in self.pending}
         added: list[EdgeMinute] = []
         for sym in symbols:
-            for start, side in ((dropped, "dropped"), (returned, "returned")):
+            sides = [(returned, "returned")]
+            if sym in last_fed:
+                fed = last_fed[sym]
+                sides.insert(0, (fed - fed % NS_PER_MINUTE, "dropped"))
+            for start, side in sides:
                 if (sym, start) not in waiting:
                     waiting.add((sym, start))
                     added.append(EdgeMinute(sym, start, side))

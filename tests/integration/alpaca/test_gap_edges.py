@@ -12,6 +12,7 @@ from slob_tui.core.events import Event, EventType
 from slob_tui.core.models import NS_PER_MINUTE, NS_PER_SECOND
 from slob_tui.engine.aggregator import SaleConditionPolicy
 from slob_tui.engine.engine import LiveTradingEngine
+from slob_tui.feeds.alpaca import AlpacaWSFetcher
 from slob_tui.feeds.alpaca_backfill import EdgeMinute, GapEdges, edge_bars
 from slob_tui.feeds.alpaca_rest import AlpacaBarsClient
 from slob_tui.storage.candles import CandleStore
@@ -111,7 +112,8 @@ async def test_edges_of_a_gap_are_repaired_and_the_store_equals_the_uninterrupte
     for start, data in repaired.items():
         assert data["before"]["volume"] < data["after"]["volume"] == expected[start].volume
         assert data["symbol"] == "SPY"
-    assert fetcher.health()["edge_minutes_checked"] == 2
+    # 09:30, where the stream began, was checked too: complete, so left alone
+    assert fetcher.health()["edge_minutes_checked"] == 3
     assert fetcher.health()["edge_minutes_flagged"] == 0
     assert [c.backfilled for c in stored if c.start in repaired] == [True, True]
 
@@ -135,13 +137,14 @@ async def test_edges_equal_to_rest_bars_are_left_alone(spy_trades, reference_can
         )
         await fetcher.stop()
         await asyncio.wait_for(task, 10)
-    assert fetcher.health()["edge_minutes_checked"] == 2
+    assert fetcher.health()["edge_minutes_checked"] == 3  # with 09:30, where it began
     assert sink.repairs == []
     assert ohlcv(sink.final()) == ohlcv(reference_candles)
 
 
 async def test_a_feed_without_rest_history_flags_both_edges_incomplete():
-    """The `test` feed has no REST bars: the minutes on both sides of the gap are flagged."""
+    """The `test` feed has no REST bars: the minutes on both sides of the gap are flagged,
+    and the one the stream began in."""
     start = 10**18 - 10**18 % NS_PER_MINUTE
     tape = fakepaca_trades(start, 3000)
     dropped = start + 2 * NS_PER_MINUTE
@@ -161,11 +164,12 @@ async def test_a_feed_without_rest_history_flags_both_edges_incomplete():
         await asyncio.wait_for(task, 10)
     flagged = [e.data for e in sink.of_type(EventType.DATA_QUALITY)]
     assert [(d["kind"], d["candle_start"], d["edge"]) for d in flagged] == [
+        ("incomplete_minute", start, "returned"),
         ("incomplete_minute", dropped, "dropped"),
         ("incomplete_minute", returned, "returned"),
     ]
     assert all("'test' feed" in d["reason"] and d["symbol"] == "FAKEPACA" for d in flagged)
-    assert fetcher.health()["edge_minutes_flagged"] == 2
+    assert fetcher.health()["edge_minutes_flagged"] == 3
     assert server.bars_requests == 0
 
 
@@ -180,17 +184,28 @@ async def test_edges_whose_rest_bars_cannot_be_had_are_flagged(spy_trades):
         task = asyncio.create_task(fetcher.run(sink))
         await wait_for(lambda: len(sink.backfill_calls) == 1, 30, "the reconnect's backfill")
         server.bars_failures = 1000
-        await wait_for(lambda: fetcher.health()["edge_minutes_flagged"] == 2, 30, "two flags")
+        await wait_for(
+            lambda: {d["candle_start"] for d in flags(sink)} >= {dropped, dropped + NS_PER_MINUTE},
+            30,
+            "the two flags",
+        )
         await fetcher.stop()
         await asyncio.wait_for(task, 10)
-    flagged = [e.data for e in sink.of_type(EventType.DATA_QUALITY)]
+    # 09:30, where the stream began, was checked or (REST failing by then) flagged
+    flagged = [d for d in flags(sink) if d["candle_start"] >= dropped]
     assert [(d["candle_start"], d["edge"]) for d in flagged] == [
         (dropped, "dropped"),
         (dropped + NS_PER_MINUTE, "returned"),
     ]
     assert all(d["reason"] == "REST bars failed 3 times: bars request returned HTTP 500"
                for d in flagged)  # fmt: skip
-    assert fetcher.health()["edge_minutes_checked"] == 0 and fetcher.reconnects == 1
+    health = fetcher.health()
+    assert health["edge_minutes_checked"] + health["edge_minutes_flagged"] == 3
+    assert fetcher.reconnects == 1
+
+
+def flags(sink: AggSink) -> list[dict]:
+    return [e.data for e in sink.of_type(EventType.DATA_QUALITY)]
 
 
 async def test_edge_bars_asks_for_the_edge_minutes_only(spy_trades, reference_candles):
@@ -210,12 +225,16 @@ def test_gap_edges_wait_for_the_sink_to_close_the_minute_and_for_the_bar():
     sink = AggSink()
     edges = GapEdges()
     t0 = SLICE_START + 5 * NS_PER_MINUTE
-    added = edges.add(["SPY"], t0 + 31 * NS_PER_SECOND, t0 + 2 * NS_PER_MINUTE + 11 * NS_PER_SECOND)
+    added = edges.add(
+        ["SPY"], {"SPY": t0 + 31 * NS_PER_SECOND}, t0 + 2 * NS_PER_MINUTE + 11 * NS_PER_SECOND
+    )
     assert [(e.start, e.side) for e in added] == [
         (t0, "dropped"),
         (t0 + 2 * NS_PER_MINUTE, "returned"),
     ]
-    assert edges.add(["SPY"], t0 + 40 * NS_PER_SECOND, t0 + 50 * NS_PER_SECOND) == []  # waiting
+    assert edges.add(["SPY"], {"SPY": t0 + 40 * NS_PER_SECOND}, t0) == []  # both waiting
+    assert edges.add(["QQQ"], {}, t0) == [EdgeMinute("QQQ", t0, "returned")]  # nothing fed yet
+    edges.done(edges.pending[-1:])
     late = t0 + 10 * NS_PER_MINUTE
     assert edges.due(sink, late, 0) == []  # the sink has closed nothing yet
     sink.put_ticks([("SPY", t0 + NS_PER_SECOND, 1.0, 1, "V", ("@",), 1),
@@ -224,3 +243,95 @@ def test_gap_edges_wait_for_the_sink_to_close_the_minute_and_for_the_bar():
     assert edges.due(sink, t0 + NS_PER_MINUTE + 5 * NS_PER_SECOND, 5 * NS_PER_SECOND) == added[:1]
     edges.done(added[:1])
     assert edges.pending == added[1:]
+
+
+async def test_a_restart_repairs_the_minute_the_stop_flushed_and_the_one_it_began_in(
+    spy_trades, reference_candles, tmp_path
+):
+    """The engine stops while the local Alpaca is down 30 s into 09:40: the graceful stop
+    flushes 09:40 with the trades it had. A new engine on the same database and local Alpaca
+    (back 100 s of tape later) starts in 09:42: both minutes are repaired from REST bars and
+    the stored candles equal the uninterrupted run's."""
+    db = tmp_path / "candles.db"
+    dropped = SLICE_START + 10 * NS_PER_MINUTE
+    cut = cut_inside(spy_trades, dropped, 30)
+    returned = minute_of(spy_trades[cut - 1].ts + int(AWAY_S * NS_PER_SECOND))
+
+    def engine_on(fetcher: AlpacaWSFetcher) -> LiveTradingEngine:
+        return LiveTradingEngine(
+            fetcher,
+            store=CandleStore(db),
+            clock=ManualClock(SLICE_START),
+            policy=SaleConditionPolicy.alpaca_sip(),
+            enable_tracker=False,
+            clock_tick_s=0.02,
+        )
+
+    async with LocalAlpaca(spy_trades, KEY, SECRET, batch_size=BATCH, away_s=AWAY_S) as server:
+        server.schedule(cut, "down")
+        first = fast_fetcher(server, edge_settle_s=0.0, edge_poll_s=0.02)
+        before = engine_on(first)
+        task = asyncio.create_task(before.run())
+        await wait_for(lambda: not server.up.is_set(), 60, "the local Alpaca down")
+        await wait_for(
+            lambda: (
+                first.state != "subscribed"
+                and len(before.buffer) == 0
+                and getattr(before.aggregator.forming("SPY"), "start", None) == dropped
+            ),
+            30,
+            "the stream read to its end, 09:40 forming",
+        )
+        before.request_stop("restart")
+        await asyncio.wait_for(task, 30)
+        async with CandleStore(db) as store:
+            flushed = (await store.candles("SPY", dropped, dropped + NS_PER_MINUTE))[0]
+        await server.come_up()
+        second = fast_fetcher(server, edge_settle_s=0.0, edge_poll_s=0.02)
+        after = engine_on(second)
+        findings: list[Event] = []
+        after.bus.subscribe(EventType.DATA_QUALITY, findings.append)
+        task = asyncio.create_task(after.run())
+        await wait_for(
+            lambda: (
+                (after.last_candle_start("SPY") or 0) >= SLICE_END - 2 * NS_PER_MINUTE
+                and second.health()["edge_minutes_pending"] == 0
+            ),
+            60,
+            "the slice and the repairs",
+        )
+        after.request_stop("test done")
+        await asyncio.wait_for(task, 30)
+    async with CandleStore(db) as store:
+        stored = await store.candles("SPY", SLICE_START, SLICE_END - NS_PER_MINUTE)
+    assert ohlcv(stored) == ohlcv(reference_candles)
+    assert flushed.volume < {c.start: c for c in reference_candles}[dropped].volume
+    repaired = [e.data["candle_start"] for e in findings if e.data["kind"] == "gap_edge_repaired"]
+    assert repaired == [dropped, returned]
+
+
+async def test_a_pause_is_a_gap_too_its_edges_are_checked(spy_trades, reference_candles):
+    """Paused, the feed drops the ticks of every minute but the current one: the minute the
+    pause began in and the one it ended in are checked against REST bars like a gap's."""
+    async with LocalAlpaca(spy_trades, KEY, SECRET, speed=600) as server:
+        sink = AggSink()
+        fetcher = fast_fetcher(server, edge_settle_s=0.0, edge_poll_s=0.02)
+        task = asyncio.create_task(fetcher.run(sink))
+        await wait_for(lambda: fetcher.ticks > 8000, 20, "streaming past 09:31")
+        fetcher.pause()
+        paused_at = fetcher.ticks
+        await wait_for(lambda: fetcher.ticks > paused_at + 3000, 20, "ticks while paused")
+        fetcher.resume()
+        await wait_for(
+            lambda: (
+                (sink.last_candle_start("SPY") or 0) >= SLICE_END - 2 * NS_PER_MINUTE
+                and fetcher.health()["edge_minutes_pending"] == 0
+            ),
+            60,
+            "the slice and the edge checks",
+        )
+        await fetcher.stop()
+        await asyncio.wait_for(task, 10)
+    assert fetcher.paused_dropped > 0
+    assert fetcher.health()["edge_minutes_checked"] == 3  # 09:30, the pause's two edges
+    assert ohlcv(sink.final()) == ohlcv(reference_candles)
