@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from slob_tui.core.models import NS_PER_MINUTE, NS_PER_SECOND, Candle
@@ -68,6 +69,9 @@ async def missed_candles(
     return out
 
 
+EdgeSide = Literal["dropped", "returned"]
+
+
 @dataclass(frozen=True, slots=True)
 class EdgeMinute:
     """A minute on the edge of a feed gap: only part of its trades came over the stream.
@@ -75,7 +79,7 @@ class EdgeMinute:
 
     symbol: str
     start: int
-    side: str
+    side: EdgeSide
 
 
 class GapEdges:
@@ -93,7 +97,7 @@ class GapEdges:
         waiting = {(e.symbol, e.start) for e in self.pending}
         added: list[EdgeMinute] = []
         for sym in symbols:
-            sides = [(returned, "returned")]
+            sides: list[tuple[int, EdgeSide]] = [(returned, "returned")]
             if sym in last_fed:
                 fed = last_fed[sym]
                 sides.insert(0, (fed - fed % NS_PER_MINUTE, "dropped"))
