@@ -12,6 +12,11 @@ from slob_tui.core.clock import Clock, WallClock
 NS_PER_SECOND = 1_000_000_000
 
 
+class BufferClosedError(Exception):
+    """`put_batch_wait` on a closed buffer: no consumer will make room, so the producer is told
+    (and stops) rather than spinning or dropping ticks without a word."""
+
+
 class TickBuffer:
     """Holds ticks between the feed and the aggregator.
 
@@ -81,13 +86,20 @@ class TickBuffer:
         self._ready.set()
 
     async def put_batch_wait(self, ticks: Sequence[Any]) -> None:
-        """Add ticks, waiting for room rather than dropping (replay's backpressure)."""
+        """Add ticks, waiting for room rather than dropping (replay's backpressure).
+
+        Raises `BufferClosedError` once the buffer is closed (before or while waiting): its
+        consumer is gone, so waiting could never end and returning quietly would lose the rest
+        of the producer's data without a word. Ticks added before the close stay buffered.
+        """
         start = 0
         n = len(ticks)
         while start < n:
             while self._size >= self.maxsize and not self._closed:
                 self._room.clear()
                 await self._room.wait()
+            if self._closed:
+                raise BufferClosedError(f"tick buffer closed: {n - start} ticks not added")
             room = self.maxsize - self._size
             chunk = ticks[start : start + room]
             self.put_batch(chunk)

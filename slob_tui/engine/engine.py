@@ -175,6 +175,37 @@ class LiveTradingEngine:
             self.bus.emit(event)
         self._store_adjusted()
 
+    def repair_candle(self, candle: Candle) -> None:
+        """The source's own candle of a closed minute the stream carried only in part (a feed
+        gap's edge; `feeds/alpaca_backfill.py`). When its prices or volume differ from the
+        aggregated candle, it replaces the stored row and the chart's copy as a trade
+        correction does, and a DATA_QUALITY event names the minute with both versions. The
+        tracker already decided on the partial candle and is not rewound."""
+        recent = self.recent.get(candle.symbol) or deque()
+        at = next(
+            (i for i in range(len(recent) - 1, -1, -1) if recent[i].start == candle.start), -1
+        )
+        before = recent[at] if at >= 0 else None
+        if before is not None and (
+            (before.open, before.high, before.low, before.close, before.volume)
+            == (candle.open, candle.high, candle.low, candle.close, candle.volume)
+        ):
+            return
+        if self.store is not None:
+            self.store.enqueue((candle,))
+        if before is not None:
+            recent[at] = candle
+        self.seq += 1
+        data = {
+            "kind": "gap_edge_repaired",
+            "symbol": candle.symbol,
+            "ts": candle.start,
+            "candle_start": candle.start,
+            "before": None if before is None else before.to_dict(),
+            "after": candle.to_dict(),
+        }
+        self.bus.emit(Event(EventType.DATA_QUALITY, candle.start, data, "feed"))
+
     def _store_adjusted(self) -> list[Candle]:
         adjusted = self.validator.drain_adjusted()
         for candle in adjusted:

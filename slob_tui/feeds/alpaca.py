@@ -2,16 +2,21 @@
 
 One connection at a time (Alpaca allows one per endpoint on the free plan). Each session runs:
 connect -> `connected` -> auth -> subscribe (the reply is checked) -> gap backfill from REST
-bars while the new connection's ticks are held -> ticks straight to the sink. Any drop, stall or
+bars while the new connection's ticks are held -> ticks straight to the sink. At every
+subscription (after a drop, at a restart, at a first start) and at a resume, the edge minutes
+of the time without the stream (see `alpaca_backfill`) are compared with their REST bars once
+the sink has closed them, and replaced through `FeedSink.repair_candle`; a feed without REST
+history (`test`, or backfill off) flags them incomplete instead. Any drop, stall or
 retryable error ends the session and the loop reconnects with exponential backoff and jitter;
 after `safe_mode_after` consecutive failures the feed announces SAFE MODE and probes slowly
-until a session succeeds again. 402 (bad keys), 405 (too many symbols) and 409 (plan lacks the
-feed) stop the feed with a `FeedError` naming the setting to fix.
+until a session succeeds again (both timed by `core/retry.py`, the project's one retry
+policy). 402 (bad keys), 405 (too many symbols) and 409 (plan lacks the feed) stop the feed
+with a `FeedError` naming the setting to fix.
 
 This module is the session's state machine (hold and release around the backfill, pause,
-failure); the rest lives beside it: `alpaca_protocol` (endpoints, connect, handshake, read loop
-and stall check, error codes), `alpaca_frames` (parsing), `alpaca_rest` (bars),
-`alpaca_backfill` (what was missed), `reconnect` (backoff and the SAFE MODE breaker).
+failure); the rest lives beside it: `alpaca_connection` (endpoints, connect, handshake, read
+loop and stall check, error codes; it yields parsed frames), `alpaca_frames` (parsing),
+`alpaca_rest` (bars), `alpaca_backfill` (what was missed).
 """
 
 from __future__ import annotations
@@ -23,30 +28,39 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from slob_tui.config import Settings
 from slob_tui.core.calendar import us_equity_calendar
 from slob_tui.core.clock import Clock, WallClock
 from slob_tui.core.events import Event, EventType
-from slob_tui.core.models import NS_PER_MINUTE
-from slob_tui.feeds.alpaca_backfill import cold_start_ns, missed_candles
-from slob_tui.feeds.alpaca_protocol import (
+from slob_tui.core.models import NS_PER_MINUTE, Candle
+from slob_tui.core.retry import RetryPolicy
+from slob_tui.feeds.alpaca_backfill import (
+    EdgeMinute,
+    GapEdges,
+    cold_start_ns,
+    edge_bars,
+    missed_candles,
+)
+from slob_tui.feeds.alpaca_connection import (
     DEFAULT_SYMBOLS,
     STREAM_PATHS,
-    _Retry,
-    _StreamProtocol,
+    AlpacaConnection,
+    RetryableStreamError,
+    StreamFrame,
     stream_url_for,
 )
+from slob_tui.feeds.alpaca_frames import format_rfc3339_ns
 from slob_tui.feeds.alpaca_rest import AlpacaBarsClient, BackfillError
 from slob_tui.feeds.base import FeedError, FeedSink
-from slob_tui.feeds.reconnect import ReconnectPolicy
 
 log = logging.getLogger(__name__)
 
+__all__ = ["AlpacaWSFetcher", "stream_url_for"]
 
-class AlpacaWSFetcher(_StreamProtocol):
+
+class AlpacaWSFetcher:
     """Streams Alpaca trades into a `FeedSink` (see the module docstring for the lifecycle)."""
 
     name = "alpaca"
@@ -71,6 +85,8 @@ class AlpacaWSFetcher(_StreamProtocol):
         backfill: bool | None = None,
         backfill_lookback_s: float | None = None,
         backfill_attempts: int = 3,
+        edge_settle_s: float = 10.0,
+        edge_poll_s: float = 1.0,
         seed: int | None = None,
     ) -> None:
         if feed not in STREAM_PATHS:
@@ -85,10 +101,18 @@ class AlpacaWSFetcher(_StreamProtocol):
         self.url = stream_url or stream_url_for(feed, settings.alpaca_data_stream_url)
         self.data_url = data_url or settings.alpaca_data_url
         self.encoding = encoding
-        self.backoff_base_s = backoff_base_s
-        self._policy = ReconnectPolicy(
-            backoff_base_s, backoff_cap_s, safe_mode_after, safe_mode_probe_s, seed
+        self.reconnect_policy = RetryPolicy(
+            base_s=backoff_base_s,
+            cap_s=backoff_cap_s,
+            trip_after=safe_mode_after,
+            probe_s=safe_mode_probe_s,
         )
+        self._reconnect = self.reconnect_policy.start(seed)
+        # a failed bars request is retried on the same curve, `backfill_attempts` tries in all
+        self.backfill_policy = RetryPolicy(
+            base_s=backoff_base_s, cap_s=backoff_cap_s, attempts=backfill_attempts
+        )
+        self._seed = seed
         self.stall_timeout_s = stall_timeout_s
         self.handshake_timeout_s = handshake_timeout_s
         self._market_open = market_open or (
@@ -97,6 +121,10 @@ class AlpacaWSFetcher(_StreamProtocol):
         )  # fmt: skip
         self.backfill_enabled = feed != "test" if backfill is None else backfill
         self.backfill_lookback_s = backfill_lookback_s
+        # a gap's edge minutes are compared once their minute ended this long ago (REST bars
+        # appear a few seconds after the minute), checked every `edge_poll_s`
+        self.edge_settle_ns = int(edge_settle_s * 1e9)
+        self.edge_poll_s = edge_poll_s
         # state
         self.state = "stopped"
         self.messages = 0
@@ -108,11 +136,10 @@ class AlpacaWSFetcher(_StreamProtocol):
         self.backfill_failures = 0
         self.paused_dropped = 0
         self.last_error = ""
-        self._last_message_mono: float | None = None
         self._paused = False
         self._stopping = False
         self._stop_event = asyncio.Event()
-        self._ws: ClientConnection | None = None
+        self._conn: AlpacaConnection | None = None  # the current (or last) session's
         self._sink: FeedSink | None = None
         self._holding = False
         self._held: list[tuple[Any, ...]] = []
@@ -120,11 +147,16 @@ class AlpacaWSFetcher(_StreamProtocol):
         self._backfill_task: asyncio.Task[None] | None = None
         self._fatal: FeedError | None = None
         self._session_retry = ""
-        self.backfill_attempts = backfill_attempts
         self._covered: dict[str, int] = {}  # per symbol: ticks before this are in a bar
         self._covered_max = 0
         self.backfill_overlap = 0
         self._sessions = 0
+        self._newest_tick_ns: int | None = None  # newest tick received, where a drop begins
+        self._paused_after_ns: int | None = None  # newest tick delivered before a pause
+        self._edges = GapEdges()
+        self._repair_task: asyncio.Task[None] | None = None
+        self.edge_minutes_checked = 0
+        self.edge_minutes_flagged = 0
 
     # ----------------------------------------------------------------- Feed protocol
     async def run(self, sink: FeedSink) -> None:
@@ -144,7 +176,13 @@ class AlpacaWSFetcher(_StreamProtocol):
                 except FeedError:
                     self.state = "failed"
                     raise
-                except (_Retry, ConnectionClosed, InvalidHandshake, OSError, TimeoutError) as exc:
+                except (
+                    RetryableStreamError,
+                    ConnectionClosed,
+                    InvalidHandshake,
+                    OSError,
+                    TimeoutError,
+                ) as exc:
                     self.last_error = _describe(exc)
                 except InvalidURI as exc:
                     raise FeedError(
@@ -153,23 +191,26 @@ class AlpacaWSFetcher(_StreamProtocol):
                 if self._stopping:
                     break
                 self._failed(sink)
-                await self._sleep(self._policy.next_delay())
+                await self._sleep(self._reconnect.next_delay())
         finally:
+            await self._stop_repairs(sink)
             if self.state != "failed":
                 self.state = "stopped"
-            self._ws = None
 
     async def stop(self) -> None:
         self._stopping = True
         self._stop_event.set()
-        ws = self._ws
-        if ws is not None:
+        conn = self._conn
+        if conn is not None:
             with contextlib.suppress(Exception):
-                await ws.close()
+                await conn.close()
 
     def pause(self) -> None:
         """Stop delivering ticks. Only the current minute's ticks are kept (older ones are
-        counted in `paused_dropped`); `resume` backfills the minutes in between from REST."""
+        counted in `paused_dropped`); `resume` backfills the minutes in between from REST and
+        checks the minute the pause began in, like the edge of a gap."""
+        if not self._paused:
+            self._paused_after_ns = self._newest_tick_ns
         self._paused = True
 
     def resume(self) -> None:
@@ -179,12 +220,15 @@ class AlpacaWSFetcher(_StreamProtocol):
         kept, self._paused_buf = self._paused_buf, []
         if self._sink is not None and self.state == "subscribed":
             self._held = kept + self._held
+            if self._paused_after_ns is not None:
+                self._note_edges(self._sink, dict.fromkeys(self.symbols, self._paused_after_ns))
             self._start_backfill(self._sink)
 
     def health(self) -> dict[str, Any]:
         age = None
-        if self._last_message_mono is not None:
-            age = round(time.monotonic() - self._last_message_mono, 3)
+        last = self._conn.last_message_mono if self._conn is not None else None
+        if last is not None:
+            age = round(time.monotonic() - last, 3)
         return {
             "feed": f"alpaca-{self.feed}",
             "state": self.state,
@@ -199,6 +243,9 @@ class AlpacaWSFetcher(_StreamProtocol):
             "backfilled_candles": self.backfilled_candles,
             "backfill_failures": self.backfill_failures,
             "backfill_overlap_ticks": self.backfill_overlap,
+            "edge_minutes_checked": self.edge_minutes_checked,
+            "edge_minutes_flagged": self.edge_minutes_flagged,
+            "edge_minutes_pending": len(self._edges.pending),
             "paused": self._paused,
             "last_error": self.last_error,
         }
@@ -207,17 +254,30 @@ class AlpacaWSFetcher(_StreamProtocol):
     async def _session(self, sink: FeedSink) -> None:
         self.state = "reconnecting" if self._sessions else "connecting"
         self._sessions += 1
-        async with self._connect() as ws:
-            self._ws = ws
+        conn = self._conn = AlpacaConnection(
+            self._settings,
+            self.url,
+            self.feed,
+            self.symbols,
+            self.clock,
+            self._market_open,
+            encoding=self.encoding,
+            handshake_timeout_s=self.handshake_timeout_s,
+            stall_timeout_s=self.stall_timeout_s,
+        )
+        async with conn:
             if self._stopping:
                 return
             self._holding = True
             self._held = []
-            await self._handshake(ws)
+            self.state = "connected"
+            await conn.authenticate()
+            self.state = "authenticated"
+            await conn.subscribe()
             if self._stopping:
                 return
             self.state = "subscribed"
-            if self._policy.succeeded():
+            if self._reconnect.succeeded():
                 sink.feed_event(
                     self._event(EventType.SAFE_MODE, {"on": False, "reason": "feed recovered"})
                 )
@@ -226,9 +286,11 @@ class AlpacaWSFetcher(_StreamProtocol):
             )
             self._fatal = None
             self._session_retry = ""
+            self._note_edges(sink, self._last_fed(sink))
             self._start_backfill(sink)
             try:
-                await self._read_loop(ws, sink)
+                async for frame in conn.frames():
+                    self._on_frame(sink, frame)
             finally:
                 task = self._backfill_task
                 if task is not None and not task.done():
@@ -247,14 +309,22 @@ class AlpacaWSFetcher(_StreamProtocol):
                     raise self._fatal
                 if self._session_retry:
                     reason, self._session_retry = self._session_retry, ""
-                    raise _Retry(reason)
+                    raise RetryableStreamError(reason)
 
-    def _count(self, parsed: Any) -> None:
-        self.messages += parsed.messages
-        if parsed.rejected:
-            self.rejected_messages += parsed.rejected
+    def _on_frame(self, sink: FeedSink, frame: StreamFrame) -> None:
+        self.messages += frame.messages
+        self.rejected_messages += frame.rejected
+        if frame.error:
+            self.last_error = frame.error
+        if frame.ticks:
+            newest = frame.ticks[-1][1]  # frames come in time order: one compare per frame
+            if self._newest_tick_ns is None or newest > self._newest_tick_ns:
+                self._newest_tick_ns = newest
+            self._deliver(sink, frame.ticks)
+        if frame.corrections:
+            self._correct(sink, frame.corrections)
 
-    def _deliver(self, sink: FeedSink | None, ticks: list[tuple[Any, ...]]) -> None:
+    def _deliver(self, sink: FeedSink, ticks: list[tuple[Any, ...]]) -> None:
         self.ticks += len(ticks)
         cmax = self._covered_max
         if cmax and (ticks[0][1] < cmax or ticks[-1][1] < cmax):
@@ -267,7 +337,7 @@ class AlpacaWSFetcher(_StreamProtocol):
             ticks = kept
         if self._paused:
             self._keep_current_minute(ticks)
-        elif self._holding or sink is None:
+        elif self._holding:
             self._held.extend(ticks)
         else:
             sink.put_ticks(ticks)
@@ -296,7 +366,7 @@ class AlpacaWSFetcher(_StreamProtocol):
 
     async def _backfill_then_release(self, sink: FeedSink) -> None:
         covered: dict[str, int] = {}
-        attempt = 0
+        retry = self.backfill_policy.start(self._seed)
         while self.backfill_enabled:
             try:
                 covered = await self._backfill(sink)
@@ -307,17 +377,17 @@ class AlpacaWSFetcher(_StreamProtocol):
                 return
             except BackfillError as exc:
                 self.backfill_failures += 1
-                attempt += 1
-                if attempt >= self.backfill_attempts:
+                retry.failed()
+                if retry.exhausted:
                     # Releasing the held ticks now would leave a hole for good: end the
                     # session instead, and the next one backfills from the same minute.
-                    self._session_retry = f"backfill failed {attempt} times: {exc}"
+                    self._session_retry = f"backfill failed {retry.failures} times: {exc}"
                     sink.feed_event(
                         self._event(EventType.DATA_QUALITY, {"backfill_error": str(exc)})
                     )
                     await self._end_session()
                     return
-                await asyncio.sleep(self.backoff_base_s * attempt)
+                await asyncio.sleep(retry.next_delay())
         held = self._held
         self._held = []
         if covered:
@@ -332,18 +402,21 @@ class AlpacaWSFetcher(_StreamProtocol):
                 sink.put_ticks(held)
 
     async def _end_session(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
+        if self._conn is not None:
+            await self._conn.close()
 
-    async def _backfill(self, sink: FeedSink) -> dict[str, int]:
-        """Fetch and hand over the missed minutes; returns per symbol the end they cover."""
-        now = self.clock.now_ns()
-        client = AlpacaBarsClient(
+    def _bars_client(self) -> AlpacaBarsClient:
+        return AlpacaBarsClient(
             self.data_url,
             self._settings.alpaca_api_key,
             self._settings.alpaca_api_secret,
             feed=self.feed,
         )
+
+    async def _backfill(self, sink: FeedSink) -> dict[str, int]:
+        """Fetch and hand over the missed minutes; returns per symbol the end they cover."""
+        now = self.clock.now_ns()
+        client = self._bars_client()
         cold = cold_start_ns(self.feed, now, self.backfill_lookback_s)
         covered: dict[str, int] = {}
         for sym, fresh in (await missed_candles(client, sink, self.symbols, now, cold)).items():
@@ -355,28 +428,114 @@ class AlpacaWSFetcher(_StreamProtocol):
             sink.feed_event(self._event(EventType.BACKFILL_COMPLETED, data))
         return covered
 
+    # ----------------------------------------------------------------- a gap's edge minutes
+    def _last_fed(self, sink: FeedSink) -> dict[str, int]:
+        """Per symbol, when the stream last fed it: the newest tick received, or before any
+        tick of this feed (a restart) the sink's last stored minute, which a graceful stop
+        flushed with the trades it had."""
+        if self._newest_tick_ns is not None:
+            return dict.fromkeys(self.symbols, self._newest_tick_ns)
+        stored = {sym: sink.last_candle_start(sym) for sym in self.symbols}
+        return {sym: start for sym, start in stored.items() if start is not None}
+
+    def _note_edges(self, sink: FeedSink, last_fed: dict[str, int]) -> None:
+        """The minutes on both edges of a time without the stream (a drop, a restart, a
+        pause): each symbol's minute of `last_fed` and the minute now (which starts without
+        the trades before this moment, on a first start too) got only part of their trades."""
+        edges = self._edges.add(self.symbols, last_fed, self.clock.now_ns())
+        if not self.backfill_enabled:
+            reason = f"no REST history on the {self.feed!r} feed to repair it from"
+            for edge in edges:
+                self._flag(sink, edge, reason)
+            self._edges.done(edges)
+            return
+        if self._repair_task is None or self._repair_task.done():
+            self._repair_task = asyncio.create_task(self._repair_edges(sink))
+
+    async def _repair_edges(self, sink: FeedSink) -> None:
+        """Hand each edge minute's REST bar to the sink once it is due (the sink compares it
+        with what it aggregated and replaces a differing candle); flag what cannot be had.
+        Runs across sessions: REST does not depend on the stream."""
+        while self._edges.pending and not self._stopping:
+            due = self._edges.due(sink, self.clock.now_ns(), self.edge_settle_ns)
+            if not due:
+                await self._sleep(self.edge_poll_s)
+                continue
+            bars, error = await self._fetch_edge_bars(due)
+            if self._stopping:
+                return  # the stop flags what is left
+            for edge in due:
+                bar = bars.get(edge)
+                if error:
+                    self._flag(sink, edge, error)
+                    continue
+                self.edge_minutes_checked += 1
+                if bar is not None:
+                    sink.repair_candle(bar)
+                # no bar: the source has no trade in that minute, so nothing was missed
+            self._edges.done(due)
+
+    async def _fetch_edge_bars(
+        self, edges: list[EdgeMinute]
+    ) -> tuple[dict[EdgeMinute, Candle], str]:
+        """The edges' bars, retried like the backfill; on giving up, why."""
+        retry = self.backfill_policy.start(self._seed)
+        while True:
+            try:
+                return await edge_bars(self._bars_client(), edges), ""
+            except FeedError as exc:
+                return {}, str(exc)
+            except BackfillError as exc:
+                retry.failed()
+                if retry.exhausted:
+                    return {}, f"REST bars failed {retry.failures} times: {exc}"
+                await self._sleep(retry.next_delay())
+                if self._stopping:
+                    return {}, "the feed stopped"
+
+    async def _stop_repairs(self, sink: FeedSink) -> None:
+        task, self._repair_task = self._repair_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for edge in self._edges.pending:
+            self._flag(sink, edge, "the feed stopped before its REST bar could be compared")
+        self._edges.done(list(self._edges.pending))
+
+    def _flag(self, sink: FeedSink, edge: EdgeMinute, reason: str) -> None:
+        """A DATA_QUALITY finding: this minute's stored candle may miss trades."""
+        self.edge_minutes_flagged += 1
+        log.warning(
+            "Alpaca feed: the minute %s of %s (%s edge of a gap) may be incomplete: %s",
+            format_rfc3339_ns(edge.start), edge.symbol, edge.side, reason,
+        )  # fmt: skip
+        data = {"kind": "incomplete_minute", "symbol": edge.symbol, "ts": edge.start,
+                "candle_start": edge.start, "edge": edge.side, "reason": reason}  # fmt: skip
+        sink.feed_event(Event(EventType.DATA_QUALITY, edge.start, data, self.name))
+
     # ----------------------------------------------------------------- failures
     def _failed(self, sink: FeedSink) -> None:
         self.reconnects += 1
-        tripped = self._policy.failed()
-        self.state = "safe_mode" if self._policy.tripped else "reconnecting"
+        tripped = self._reconnect.failed()
+        self.state = "safe_mode" if self._reconnect.tripped else "reconnecting"
         log.warning(
             "Alpaca stream session ended (%s); failure %d in a row",
             self.last_error,
-            self._policy.failures,
+            self._reconnect.failures,
         )
         if tripped:
-            reason = f"{self._policy.failures} consecutive stream failures: {self.last_error}"
+            reason = f"{self._reconnect.failures} consecutive stream failures: {self.last_error}"
             log.error("Alpaca feed enters SAFE MODE: %s", reason)
             sink.feed_event(self._event(EventType.SAFE_MODE, {"on": True, "reason": reason}))
 
     @property
     def consecutive_failures(self) -> int:
-        return self._policy.failures
+        return self._reconnect.failures
 
     @property
     def safe_mode(self) -> bool:
-        return self._policy.tripped
+        return self._reconnect.tripped
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -2,12 +2,22 @@
 
 Kept apart from the stream client: it only needs the sink's last closed minute, the clock and
 a bars client, so its rules (where a cold start begins, what counts as missed) read alone.
+
+Two kinds of minute are missed. Whole minutes between the last candle and the reconnect are
+backfilled at once (`missed_candles`). The two *edge* minutes of a gap, the one forming when
+the feed dropped (the minute of the newest tick received, or of the last stored candle after
+a restart) and the one forming when it came back (the clock's minute at the subscription),
+got only part of their trades over the stream; `GapEdges` keeps them until the sink has
+closed them and their REST bar exists, and `edge_bars` fetches those bars so the sink can
+compare and replace what it aggregated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from slob_tui.core.models import NS_PER_MINUTE, NS_PER_SECOND, Candle
@@ -56,4 +66,76 @@ async def missed_candles(
         fresh = [c for c in candles if c.start >= starts[sym]]
         if fresh:
             out[sym] = fresh
+    return out
+
+
+EdgeSide = Literal["dropped", "returned"]
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeMinute:
+    """A minute on the edge of a feed gap: only part of its trades came over the stream.
+    `side` is "dropped" (forming when the feed dropped) or "returned" (when it came back)."""
+
+    symbol: str
+    start: int
+    side: EdgeSide
+
+
+class GapEdges:
+    """The edge minutes of every gap not yet compared with their REST bar."""
+
+    def __init__(self) -> None:
+        self.pending: list[EdgeMinute] = []
+
+    def add(
+        self, symbols: Iterable[str], last_fed: Mapping[str, int], now: int
+    ) -> list[EdgeMinute]:
+        """Note one time without the stream: per symbol the minute it was last fed in (if
+        any) and the minute `now`. Returns the edges added (one waiting already is not)."""
+        returned = now - now % NS_PER_MINUTE
+        waiting = {(e.symbol, e.start) for e in self.pending}
+        added: list[EdgeMinute] = []
+        for sym in symbols:
+            sides: list[tuple[int, EdgeSide]] = [(returned, "returned")]
+            if sym in last_fed:
+                fed = last_fed[sym]
+                sides.insert(0, (fed - fed % NS_PER_MINUTE, "dropped"))
+            for start, side in sides:
+                if (sym, start) not in waiting:
+                    waiting.add((sym, start))
+                    added.append(EdgeMinute(sym, start, side))
+        self.pending.extend(added)
+        return added
+
+    def due(self, sink: FeedSink, now: int, settle_ns: int) -> list[EdgeMinute]:
+        """Edges the sink has closed (comparing a forming candle would be premature) whose
+        REST bar exists by `now`: the minute ended at least `settle_ns` ago."""
+        out: list[EdgeMinute] = []
+        for edge in self.pending:
+            last = sink.last_candle_start(edge.symbol)
+            if last is not None and last >= edge.start:
+                if now >= edge.start + NS_PER_MINUTE + settle_ns:
+                    out.append(edge)
+        return out
+
+    def done(self, edges: Iterable[EdgeMinute]) -> None:
+        finished = set(edges)
+        self.pending = [e for e in self.pending if e not in finished]
+
+
+async def edge_bars(
+    client: AlpacaBarsClient, edges: Sequence[EdgeMinute]
+) -> dict[EdgeMinute, Candle]:
+    """The REST bar of each edge minute that has one: one request per distinct minute (the
+    two edges of a long gap may be hours apart, and nothing between them is wanted)."""
+    out: dict[EdgeMinute, Candle] = {}
+    for start in sorted({e.start for e in edges}):
+        at = [e for e in edges if e.start == start]
+        symbols = sorted({e.symbol for e in at})
+        by_symbol = await client.fetch_candles(symbols, start, start + NS_PER_MINUTE)
+        for edge in at:
+            for candle in by_symbol.get(edge.symbol, ()):
+                if candle.start == start:
+                    out[edge] = candle
     return out

@@ -15,8 +15,11 @@ class FeedSink(Protocol):
 
     Ticks are tuples in `Tick`'s field order (a `Tick` is one). `put_ticks` never blocks and
     may drop the oldest buffered ticks under overload (live); `put_ticks_wait` waits for room
-    (replay, no loss). `put_candles` hands over complete candles built elsewhere (candle files,
-    REST backfill): the engine processes everything buffered before them first, so order holds.
+    (replay, no loss) and raises `BufferClosedError` once the engine stopped taking ticks.
+    `put_candles` hands over complete candles built elsewhere (candle files, REST backfill): the
+    engine processes everything buffered before them first, so order holds. `repair_candle`
+    hands over the source's own candle of a minute already closed (a gap's edge minute, of
+    which the stream carried only part): the engine replaces its candle when they differ.
     `set_time` drives the engine clock from the data in replay and demo.
     """
 
@@ -25,6 +28,8 @@ class FeedSink(Protocol):
     async def put_ticks_wait(self, ticks: Sequence[tuple[Any, ...]]) -> None: ...
 
     async def put_candles(self, candles: Sequence[Candle]) -> None: ...
+
+    def repair_candle(self, candle: Candle) -> None: ...
 
     def set_time(self, ns: int) -> None: ...
 

@@ -1,9 +1,12 @@
 import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
 
 import pytest
 
 from slob_tui.core.clock import ManualClock
-from slob_tui.engine.buffer import TickBuffer
+from slob_tui.engine.buffer import BufferClosedError, TickBuffer
 
 
 def ticks(a: int, b: int) -> list[tuple]:
@@ -82,3 +85,43 @@ async def test_put_batch_wait_applies_backpressure_without_loss():
 def test_bad_size_rejected():
     with pytest.raises(ValueError):
         TickBuffer(maxsize=0)
+
+
+@contextlib.contextmanager
+def spin_guard(seconds: float) -> Iterator[None]:
+    """Interrupts a loop that never yields (SIGALRM is checked between bytecodes), so a spin
+    fails the test instead of hanging the suite."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise AssertionError(f"still running after {seconds:g} s: spinning without a yield")
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+async def test_put_batch_wait_on_a_buffer_closed_while_full_raises_instead_of_spinning():
+    """Bug 4 of issue 13: closed while full, the old loop took an empty chunk for ever."""
+    buf = TickBuffer(maxsize=4, clock=ManualClock())
+    buf.put_batch(ticks(0, 4))
+    waiter = asyncio.create_task(buf.put_batch_wait(ticks(4, 10)))
+    await asyncio.sleep(0)  # the producer now waits for room
+    assert not waiter.done()
+    with spin_guard(5.0):
+        buf.close()
+        with pytest.raises(BufferClosedError, match="tick buffer closed: 6 ticks not added"):
+            await waiter
+    assert [t[1] for t in buf.take_all()] == [0, 1, 2, 3]
+    assert buf.stats()["dropped"] == 0
+
+
+async def test_put_batch_wait_on_a_closed_buffer_with_room_raises_at_once():
+    buf = TickBuffer(maxsize=10, clock=ManualClock())
+    buf.close()
+    with pytest.raises(BufferClosedError, match="3 ticks not added"):
+        await buf.put_batch_wait(ticks(0, 3))
+    assert len(buf) == 0

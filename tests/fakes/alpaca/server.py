@@ -2,12 +2,13 @@
 
 The market is one tape of trades (`trades.Trade`) replayed through a cursor at `speed` (0 = as
 fast as the client reads). A streaming connection that ends for any reason lets time pass: the
-tape skips to the next minute boundary, as the live market would go on while the client is
+tape skips to the next minute boundary (or, with `away_s`, that much tape time past the last
+trade served, which lands mid-minute), as the live market would go on while the client is
 away, and REST bars exist only for minutes closed by the tape's clock (`server.clock`). So a
-client that backfills the missed minutes from REST rebuilds exactly the candles of a run
-without faults. Faults are methods (`drop`, `send_garbage`, `stall`, `refuse_auth`,
-`internal_error`, `slow_client`, `restart`, `go_down`/`come_up`) or scheduled at a tape position
-with `schedule(at_trade, kind, **args)`.
+client that backfills the missed minutes from REST (and repairs the minutes on the edges of
+the gap) rebuilds exactly the candles of a run without faults. Faults are methods (`drop`,
+`send_garbage`, `stall`, `refuse_auth`, `internal_error`, `slow_client`, `restart`,
+`go_down`/`come_up`) or scheduled at a tape position with `schedule(at_trade, kind, **args)`.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class LocalAlpaca:
         symbol_limit: int = 30,
         rate_limit_per_minute: int = 200,
         host: str = "127.0.0.1",
+        away_s: float | None = None,
     ) -> None:
         self.tape = sorted(trades, key=lambda t: t.ts)
         self._ts = [t.ts for t in self.tape]
@@ -91,6 +93,7 @@ class LocalAlpaca:
         self.auth_timeout_s, self.symbol_limit = auth_timeout_s, symbol_limit
         self.rate_limit_per_minute = rate_limit_per_minute
         self.host = host
+        self.away_ns = None if away_s is None else int(away_s * 1_000_000_000)
         self.trading = TradingEngine(self.clock.now_ns)
         self.rest = RestApp(self)
         self.port = 0
@@ -251,7 +254,7 @@ class LocalAlpaca:
 
     def schedule(self, at_trade: int, kind: str, **args: Any) -> None:
         """Run fault `kind` once the tape cursor reaches `at_trade` (drop, garbage, stall,
-        restart, refuse_auth)."""
+        restart, refuse_auth, down: like `go_down`, until the test calls `come_up`)."""
         self._scheduled.append((at_trade, kind, args))
         self._scheduled.sort(key=lambda x: x[0])
 
@@ -289,7 +292,7 @@ class LocalAlpaca:
             if conn.sender is not None:
                 conn.sender.cancel()
             if conn.streamed:
-                self._skip_to_next_minute()
+                self._skip_away()
 
     async def _serve_conn(self, conn: _Conn) -> None:
         loop = asyncio.get_running_loop()
@@ -389,13 +392,18 @@ class LocalAlpaca:
         await conn.ws.send(self._encode(conn, msgs))
 
     # ------------------------------------------------------------------ the tape
-    def _skip_to_next_minute(self) -> None:
+    def _skip_away(self) -> None:
+        """The market goes on while the client is away: to the next minute boundary, or
+        `away_s` of tape time past the last trade served."""
         if self.cursor == 0:
             return
         last = self.tape[self.cursor - 1].ts
-        boundary = last - last % NS_MIN + NS_MIN
-        self.cursor = bisect.bisect_left(self._ts, boundary, lo=self.cursor)
-        self.clock.ns = max(self.clock.ns, boundary)
+        if self.away_ns is None:
+            resume = last - last % NS_MIN + NS_MIN
+        else:
+            resume = last + self.away_ns
+        self.cursor = bisect.bisect_left(self._ts, resume, lo=self.cursor)
+        self.clock.ns = max(self.clock.ns, resume)
 
     def _trade_msg(self, conn: _Conn, t: Trade) -> dict[str, Any]:
         ts: Any = msgpack.Timestamp.from_unix_nano(t.ts) if conn.binary else rfc3339(t.ts)
@@ -433,8 +441,10 @@ class LocalAlpaca:
             elif kind == "refuse_auth":
                 self.refuse_auth(**args)
                 self.drop()
-            elif kind == "restart":
-                task = asyncio.create_task(self.restart(**args))
+            elif kind in ("restart", "down"):
+                task = asyncio.create_task(
+                    self.restart(**args) if kind == "restart" else self._down()
+                )
                 self._restarts.add(task)
                 task.add_done_callback(self._restarts.discard)
                 await asyncio.sleep(0)

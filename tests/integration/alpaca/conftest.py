@@ -66,6 +66,7 @@ class AggSink:
         self.backfill_calls: list[list[Candle]] = []
         self.order_violations = 0
         self.corrections: list[tuple[Any, ...]] = []
+        self.repairs: list[Candle] = []
         self._covered: dict[str, int] = {}
 
     def put_ticks(self, ticks: Any) -> None:
@@ -88,6 +89,18 @@ class AggSink:
         for c in candles:
             self._covered[c.symbol] = max(self._covered.get(c.symbol, 0), c.end)
             self.closed.extend(self.agg.ingest_candle(c))
+
+    def repair_candle(self, candle: Candle) -> None:
+        """As the engine does: a differing candle replaces the closed one of its minute."""
+        for i, old in enumerate(self.closed):
+            if old.symbol == candle.symbol and old.start == candle.start:
+                if ohlcv([old]) != ohlcv([candle]):
+                    self.closed[i] = candle
+                    self.repairs.append(candle)
+                return
+        self.closed.append(candle)
+        self.closed.sort(key=lambda c: c.start)
+        self.repairs.append(candle)
 
     def set_time(self, ns: int) -> None:
         pass
