@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
@@ -61,6 +62,8 @@ class LiveTradingEngine:
         buffer_size: int = 10_000,
         recent_candles: int = 600,
         clock_tick_s: float = 0.25,
+        stall_report_s: float = 2.0,
+        stall_settle_s: float = 2.0,
         enable_tracker: bool = True,
     ) -> None:
         self.feed = feed
@@ -89,6 +92,10 @@ class LiveTradingEngine:
         self.enable_tracker = enable_tracker
         self.trackers: dict[str, Any] = {}
         self.clock_tick_s = clock_tick_s
+        self.stall_report_s = stall_report_s
+        self.stall_settle_s = stall_settle_s
+        self.loop_stalls = 0
+        self.longest_stall_s = 0.0
         self._recent_n = recent_candles
         self.recent: dict[str, deque[Candle]] = {}
         self.journal = SetupJournal()
@@ -272,17 +279,40 @@ class LiveTradingEngine:
             self.bus.emit(Event(etype, self.clock.now_ns(), data, "aggregator"))
 
     async def _consume(self) -> None:
-        """The single consumer: batches out of the buffer into the pipeline."""
+        """The single consumer: batches out of the buffer into the pipeline.
+
+        After the event loop stalled (a VM pause, SIGSTOP, a long lock), the clock has jumped
+        while ticks received before the jump may still sit in the socket or the buffer: the
+        clock closes no minute until the feed has had `stall_settle_s` of wall time to hand
+        them over, and the stall is reported. Without that, those ticks would arrive after
+        the clock closed their minute and be dropped as late."""
+        last_turn = time.monotonic()
+        settle_until = 0.0
         while True:
             batch = await self.buffer.get_batch(timeout=self.clock_tick_s)
+            turn = time.monotonic()
+            stalled = turn - last_turn - self.clock_tick_s
+            last_turn = turn
+            if stalled > self.stall_report_s:
+                settle_until = turn + self.stall_settle_s
+                self._report_stall(stalled)
             async with self._lock:
                 await self._process_ticks(batch)
-                if not self.data_driven_clock:
+                if not self.data_driven_clock and turn >= settle_until:
                     for candle in self.aggregator.on_clock(self.clock.now_ns()):
                         await self._on_candle(candle)
                     await self._publish_notices()
             if self.buffer.closed and len(self.buffer) == 0:
                 return
+
+    def _report_stall(self, seconds: float) -> None:
+        self.loop_stalls += 1
+        self.longest_stall_s = max(self.longest_stall_s, seconds)
+        log.warning("event loop stalled for %.1f s: no minute is closed by the clock for "
+                    "%.1f s while the feed catches up", seconds, self.stall_settle_s)  # fmt: skip
+        data = {"kind": "loop_stall", "seconds": round(seconds, 3),
+                "settle_s": self.stall_settle_s}  # fmt: skip
+        self.bus.emit(Event(EventType.DATA_QUALITY, self.clock.now_ns(), data, "engine"))
 
     async def _run_feed(self) -> None:
         try:
@@ -428,6 +458,8 @@ class LiveTradingEngine:
         report["aggregator"] = self.aggregator.stats()
         report["bus"] = self.bus.stats()
         report["setup_events"] = self.setup_events
+        report["loop_stalls"] = self.loop_stalls
+        report["longest_stall_s"] = round(self.longest_stall_s, 3)
         if self.validator is not None:
             report["data_quality"] = self.validator.stats()
         return report
