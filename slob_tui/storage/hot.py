@@ -15,8 +15,10 @@ One write, two stores, in this order:
   values; the engine does not.
 
 Before schema version 2, with `REDIS_URL` set, the hot state lived in Redis only. The first open
-of such a pair copies the Redis keys into SQLite once (SQLite's own rows win), records the
-namespace in `hot_cache`, and only then rebuilds the cache, so upgrading loses nothing.
+of a file from then with a namespace copies that namespace's Redis keys into SQLite once
+(SQLite's own rows win) and records the namespace in `hot_cache`, so upgrading loses nothing. A
+file made since is never seeded from Redis: keys left in Redis by a deleted database must not
+come back as open orders or a kill switch; the rebuild at open removes them.
 
 Depends on the journal only through `SqlRunner` (three methods), not on `StateManager`.
 """
@@ -218,23 +220,25 @@ class MirroredHot:
         self._retry_at = 0.0
 
     async def open(self) -> MirroredHot:
-        """Import a pre-version-2 namespace once, then rebuild the cache from SQLite; the caller
-        has checked that Redis answers."""
+        """Import a namespace's keys from before version 2 once, then rebuild the cache from
+        SQLite; the caller has checked that Redis answers."""
         namespace = self.cache.namespace
-        imported = await self._db.fetchone(
-            "SELECT 1 FROM hot_cache WHERE namespace = ?", (namespace,)
+        legacy = await self._db.fetchone(
+            "SELECT 1 FROM store_meta WHERE key = 'hot_state_before_versions'"
         )
-        if imported is None:
+        seen = await self._db.fetchone("SELECT 1 FROM hot_cache WHERE namespace = ?", (namespace,))
+        if legacy is not None and seen is None:
             copied = await self.cache.items()
             for key, text in copied.items():
                 await self.journal.put_text(key, text, replace=False)
+            if copied:
+                log.info("hot state: %d Redis key(s) of %r copied into SQLite", len(copied),
+                         namespace)  # fmt: skip
+        if seen is None:
             await self._db.write(
                 "INSERT OR IGNORE INTO hot_cache VALUES (?, ?)",
                 (namespace, int(datetime.now(UTC).timestamp())),
             )
-            if copied:
-                log.info("hot state: %d Redis key(s) of %r copied into SQLite", len(copied),
-                         namespace)  # fmt: skip
         await self.cache.replace_all(await self.journal.items())
         return self
 

@@ -32,8 +32,14 @@ class Migration:
 
 
 # Version 1 is the layout the stores created before versions existed (IF NOT EXISTS: a file
-# written then already has these tables, an empty file gets them).
+# written then already has these tables, an empty file gets them). First, `store_meta` notes
+# whether the StateManager had used the file before versions (its `hot_state` table is there):
+# only such a file may have hot values that lived in Redis alone (see version 2).
 _V1 = (
+    "CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """INSERT OR IGNORE INTO store_meta (key, value)
+    SELECT 'hot_state_before_versions', '1'
+    WHERE EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'hot_state')""",
     """CREATE TABLE IF NOT EXISTS candles (
     symbol TEXT NOT NULL,
     timestamp TEXT NOT NULL,
@@ -74,9 +80,9 @@ _V1 = (
 )
 
 # Version 2: the reads that scanned whole tables get an index (a fill's order at every
-# restart, the day's P&L at every entry), and `hot_cache` records which Redis namespaces have had
-# their keys copied into the journal once (before version 2, with REDIS_URL set, the hot state
-# lived in Redis only; see `hot.MirroredHot`).
+# restart, the day's P&L at every entry), and `hot_cache` records the Redis namespaces whose copy
+# this file has rebuilt (before version 2, with REDIS_URL set, the hot state lived in Redis only:
+# `hot.MirroredHot` imports it once into a file from then, never into a newer file).
 _V2 = (
     "CREATE INDEX IF NOT EXISTS fills_by_client_order_id ON fills(client_order_id)",
     "CREATE INDEX IF NOT EXISTS trades_by_day ON trades(day)",

@@ -81,7 +81,23 @@ async def test_old_database_is_upgraded_in_place_and_nothing_is_lost(old_db: Pat
         await sm.close()
     assert _dump(old_db) == before  # every row of every table, unchanged
     assert {"fills_by_client_order_id", "trades_by_day", "hot_cache"} <= _objects(old_db)
+    assert _legacy_hot_state(old_db)  # hot values may have lived in Redis: import them once
     assert ensure_schema(old_db) == SCHEMA_VERSION  # a second open has nothing to do
+
+
+def _legacy_hot_state(db: Path) -> bool:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        sql = "SELECT 1 FROM store_meta WHERE key = 'hot_state_before_versions'"
+        return conn.execute(sql).fetchone() is not None
+
+
+async def test_a_new_file_gets_every_table_at_the_current_version(tmp_path: Path) -> None:
+    db = tmp_path / "new.db"
+    sm = await StateManager(db).open()
+    await sm.close()
+    assert _version(db) == SCHEMA_VERSION
+    assert {*OLD_TABLES, "hot_cache", "store_meta"} <= _objects(db)
+    assert not _legacy_hot_state(db)  # nothing from before versions to import from Redis
 
 
 def test_each_intermediate_version_upgrades_too(tmp_path: Path) -> None:

@@ -256,3 +256,19 @@ async def test_hot_state_that_lived_in_redis_only_is_imported_once(
     await again.close()
     assert _redis_hot(r) == _sqlite_hot(db)
     r.close()
+
+
+async def test_a_new_database_is_never_seeded_from_keys_left_in_redis(
+    server: RedisServer, tmp_path: Path
+) -> None:
+    """A database deleted to start afresh must not get its old open orders or kill switch back
+    from Redis: only a file from before schema version 2 imports; the rebuild drops the rest."""
+    r = server.client()
+    r.set("slob:value:kill_switch", '{"reason":"old database"}')
+    r.set("slob:order:gone", '{"order":{},"info":{}}')
+    sm = await StateManager(tmp_path / "new.db", redis_url=server.url).open()
+    assert await sm.get_value("kill_switch") is None
+    assert await sm.open_order_mirror() == []
+    assert _redis_hot(r) == {}
+    await sm.close()
+    r.close()
