@@ -6,11 +6,11 @@ the candle store, the pipeline (`LiveTradingEngine`, with its validator), the st
 broker (and the paper venue behind it), the executor and its runtime, and operations (metrics,
 Telegram). Nothing is attached from outside afterwards.
 
-Start order: the engine opens the store and resumes after its history; execution opens the
-state, restores the paper book and the trackers, reconciles with the broker and catches up on
+Start order: the database lock is taken (one engine per database); the engine opens the store
+and resumes after its history; execution opens the state, restores the paper book and the trackers, reconciles with the broker and catches up on
 stored candles; operations start serving; only then does the feed run. Stop order is the
 reverse: the pipeline stops (feed off, ticks processed, open candles flushed), execution drains
-its orders and saves the trackers, operations stop, the store closes.
+its orders and saves the trackers, operations stop, the store closes, the lock is released.
 
 Each closed candle goes to the node's one candle consumer, which calls the execution runtime
 (paper fills, the trading gate, tracker saves) before the tracker decides on it.
@@ -41,6 +41,7 @@ from slob_tui.feeds.base import Feed
 from slob_tui.node.config import NodeConfig
 from slob_tui.ops.wiring import OpsRuntime, equity_market_open
 from slob_tui.storage.candles import CandleStore
+from slob_tui.storage.lock import DatabaseLock
 from slob_tui.storage.state import StateManager
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,7 @@ class TradingNode:
             clock = clock or feed_clock
         db = config.db_path
         db.parent.mkdir(parents=True, exist_ok=True)
+        self.lock = DatabaseLock(db)
         self.store = CandleStore(db)
         self.state = StateManager(db, redis_url=settings.redis_url, tz=settings.tz)
         self.venue = (
@@ -204,6 +206,7 @@ class TradingNode:
         steps already taken (an open store's thread would keep the process alive)."""
         if self._started:
             return
+        self.lock.acquire()  # one engine per database: a second one is refused here
         try:
             await self.engine.open()
             self._started.append("engine")
@@ -224,6 +227,7 @@ class TradingNode:
         else:
             await self.state.close()
         await self.engine.close()
+        self.lock.release()
         self._stopped = True
 
     async def wait(self, duration: float | None = None) -> str:
@@ -253,6 +257,9 @@ class TradingNode:
         if self._stopped:
             return
         self._stopped = True
+        if not self._started:  # never started (refused at start): nothing to stop
+            self.engine.stop_reason = self.engine.stop_reason or reason
+            return
         try:
             await self.engine.stop_pipeline(reason)
         finally:
@@ -264,7 +271,10 @@ class TradingNode:
                 await self.ops.stop()
             except Exception as exc:  # noqa: BLE001
                 log.error("operations stop failed: %s", exc)
-            await self.engine.close()
+            try:
+                await self.engine.close()
+            finally:
+                self.lock.release()
 
     # ---- what the console, operations and commands read -------------------------------------
     @property

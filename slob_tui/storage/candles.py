@@ -5,7 +5,8 @@ backfilled, ts_ns)`, primary key (symbol, timestamp), WITHOUT ROWID so a symbol'
 in time order on disk. `timestamp` is the candle's start as fixed-width ISO 8601 UTC text
 (`2013-10-07T08:00:00.000Z`, readable in any SQLite tool; text order = time order, so range
 queries use the primary key). `ts_ns` repeats the start as integer nanoseconds so reads need no
-date parsing. Other tables in the same file (setups, orders, ...) belong to the StateManager and
+date parsing. The table is created and migrated with every other table of the file by `schema`
+(`ensure_schema` at open); the other tables (setups, orders, ...) belong to the StateManager and
 are never touched here.
 
 The write path (rows and the multi-row upsert statement) is in `candle_rows`.
@@ -24,27 +25,12 @@ from typing import Any, NoReturn
 import aiosqlite
 
 from slob_tui.core.models import Candle
-from slob_tui.errors import SlobError
 from slob_tui.storage.candle_rows import _write, iso_utc
+from slob_tui.storage.errors import SchemaTooNewError, StoreError
+from slob_tui.storage.schema import ensure_schema
 
 log = logging.getLogger(__name__)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS candles (
-    symbol TEXT NOT NULL,
-    timestamp TEXT NOT NULL,
-    open REAL NOT NULL,
-    high REAL NOT NULL,
-    low REAL NOT NULL,
-    close REAL NOT NULL,
-    volume REAL NOT NULL,
-    tick_count INTEGER NOT NULL DEFAULT 0,
-    gap_filled INTEGER NOT NULL DEFAULT 0,
-    backfilled INTEGER NOT NULL DEFAULT 0,
-    ts_ns INTEGER NOT NULL,
-    PRIMARY KEY (symbol, timestamp)
-) WITHOUT ROWID
-"""
 
 # Per connection. A small page cache keeps RSS flat while the file grows (the default 2 MB cache
 # fills over hours of candles and reads as growth; appends and range scans gain nothing from
@@ -75,16 +61,6 @@ CHECKPOINT_EVERY = 20_000  # candles (~1000 WAL pages)
 CHECKPOINT_COMMITS = 200  # ~3 MB of WAL
 
 COLUMNS = "symbol, ts_ns, open, high, low, close, volume, tick_count, gap_filled, backfilled"
-
-
-class StoreError(SlobError):
-    """The candle store cannot be opened or written; the message names the file.
-
-    `bad_data`: the candles themselves were refused (a value SQLite cannot bind or store), not
-    the file (locked, full, unreadable): retrying the same batch would fail forever.
-    """
-
-    bad_data = False
 
 
 _BAD_DATA = (sqlite3.IntegrityError, sqlite3.InterfaceError, TypeError, ValueError, OverflowError)
@@ -137,22 +113,21 @@ class CandleStore:
             raise StoreError(f"cannot create folder for candle store {self.path}: {exc}") from exc
         db = wdb = None
         try:
-            db = await aiosqlite.connect(self.path)
-            async with db.execute("PRAGMA journal_mode=WAL") as cur:
-                await cur.fetchall()
+            await asyncio.to_thread(ensure_schema, self.path)
+            db = await aiosqlite.connect(self.path)  # WAL: set in the file by ensure_schema
             for pragma in PRAGMAS:
                 await db.execute(pragma)
-            await db.execute(SCHEMA)
-            await db.commit()
             wdb = sqlite3.connect(self.path)
             for pragma in (*PRAGMAS, f"PRAGMA busy_timeout={WRITE_BUSY_MS}",
                            "PRAGMA wal_autocheckpoint=0"):  # fmt: skip
                 wdb.execute(pragma)
-        except (sqlite3.Error, OSError) as exc:
+        except (sqlite3.Error, OSError, SchemaTooNewError) as exc:
             if wdb is not None:
                 wdb.close()
             if db is not None:
                 await db.close()
+            if isinstance(exc, SchemaTooNewError):
+                raise
             raise StoreError(f"cannot open candle store {self.path}: {exc}") from exc
         self._db, self._wdb = db, wdb
         self._since_checkpoint = [0, 0]
@@ -309,7 +284,6 @@ class CandleStore:
         error = StoreError(f"cannot write candles to {self.path}: {exc}")
         error.bad_data = isinstance(exc, _BAD_DATA)
         raise error from exc
-
 
     async def _checkpoint_wal(self) -> None:
         """Copy the WAL into the file in aiosqlite's thread; PASSIVE never blocks the writer."""

@@ -1,9 +1,11 @@
 """StateManager: setups, orders, fills and trades that survive a crash, beside the candles.
 
 The journal (tables `setups`, `orders`, `fills`, `trades`) is SQLite, in the same file as the
-candles. Hot state (tracker state, live setups, open orders, the paper book, flags such as the
-kill switch) sits behind `HotStore` (`hot.py`): SQLite tables `tracker_state`/`hot_state` by
-default, Redis when a URL is given. SQLite calls run on one dedicated thread: the candle store
+candles; `schema` owns every table and migrates the file at open. Hot state (tracker state, live
+setups, open orders, the paper book, flags such as the kill switch) sits behind `HotStore`
+(`hot.py`): always in SQLite (`tracker_state`/`hot_state`), the source of truth, and copied to
+Redis when a URL is given (`MirroredHot`: the write rule and what happens when one of the two
+writes fails are in its module). SQLite calls run on one dedicated thread: the candle store
 writes the same file from its own connection, and a write that blocked the event loop while the
 candle store's transaction waited for the loop to commit would deadlock until the busy timeout.
 """
@@ -22,44 +24,15 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from slob_tui.core.models import Fill, Order, OrderStatus, SetupUpdate, Side
-from slob_tui.errors import SlobError
-from slob_tui.storage.hot import HotStore, RedisHot, SqliteHot
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS setups (
-    setup_id TEXT NOT NULL, state TEXT NOT NULL, idx INTEGER NOT NULL, symbol TEXT NOT NULL,
-    direction TEXT NOT NULL, prev_state TEXT, reason TEXT, time INTEGER NOT NULL,
-    levels TEXT NOT NULL, PRIMARY KEY (setup_id, state, idx));
-CREATE TABLE IF NOT EXISTS orders (
-    client_order_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, setup_id TEXT, symbol TEXT NOT NULL,
-    side TEXT NOT NULL, qty REAL NOT NULL, type TEXT NOT NULL, leg TEXT NOT NULL,
-    limit_price REAL, stop_price REAL, status TEXT NOT NULL, filled_qty REAL NOT NULL,
-    filled_avg_price REAL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
-    info TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS orders_by_order_id ON orders(order_id);
-CREATE TABLE IF NOT EXISTS fills (
-    execution_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, client_order_id TEXT NOT NULL,
-    symbol TEXT NOT NULL, side TEXT NOT NULL, qty REAL NOT NULL, price REAL NOT NULL,
-    ts INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS trades (
-    trade_id TEXT PRIMARY KEY, setup_id TEXT, symbol TEXT NOT NULL, direction TEXT NOT NULL,
-    qty REAL NOT NULL, entry_price REAL NOT NULL, exit_price REAL NOT NULL,
-    entry_ts INTEGER NOT NULL, exit_ts INTEGER NOT NULL, exit_leg TEXT NOT NULL,
-    pnl REAL NOT NULL, planned_rr REAL, actual_rr REAL, day TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS tracker_state (
-    symbol TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS hot_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
+from slob_tui.storage.errors import SchemaTooNewError, StateError
+from slob_tui.storage.hot import CacheHealth, HotStore, MirroredHot, RedisHot, SqliteHot
+from slob_tui.storage.schema import ensure_schema
 
 R = TypeVar("R")
 ORDER_COLS = (
     "client_order_id, order_id, setup_id, symbol, side, qty, type, leg, limit_price, stop_price, "
     "status, filled_qty, filled_avg_price, created_at, updated_at, info"
 )
-
-
-class StateError(SlobError):
-    """The state database cannot be opened or written; the message names the file."""
 
 
 @dataclass(slots=True)
@@ -74,17 +47,41 @@ class OrderRecord:
 def _order_row(rec: OrderRecord) -> tuple[Any, ...]:
     o = rec.order
     return (
-        o.client_order_id, o.id, o.setup_id, o.symbol, o.side.value, o.qty, o.type, o.leg,
-        o.limit_price, o.stop_price, o.status.value, o.filled_qty, o.filled_avg_price,
-        o.created_at, o.updated_at, json.dumps(rec.info, separators=(",", ":")),
+        o.client_order_id,
+        o.id,
+        o.setup_id,
+        o.symbol,
+        o.side.value,
+        o.qty,
+        o.type,
+        o.leg,
+        o.limit_price,
+        o.stop_price,
+        o.status.value,
+        o.filled_qty,
+        o.filled_avg_price,
+        o.created_at,
+        o.updated_at,
+        json.dumps(rec.info, separators=(",", ":")),
     )
 
 
 def _record(r: sqlite3.Row | tuple[Any, ...]) -> OrderRecord:
     order = Order(
-        id=r[1], client_order_id=r[0], symbol=r[3], side=Side(r[4]), qty=r[5], type=r[6],
-        status=OrderStatus(r[10]), leg=r[7], limit_price=r[8], stop_price=r[9],
-        filled_qty=r[11], filled_avg_price=r[12], setup_id=r[2], created_at=r[13],
+        id=r[1],
+        client_order_id=r[0],
+        symbol=r[3],
+        side=Side(r[4]),
+        qty=r[5],
+        type=r[6],
+        status=OrderStatus(r[10]),
+        leg=r[7],
+        limit_price=r[8],
+        stop_price=r[9],
+        filled_qty=r[11],
+        filled_avg_price=r[12],
+        setup_id=r[2],
+        created_at=r[13],
         updated_at=r[14],
     )
     return OrderRecord(order, json.loads(r[15]))
@@ -92,12 +89,22 @@ def _record(r: sqlite3.Row | tuple[Any, ...]) -> OrderRecord:
 
 def order_to_dict(o: Order) -> dict[str, Any]:
     return {
-        "id": o.id, "client_order_id": o.client_order_id, "symbol": o.symbol,
-        "side": o.side.value, "qty": o.qty, "type": o.type, "status": o.status.value,
-        "leg": o.leg, "parent_id": o.parent_id, "limit_price": o.limit_price,
-        "stop_price": o.stop_price, "filled_qty": o.filled_qty,
-        "filled_avg_price": o.filled_avg_price, "setup_id": o.setup_id,
-        "created_at": o.created_at, "updated_at": o.updated_at,
+        "id": o.id,
+        "client_order_id": o.client_order_id,
+        "symbol": o.symbol,
+        "side": o.side.value,
+        "qty": o.qty,
+        "type": o.type,
+        "status": o.status.value,
+        "leg": o.leg,
+        "parent_id": o.parent_id,
+        "limit_price": o.limit_price,
+        "stop_price": o.stop_price,
+        "filled_qty": o.filled_qty,
+        "filled_avg_price": o.filled_avg_price,
+        "setup_id": o.setup_id,
+        "created_at": o.created_at,
+        "updated_at": o.updated_at,
     }
 
 
@@ -108,8 +115,13 @@ def order_from_dict(d: dict[str, Any]) -> Order:
 class StateManager:
     """One interface over the journal (SQLite) and the hot state (SQLite or Redis)."""
 
-    def __init__(self, path: str | Path, redis_url: str = "", tz: str = "America/New_York",
-                 namespace: str = "slob") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        redis_url: str = "",
+        tz: str = "America/New_York",
+        namespace: str = "slob",
+    ) -> None:
         self.path = Path(path)
         self.redis_url = redis_url
         self.namespace = namespace
@@ -128,31 +140,46 @@ class StateManager:
 
         def connect() -> sqlite3.Connection:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level="DEFERRED",
-                                   check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            ensure_schema(self.path)
+            conn = sqlite3.connect(
+                self.path, timeout=30, isolation_level="DEFERRED", check_same_thread=False
+            )
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(SCHEMA)
             return conn
 
         try:
             self._conn = await self._run(connect)
-        except (sqlite3.Error, OSError) as exc:
+        except (sqlite3.Error, OSError, SchemaTooNewError) as exc:
             self._pool.shutdown()
             self._pool = None
+            if isinstance(exc, SchemaTooNewError):
+                raise
             raise StateError(f"state database {self.path}: {exc}") from exc
+        journal = SqliteHot(self)
         if self.redis_url:
-            hot = RedisHot(self.redis_url, self.namespace)
+            cache = RedisHot(self.redis_url, self.namespace)
             try:
-                await hot.ping()
+                await cache.ping()
             except Exception as exc:
-                await hot.close()
+                await cache.close()
                 await self.close()
                 raise StateError(f"REDIS_URL: cannot reach Redis ({type(exc).__name__})") from exc
-            self.hot = hot
+            mirrored = MirroredHot(journal, cache, self)
+            try:
+                await mirrored.open()
+            except BaseException:
+                await mirrored.close()
+                await self.close()
+                raise
+            self.hot = mirrored
         else:
-            self.hot = SqliteHot(self)
+            self.hot = journal
         return self
+
+    @property
+    def cache_health(self) -> CacheHealth | None:
+        """The Redis copy's state (stale or not, failures), None without Redis."""
+        return self.hot.health if isinstance(self.hot, MirroredHot) else None
 
     async def close(self) -> None:
         if self.hot is not None:
@@ -205,12 +232,23 @@ class StateManager:
     # ---- setups -----------------------------------------------------------------------
     async def record_setup(self, u: SetupUpdate) -> bool:
         """Journal one transition (idempotent) and keep the live set current; True if new."""
-        new = await self.write(
-            "INSERT OR IGNORE INTO setups VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (u.setup_id, u.state.value, u.index, u.symbol, u.direction.value,
-             u.prev_state.value if u.prev_state else None, u.reason, u.time,
-             json.dumps(u.levels, separators=(",", ":"), default=float)),
-        ) > 0
+        new = (
+            await self.write(
+                "INSERT OR IGNORE INTO setups VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    u.setup_id,
+                    u.state.value,
+                    u.index,
+                    u.symbol,
+                    u.direction.value,
+                    u.prev_state.value if u.prev_state else None,
+                    u.reason,
+                    u.time,
+                    json.dumps(u.levels, separators=(",", ":"), default=float),
+                ),
+            )
+            > 0
+        )
         if u.state.is_terminal:
             await self._h.delete(f"setup:{u.setup_id}")
         else:
@@ -228,11 +266,25 @@ class StateManager:
     async def setup_history(self, setup_id: str) -> list[SetupUpdate]:
         rows = await self.fetchall(
             "SELECT setup_id, symbol, direction, state, prev_state, reason, idx, time, levels "
-            "FROM setups WHERE setup_id = ? ORDER BY idx, rowid", (setup_id,))
-        return [SetupUpdate.from_dict({
-            "setup_id": r[0], "symbol": r[1], "direction": r[2], "state": r[3],
-            "prev_state": r[4], "reason": r[5], "index": r[6], "time": r[7],
-            "levels": json.loads(r[8])}) for r in rows]
+            "FROM setups WHERE setup_id = ? ORDER BY idx, rowid",
+            (setup_id,),
+        )
+        return [
+            SetupUpdate.from_dict(
+                {
+                    "setup_id": r[0],
+                    "symbol": r[1],
+                    "direction": r[2],
+                    "state": r[3],
+                    "prev_state": r[4],
+                    "reason": r[5],
+                    "index": r[6],
+                    "time": r[7],
+                    "levels": json.loads(r[8]),
+                }
+            )
+            for r in rows
+        ]
 
     # ---- tracker state ----------------------------------------------------------------
     async def save_tracker(self, symbol: str, state: dict[str, Any]) -> None:
@@ -249,8 +301,11 @@ class StateManager:
     # ---- orders -----------------------------------------------------------------------
     async def save_order(self, rec: OrderRecord) -> None:
         """Insert or update by client_order_id; open orders are mirrored in the hot store."""
-        await self.write(f"INSERT OR REPLACE INTO orders ({ORDER_COLS}) VALUES "
-                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _order_row(rec))
+        await self.write(
+            f"INSERT OR REPLACE INTO orders ({ORDER_COLS}) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            _order_row(rec),
+        )
         key = f"order:{rec.order.client_order_id}"
         if rec.order.status.is_open:
             await self._h.put(key, {"order": order_to_dict(rec.order), "info": rec.info})
@@ -258,15 +313,15 @@ class StateManager:
             await self._h.delete(key)
 
     async def get_order(self, client_order_id: str) -> OrderRecord | None:
-        r = await self.fetchone(f"SELECT {ORDER_COLS} FROM orders WHERE client_order_id = ?",
-                                (client_order_id,))
+        r = await self.fetchone(
+            f"SELECT {ORDER_COLS} FROM orders WHERE client_order_id = ?", (client_order_id,)
+        )
         return None if r is None else _record(r)
 
     async def get_order_by_id(self, order_id: str) -> OrderRecord | None:
         if not order_id:
             return None
-        r = await self.fetchone(f"SELECT {ORDER_COLS} FROM orders WHERE order_id = ?",
-                                (order_id,))
+        r = await self.fetchone(f"SELECT {ORDER_COLS} FROM orders WHERE order_id = ?", (order_id,))
         return None if r is None else _record(r)
 
     async def orders(self, open_only: bool = False) -> list[OrderRecord]:
@@ -286,13 +341,27 @@ class StateManager:
 
         def go() -> bool:
             with conn:
-                added = conn.execute(
-                    "INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (f.execution_id, f.order_id, f.client_order_id, f.symbol, f.side.value,
-                     f.qty, f.price, f.ts),
-                ).rowcount > 0
-                conn.execute(f"INSERT OR REPLACE INTO orders ({ORDER_COLS}) VALUES "
-                             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+                added = (
+                    conn.execute(
+                        "INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            f.execution_id,
+                            f.order_id,
+                            f.client_order_id,
+                            f.symbol,
+                            f.side.value,
+                            f.qty,
+                            f.price,
+                            f.ts,
+                        ),
+                    ).rowcount
+                    > 0
+                )
+                conn.execute(
+                    f"INSERT OR REPLACE INTO orders ({ORDER_COLS}) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
             return added
 
         new = await self._run(go)
@@ -313,15 +382,28 @@ class StateManager:
 
     async def record_fill(self, f: Fill) -> bool:
         """True if this execution was not known yet (a fill is never counted twice)."""
-        return await self.write(
-            "INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (f.execution_id, f.order_id, f.client_order_id, f.symbol, f.side.value, f.qty,
-             f.price, f.ts),
-        ) > 0
+        return (
+            await self.write(
+                "INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    f.execution_id,
+                    f.order_id,
+                    f.client_order_id,
+                    f.symbol,
+                    f.side.value,
+                    f.qty,
+                    f.price,
+                    f.ts,
+                ),
+            )
+            > 0
+        )
 
     async def fills(self, client_order_id: str | None = None) -> list[Fill]:
-        sql = ("SELECT order_id, client_order_id, symbol, side, qty, price, ts, execution_id "
-               "FROM fills")
+        sql = (
+            "SELECT order_id, client_order_id, symbol, side, qty, price, ts, execution_id "
+            "FROM fills"
+        )
         args: tuple[Any, ...] = ()
         if client_order_id is not None:
             sql += " WHERE client_order_id = ?"
@@ -335,12 +417,28 @@ class StateManager:
     async def record_trade(self, trade: dict[str, Any]) -> bool:
         t = dict(trade)
         t.setdefault("day", self.day_of(int(t["exit_ts"])))
-        return await self.write(
-            "INSERT OR IGNORE INTO trades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (t["trade_id"], t.get("setup_id"), t["symbol"], t["direction"], t["qty"],
-             t["entry_price"], t["exit_price"], t["entry_ts"], t["exit_ts"], t["exit_leg"],
-             t["pnl"], t.get("planned_rr"), t.get("actual_rr"), t["day"]),
-        ) > 0
+        return (
+            await self.write(
+                "INSERT OR IGNORE INTO trades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    t["trade_id"],
+                    t.get("setup_id"),
+                    t["symbol"],
+                    t["direction"],
+                    t["qty"],
+                    t["entry_price"],
+                    t["exit_price"],
+                    t["entry_ts"],
+                    t["exit_ts"],
+                    t["exit_leg"],
+                    t["pnl"],
+                    t.get("planned_rr"),
+                    t.get("actual_rr"),
+                    t["day"],
+                ),
+            )
+            > 0
+        )
 
     async def trades(self) -> list[dict[str, Any]]:
         conn = self._c
@@ -362,7 +460,8 @@ class StateManager:
             if self.day_of(created) == day:
                 placed += 1
         (pnl,) = await self.fetchone(
-            "SELECT COALESCE(SUM(pnl), 0) FROM trades WHERE day = ?", (day,))
+            "SELECT COALESCE(SUM(pnl), 0) FROM trades WHERE day = ?", (day,)
+        )
         return placed, float(pnl)
 
     # ---- small values: kill switch, halt reason, the paper book ----------------------

@@ -1,4 +1,7 @@
-"""Theme files: TOML in `themes/` (and the user's folder) become Textual `Theme`s.
+"""Theme files: TOML in `slob_tui/themes/` (and the user's folder) become Textual `Theme`s.
+
+The built-in themes sit inside the package and are declared package data, so an installed
+wheel finds them beside this module, wherever it is installed.
 
 Textual has no theme file format; a file's top-level keys are `Theme`'s arguments and its
 `[variables]` table the console's own variables (candle colours and shapes).
@@ -13,7 +16,7 @@ from textual.theme import Theme
 
 from slob_tui.errors import UsageError
 
-THEMES_DIR = Path(__file__).resolve().parents[2] / "themes"
+THEMES_DIR = Path(__file__).resolve().parents[1] / "themes"
 USER_THEMES_DIR = Path("~/.config/slob-tui/themes")
 DEFAULT_THEME = "slob-dark"
 
@@ -33,9 +36,24 @@ VARIABLE_DEFAULTS: dict[str, str] = {
 }
 
 _THEME_KEYS = frozenset(
-    {"name", "primary", "secondary", "warning", "error", "success", "accent", "foreground",
-     "background", "surface", "panel", "boost", "dark", "luminosity_spread", "text_alpha",
-     "variables"}
+    {
+        "name",
+        "primary",
+        "secondary",
+        "warning",
+        "error",
+        "success",
+        "accent",
+        "foreground",
+        "background",
+        "surface",
+        "panel",
+        "boost",
+        "dark",
+        "luminosity_spread",
+        "text_alpha",
+        "variables",
+    }
 )
 
 
@@ -51,7 +69,7 @@ def load_theme_file(path: Path) -> Theme:
     if unknown:
         raise UsageError(f"theme {path}: unknown key(s) {', '.join(unknown)}")
     if not isinstance(data.get("name"), str) or not data["name"]:
-        raise UsageError(f"theme {path}: needs a name = \"...\"")
+        raise UsageError(f'theme {path}: needs a name = "..."')
     if not isinstance(data.get("primary"), str):
         raise UsageError(f"theme {path}: needs a primary colour")
     variables = data.get("variables", {})
@@ -62,8 +80,18 @@ def load_theme_file(path: Path) -> Theme:
         theme = Theme(**data)
         from textual.color import Color
 
-        for key in ("primary", "secondary", "accent", "warning", "error", "success",
-                    "foreground", "background", "surface", "panel"):
+        for key in (
+            "primary",
+            "secondary",
+            "accent",
+            "warning",
+            "error",
+            "success",
+            "foreground",
+            "background",
+            "surface",
+            "panel",
+        ):
             if data.get(key) is not None:
                 Color.parse(data[key])
     except Exception as exc:  # noqa: BLE001 - any bad value is the user's to fix

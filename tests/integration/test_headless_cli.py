@@ -147,3 +147,32 @@ def test_the_console_without_a_terminal_says_to_use_no_ui(tmp_path, args):
     result = slob(*args, cwd=tmp_path)
     assert result.returncode == 2
     assert "--no-ui" in result.stderr and "terminal" in result.stderr
+
+
+def test_a_second_engine_on_the_same_database_is_refused_naming_the_first(tmp_path):
+    """Two engines on one file would overwrite each other's candles: the second exits 2 with
+    the running one's pid, and once the first is gone the file is free again."""
+    db = tmp_path / "one.db"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "slob_tui", "--no-ui", "--speed", "600", "--db", str(db)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    try:
+        lines = []
+        while True:  # running once it prints a live candle
+            line = first.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+            if " NQ O " in line:
+                break
+        second = slob("--no-ui", "--duration", "5", "--db", str(db), cwd=tmp_path)
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert f"in use by another engine (pid {first.pid})" in second.stderr
+        assert second.stderr.count("\n") == 1 and "Traceback" not in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
+    assert first.returncode == 0
+    again = slob("--no-ui", "--duration", "1", "--db", str(db), cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
