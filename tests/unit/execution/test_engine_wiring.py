@@ -43,8 +43,7 @@ class JournalFirstPaper(PaperBroker):
         return await super().submit(req)
 
 
-async def test_every_order_follows_its_persisted_trigger(shared_data: Path,
-                                                         tmp_path: Path) -> None:
+async def test_every_order_follows_its_persisted_trigger(shared_data: Path, tmp_path: Path) -> None:
     from slob_tui.feeds.replay import ReplayFeed
 
     feed = ReplayFeed(str(shared_data / NQ), tz="America/New_York", speed=None)
@@ -55,8 +54,12 @@ async def test_every_order_follows_its_persisted_trigger(shared_data: Path,
         broker.append(JournalFirstPaper(state))
         return broker[0]
 
-    ex = attach_execution(engine2, RunOptions(db=str(tmp_path / "t.db")),
-                          load_settings(env={}, dotenv=None), broker_factory=factory)
+    ex = attach_execution(
+        engine2,
+        RunOptions(db=str(tmp_path / "t.db")),
+        load_settings(env={}, dotenv=None),
+        broker_factory=factory,
+    )
     await engine2.run()
     assert broker[0].checked >= 5
     assert engine2.executor is ex
@@ -88,8 +91,9 @@ class IdleFeed:
 
 async def test_flatten_command_reaches_the_running_engine(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
-    engine = LiveTradingEngine(IdleFeed(), store=CandleStore(db), clock=ManualClock(T0),
-                               enable_tracker=False)
+    engine = LiveTradingEngine(
+        IdleFeed(), store=CandleStore(db), clock=ManualClock(T0), enable_tracker=False
+    )
     ex = attach_execution(engine, RunOptions(db=str(db)), load_settings(env={}, dotenv=None))
     kills = []
     engine.bus.subscribe(EventType.KILL_SWITCH, kills.append)
@@ -101,9 +105,21 @@ async def test_flatten_command_reaches_the_running_engine(tmp_path: Path) -> Non
         assert [p.qty for p in await ex.broker.positions()] == [1.0]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLOB_", "REDIS_"))}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "slob_tui", "flatten", "--db", str(db), "--wait", "20",
-            "--reason", "from the shell", cwd=tmp_path, env={**env, "PYTHONPATH": str(REPO)},
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            sys.executable,
+            "-m",
+            "slob_tui",
+            "flatten",
+            "--db",
+            str(db),
+            "--wait",
+            "20",
+            "--reason",
+            "from the shell",
+            cwd=tmp_path,
+            env={**env, "PYTHONPATH": str(REPO)},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         i = 2
         while proc.returncode is None:  # candles keep coming; the engine checks each one
             await engine.put_candles([candle(i, 101, 102, 100, 101)])
@@ -122,11 +138,13 @@ async def test_flatten_command_reaches_the_running_engine(tmp_path: Path) -> Non
         await engine.stop("test over")
 
 
-async def test_flatten_command_on_a_stopped_paper_account(tmp_path: Path,
-                                                          monkeypatch, capsys) -> None:
+async def test_flatten_command_on_a_stopped_paper_account(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
     db = tmp_path / "s.db"
-    engine = LiveTradingEngine(IdleFeed(), store=CandleStore(db), clock=ManualClock(T0),
-                               enable_tracker=False)
+    engine = LiveTradingEngine(
+        IdleFeed(), store=CandleStore(db), clock=ManualClock(T0), enable_tracker=False
+    )
     ex = attach_execution(engine, RunOptions(db=str(db)), load_settings(env={}, dotenv=None))
     await engine.start()
     await engine.put_candles([candle(0, 100, 101, 99, 100)])
@@ -147,8 +165,9 @@ async def test_flatten_command_on_a_stopped_paper_account(tmp_path: Path,
     assert await asyncio.to_thread(main, ["flatten", "--db", str(db), "--reset"]) == 0
     assert "kill switch cleared" in capsys.readouterr().out
     with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM hot_state WHERE key = 'value:kill_switch'"
-                            ).fetchone() == (0,)
+        assert conn.execute(
+            "SELECT COUNT(*) FROM hot_state WHERE key = 'value:kill_switch'"
+        ).fetchone() == (0,)
     assert await asyncio.to_thread(main, ["flatten", "--db", str(tmp_path)]) == 2
     assert "state database" in capsys.readouterr().err
 
@@ -169,23 +188,51 @@ def test_the_mode_says_where_orders_go(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="ALPACA_API_KEY"):
         attach_execution(LiveTradingEngine(IdleFeed()), live, settings)
     with pytest.raises(UsageError, match="--live needs the Alpaca broker"):
-        attach_execution(LiveTradingEngine(IdleFeed()), live,
-                         load_settings(env={"SLOB_BROKER": "paper"}, dotenv=None))
+        attach_execution(
+            LiveTradingEngine(IdleFeed()),
+            live,
+            load_settings(env={"SLOB_BROKER": "paper"}, dotenv=None),
+        )
     with pytest.raises(UsageError, match="SLOB_BROKER must be paper or alpaca"):
-        attach_execution(LiveTradingEngine(IdleFeed()), RunOptions(db=str(tmp_path / "d.db")),
-                         load_settings(env={"SLOB_BROKER": "ib"}, dotenv=None))
+        attach_execution(
+            LiveTradingEngine(IdleFeed()),
+            RunOptions(db=str(tmp_path / "d.db")),
+            load_settings(env={"SLOB_BROKER": "ib"}, dotenv=None),
+        )
 
 
 async def test_unreachable_redis_fails_the_start_in_one_line_and_closes_the_store(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     import pytest
 
     from slob_tui.storage.state import StateError
 
     engine = LiveTradingEngine(IdleFeed(), store=CandleStore(tmp_path / "s.db"))
-    attach_execution(engine, RunOptions(db=str(tmp_path / "s.db")),
-                     load_settings(env={"REDIS_URL": "redis://127.0.0.1:1/0"}, dotenv=None))
+    attach_execution(
+        engine,
+        RunOptions(db=str(tmp_path / "s.db")),
+        load_settings(env={"REDIS_URL": "redis://127.0.0.1:1/0"}, dotenv=None),
+    )
     with pytest.raises(StateError, match="REDIS_URL: cannot reach Redis"):
         await engine.start()
     with pytest.raises(Exception, match="not open"):
         await engine.store.count()  # closed: no thread left to keep the process alive
+
+
+async def test_flatten_refuses_a_path_where_no_database_exists(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """A mistyped --db used to create the folders and an empty account, then report a kill
+    switch on it with exit 0; now: one line, exit 2, nothing created."""
+    monkeypatch.chdir(tmp_path)
+    for k in [k for k in os.environ if k.startswith(("SLOB_", "REDIS_", "ALPACA_"))]:
+        monkeypatch.delenv(k)
+    from slob_tui.cli import main
+
+    missing = tmp_path / "typo" / "slob.db"
+    for extra in ([], ["--reset"]):
+        assert await asyncio.to_thread(main, ["flatten", "--db", str(missing), *extra]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1 and f"state database {missing}" in err
+    assert list(tmp_path.iterdir()) == []
