@@ -314,3 +314,30 @@ def test_the_engine_places_detached_with_alpaca_and_attached_with_paper(server, 
         load_settings(env={}, dotenv=None),
     )
     assert remote._queue is not None and paper._queue is None
+
+
+async def test_malformed_trade_updates_are_skipped_counted_and_the_stream_goes_on(
+    server, tmp_path
+) -> None:
+    """The local Alpaca sends trade_updates the broker cannot read (an order without a
+    symbol, an unknown side, a list for data, not JSON): each is logged, counted in health
+    and skipped; the same connection then delivers the next real fill."""
+    server.set_price("QQQ", 400.0)
+    async with Setup(server, tmp_path / "s.db") as s:
+        for garbage in (
+            {"event": "fill", "order": {"id": "x1"}},
+            {"event": "new", "order": {"id": "x2", "symbol": "QQQ", "side": "sideways"}},
+            {"event": "fill"},
+        ):
+            for listener in list(server.trading.listeners):
+                listener(garbage)
+        for conn in list(server._ws_server.connections):
+            await conn.send(b'{"stream": "trade_updates", "data": [1, 2]}')
+            await conn.send(b"\x00\xff not json")
+        u = triggered(0, Direction.LONG, entry=400, stop=395, target=410, symbol="QQQ")
+        await s.ex.on_setup_event(trigger_event(u))
+        await until(lambda: len(s.of(EventType.ORDER_FILLED)) == 1)
+        server.set_price("QQQ", 410.5)  # the target's fill can only arrive by the stream
+        await until(lambda: len(s.of(EventType.TRADE_CLOSED)) == 1)
+        assert s.broker.malformed_updates == 5 and s.ex.health()["malformed_updates"] == 5
+        assert s.broker.stream_reconnects == 0 and not s.broker._stream_task.done()
