@@ -143,7 +143,9 @@ async def test_paper_engine_obeys_flatten_and_reset_from_another_process(
     finally:
         conn.close()
     assert ack is not None and json.loads(ack[0])["id"]
-    assert exits[0] == ("close",)  # the first trade was closed by the kill
+    first = _entries(tmp_path / "engine.db")[0][1]
+    # the kill cancelled the first entry before its fill, or closed the trade it opened
+    assert first == "canceled" or exits[0] == ("close",), (first, exits)
 
 
 async def test_alpaca_engine_obeys_flatten_and_reset_from_another_process(
