@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 from slob_tui.brokers.base import (
     Broker,
@@ -50,6 +50,9 @@ from slob_tui.storage.state import OrderRecord, StateManager
 
 log = logging.getLogger(__name__)
 _DONE = (OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED)
+RESOLVE_RETRY = RetryPolicy(base_s=1.0, cap_s=30.0)
+"""Asking the broker about an order whose submission timed out: soon, then every 30 s."""
+EntryOutcome = Literal["placed", "rejected", "stopped", "unconfirmed"]
 
 
 class OrderExecutor:
@@ -97,6 +100,8 @@ class OrderExecutor:
         self._queue: asyncio.Queue[Event] | None = None  # detached placement (see subscribe)
         self._worker: asyncio.Task[None] | None = None
         self._kill_task: asyncio.Task[None] | None = None
+        self._resolvers: dict[str, asyncio.Task[None]] = {}
+        self.resolve_retry = RESOLVE_RETRY
         self.gate.listen(self._on_gate_change)
         broker.set_update_handler(self.on_update)
 
@@ -164,6 +169,18 @@ class OrderExecutor:
         if self._kill_task is not None:
             await self._kill_task
             self._kill_task = None
+        await self.stop_resolving()
+
+    async def stop_resolving(self) -> None:
+        """Stop asking about unconfirmed orders (the engine stops): the next start's
+        reconcile resolves them, so stopping never waits on a hung broker."""
+        tasks = [t for t in self._resolvers.values() if not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            log.warning("%d unconfirmed order(s) left to the next start's reconcile", len(tasks))
+        self._resolvers.clear()
 
     async def load(self) -> None:
         """Restore the kill switch and the open orders' view from the state store."""
@@ -301,26 +318,32 @@ class OrderExecutor:
         )
 
     async def submit_entry(self, rec: OrderRecord) -> None:
-        """Send a recorded entry; refused by the gate before any attempt, it is rejected."""
+        """Send a recorded entry; if its fate stays unknown, resolve it in the background."""
+        if await self._send_entry(rec) == "unconfirmed":
+            self._resolve_later(rec)
+
+    async def _send_entry(self, rec: OrderRecord) -> EntryOutcome:
+        """One placement of a recorded entry; refused by the gate before any attempt, it is
+        rejected; stopped by a kill after an attempt, the kill looks it up."""
         rec.info["emulated"] = not self.broker.supports_bracket(rec.order.symbol)
         try:
             orders = await self.submitter.submit(self._entry_request(rec), "entry")
         except GateClosedError as exc:
             if not exc.attempted:
                 await self._reject(rec, str(exc))
-                return
+                return "rejected"
             log.warning(
                 "order %s stopped between attempts: %s (the kill looks it up)",
                 rec.order.client_order_id,
                 exc,
             )
-            return
+            return "stopped"
         except OrderRejectedError as exc:
             await self._reject(rec, str(exc))
-            return
+            return "rejected"
         except BrokerError as exc:
             log.error(
-                "order %s not confirmed: %s (reconciled at the next start)",
+                "order %s not confirmed: %s (asking the broker for it in the background)",
                 rec.order.client_order_id,
                 exc,
             )
@@ -328,7 +351,11 @@ class OrderExecutor:
                 EventType.ERROR,
                 {"error": f"order {rec.order.client_order_id} not confirmed: {exc}"},
             )
-            return
+            return "unconfirmed"
+        await self._placed(rec, orders)
+        return "placed"
+
+    async def _placed(self, rec: OrderRecord, orders: list[Order]) -> None:
         await self.adopt(rec, orders)
         self.placed += 1
         o = rec.order
@@ -347,6 +374,46 @@ class OrderExecutor:
                 "emulated": rec.info["emulated"],
             },
         )
+
+    def _resolve_later(self, rec: OrderRecord) -> None:
+        cid = rec.order.client_order_id
+        task = self._resolvers.get(cid)
+        if task is None or task.done():
+            self._resolvers[cid] = asyncio.get_running_loop().create_task(
+                self._resolve(cid), name=f"resolve-{cid}"
+            )
+
+    async def _resolve(self, cid: str) -> None:
+        """An entry whose submission timed out: ask the broker for its client order id until
+        it answers, then adopt what it has, or send it again (the id makes a late arrival of
+        the first request a duplicate, not a second order). Ends when the order is known."""
+        backoff = self.resolve_retry.start(0)
+        while True:
+            backoff.failed()
+            await asyncio.sleep(backoff.next_delay())  # real time: a broker's hang
+            try:
+                found = await self.broker.get_by_client_id(cid)
+            except BrokerError as exc:
+                log.warning("order %s still unknown: %s", cid, exc)
+                if not exc.retryable:
+                    return
+                continue
+            async with self._lock:
+                rec = await self.ledger.get(cid)
+                if rec is None:
+                    return
+                rec = self.ledger.canon(rec)
+                if found:  # adopted with its legs, even if the stream told of the entry
+                    log.info("order %s found at the broker after a timeout: adopted", cid)
+                    await self._placed(rec, found)
+                    if self.killed:  # it arrived after the kill's cancel: cancel it too
+                        await self._cancel_at_broker(found)
+                        await self.adopt(rec, await self.broker.get_by_client_id(cid) or found)
+                    return
+                if rec.order.id or rec.order.status is not OrderStatus.PENDING_NEW:
+                    return  # settled meanwhile (a kill marked it as never sent)
+                if await self._send_entry(rec) != "unconfirmed":
+                    return
 
     async def adopt(self, rec: OrderRecord, orders: list[Order]) -> None:
         """Take the broker's view of a just-placed order (and its legs) into the state."""
@@ -529,16 +596,19 @@ class OrderExecutor:
                 rec.info["reason"] = "not sent: kill switch"
                 await self.ledger.save(rec)
                 continue
-            for b in found:
-                if b.status.is_open:
-                    try:
-                        await self.submitter.call(lambda i=b.id: self.broker.cancel(i))
-                    except BrokerError as exc:
-                        log.error("kill switch: cancel %s failed: %s", b.client_order_id, exc)
+            await self._cancel_at_broker(found)
             fresh = await self.submitter.call(
                 lambda c=o.client_order_id: self.broker.get_by_client_id(c)
             )
             await self.adopt(rec, fresh or found)
+
+    async def _cancel_at_broker(self, orders: list[Order]) -> None:
+        for b in orders:
+            if b.status.is_open:
+                try:
+                    await self.submitter.call(lambda i=b.id: self.broker.cancel(i))
+                except BrokerError as exc:
+                    log.error("kill switch: cancel %s failed: %s", b.client_order_id, exc)
 
     async def reset_kill_switch(self) -> None:
         await self.gate.reset()
