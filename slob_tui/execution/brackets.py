@@ -32,6 +32,12 @@ class OrderSync(Protocol):
     async def sync(self, rec: OrderRecord, b: Order, fill: Fill | None) -> None: ...
 
 
+class OrderAdopter(OrderSync, Protocol):
+    """Also takes in an order found at the broker (with its legs) under our record."""
+
+    async def adopt(self, rec: OrderRecord, orders: list[Order]) -> None: ...
+
+
 class BracketEmulator:
     def __init__(
         self,

@@ -42,7 +42,8 @@ from slob_tui.engine.bus import EventBus
 from slob_tui.execution import risk
 from slob_tui.execution.brackets import BracketEmulator
 from slob_tui.execution.gate import GateChange, GateState, TradingGate
-from slob_tui.execution.ids import kill_client_order_id, setup_client_order_id
+from slob_tui.execution.ids import setup_client_order_id
+from slob_tui.execution.kill import cancel_and_flatten, cancel_at_broker
 from slob_tui.execution.ledger import EXIT_LEGS, OrderLedger, blank_leg
 from slob_tui.execution.placement import ORDER_RETRY, GateClosedError, OrderSubmitter
 from slob_tui.execution.reconcile import reconcile
@@ -407,7 +408,7 @@ class OrderExecutor:
                     log.info("order %s found at the broker after a timeout: adopted", cid)
                     await self._placed(rec, found)
                     if self.killed:  # it arrived after the kill's cancel: cancel it too
-                        await self._cancel_at_broker(found)
+                        await cancel_at_broker(found, self.broker, self.submitter)
                         await self.adopt(rec, await self.broker.get_by_client_id(cid) or found)
                     return
                 if rec.order.id or rec.order.status is not OrderStatus.PENDING_NEW:
@@ -540,75 +541,12 @@ class OrderExecutor:
 
     async def _execute_kill(self, state: GateState) -> dict[str, Any]:
         self.gate.acted_on(state.kill_id)
-        open_before = [r for r in await self.ledger.records(open_only=True) if r.order.id]
-        try:
-            await self.submitter.call(self.broker.cancel_all)
-        except BrokerError as exc:
-            log.error("kill switch: cancel all failed: %s", exc)
-        for rec in open_before:
-            b = await self.broker.get_order(rec.order.id)
-            if b is not None:
-                await self.sync(await self.ledger.get(rec.order.client_order_id) or rec, b, None)
-        await self._settle_unconfirmed()
-        entries: dict[str, list[str]] = {}
-        trades = await self.ledger.closed_trade_ids()
-        for rec in await self.ledger.records():
-            o = rec.order
-            if o.leg == "entry" and o.filled_qty and o.client_order_id not in trades:
-                entries.setdefault(o.symbol, []).append(o.client_order_id)
-        stamp = state.killed_at or self.now()
-        flattened = []
-        for pos in sorted(await self.broker.positions(), key=lambda p: p.symbol):
-            if not pos.qty:
-                continue
-            cid = kill_client_order_id(pos.symbol, stamp)
-            await self.brackets.close(pos.symbol, entries.get(pos.symbol, []), cid, pos.qty)
-            flattened.append(pos.symbol)
-        data = {
-            "active": True,
-            "reason": state.killed,
-            "cancelled": [r.order.client_order_id for r in open_before],
-            "flattened": flattened,
-        }
+        report = await cancel_and_flatten(
+            state, self.ledger, self.broker, self.submitter, self.brackets, self, self.now()
+        )
+        data = report.as_event()
         self._emit(EventType.KILL_SWITCH, data)
         return data
-
-    async def _settle_unconfirmed(self) -> None:
-        """Entries and exits recorded but never confirmed: an attempt may have reached the
-        broker, so ask it; what it has is cancelled, what it never got is marked so."""
-        for rec in await self.ledger.records(open_only=True):
-            o = rec.order
-            if o.id or o.leg == "close":
-                continue
-            try:
-                found = await self.submitter.call(
-                    lambda c=o.client_order_id: self.broker.get_by_client_id(c)
-                )
-            except BrokerError as exc:
-                log.error(
-                    "kill switch: %s unknown (%s); reconciled at the next start",
-                    o.client_order_id,
-                    exc,
-                )
-                continue
-            if not found:
-                o.status = OrderStatus.CANCELED
-                rec.info["reason"] = "not sent: kill switch"
-                await self.ledger.save(rec)
-                continue
-            await self._cancel_at_broker(found)
-            fresh = await self.submitter.call(
-                lambda c=o.client_order_id: self.broker.get_by_client_id(c)
-            )
-            await self.adopt(rec, fresh or found)
-
-    async def _cancel_at_broker(self, orders: list[Order]) -> None:
-        for b in orders:
-            if b.status.is_open:
-                try:
-                    await self.submitter.call(lambda i=b.id: self.broker.cancel(i))
-                except BrokerError as exc:
-                    log.error("kill switch: cancel %s failed: %s", b.client_order_id, exc)
 
     async def reset_kill_switch(self) -> None:
         await self.gate.reset()

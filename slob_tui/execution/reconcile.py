@@ -12,19 +12,17 @@ from typing import Protocol
 
 from slob_tui.brokers.base import Broker
 from slob_tui.core.models import Order, OrderStatus
-from slob_tui.execution.brackets import BracketEmulator, OrderSync
+from slob_tui.execution.brackets import BracketEmulator, OrderAdopter
 from slob_tui.execution.gate import TradingGate
 from slob_tui.execution.ledger import EXIT_LEGS, OrderLedger, order_fields
 from slob_tui.execution.placement import OrderSubmitter
 from slob_tui.storage.state import OrderRecord
 
 
-class EntryDesk(OrderSync, Protocol):
-    """Sends an entry that was recorded but never confirmed, and adopts a found one."""
+class EntryDesk(OrderAdopter, Protocol):
+    """Also sends an entry that was recorded but never confirmed."""
 
     async def submit_entry(self, rec: OrderRecord) -> None: ...
-
-    async def adopt(self, rec: OrderRecord, orders: list[Order]) -> None: ...
 
 
 async def reconcile(
