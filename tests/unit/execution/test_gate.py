@@ -210,3 +210,24 @@ async def test_an_unreadable_switch_refuses_entries_until_it_reads_again(tmp_pat
     await state.open()
     assert (await gate.admit("entry")).allowed and gate.state.store_fault == ""
     await state.close()
+
+
+async def test_another_process_kill_between_two_tries_stops_the_next_try(tmp_path: Path) -> None:
+    events: list[Event] = []
+    broker = WatchedPaper(fail=1)
+    ex = await executor_on(tmp_path / "s.db", broker, events)
+    ex.submitter.policy = RetryPolicy(base_s=2.0, cap_s=2.0, attempts=5)  # sleeps 1-2 s
+    other = await StateManager(tmp_path / "s.db").open()  # `slob-tui flatten`, ready
+    placing = asyncio.create_task(
+        ex.on_setup_event(trigger_event(triggered(0, Direction.LONG, 100, 95, 110)))
+    )
+    await until(lambda: ex.retries == 1)
+    await TradingGate(other).kill("second process")  # only the database knows
+    await placing
+    await ex.drain()
+    assert broker.calls == ["submit entry", "cancel_all"]  # the retry read the switch first
+    assert await broker.open_orders() == []
+    [rec] = await ex.state.orders()
+    assert rec.order.status is OrderStatus.CANCELED
+    await other.close()
+    await ex.state.close()
