@@ -572,7 +572,8 @@ class OrderExecutor:
         if before.killed and not after.killed:
             self._emit(EventType.KILL_SWITCH, {"active": False, "reason": "reset"})
         if change.external and self.gate.pending_kill() is not None:
-            if self._lock.locked():  # an order in flight: the kill follows it
+            # an order in flight, or a remote broker the candle pipeline must not wait on
+            if self._lock.locked() or self._queue is not None:
                 if self._kill_task is None or self._kill_task.done():
                     self._kill_task = asyncio.get_running_loop().create_task(self._follow_kill())
             else:

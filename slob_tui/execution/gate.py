@@ -104,6 +104,7 @@ class TradingGate:
         self._now = now
         self._state = GateState()
         self._version = 0  # bumped by every local change: a read that raced one is dropped
+        self._unsaved: dict[str, Any] | None = None  # a local kill the store has not taken
         self._acted: str = ""  # the kill this process executed (or found done at start)
         self._listeners: list[GateListener] = []
         self.closed = asyncio.Event()
@@ -144,6 +145,8 @@ class TradingGate:
 
     async def refresh(self, notify: bool = True) -> GateState:
         """Bring the kill switch in line with the store; listeners hear of a change."""
+        if not await self._save_kill():
+            return self._state  # a local kill the store has not taken yet stays in force
         version = self._version
         self.refreshes += 1
         try:
@@ -165,17 +168,40 @@ class TradingGate:
         return self._state
 
     async def kill(self, reason: str) -> GateState:
-        """Close the gate now, then persist the switch (for restarts and other processes)."""
+        """Close the gate now, then persist the switch (for restarts and other processes).
+
+        If the store refuses the write, the kill still holds here and the write is tried
+        again on every refresh (which keeps the gate closed meanwhile)."""
         reason = reason or "kill switch"
         new = replace(self._state, killed=reason, kill_id=uuid.uuid4().hex, killed_at=self._now())
         await self._set(new, external=False)
-        await self._store.set_value(
-            KILL_KEY, {"reason": reason, "id": new.kill_id, "ts": new.killed_at, "pid": os.getpid()}
-        )
+        self._unsaved = {
+            "reason": reason,
+            "id": new.kill_id,
+            "ts": new.killed_at,
+            "pid": os.getpid(),
+        }
         log.warning("KILL SWITCH: %s", reason)
+        await self._save_kill()
         return new
 
+    async def _save_kill(self) -> bool:
+        if self._unsaved is None:
+            return True
+        try:
+            await self._store.set_value(KILL_KEY, self._unsaved)
+        except Exception as exc:  # noqa: BLE001 - the kill must go on without the store
+            log.error(
+                "kill switch not persisted yet (%s: %s): it holds in this process",
+                type(exc).__name__,
+                exc,
+            )
+            return False
+        self._unsaved = None
+        return True
+
     async def reset(self) -> GateState:
+        self._unsaved = None
         await self._set(replace(self._state, killed="", kill_id="", killed_at=0), external=False)
         await self._store.clear_value(KILL_KEY)
         return self._state

@@ -231,3 +231,29 @@ async def test_another_process_kill_between_two_tries_stops_the_next_try(tmp_pat
     assert rec.order.status is OrderStatus.CANCELED
     await other.close()
     await ex.state.close()
+
+
+class RefusesWrites(StateManager):
+    """A state store whose disk is full while `full` is set: writes fail, reads work."""
+
+    full = False
+
+    async def set_value(self, key: str, value: object) -> None:
+        if self.full:
+            raise OSError(28, "No space left on device")
+        await super().set_value(key, value)
+
+
+async def test_a_kill_the_store_refuses_still_holds_and_is_saved_later(tmp_path: Path) -> None:
+    state = await RefusesWrites(tmp_path / "s.db").open()
+    gate = TradingGate(state)
+    state.full = True
+    await gate.kill("console")  # the kill goes on: cancel and flatten need no disk
+    assert (await gate.refresh()).killed == "console"  # the store says "no kill": not believed
+    assert not (await gate.admit("entry")).allowed
+    state.full = False
+    await gate.refresh()  # saved now: other processes and a restart see it
+    other = await StateManager(tmp_path / "s.db").open()
+    assert (await TradingGate(other).load()).killed == "console"
+    await other.close()
+    await state.close()
