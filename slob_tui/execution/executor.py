@@ -5,9 +5,12 @@ persisted -> submit with an id derived from the setup (`placement.OrderSubmitter
 asked again before every attempt, retries with backoff on transient errors, a 422 "must be
 unique" fetches what was already placed) -> broker updates -> fills, trades and events.
 
-The executor is the public face; its parts are objects with one job each: `TradingGate`
-(kill switch and halts), `OrderLedger` (the records), `OrderSubmitter` (broker calls),
-`BracketEmulator` (what follows a fill) and `reconcile` (what a crash interrupted).
+The executor is the public face; its parts have one job each: `TradingGate` (kill switch
+and halts), `OrderLedger` (the records), `OrderSubmitter` (broker calls), `BracketEmulator`
+(what follows a fill), `kill.cancel_and_flatten` (what a kill does) and `reconcile` (what a
+crash or a dropped stream interrupted). The executor keeps the order of things: one
+placement, reconcile or kill at a time, and an entry whose submission timed out is looked up
+at the broker in the background while the engine runs.
 """
 
 from __future__ import annotations
