@@ -30,21 +30,27 @@ from slob_tui.brokers.base import (
     UpdateHandler,
 )
 from slob_tui.core.models import Fill, Order, OrderStatus, Position, Side
+from slob_tui.core.retry import RetryPolicy
 from slob_tui.errors import UsageError
 
 log = logging.getLogger(__name__)
 PAPER_STREAM = "wss://paper-api.alpaca.markets/stream"
 LIVE_STREAM = "wss://api.alpaca.markets/stream"
+STREAM_RETRY = RetryPolicy(base_s=0.2, cap_s=10.0)
+"""trade_updates reconnects: from 0.2 s up to 10 s between tries, for ever."""
 _STATUS = {s.value: s for s in OrderStatus} | {
-    "pending_cancel": OrderStatus.NEW, "pending_replace": OrderStatus.NEW,
-    "accepted_for_bidding": OrderStatus.ACCEPTED, "calculated": OrderStatus.PARTIALLY_FILLED,
-    "stopped": OrderStatus.NEW, "suspended": OrderStatus.HELD,
-    "done_for_day": OrderStatus.EXPIRED, "replaced": OrderStatus.CANCELED,
+    "pending_cancel": OrderStatus.NEW,
+    "pending_replace": OrderStatus.NEW,
+    "accepted_for_bidding": OrderStatus.ACCEPTED,
+    "calculated": OrderStatus.PARTIALLY_FILLED,
+    "stopped": OrderStatus.NEW,
+    "suspended": OrderStatus.HELD,
+    "done_for_day": OrderStatus.EXPIRED,
+    "replaced": OrderStatus.CANCELED,
 }
 
 
-_RFC3339 = re.compile(
-    r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?$")
+_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?$")
 
 
 def parse_ts(text: str | None) -> int:
@@ -63,18 +69,27 @@ def _f(x: Any) -> float | None:
     return None if x in (None, "") else float(x)
 
 
-def order_from_alpaca(d: dict[str, Any], leg: str = "entry",
-                      parent: str | None = None) -> list[Order]:
+def order_from_alpaca(
+    d: dict[str, Any], leg: str = "entry", parent: str | None = None
+) -> list[Order]:
     """An Alpaca order dict (REST or stream) and its legs as core orders, entry first."""
     otype = str(d.get("type") or d.get("order_type") or "market")
     o = Order(
-        id=str(d["id"]), client_order_id=str(d.get("client_order_id") or ""),
-        symbol=str(d["symbol"]), side=Side(str(d["side"])), qty=float(d.get("qty") or 0),
-        type=otype, status=_STATUS.get(str(d.get("status")), OrderStatus.NEW), leg=leg,
-        parent_id=parent, limit_price=_f(d.get("limit_price")),
-        stop_price=_f(d.get("stop_price")), filled_qty=float(d.get("filled_qty") or 0),
+        id=str(d["id"]),
+        client_order_id=str(d.get("client_order_id") or ""),
+        symbol=str(d["symbol"]),
+        side=Side(str(d["side"])),
+        qty=float(d.get("qty") or 0),
+        type=otype,
+        status=_STATUS.get(str(d.get("status")), OrderStatus.NEW),
+        leg=leg,
+        parent_id=parent,
+        limit_price=_f(d.get("limit_price")),
+        stop_price=_f(d.get("stop_price")),
+        filled_qty=float(d.get("filled_qty") or 0),
         filled_avg_price=_f(d.get("filled_avg_price")),
-        created_at=parse_ts(d.get("created_at")), updated_at=parse_ts(d.get("updated_at")),
+        created_at=parse_ts(d.get("created_at")),
+        updated_at=parse_ts(d.get("updated_at")),
     )
     out = [o]
     for leg_d in d.get("legs") or ():
@@ -106,8 +121,15 @@ def _translate(exc: Exception) -> BrokerError:
 class AlpacaBroker:
     name = "alpaca"
 
-    def __init__(self, settings: Any, *, paper: bool = True, confirmed_live: bool = False,
-                 timeout_s: float = 10.0, stream: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Any,
+        *,
+        paper: bool = True,
+        confirmed_live: bool = False,
+        timeout_s: float = 10.0,
+        stream: bool = True,
+    ) -> None:
         if not settings.has_alpaca_keys:
             raise UsageError("the Alpaca broker needs ALPACA_API_KEY and ALPACA_API_SECRET")
         from alpaca.trading.client import TradingClient
@@ -115,20 +137,27 @@ class AlpacaBroker:
         self.paper = paper
         self.confirmed_live = confirmed_live
         self.timeout_s = timeout_s
-        self._client = TradingClient(settings.alpaca_api_key, settings.alpaca_api_secret,
-                                     paper=paper, raw_data=True,
-                                     url_override=settings.alpaca_api_base_url or None)
+        self._client = TradingClient(
+            settings.alpaca_api_key,
+            settings.alpaca_api_secret,
+            paper=paper,
+            raw_data=True,
+            url_override=settings.alpaca_api_base_url or None,
+        )
         self._client._retry = 0  # the executor retries with backoff (see the module doc)
         self._key, self._secret = settings.alpaca_api_key, settings.alpaca_api_secret
         self.stream_url = settings.alpaca_trading_stream_url or (
-            PAPER_STREAM if paper else LIVE_STREAM)
+            PAPER_STREAM if paper else LIVE_STREAM
+        )
         self._use_stream = stream
         self._handler: UpdateHandler | None = None
         self.on_reconnect: Callable[[], Awaitable[Any]] | None = None
         self._stream_task: asyncio.Task[None] | None = None
         self.stream_connected = asyncio.Event()
         self.stream_reconnects = 0
+        self.stream_retry = STREAM_RETRY
         self.updates = 0
+        self.malformed_updates = 0
 
     def __repr__(self) -> str:  # never the keys
         return f"AlpacaBroker(paper={self.paper})"
@@ -139,8 +168,10 @@ class AlpacaBroker:
 
     def _check_live(self) -> None:
         if not self.paper and not self.confirmed_live:
-            raise UsageError("live trading needs a confirmation: --i-understand-live-trading "
-                             "(headless) or the typed confirmation in the console")
+            raise UsageError(
+                "live trading needs a confirmation: --i-understand-live-trading "
+                "(headless) or the typed confirmation in the console"
+            )
 
     # ---- protocol ---------------------------------------------------------------------
     def set_update_handler(self, handler: UpdateHandler) -> None:
@@ -189,12 +220,18 @@ class AlpacaBroker:
             return None if x is None else (round(x, 8) if crypto else round(x, 2))
 
         common: dict[str, Any] = {
-            "symbol": req.symbol, "qty": req.qty, "side": OrderSide(req.side.value),
-            "time_in_force": tif, "client_order_id": req.client_order_id}
+            "symbol": req.symbol,
+            "qty": req.qty,
+            "side": OrderSide(req.side.value),
+            "time_in_force": tif,
+            "client_order_id": req.client_order_id,
+        }
         if req.is_bracket:
-            common.update(order_class=OrderClass.BRACKET,
-                          take_profit=TakeProfitRequest(limit_price=px(req.take_profit)),
-                          stop_loss=StopLossRequest(stop_price=px(req.stop_loss)))
+            common.update(
+                order_class=OrderClass.BRACKET,
+                take_profit=TakeProfitRequest(limit_price=px(req.take_profit)),
+                stop_loss=StopLossRequest(stop_price=px(req.stop_loss)),
+            )
         if req.type == "market":
             return MarketOrderRequest(**common)
         if req.type == "limit":
@@ -202,8 +239,9 @@ class AlpacaBroker:
         if req.type == "stop":
             return StopOrderRequest(**common, stop_price=px(req.stop_price))
         if req.type == "stop_limit":
-            return StopLimitOrderRequest(**common, stop_price=px(req.stop_price),
-                                         limit_price=px(req.limit_price))
+            return StopLimitOrderRequest(
+                **common, stop_price=px(req.stop_price), limit_price=px(req.limit_price)
+            )
         raise OrderRejectedError(f"order type {req.type!r} is not supported")
 
     async def submit(self, req: OrderRequest) -> list[Order]:
@@ -211,8 +249,9 @@ class AlpacaBroker:
         try:
             body = self._request(req)
         except ValueError as exc:  # alpaca-py validates requests before sending them
-            raise OrderRejectedError(f"invalid order {req.client_order_id}: "
-                                     f"{str(exc).splitlines()[-1].strip()}") from exc
+            raise OrderRejectedError(
+                f"invalid order {req.client_order_id}: {str(exc).splitlines()[-1].strip()}"
+            ) from exc
         raw = await self._call(self._client.submit_order, body)
         out = order_from_alpaca(raw, req.leg)
         for o in out:
@@ -241,8 +280,9 @@ class AlpacaBroker:
         from alpaca.trading.enums import QueryOrderStatus
         from alpaca.trading.requests import GetOrdersRequest
 
-        raw = await self._call(self._client.get_orders,
-                               GetOrdersRequest(status=QueryOrderStatus.OPEN, nested=True))
+        raw = await self._call(
+            self._client.get_orders, GetOrdersRequest(status=QueryOrderStatus.OPEN, nested=True)
+        )
         out: list[Order] = []
         for d in raw:
             out.extend(o for o in order_from_alpaca(d) if o.status.is_open)
@@ -250,10 +290,15 @@ class AlpacaBroker:
 
     async def positions(self) -> list[Position]:
         raw = await self._call(self._client.get_all_positions)
-        return [Position(p["symbol"], float(p["qty"]) * (-1 if p.get("side") == "short"
-                                                          and float(p["qty"]) > 0 else 1),
-                         float(p["avg_entry_price"]), _f(p.get("current_price")))
-                for p in raw]
+        return [
+            Position(
+                p["symbol"],
+                float(p["qty"]) * (-1 if p.get("side") == "short" and float(p["qty"]) > 0 else 1),
+                float(p["avg_entry_price"]),
+                _f(p.get("current_price")),
+            )
+            for p in raw
+        ]
 
     async def cancel(self, order_id: str) -> None:
         await self._call(self._client.cancel_order_by_id, order_id)
@@ -261,12 +306,22 @@ class AlpacaBroker:
     async def cancel_all(self) -> None:
         await self._call(self._client.cancel_orders)
 
-    async def close_position(self, symbol: str, client_order_id: str, side: Side, qty: float,
-                             created_at: int = 0) -> list[Order]:
+    async def close_position(
+        self, symbol: str, client_order_id: str, side: Side, qty: float, created_at: int = 0
+    ) -> list[Order]:
         """A market order for the whole quantity, with our id (so a retry cannot double it)."""
-        return await self.submit(OrderRequest(client_order_id, symbol, side, qty, "market",
-                                              time_in_force="gtc" if "/" in symbol else "day",
-                                              leg="close", created_at=created_at))
+        return await self.submit(
+            OrderRequest(
+                client_order_id,
+                symbol,
+                side,
+                qty,
+                "market",
+                time_in_force="gtc" if "/" in symbol else "day",
+                leg="close",
+                created_at=created_at,
+            )
+        )
 
     async def account(self) -> dict[str, Any]:
         raw = await self._call(self._client.get_account)
@@ -277,14 +332,14 @@ class AlpacaBroker:
         from websockets.asyncio.client import connect
         from websockets.exceptions import WebSocketException
 
-        delay = 0.2
+        backoff = self.stream_retry.start()
         first = True
         while True:
             try:
                 async with connect(self.stream_url, open_timeout=self.timeout_s) as ws:
                     await self._listen_handshake(ws)
                     self.stream_connected.set()
-                    delay = 0.2
+                    backoff.succeeded()
                     if not first:
                         self.stream_reconnects += 1
                         if self.on_reconnect is not None:
@@ -294,16 +349,25 @@ class AlpacaBroker:
                         await self._on_message(raw)
             except asyncio.CancelledError:
                 raise
-            except (OSError, WebSocketException, TimeoutError, BrokerError) as exc:
-                log.warning("trade_updates stream: %s; reconnecting in %.1fs",
-                            type(exc).__name__, delay)
+            except (OSError, WebSocketException, TimeoutError, BrokerError, ValueError) as exc:
+                why = type(exc).__name__
+            else:
+                why = "closed"
             self.stream_connected.clear()
+            backoff.failed()
+            delay = backoff.next_delay()
+            log.warning("trade_updates stream: %s; reconnecting in %.1fs", why, delay)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
 
     async def _listen_handshake(self, ws: Any) -> None:
-        await ws.send(json.dumps({"action": "authenticate",
-                                  "data": {"key_id": self._key, "secret_key": self._secret}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "action": "authenticate",
+                    "data": {"key_id": self._key, "secret_key": self._secret},
+                }
+            )
+        )
         reply = json.loads(await ws.recv())
         if (reply.get("data") or {}).get("status") != "authorized":
             raise BrokerError("trade_updates: authentication refused (check the API keys)")
@@ -311,22 +375,32 @@ class AlpacaBroker:
         json.loads(await ws.recv())
 
     async def _on_message(self, raw: str | bytes) -> None:
+        """One frame: a malformed one is logged, counted and skipped, never fatal."""
         try:
             msg = json.loads(raw)
-        except ValueError:
-            log.warning("trade_updates: a frame that is not JSON was ignored")
+            if not isinstance(msg, dict) or msg.get("stream") != "trade_updates":
+                return
+            update = update_from_alpaca(msg.get("data") or {})
+            if update is None:
+                raise ValueError("no order in the update")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            self.malformed_updates += 1
+            log.warning(
+                "trade_updates: a malformed message was skipped (%s: %s)",
+                type(exc).__name__,
+                str(exc)[:200],
+            )
             return
-        if msg.get("stream") != "trade_updates":
-            return
-        data = msg.get("data") or {}
-        update = update_from_alpaca(data)
         self.updates += 1
-        if update is not None and self._handler is not None:
+        if self._handler is not None:
             try:
                 await self._handler(update)
             except Exception as exc:  # noqa: BLE001 - the stream must outlive one bad update
-                log.error("trade update for %s not applied (%s); the next reconcile "
-                          "recovers it", update.order.client_order_id, exc)
+                log.error(
+                    "trade update for %s not applied (%s); the next reconcile recovers it",
+                    update.order.client_order_id,
+                    exc,
+                )
 
 
 def update_from_alpaca(data: dict[str, Any]) -> OrderUpdate | None:
@@ -337,8 +411,14 @@ def update_from_alpaca(data: dict[str, Any]) -> OrderUpdate | None:
     fill = None
     event = str(data.get("event") or "")
     if event in ("fill", "partial_fill") and data.get("price") is not None:
-        fill = Fill(order.id, order.client_order_id, order.symbol, order.side,
-                    float(data.get("qty") or order.filled_qty), float(data["price"]),
-                    parse_ts(data.get("timestamp")),
-                    str(data.get("execution_id") or f"{order.id}-{order.filled_qty:g}"))
+        fill = Fill(
+            order.id,
+            order.client_order_id,
+            order.symbol,
+            order.side,
+            float(data.get("qty") or order.filled_qty),
+            float(data["price"]),
+            parse_ts(data.get("timestamp")),
+            str(data.get("execution_id") or f"{order.id}-{order.filled_qty:g}"),
+        )
     return OrderUpdate(event, order, fill)

@@ -82,6 +82,8 @@ UpdateHandler = Callable[[OrderUpdate], Awaitable[None]]
 class Broker(Protocol):
     name: str
     paper: bool
+    malformed_updates: int
+    """Update messages that could not be read (skipped; the stream goes on)."""
 
     def set_update_handler(self, handler: UpdateHandler) -> None: ...
 
@@ -105,7 +107,8 @@ class Broker(Protocol):
 
     async def cancel_all(self) -> None: ...
 
-    async def close_position(self, symbol: str, client_order_id: str, side: Side, qty: float,
-                             created_at: int = 0) -> list[Order]: ...
+    async def close_position(
+        self, symbol: str, client_order_id: str, side: Side, qty: float, created_at: int = 0
+    ) -> list[Order]: ...
 
     async def account(self) -> dict[str, Any]: ...

@@ -39,9 +39,14 @@ KEEP_CLOSED = 200  # finished orders kept in the saved book (for reconcile after
 class PaperBroker:
     name = "paper"
     paper = True
+    malformed_updates = 0  # its updates are made in process: never malformed
 
-    def __init__(self, starting_balance: float = 100_000.0, persist: Persist | None = None,
-                 check_buying_power: bool = True) -> None:
+    def __init__(
+        self,
+        starting_balance: float = 100_000.0,
+        persist: Persist | None = None,
+        check_buying_power: bool = True,
+    ) -> None:
         self.starting_balance = starting_balance
         self.cash = starting_balance
         self.realized = 0.0
@@ -77,27 +82,55 @@ class PaperBroker:
             raise OrderRejectedError("qty must be > 0", 422, 40010000)
         if req.is_bracket and not self.supports_bracket(req.symbol):
             raise OrderRejectedError(
-                "crypto orders not allowed for advanced order_class: bracket", 422, 40010000)
+                "crypto orders not allowed for advanced order_class: bracket", 422, 40010000
+            )
         if req.type in ("limit", "stop_limit") and req.limit_price is None:
             raise OrderRejectedError("limit_price is required", 422, 40010000)
         if req.type in ("stop", "stop_limit") and req.stop_price is None:
             raise OrderRejectedError("stop_price is required", 422, 40010000)
         ref = req.limit_price or req.stop_price or self.last_price.get(req.symbol)
         opening = self._signed(req.side, req.qty) * self._pos(req.symbol)[0] >= 0
-        if (self.check_buying_power and opening and ref is not None
-                and req.qty * ref > self.buying_power()):
+        if (
+            self.check_buying_power
+            and opening
+            and ref is not None
+            and req.qty * ref > self.buying_power()
+        ):
             raise OrderRejectedError("insufficient buying power", 403, 40310000)
         created = max(req.created_at, self._now)
-        parent = self._new(req.client_order_id, req.symbol, req.side, req.qty, req.type,
-                           req.limit_price, req.stop_price, req.leg, created, req.setup_id)
+        parent = self._new(
+            req.client_order_id,
+            req.symbol,
+            req.side,
+            req.qty,
+            req.type,
+            req.limit_price,
+            req.stop_price,
+            req.leg,
+            created,
+            req.setup_id,
+        )
         out = [parent]
         if req.is_bracket:
             exit_side = Side.SELL if req.side is Side.BUY else Side.BUY
-            for leg, otype, lim, stp in (("target", "limit", req.take_profit, None),
-                                         ("stop", "stop", None, req.stop_loss)):
-                o = self._new(f"{req.client_order_id}-{leg[0].upper()}", req.symbol, exit_side,
-                              req.qty, otype, lim, stp, leg, created, req.setup_id,
-                              parent=parent.id, status=OrderStatus.HELD)
+            for leg, otype, lim, stp in (
+                ("target", "limit", req.take_profit, None),
+                ("stop", "stop", None, req.stop_loss),
+            ):
+                o = self._new(
+                    f"{req.client_order_id}-{leg[0].upper()}",
+                    req.symbol,
+                    exit_side,
+                    req.qty,
+                    otype,
+                    lim,
+                    stp,
+                    leg,
+                    created,
+                    req.setup_id,
+                    parent=parent.id,
+                    status=OrderStatus.HELD,
+                )
                 self.legs.setdefault(parent.id, []).append(o.id)
                 out.append(o)
         await self._save()
@@ -117,8 +150,11 @@ class PaperBroker:
         return [copy.copy(o) for o in self.orders.values() if o.status.is_open]
 
     async def positions(self) -> list[Position]:
-        return [Position(s, q, p, self.last_price.get(s))
-                for s, (q, p) in self.positions_book.items() if q]
+        return [
+            Position(s, q, p, self.last_price.get(s))
+            for s, (q, p) in self.positions_book.items()
+            if q
+        ]
 
     async def cancel(self, order_id: str) -> None:
         o = self.orders.get(order_id)
@@ -126,8 +162,10 @@ class PaperBroker:
             raise BrokerError("order not found", 404, 40410000)
         if not o.status.is_open:
             raise BrokerError(f'order is already in "{o.status.value}" state', 422, 42210000)
-        cancelled = [o, *(self.orders[x] for x in self.legs.get(o.id, ())
-                          if self.orders[x].status.is_open)]
+        cancelled = [
+            o,
+            *(self.orders[x] for x in self.legs.get(o.id, ()) if self.orders[x].status.is_open),
+        ]
         for c in cancelled:
             c.status = OrderStatus.CANCELED
             c.updated_at = self._now
@@ -143,23 +181,30 @@ class PaperBroker:
             if o.status.is_open:
                 await self.cancel(o.id)
 
-    async def close_position(self, symbol: str, client_order_id: str, side: Side, qty: float,
-                             created_at: int = 0) -> list[Order]:
+    async def close_position(
+        self, symbol: str, client_order_id: str, side: Side, qty: float, created_at: int = 0
+    ) -> list[Order]:
         """Flatten now at the last price: a kill switch cannot wait for the next candle."""
         if client_order_id in self.by_cid:
             raise DuplicateOrderError("client_order_id must be unique", 422, 40010001)
         px = self.last_price.get(symbol)
         if px is None:
             raise BrokerError(f"no price for {symbol} yet: cannot flatten", 422)
-        o = self._new(client_order_id, symbol, side, qty, "market", None, None, "close",
-                      self._now, None)
+        o = self._new(
+            client_order_id, symbol, side, qty, "market", None, None, "close", self._now, None
+        )
         await self._fill(o, px)
         return [copy.copy(o)]
 
     async def account(self) -> dict[str, Any]:
-        return {"cash": self.cash, "equity": self.equity(), "buying_power": self.buying_power(),
-                "realized_pnl": self.realized, "starting_balance": self.starting_balance,
-                "unrealized_pnl": self.equity() - self.cash - self._market_value()}
+        return {
+            "cash": self.cash,
+            "equity": self.equity(),
+            "buying_power": self.buying_power(),
+            "realized_pnl": self.realized,
+            "starting_balance": self.starting_balance,
+            "unrealized_pnl": self.equity() - self.cash - self._market_value(),
+        }
 
     # ---- the candle hook ----------------------------------------------------------------
     async def on_candle(self, candle: Candle) -> None:
@@ -176,8 +221,9 @@ class PaperBroker:
         self.last_price[sym] = candle.close
 
     async def _one_fill(self, c: Candle) -> bool:
-        todo = [o for o in self.orders.values()
-                if o.symbol == c.symbol and o.status in _OPEN_FILLABLE]
+        todo = [
+            o for o in self.orders.values() if o.symbol == c.symbol and o.status in _OPEN_FILLABLE
+        ]
         todo.sort(key=lambda o: _PRIORITY.get(o.type, 3))
         for o in todo:
             px = self._fill_price(o, c)
@@ -232,8 +278,9 @@ class PaperBroker:
         o.filled_avg_price = price
         o.updated_at = self._now
         self.fills_made += 1
-        fill = Fill(o.id, o.client_order_id, o.symbol, o.side, o.qty, price, self._now,
-                    f"{o.id}-fill")
+        fill = Fill(
+            o.id, o.client_order_id, o.symbol, o.side, o.qty, price, self._now, f"{o.id}-fill"
+        )
         released = []
         for leg_id in self.legs.get(o.id, ()):  # a filled entry releases its exits
             leg = self.orders[leg_id]
@@ -255,13 +302,37 @@ class PaperBroker:
         for sib in cancelled:
             await self._deliver(OrderUpdate("canceled", copy.copy(sib)))
 
-    def _new(self, cid: str, symbol: str, side: Side, qty: float, otype: str,
-             limit: float | None, stop: float | None, leg: str, created: int,
-             setup_id: str | None, parent: str | None = None,
-             status: OrderStatus = OrderStatus.NEW) -> Order:
-        o = Order(id=f"P-{cid}", client_order_id=cid, symbol=symbol, side=side, qty=qty,
-                  type=otype, status=status, leg=leg, parent_id=parent, limit_price=limit,
-                  stop_price=stop, setup_id=setup_id, created_at=created, updated_at=created)
+    def _new(
+        self,
+        cid: str,
+        symbol: str,
+        side: Side,
+        qty: float,
+        otype: str,
+        limit: float | None,
+        stop: float | None,
+        leg: str,
+        created: int,
+        setup_id: str | None,
+        parent: str | None = None,
+        status: OrderStatus = OrderStatus.NEW,
+    ) -> Order:
+        o = Order(
+            id=f"P-{cid}",
+            client_order_id=cid,
+            symbol=symbol,
+            side=side,
+            qty=qty,
+            type=otype,
+            status=status,
+            leg=leg,
+            parent_id=parent,
+            limit_price=limit,
+            stop_price=stop,
+            setup_id=setup_id,
+            created_at=created,
+            updated_at=created,
+        )
         self.orders[o.id] = o
         self.by_cid[cid] = o.id
         return o
@@ -281,14 +352,17 @@ class PaperBroker:
         return sum(q * p for q, p in self.positions_book.values())
 
     def equity(self) -> float:
-        return self.cash + sum(q * self.last_price.get(s, p)
-                               for s, (q, p) in self.positions_book.items())
+        return self.cash + sum(
+            q * self.last_price.get(s, p) for s, (q, p) in self.positions_book.items()
+        )
 
     def buying_power(self) -> float:
-        reserved = sum((o.qty - o.filled_qty) * (o.limit_price or o.stop_price
-                                                  or self.last_price.get(o.symbol, 0.0))
-                       for o in self.orders.values()
-                       if o.status.is_open and o.parent_id is None and o.leg == "entry")
+        reserved = sum(
+            (o.qty - o.filled_qty)
+            * (o.limit_price or o.stop_price or self.last_price.get(o.symbol, 0.0))
+            for o in self.orders.values()
+            if o.status.is_open and o.parent_id is None and o.leg == "entry"
+        )
         return max(0.0, self.equity() - reserved)
 
     # ---- persistence --------------------------------------------------------------------
@@ -300,8 +374,9 @@ class PaperBroker:
             if oid not in self.orders:
                 continue  # a leg that already left with its entry
             parent = self.orders[oid].parent_id
-            if parent is None and any(self.orders[x].status.is_open
-                                      for x in self.legs.get(oid, ())):
+            if parent is None and any(
+                self.orders[x].status.is_open for x in self.legs.get(oid, ())
+            ):
                 continue  # an entry whose exits still work stays with them
             if parent is not None and self.orders.get(parent) is not None:
                 continue  # legs leave together with their entry
@@ -309,11 +384,16 @@ class PaperBroker:
                 self.by_cid.pop(self.orders.pop(leg).client_order_id, None)
             self.by_cid.pop(self.orders.pop(oid).client_order_id, None)
         return {
-            "starting_balance": self.starting_balance, "cash": self.cash,
-            "realized": self.realized, "fills_made": self.fills_made,
+            "starting_balance": self.starting_balance,
+            "cash": self.cash,
+            "realized": self.realized,
+            "fills_made": self.fills_made,
             "orders": [order_to_dict(o) for o in self.orders.values()],
-            "legs": self.legs, "positions": self.positions_book,
-            "last_price": self.last_price, "last_start": self.last_start, "now": self._now,
+            "legs": self.legs,
+            "positions": self.positions_book,
+            "last_price": self.last_price,
+            "last_start": self.last_start,
+            "now": self._now,
         }
 
     def load(self, d: dict[str, Any]) -> None:
@@ -337,4 +417,3 @@ class PaperBroker:
     async def _save(self) -> None:
         if self._persist is not None:
             await self._persist(self.to_dict())
-

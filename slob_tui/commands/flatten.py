@@ -1,9 +1,11 @@
 """`slob-tui flatten`: the kill switch from the command line.
 
-Cancels every open order and flattens every position at the configured broker, and sets the
-kill switch so that no new order goes out until `--reset`. With the paper broker, when an
-engine is running on the same database the request is handed to it (it owns the paper book);
-otherwise the stored paper book is flattened directly at its last prices.
+Sets the kill switch (the trading gate's persisted state, which a running engine re-reads
+before every order), cancels every open order and flattens every position at the configured
+broker; no new order goes out until `--reset`, which a running engine honours the same way.
+With the paper broker and an engine running on the same database, the engine (it owns the
+paper book) cancels and flattens and says so; otherwise the stored paper book is flattened
+directly at its last prices. A path where no database exists is refused.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--reset", action="store_true", help="clear the kill switch instead (allow new orders)"
     )
     parser.add_argument(
-        "--wait", type=float, default=15.0, metavar="SECONDS",
+        "--wait",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
         help="how long to wait for a running paper engine to act on the request",
     )
     parser.add_argument("--live", action="store_true", help="the live Alpaca account")
@@ -44,55 +49,67 @@ async def _flatten(db: str, live: bool, settings, args) -> str:  # noqa: ANN001
     from slob_tui.core.clock import WallClock
     from slob_tui.engine.bus import EventBus
     from slob_tui.execution.executor import OrderExecutor
+    from slob_tui.execution.gate import TradingGate
     from slob_tui.execution.wiring import make_broker
     from slob_tui.storage.state import StateManager
 
     state = StateManager(db, redis_url=settings.redis_url, tz=settings.tz)
     await state.open()
     try:
+        gate = TradingGate(state, WallClock().now_ns)
+        await gate.load()
+        if args.reset:  # a running engine reads the gate before its next order
+            await gate.reset()
+            return "kill switch cleared: new orders allowed"
         # flattening live money only reduces risk: --live is its own confirmation here
         venue = make_broker(settings, state, live=live, live_confirmed=live)
         broker = venue.broker
         running = await state.get_value("engine")
+        alive = isinstance(running, dict) and _alive(int(running.get("pid", 0)))
         if venue.simulator is not None:
-            if args.reset:
-                await state.clear_value("kill_switch")
-                return "kill switch cleared: new orders allowed"
-            if isinstance(running, dict) and _alive(int(running.get("pid", 0))):
-                await state.set_value("kill_request", {"reason": args.reason})
+            if alive:  # it owns the paper book: close its gate now, it cancels and flattens
+                kill = await gate.kill(args.reason)
                 loop = asyncio.get_running_loop()
                 deadline = loop.time() + args.wait
                 while loop.time() < deadline:
-                    if not await state.get_value("kill_request"):
-                        return (f"kill switch executed by the running engine (pid "
-                                f"{running['pid']}): orders cancelled, positions flattened")
+                    if await gate.acknowledged(kill.kill_id):
+                        return (
+                            f"kill switch executed by the running engine (pid "
+                            f"{running['pid']}): orders cancelled, positions flattened"
+                        )
                     await asyncio.sleep(0.2)
-                return (f"kill switch requested from the running engine (pid {running['pid']});"
-                        " it acts on its next candle")
+                return (
+                    f"kill switch on: the running engine (pid {running['pid']}) places no "
+                    "new order; it cancels and flattens on its next candle"
+                )
             book = await state.get_value("paper_book")
             if book:
                 venue.simulator.load(book)
         await broker.connect()
-        executor = OrderExecutor(broker, state, EventBus(), clock=WallClock())
+        executor = OrderExecutor(broker, state, EventBus(), clock=WallClock(), gate=gate)
         try:
             await executor.load()
-            if args.reset:
-                await executor.reset_kill_switch()
-                return "kill switch cleared: new orders allowed"
             done = await executor.kill_switch(args.reason)
         finally:
             await broker.close()
-        return (f"kill switch on ({broker.name}): cancelled {len(done['cancelled'])} orders, "
-                f"flattened {', '.join(done['flattened']) or 'no positions'}")
+        return (
+            f"kill switch on ({broker.name}): cancelled {len(done['cancelled'])} orders, "
+            f"flattened {', '.join(done['flattened']) or 'no positions'}"
+        )
     finally:
         await state.close()
 
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
+    from pathlib import Path
 
     from slob_tui.config import load_settings
+    from slob_tui.errors import UsageError
 
     settings = load_settings()
-    print(asyncio.run(_flatten(args.db or settings.db_path, bool(args.live), settings, args)))
+    db = Path(args.db or settings.db_path)
+    if not db.is_file():  # a mistyped path must not become a new, empty account
+        raise UsageError(f"state database {db}: no such file (give --db the engine's database)")
+    print(asyncio.run(_flatten(str(db), bool(args.live), settings, args)))
     return 0

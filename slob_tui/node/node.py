@@ -7,10 +7,11 @@ broker (and the paper venue behind it), the executor and its runtime, and operat
 Telegram). Nothing is attached from outside afterwards.
 
 Start order: the database lock is taken (one engine per database); the engine opens the store
-and resumes after its history; execution opens the state, restores the paper book and the trackers, reconciles with the broker and catches up on
-stored candles; operations start serving; only then does the feed run. Stop order is the
-reverse: the pipeline stops (feed off, ticks processed, open candles flushed), execution drains
-its orders and saves the trackers, operations stop, the store closes, the lock is released.
+and resumes after its history; execution opens the state, restores the paper book and the
+trackers, reconciles with the broker and catches up on stored candles; operations start
+serving; only then does the feed run. Stop order is the reverse: the pipeline stops (feed off,
+ticks processed, open candles flushed), execution drains its orders and saves the trackers,
+operations stop, the store closes, the lock is released.
 
 Each closed candle goes to the node's one candle consumer, which calls the execution runtime
 (paper fills, the trading gate, tracker saves) before the tracker decides on it.

@@ -14,9 +14,10 @@ from slob_tui.brokers.base import DuplicateOrderError, OrderRejectedError, Order
 from slob_tui.config import Settings
 from slob_tui.core.events import Event, EventType
 from slob_tui.core.models import Direction, OrderStatus, Side
+from slob_tui.core.retry import RetryPolicy
 from slob_tui.engine.bus import EventBus
 from slob_tui.errors import UsageError
-from slob_tui.execution.executor import OrderExecutor, RetryPolicy
+from slob_tui.execution.executor import OrderExecutor
 from slob_tui.execution.risk import RiskLimits
 from slob_tui.storage.state import StateManager
 from tests.fakes.alpaca import LocalAlpaca
@@ -42,9 +43,12 @@ async def server() -> AsyncIterator[LocalAlpaca]:
 
 
 def settings_for(srv: LocalAlpaca) -> Settings:
-    return Settings(alpaca_api_key=KEY, alpaca_api_secret=SECRET,
-                    alpaca_api_base_url=srv.rest_url,
-                    alpaca_trading_stream_url=srv.trading_stream_url)
+    return Settings(
+        alpaca_api_key=KEY,
+        alpaca_api_secret=SECRET,
+        alpaca_api_base_url=srv.rest_url,
+        alpaca_trading_stream_url=srv.trading_stream_url,
+    )
 
 
 class DiesBeforeExits(AlpacaBroker):
@@ -61,8 +65,13 @@ class DiesBeforeExits(AlpacaBroker):
 
 
 class Setup:
-    def __init__(self, srv: LocalAlpaca, db: Path, limits: RiskLimits | None = None,
-                 broker_cls: type[AlpacaBroker] = AlpacaBroker) -> None:
+    def __init__(
+        self,
+        srv: LocalAlpaca,
+        db: Path,
+        limits: RiskLimits | None = None,
+        broker_cls: type[AlpacaBroker] = AlpacaBroker,
+    ) -> None:
         self.broker_cls = broker_cls
         self.srv = srv
         self.db = db
@@ -78,8 +87,14 @@ class Setup:
         async def no_sleep(_s: float) -> None:
             await asyncio.sleep(0)
 
-        self.ex = OrderExecutor(self.broker, self.state, self.bus, limits=self.limits,
-                                retry=RetryPolicy(attempts=3), sleep=no_sleep)
+        self.ex = OrderExecutor(
+            self.broker,
+            self.state,
+            self.bus,
+            limits=self.limits,
+            retry=RetryPolicy(attempts=3),
+            sleep=no_sleep,
+        )
         self.broker.on_reconnect = self.ex.reconcile
         await self.broker.connect()
         if self.broker._use_stream:
@@ -102,22 +117,31 @@ async def test_bracket_placed_filled_and_closed_through_alpaca_py(server, tmp_pa
         await s.ex.on_setup_event(trigger_event(u))
         [placed] = s.of(EventType.ORDER_PLACED)
         body = server.trading.orders[placed["order_id"]]
-        assert body["order_class"] == "bracket" and body["client_order_id"] == \
-            "slob-QQQ-L-20231114221100-E"
+        assert (
+            body["order_class"] == "bracket"
+            and body["client_order_id"] == "slob-QQQ-L-20231114221100-E"
+        )
         legs = [server.trading.orders[x] for x in body["_legs"]]
         assert sorted((x["type"], x["limit_price"] or x["stop_price"]) for x in legs) == [
-            ("limit", "410.01"), ("stop", "395")]  # cents, as Alpaca wants
+            ("limit", "410.01"),
+            ("stop", "395"),
+        ]  # cents, as Alpaca wants
         await until(lambda: len(s.of(EventType.ORDER_FILLED)) == 1)  # market entry, streamed
         server.set_price("QQQ", 410.5)
         await until(lambda: len(s.of(EventType.TRADE_CLOSED)) == 1)
         [trade] = s.of(EventType.TRADE_CLOSED)
         assert (trade["exit_leg"], trade["entry_price"], trade["exit_price"]) == (
-            "target", 400.0, 410.01)
+            "target",
+            400.0,
+            410.01,
+        )
         await until(lambda: any(c["leg"] == "stop" for c in s.of(EventType.ORDER_CANCELLED)))
         assert await s.broker.positions() == []
         assert {r.order.leg: r.order.status for r in await s.state.orders()} == {
-            "entry": OrderStatus.FILLED, "target": OrderStatus.FILLED,
-            "stop": OrderStatus.CANCELED}
+            "entry": OrderStatus.FILLED,
+            "target": OrderStatus.FILLED,
+            "stop": OrderStatus.CANCELED,
+        }
 
 
 async def test_insufficient_buying_power_is_rejected_once(server, tmp_path) -> None:
@@ -144,8 +168,9 @@ async def test_rate_limited_submit_is_retried_then_sent_once(server, tmp_path) -
         server.rest.limiter.hits.clear()  # the next minute
         assert await s.ex.reconcile() == []
         assert len(s.of(EventType.ORDER_PLACED)) == 1
-        cids = [o["client_order_id"] for o in server.trading.orders.values()
-                if o["_parent"] is None]
+        cids = [
+            o["client_order_id"] for o in server.trading.orders.values() if o["_parent"] is None
+        ]
         assert cids == ["slob-QQQ-S-20231114221100-E"]
 
 
@@ -164,16 +189,18 @@ async def test_duplicate_client_id_is_fetched_not_placed_twice(server, tmp_path)
         rec = await s.state.get_order("slob-QQQ-L-20231114221100-E")
         rec.order.id, rec.order.status = "", OrderStatus.PENDING_NEW
         await s.state.save_order(rec)
-        await s.ex._submit_entry(rec)  # the retry after restart: 422, then fetched
+        await s.ex.submit_entry(rec)  # the retry after restart: 422, then fetched
         assert s.ex.duplicates == 1
-        parents = [o for o in server.trading.orders.values()
-                   if o["client_order_id"] == rec.order.client_order_id]
+        parents = [
+            o
+            for o in server.trading.orders.values()
+            if o["client_order_id"] == rec.order.client_order_id
+        ]
         assert len(parents) == 1
         assert (await s.state.get_order(rec.order.client_order_id)).order.id == parents[0]["id"]
 
 
-async def test_emulated_crypto_bracket_survives_a_restart_between_legs(server,
-                                                                       tmp_path) -> None:
+async def test_emulated_crypto_bracket_survives_a_restart_between_legs(server, tmp_path) -> None:
     server.set_price("BTC/USD", 30_000.0)
     db = tmp_path / "s.db"
     async with Setup(server, db, broker_cls=DiesBeforeExits) as s:
@@ -184,8 +211,9 @@ async def test_emulated_crypto_bracket_survives_a_restart_between_legs(server,
         assert (entry["order_class"], entry["status"]) == ("simple", "filled")
     async with Setup(server, db) as s:  # restart: entry filled, exits never placed
         assert await s.ex.reconcile() == []
-        exits = sorted((o["type"], o["status"]) for o in server.trading.orders.values()
-                       if o["side"] == "sell")
+        exits = sorted(
+            (o["type"], o["status"]) for o in server.trading.orders.values() if o["side"] == "sell"
+        )
         assert exits == [("limit", "new"), ("stop_limit", "new")]
         assert await s.ex.reconcile() == []  # again: nothing placed twice
         assert len(server.trading.orders) == 3
@@ -199,8 +227,10 @@ async def test_emulated_crypto_bracket_survives_a_restart_between_legs(server,
 
 async def test_live_needs_confirmation_and_keys_never_show(server) -> None:
     unconfirmed = AlpacaBroker(settings_for(server), paper=False, stream=False)
-    for call in (unconfirmed.connect(), unconfirmed.submit(
-            OrderRequest("live-1", "QQQ", Side.BUY, 1))):
+    for call in (
+        unconfirmed.connect(),
+        unconfirmed.submit(OrderRequest("live-1", "QQQ", Side.BUY, 1)),
+    ):
         with pytest.raises(UsageError, match="confirmation"):
             await call
     assert server.rest.requests == 0  # nothing reached the account
@@ -212,7 +242,8 @@ async def test_live_needs_confirmation_and_keys_never_show(server) -> None:
         AlpacaBroker(Settings(), paper=True)
     with pytest.raises(OrderRejectedError):
         await AlpacaBroker(settings_for(server), stream=False).submit(
-            OrderRequest("x", "QQQ", Side.BUY, 1, "limit"))  # no limit price: 422
+            OrderRequest("x", "QQQ", Side.BUY, 1, "limit")
+        )  # no limit price: 422
     assert parse_ts("2021-02-22T15:51:45.335689322Z") == 1614009105335689322
 
 
@@ -243,8 +274,7 @@ async def test_stream_reconnect_reconciles_and_counts_a_fill_once(server, tmp_pa
         assert [f.qty for f in await s.state.fills(target.order.client_order_id)] == [1.0]
 
 
-async def test_detached_placement_frees_the_pipeline_and_keeps_the_order(server,
-                                                                         tmp_path) -> None:
+async def test_detached_placement_frees_the_pipeline_and_keeps_the_order(server, tmp_path) -> None:
     """With a remote broker the executor places from a task of its own: the bus (the candle
     pipeline) gets back at once, setups are placed in order, once each, and `drain` waits for
     them (the engine's stop does, before the broker closes). Attached, the emit waits."""
@@ -267,8 +297,7 @@ async def test_detached_placement_frees_the_pipeline_and_keeps_the_order(server,
         assert len(s.of(EventType.ORDER_PLACED)) == 1  # attached: placed before the emit returns
 
 
-def test_the_engine_places_detached_with_alpaca_and_attached_with_paper(server,
-                                                                        tmp_path) -> None:
+def test_the_engine_places_detached_with_alpaca_and_attached_with_paper(server, tmp_path) -> None:
     from slob_tui.config import load_settings
     from slob_tui.execution.wiring import BrokerSetup
     from slob_tui.node import NodeConfig, TradingNode
@@ -285,3 +314,30 @@ def test_the_engine_places_detached_with_alpaca_and_attached_with_paper(server,
     paper = TradingNode(NodeConfig(db=str(tmp_path / "p.db"), settings=settings),
                         feed=IdleFeed()).executor
     assert remote._queue is not None and paper._queue is None
+
+
+async def test_malformed_trade_updates_are_skipped_counted_and_the_stream_goes_on(
+    server, tmp_path
+) -> None:
+    """The local Alpaca sends trade_updates the broker cannot read (an order without a
+    symbol, an unknown side, a list for data, not JSON): each is logged, counted in health
+    and skipped; the same connection then delivers the next real fill."""
+    server.set_price("QQQ", 400.0)
+    async with Setup(server, tmp_path / "s.db") as s:
+        for garbage in (
+            {"event": "fill", "order": {"id": "x1"}},
+            {"event": "new", "order": {"id": "x2", "symbol": "QQQ", "side": "sideways"}},
+            {"event": "fill"},
+        ):
+            for listener in list(server.trading.listeners):
+                listener(garbage)
+        for conn in list(server._ws_server.connections):
+            await conn.send(b'{"stream": "trade_updates", "data": [1, 2]}')
+            await conn.send(b"\x00\xff not json")
+        u = triggered(0, Direction.LONG, entry=400, stop=395, target=410, symbol="QQQ")
+        await s.ex.on_setup_event(trigger_event(u))
+        await until(lambda: len(s.of(EventType.ORDER_FILLED)) == 1)
+        server.set_price("QQQ", 410.5)  # the target's fill can only arrive by the stream
+        await until(lambda: len(s.of(EventType.TRADE_CLOSED)) == 1)
+        assert s.broker.malformed_updates == 5 and s.ex.health()["malformed_updates"] == 5
+        assert s.broker.stream_reconnects == 0 and not s.broker._stream_task.done()

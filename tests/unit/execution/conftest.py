@@ -12,8 +12,9 @@ from slob_tui.brokers.paper import PaperBroker
 from slob_tui.core.clock import ManualClock
 from slob_tui.core.events import Event, EventType
 from slob_tui.core.models import NS_PER_MINUTE, Candle, Direction, SetupState, SetupUpdate
+from slob_tui.core.retry import RetryPolicy
 from slob_tui.engine.bus import EventBus
-from slob_tui.execution.executor import OrderExecutor, RetryPolicy
+from slob_tui.execution.executor import OrderExecutor
 from slob_tui.execution.risk import RiskLimits
 from slob_tui.storage.state import StateManager
 
@@ -24,14 +25,29 @@ def candle(i: int, o: float, h: float, lo: float, c: float, symbol: str = "NQ") 
     return Candle(symbol, T0 + i * NS_PER_MINUTE, o, h, lo, c, 10.0)
 
 
-def triggered(i: int, direction: Direction, entry: float, stop: float, target: float,
-              symbol: str = "NQ", liq2: int | None = None) -> SetupUpdate:
+def triggered(
+    i: int,
+    direction: Direction,
+    entry: float,
+    stop: float,
+    target: float,
+    symbol: str = "NQ",
+    liq2: int | None = None,
+) -> SetupUpdate:
     t = T0 + i * NS_PER_MINUTE
     liq2_time = T0 + (liq2 if liq2 is not None else i - 3) * NS_PER_MINUTE
     sid = f"{symbol}-{direction.value}-{t}"
-    return SetupUpdate(sid, symbol, direction, SetupState.TRIGGERED, SetupState.WAITING_ENTRY,
-                       None, i, t, {"entry": entry, "stop": stop, "target": target, "rr": 2.0,
-                                    "liq2_time": liq2_time})
+    return SetupUpdate(
+        sid,
+        symbol,
+        direction,
+        SetupState.TRIGGERED,
+        SetupState.WAITING_ENTRY,
+        None,
+        i,
+        t,
+        {"entry": entry, "stop": stop, "target": target, "rr": 2.0, "liq2_time": liq2_time},
+    )
 
 
 def trigger_event(u: SetupUpdate) -> Event:
@@ -57,8 +73,12 @@ class Rig:
             await self.broker.on_candle(c)
 
 
-async def make_rig(db: Path, limits: RiskLimits | None = None, balance: float = 1e6,
-                   broker: PaperBroker | None = None) -> Rig:
+async def make_rig(
+    db: Path,
+    limits: RiskLimits | None = None,
+    balance: float = 1e6,
+    broker: PaperBroker | None = None,
+) -> Rig:
     state = await StateManager(db).open()
 
     async def persist(book: dict) -> None:
@@ -76,9 +96,16 @@ async def make_rig(db: Path, limits: RiskLimits | None = None, balance: float = 
     async def fake_sleep(s: float) -> None:
         sleeps.append(s)
 
-    ex = OrderExecutor(broker, state, bus, limits=limits, clock=clock,
-                       retry=RetryPolicy(attempts=4, base_s=0.5), sleep=fake_sleep,
-                       max_signal_age_s=0)
+    ex = OrderExecutor(
+        broker,
+        state,
+        bus,
+        limits=limits,
+        clock=clock,
+        retry=RetryPolicy(attempts=4, base_s=0.5),
+        sleep=fake_sleep,
+        max_signal_age_s=0,
+    )
     events: list[Event] = []
     bus.subscribe(None, events.append)
     await ex.load()

@@ -41,8 +41,7 @@ class JournalFirstPaper(PaperBroker):
         return await super().submit(req)
 
 
-async def test_every_order_follows_its_persisted_trigger(shared_data: Path,
-                                                         tmp_path: Path) -> None:
+async def test_every_order_follows_its_persisted_trigger(shared_data: Path, tmp_path: Path) -> None:
     from slob_tui.feeds.replay import ReplayFeed
 
     feed = ReplayFeed(str(shared_data / NQ), tz="America/New_York", speed=None)
@@ -100,9 +99,21 @@ async def test_flatten_command_reaches_the_running_engine(tmp_path: Path) -> Non
         assert [p.qty for p in await ex.broker.positions()] == [1.0]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLOB_", "REDIS_"))}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "slob_tui", "flatten", "--db", str(db), "--wait", "20",
-            "--reason", "from the shell", cwd=tmp_path, env={**env, "PYTHONPATH": str(REPO)},
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            sys.executable,
+            "-m",
+            "slob_tui",
+            "flatten",
+            "--db",
+            str(db),
+            "--wait",
+            "20",
+            "--reason",
+            "from the shell",
+            cwd=tmp_path,
+            env={**env, "PYTHONPATH": str(REPO)},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         i = 2
         while proc.returncode is None:  # candles keep coming; the engine checks each one
             await engine.put_candles([candle(i, 101, 102, 100, 101)])
@@ -121,8 +132,9 @@ async def test_flatten_command_reaches_the_running_engine(tmp_path: Path) -> Non
         await node.stop("test over")
 
 
-async def test_flatten_command_on_a_stopped_paper_account(tmp_path: Path,
-                                                          monkeypatch, capsys) -> None:
+async def test_flatten_command_on_a_stopped_paper_account(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
     db = tmp_path / "s.db"
     node = TradingNode(config(db), feed=IdleFeed(), clock=ManualClock(T0))
     engine, ex = node.engine, node.executor
@@ -145,8 +157,9 @@ async def test_flatten_command_on_a_stopped_paper_account(tmp_path: Path,
     assert await asyncio.to_thread(main, ["flatten", "--db", str(db), "--reset"]) == 0
     assert "kill switch cleared" in capsys.readouterr().out
     with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM hot_state WHERE key = 'value:kill_switch'"
-                            ).fetchone() == (0,)
+        assert conn.execute(
+            "SELECT COUNT(*) FROM hot_state WHERE key = 'value:kill_switch'"
+        ).fetchone() == (0,)
     assert await asyncio.to_thread(main, ["flatten", "--db", str(tmp_path)]) == 2
     assert "state database" in capsys.readouterr().err
 
@@ -170,7 +183,8 @@ def test_the_mode_says_where_orders_go(tmp_path: Path) -> None:
 
 
 async def test_unreachable_redis_fails_the_start_in_one_line_and_closes_the_store(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     import pytest
 
     from slob_tui.storage.state import StateError
@@ -181,3 +195,21 @@ async def test_unreachable_redis_fails_the_start_in_one_line_and_closes_the_stor
         await engine.start()
     with pytest.raises(Exception, match="not open"):
         await engine.store.count()  # closed: no thread left to keep the process alive
+
+
+async def test_flatten_refuses_a_path_where_no_database_exists(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """A mistyped --db used to create the folders and an empty account, then report a kill
+    switch on it with exit 0; now: one line, exit 2, nothing created."""
+    monkeypatch.chdir(tmp_path)
+    for k in [k for k in os.environ if k.startswith(("SLOB_", "REDIS_", "ALPACA_"))]:
+        monkeypatch.delenv(k)
+    from slob_tui.cli import main
+
+    missing = tmp_path / "typo" / "slob.db"
+    for extra in ([], ["--reset"]):
+        assert await asyncio.to_thread(main, ["flatten", "--db", str(missing), *extra]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1 and f"state database {missing}" in err
+    assert list(tmp_path.iterdir()) == []

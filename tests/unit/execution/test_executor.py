@@ -68,7 +68,8 @@ async def test_transient_errors_are_retried_with_growing_backoff(tmp_path: Path)
     await rig.feed(candle(0, 100, 101, 99, 100))
     await rig.executor.on_setup_event(trigger_event(triggered(0, Direction.LONG, 100, 95, 110)))
     assert broker.submits == 3 and rig.executor.retries == 2
-    assert len(rig.sleeps) == 2 and 0.5 <= rig.sleeps[0] < rig.sleeps[1] <= 1.1
+    # core.retry's equal jitter: the n-th wait is in [c/2, c] for c = 0.5 * 2**(n-1)
+    assert len(rig.sleeps) == 2 and 0.25 <= rig.sleeps[0] <= 0.5 <= rig.sleeps[1] <= 1.0
     assert len(rig.of(EventType.ORDER_PLACED)) == 1
     await rig.state.close()
 
@@ -86,8 +87,7 @@ async def test_a_lost_reply_then_422_fetches_the_placed_order(tmp_path: Path) ->
     await rig.state.close()
 
 
-async def test_retries_exhausted_leave_it_pending_and_the_restart_sends_it(
-        tmp_path: Path) -> None:
+async def test_retries_exhausted_leave_it_pending_and_the_restart_sends_it(tmp_path: Path) -> None:
     broker = FlakyPaper(fail=10)
     rig = await make_rig(tmp_path / "s.db", broker=broker)
     await rig.feed(candle(0, 100, 101, 99, 100))
@@ -149,7 +149,10 @@ async def test_emulated_crypto_bracket_is_oco(rig) -> None:
     await rig.feed(candle(1, 100, 101, 99, 100, "BTC/USD"))
     legs = {o.leg: o for o in await rig.broker.open_orders()}
     assert (legs["stop"].type, legs["stop"].stop_price, legs["target"].limit_price) == (
-        "stop_limit", 95, 110)
+        "stop_limit",
+        95,
+        110,
+    )
     await rig.feed(candle(2, 100, 112, 99, 111, "BTC/USD"))
     [trade] = rig.of(EventType.TRADE_CLOSED)
     assert (trade["exit_leg"], trade["pnl"]) == ("target", 10.0)
@@ -203,11 +206,13 @@ async def test_kill_switch_cancels_flattens_blocks_and_survives_restart(tmp_path
     await rig.executor.on_setup_event(trigger_event(triggered(0, Direction.LONG, 100, 95, 110)))
     await rig.feed(candle(1, 100, 103, 99, 102))
     rig.executor.subscribe()
-    await rig.bus.emit_and_wait(Event(EventType.KILL_SWITCH, 0, {"request": True,
-                                                                 "reason": "console"}))
+    await rig.bus.emit_and_wait(
+        Event(EventType.KILL_SWITCH, 0, {"request": True, "reason": "console"})
+    )
     active = [k for k in rig.of(EventType.KILL_SWITCH) if k.get("active")]
     assert [(k["reason"], k["flattened"], len(k["cancelled"])) for k in active] == [
-        ("console", ["NQ"], 2)]
+        ("console", ["NQ"], 2)
+    ]
     assert await rig.broker.positions() == [] and await rig.broker.open_orders() == []
     [trade] = await rig.state.trades()
     assert (trade["exit_leg"], trade["exit_price"]) == ("close", 102)
