@@ -91,7 +91,7 @@ class DaskRunner:
     task then names its candles by the scattered future.
     """
 
-    def __init__(self, datasets: Datasets, address: str, timeout: float = 10.0) -> None:
+    def __init__(self, datasets: Datasets, address: str, timeout: float = 5.0) -> None:
         from dask.distributed import Client
 
         try:

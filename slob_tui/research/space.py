@@ -3,7 +3,8 @@
 Bounds are a table here because the defaults alone cannot say how far a knob may sensibly
 move; each default of `SlobParams` lies inside its bounds (a test checks it). Buffers are in
 price units, so their bounds are multiples of the instrument profile's value, not constants.
-A TOML file can replace a range, restrict the target modes, or fix a parameter.
+A TOML file can list the only knobs to search, replace a range, restrict the target modes,
+or fix a parameter.
 """
 
 from __future__ import annotations
@@ -177,10 +178,29 @@ def load_space_file(space: SearchSpace, path: str) -> SearchSpace:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
-    extra = sorted(set(doc) - {"params"})
+    extra = sorted(set(doc) - {"params", "search"})
     if extra:
-        raise UsageError(f"{path}: unknown table {extra[0]!r} (expected [params])")
+        raise UsageError(f"{path}: unknown key {extra[0]!r} (expected search = [...], [params])")
+    if "search" in doc:
+        space = only(space, doc["search"], path)
     table = doc.get("params", {})
     if not isinstance(table, dict):
         raise UsageError(f"{path}: [params] must be a table")
     return narrow(space, table, path)
+
+
+def only(space: SearchSpace, names: Any, origin: str) -> SearchSpace:
+    """Search just `names`; every other knob stays at its base value."""
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise UsageError(f"{origin}: search must be a list of parameter names")
+    for name in names:
+        if name not in _FIELD_NAMES:
+            raise UsageError(f"{origin}: unknown parameter {name!r}")
+        if name not in space.dimensions:
+            raise UsageError(
+                f"{origin}: {name} is not searchable (searchable: "
+                f"{', '.join(sorted(space.dimensions))})"
+            )
+    if not names:
+        raise UsageError(f"{origin}: search lists no parameter")
+    return SearchSpace(space.base, {n: space.dimensions[n] for n in names})
