@@ -50,3 +50,16 @@ def evaluate(candles: list[Candle], request: EvalRequest) -> Evaluation:
     rs, equity = closed_trade_rs(candles, request.symbol, request.params)
     score = judge(objective_named(request.objective), rs, request.min_trades)
     return Evaluation(score, equity)
+
+
+@dataclass(frozen=True, slots=True)
+class CandleBlock:
+    """One span's candles as a single object, so that Dask ships it whole (Dask would scatter
+    a bare list element by element)."""
+
+    candles: list[Candle]
+
+
+def evaluate_block(block: CandleBlock, request: EvalRequest) -> Evaluation:
+    """`evaluate` on a shipped block (the task a Dask worker runs)."""
+    return evaluate(block.candles, request)

@@ -9,6 +9,7 @@ from slob_tui.research.runners import Datasets, make_runner
 from slob_tui.research.search import (
     Progress,
     SearchSettings,
+    TrialWriter,
     WindowChoice,
     WindowStudy,
     dataset_name,
@@ -61,6 +62,7 @@ def optimize(
     windows = plan_windows(candles, space, k)
     datasets = datasets_for(candles, windows)
     storage = open_storage(settings.storage)
+    writer = TrialWriter()
     studies = [
         WindowStudy(
             storage,
@@ -68,13 +70,17 @@ def optimize(
             w,
             space,
             settings,
+            writer,
         )
         for w in windows
     ]
-    runner = make_runner(datasets, jobs, scheduler)
     try:
-        label = runner.label
-        choices = search(studies, space, settings, runner, progress)
+        runner = make_runner(datasets, jobs, scheduler)
+        try:
+            label = runner.label
+            choices = search(studies, space, settings, runner, progress)
+        finally:
+            runner.close()
     finally:
-        runner.close()
+        writer.close()
     return OptimizeResult(settings, space, choices, k is not None, label)

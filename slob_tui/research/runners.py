@@ -12,7 +12,13 @@ from typing import Any, Protocol
 
 from slob_tui.core.models import Candle
 from slob_tui.errors import UsageError
-from slob_tui.research.evaluate import EvalRequest, Evaluation, evaluate
+from slob_tui.research.evaluate import (
+    CandleBlock,
+    EvalRequest,
+    Evaluation,
+    evaluate,
+    evaluate_block,
+)
 
 Datasets = dict[str, list[Candle]]
 
@@ -100,7 +106,7 @@ class DaskRunner:
             raise UsageError(f"cannot reach Dask scheduler {address}: {exc}") from None
         self._address = address
         self._data: dict[str, Any] = {
-            name: self._client.scatter(candles, broadcast=True, hash=False)
+            name: self._client.scatter(CandleBlock(candles), broadcast=True, hash=False)
             for name, candles in datasets.items()
         }
 
@@ -111,7 +117,8 @@ class DaskRunner:
 
     def run(self, requests: Sequence[EvalRequest]) -> list[Evaluation]:
         futures = [
-            self._client.submit(evaluate, self._data[r.dataset], r, pure=False) for r in requests
+            self._client.submit(evaluate_block, self._data[r.dataset], r, pure=False)
+            for r in requests
         ]
         return list(self._client.gather(futures))
 
