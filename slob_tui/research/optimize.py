@@ -62,7 +62,7 @@ def optimize(
     windows = plan_windows(candles, space, k)
     datasets = datasets_for(candles, windows)
     storage = open_storage(settings.storage)
-    writer = TrialWriter()
+    writer = TrialWriter(storage)
     studies = [
         WindowStudy(
             storage,

@@ -148,39 +148,89 @@ def open_storage(url: str) -> Any:
 
 
 class TrialWriter:
-    """Stores finished trials on a thread of its own, in the order they were told.
+    """Stores finished trials, many per transaction, on a thread of its own, in told order.
 
-    Optuna's RDB storage spends a transaction per parameter of a trial; done inline that cost
-    would sit between batches. The order is kept, so the storage always holds a prefix of
-    each study's trials, which is what resuming needs.
+    Optuna's own `add_trial` spends a query and a flush per parameter (~50 ms a trial on
+    SQLite, more than a backtest); here the rows of a whole batch of trials go in one
+    transaction through Optuna's storage models. The order is kept, so the storage always
+    holds a prefix of each study's trials, which is what resuming needs.
     """
 
-    def __init__(self) -> None:
+    FLUSH_EVERY = 64
+
+    def __init__(self, storage: Any) -> None:
         import queue
         import threading
 
-        self._queue: queue.Queue[tuple[Any, Any] | None] = queue.Queue()
+        self._storage = storage
+        self._pending: list[tuple[int, Any]] = []
+        self._queue: queue.Queue[list[tuple[int, Any]] | None] = queue.Queue()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._drain, name="optuna-writer", daemon=True)
         self._thread.start()
 
     def _drain(self) -> None:
-        while (item := self._queue.get()) is not None:
+        while (items := self._queue.get()) is not None:
             if self._error is None:
                 try:
-                    item[0].add_trial(item[1])
+                    _store_trials(self._storage, items)
                 except Exception as exc:  # noqa: BLE001 - reported by close()
                     self._error = exc
 
-    def put(self, study: Any, frozen: Any) -> None:
-        self._queue.put((study, frozen))
+    def put(self, study_id: int, frozen: Any) -> None:
+        self._pending.append((study_id, frozen))
+        if len(self._pending) >= self.FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self._queue.put(self._pending)
+            self._pending = []
 
     def close(self) -> None:
         """Wait until every trial is stored; a storage failure becomes one clear line."""
+        self.flush()
         self._queue.put(None)
         self._thread.join()
         if self._error is not None:
             raise SlobError(f"cannot store trials: {self._error}".splitlines()[0])
+
+
+def _store_trials(storage: Any, items: list[tuple[int, Any]]) -> None:
+    """Insert finished trials (rows as Optuna's `add_trial` writes them) in one transaction."""
+    from optuna.distributions import distribution_to_json
+    from optuna.storages._rdb import models
+
+    session = storage.scoped_session()
+    try:
+        for study_id, trial in items:
+            row = models.TrialModel(
+                study_id=study_id,
+                number=trial.number,
+                state=trial.state,
+                datetime_start=trial.datetime_start,
+                datetime_complete=trial.datetime_complete,
+            )
+            session.add(row)
+            for name, value in trial.params.items():
+                dist = trial.distributions[name]
+                session.add(
+                    models.TrialParamModel(
+                        trial=row,
+                        param_name=name,
+                        param_value=dist.to_internal_repr(value),
+                        distribution_json=distribution_to_json(dist),
+                    )
+                )
+            if trial.value is not None:
+                stored, kind = models.TrialValueModel.value_to_stored_repr(trial.value)
+                session.add(
+                    models.TrialValueModel(trial=row, objective=0, value=stored, value_type=kind)
+                )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
 
 
 class WindowStudy:
@@ -209,6 +259,7 @@ class WindowStudy:
             storage=storage, study_name=name, direction="maximize", load_if_exists=True
         )
         self._memory = optuna.create_study(direction="maximize")
+        self._study_id = storage.get_study_id_from_name(name)
         self._writer = writer
         self._window = window
         self._settings = settings
@@ -254,7 +305,7 @@ class WindowStudy:
         else:
             frozen = self._memory.tell(proposal.number, score.value)
         if proposal.number == self._stored_count:
-            self._writer.put(self._stored, frozen)
+            self._writer.put(self._study_id, frozen)
             self._stored_count += 1
         elif proposal.number > self._stored_count:
             raise SlobError(
