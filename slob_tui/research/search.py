@@ -2,9 +2,10 @@
 
 Reproducibility rests on three choices (docs/OPTIMIZE.md):
 
-- The sampler is TPE, rebuilt for every ask with a seed derived from (seed, window, trial
-  number), so a trial's draw depends only on those and on the trials told before its batch,
-  never on which process asked first or on a sampler's hidden state (which storage loses).
+- The sampler is multivariate TPE, rebuilt for every ask with a seed derived from (seed,
+  window, trial number), so a trial's draw depends only on those and on the trials told
+  before its batch, never on which process asked first or on a sampler's hidden state
+  (which storage loses).
 - Trials are asked in batches of `BATCH` (a constant, not `--jobs`): every ask of a batch
   sees the same history, the batch is evaluated anywhere, and results are told in trial order.
 - The unit of parallel work is one trial's backtest; all windows' batches go out together.
@@ -93,6 +94,18 @@ def study_name(
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     place = f"w{window.index + 1}of{windows}"
     return f"slob-{settings.symbol}-{settings.objective.name}-{place}-{digest}"
+
+
+def _sampler(seed: int) -> Any:
+    """Multivariate TPE: one joint density over all knobs per ask, about five times cheaper
+    than one per knob at 19 knobs and 64 trials, and it sees how knobs act together."""
+    import warnings
+
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
 
 
 def _trial_seed(seed: int, window: int, number: int) -> int:
@@ -282,14 +295,12 @@ class WindowStudy:
 
     def next_batch(self) -> list[Proposal]:
         """The next batch of asks, each drawn by a sampler seeded for its trial number."""
-        import optuna
-
         asked = len(self._memory.get_trials(deepcopy=False))
         end = min((asked // BATCH + 1) * BATCH, self._settings.trials)
         out: list[Proposal] = []
         while asked < end:
-            self._memory.sampler = optuna.samplers.TPESampler(
-                seed=_trial_seed(self._settings.seed, self._window.index, asked)
+            self._memory.sampler = _sampler(
+                _trial_seed(self._settings.seed, self._window.index, asked)
             )
             trial = self._memory.ask(self._dists)
             out.append(Proposal(self._window.index, trial.number, dict(trial.params)))
