@@ -128,9 +128,8 @@ def table(result: OptimizeResult) -> Any:
         "trades IS/OOS",
         "moved",
     ):
-        t.add_column(
-            col, justify="right" if "score" in col or col in ("OOS/IS", "moved") else "left"
-        )
+        right = "score" in col or col in ("OOS/IS", "moved")
+        t.add_column(col, justify="right" if right else "left", no_wrap="sample" in col)
     prev: dict[str, Any] | None = None
     for c in result.choices:
         w = c.window
