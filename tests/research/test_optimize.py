@@ -128,6 +128,25 @@ def test_an_interrupted_study_resumes_to_the_same_result(tmp_path: Path) -> None
         assert numbers == list(range(24))  # each trial stored once, none lost
 
 
+def test_resume_keeps_unusable_trials_unusable(tmp_path: Path, shared_data: Path) -> None:
+    """On NQ most settings trade under 3 times in a fold: pruned trials must reload as such."""
+    candles = load_engine_candles(str(shared_data / NQ_FILE), "NQ", "America/New_York")
+    space = default_space(SlobParams())
+    settings = replace(_nq_settings(tmp_path, "fresh.db", 16), min_trades=3)
+    fresh = to_json(optimize(candles, space, settings, 1))
+    cut = replace(settings, storage=f"sqlite:///{tmp_path / 'cut.db'}")
+    optimize(candles, space, replace(cut, trials=11), 1)
+    assert to_json(optimize(candles, space, cut, 1)) == fresh
+    (summary,) = optuna.get_all_study_summaries(open_storage(cut.storage))
+    states = [
+        t.state
+        for t in optuna.load_study(
+            study_name=summary.study_name, storage=open_storage(cut.storage)
+        ).get_trials()
+    ]
+    assert len(states) == 16 and optuna.trial.TrialState.PRUNED in states
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
