@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from benchmarks import (  # noqa: F401 - importing registers the figures
+    bench_optimize,
     figures_aggregator,
     figures_backtest,
     figures_console,

@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, str] = {
     "backtest": "run the SLOB tracker with paper fills over a candle or tick file",
     "check": "run the engine for N minutes and print a pass/fail checkpoint report",
     "parity": "prove no look-ahead on a file: tracker vs reference detector, prefix invariance",
+    "optimize": "search strategy parameters with walk-forward out-of-sample proof (Optuna)",
     "validate": "run the data-quality validator over a tick or candle file",
     "flatten": "kill switch: cancel every open order and flatten every position",
 }
