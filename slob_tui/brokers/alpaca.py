@@ -216,7 +216,8 @@ class AlpacaBroker:
         crypto = "/" in req.symbol
         tif = TimeInForce.GTC if crypto else TimeInForce(req.time_in_force)
 
-        def px(x: float | None) -> float | None:
+        def px(x: float | None) -> Any:
+            """Alpaca's price precision; None stays None (the request model refuses it)."""
             return None if x is None else (round(x, 8) if crypto else round(x, 2))
 
         common: dict[str, Any] = {
@@ -226,7 +227,7 @@ class AlpacaBroker:
             "time_in_force": tif,
             "client_order_id": req.client_order_id,
         }
-        if req.is_bracket:
+        if req.take_profit is not None and req.stop_loss is not None:  # a bracket
             common.update(
                 order_class=OrderClass.BRACKET,
                 take_profit=TakeProfitRequest(limit_price=px(req.take_profit)),

@@ -65,7 +65,8 @@ async def _flatten(db: str, live: bool, settings, args) -> str:  # noqa: ANN001
         venue = make_broker(settings, state, live=live, live_confirmed=live)
         broker = venue.broker
         running = await state.get_value("engine")
-        alive = isinstance(running, dict) and _alive(int(running.get("pid", 0)))
+        pid = int(running.get("pid", 0)) if isinstance(running, dict) else 0
+        alive = pid > 0 and _alive(pid)
         if venue.simulator is not None:
             if alive:  # it owns the paper book: close its gate now, it cancels and flattens
                 kill = await gate.kill(args.reason)
@@ -75,11 +76,11 @@ async def _flatten(db: str, live: bool, settings, args) -> str:  # noqa: ANN001
                     if await gate.acknowledged(kill.kill_id):
                         return (
                             f"kill switch executed by the running engine (pid "
-                            f"{running['pid']}): orders cancelled, positions flattened"
+                            f"{pid}): orders cancelled, positions flattened"
                         )
                     await asyncio.sleep(0.2)
                 return (
-                    f"kill switch on: the running engine (pid {running['pid']}) places no "
+                    f"kill switch on: the running engine (pid {pid}) places no "
                     "new order; it cancels and flattens on its next candle"
                 )
             book = await state.get_value("paper_book")

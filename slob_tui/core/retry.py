@@ -33,7 +33,7 @@ class RetryPolicy:
     def ceiling(self, failures: int) -> float:
         """The largest delay after `failures` failures in a row (at least one)."""
         n = max(failures, 1)
-        return min(self.cap_s, self.base_s * 2 ** min(n - 1, 30))
+        return min(self.cap_s, self.base_s * (1 << min(n - 1, 30)))
 
     def delay(self, failures: int, rng: random.Random) -> float:
         ceiling = self.ceiling(failures)

@@ -153,7 +153,7 @@ class CandleAggregator:
         self._late: dict[str, int] = {}
 
     # ------------------------------------------------------------------ hot path
-    def process(self, ticks: list[tuple]) -> list[Candle]:
+    def process(self, ticks: list[tuple[Any, ...]]) -> list[Candle]:
         """Aggregate a batch; return the candles it completed, in time order per symbol."""
         out: list[Candle] = []
         if not ticks:
@@ -161,20 +161,18 @@ class CandleAggregator:
         states = self._states
         allow = self.policy.cache
         decide = self.policy.decide
-        st: _SymbolState | None = None
-        sym: Any = None
-        start = end = _NO_CANDLE
-        o = h = lo = c = 0.0
-        v: float = 0
-        n = excl = 0
-        has = False
-        xp: float | None = None
+        sym: Any = ticks[0][0]
+        st = states.get(sym)
+        if st is None:
+            st = states[sym] = _SymbolState(sym)
+        start, end, o, h, lo, c = st.start, st.end, st.o, st.h, st.l, st.c
+        v, n, has, xp = st.v, st.n, st.has, st.xp
+        excl = 0
         for t in ticks:
             if t[0] != sym:
-                if st is not None:
-                    st.start, st.end, st.o, st.h, st.l, st.c = start, end, o, h, lo, c
-                    st.v, st.n, st.has, st.xp = v, n, has, xp
-                    st.excluded += excl
+                st.start, st.end, st.o, st.h, st.l, st.c = start, end, o, h, lo, c
+                st.v, st.n, st.has, st.xp = v, n, has, xp
+                st.excluded += excl
                 sym = t[0]
                 st = states.get(sym)
                 if st is None:
@@ -387,9 +385,7 @@ class CandleAggregator:
             notices.append((EventType.CANDLE_GAP, {**gaps[0], "count": len(gaps), "gaps": gaps}))
         if self._late:
             late, self._late = self._late, {}
-            notices.append(
-                (EventType.LATE_TICK, {"count": sum(late.values()), "by_symbol": late})
-            )
+            notices.append((EventType.LATE_TICK, {"count": sum(late.values()), "by_symbol": late}))
         return notices
 
     def stats(self) -> dict[str, Any]:

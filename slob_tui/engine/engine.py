@@ -32,9 +32,9 @@ from slob_tui.engine.buffer import TickBuffer
 from slob_tui.engine.bus import EventBus
 from slob_tui.engine.health import HealthMonitor
 from slob_tui.engine.journal import SetupJournal, build_snapshot
+from slob_tui.engine.ports import CandleSink, Feed
 from slob_tui.engine.quality import DataQualityValidator, QualityPolicy
 from slob_tui.engine.snapshot import EngineSnapshot
-from slob_tui.feeds.base import Feed
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class LiveTradingEngine:
         self,
         feed: Feed,
         *,
-        store: Any | None = None,
+        store: CandleSink | None = None,
         bus: EventBus | None = None,
         clock: Clock | None = None,
         params: Any | None = None,
@@ -214,13 +214,15 @@ class LiveTradingEngine:
         self.bus.emit(Event(EventType.DATA_QUALITY, candle.start, data, "feed"))
 
     def _store_adjusted(self) -> list[Candle]:
+        if self.validator is None:
+            return []
         adjusted = self.validator.drain_adjusted()
         for candle in adjusted:
             if self.store is not None:
                 self.store.enqueue((candle,))
-            recent = self.recent.get(candle.symbol, ())
-            for i in range(len(recent) - 1, -1, -1):
-                if recent[i].start == candle.start:
+            recent = self.recent.get(candle.symbol)
+            for i in range(len(recent) - 1 if recent else -1, -1, -1):
+                if recent is not None and recent[i].start == candle.start:
                     recent[i] = candle
                     break
             self.seq += 1
@@ -356,8 +358,11 @@ class LiveTradingEngine:
     async def _resume_from_store(self) -> None:
         """Continue after the stored history: the chart gets recent candles, and the aggregator
         treats minutes already stored as closed (a restarted replay or feed adds no duplicate)."""
-        for symbol in await self.store.symbols():
-            recent = await self.store.recent(symbol, self._recent_n)
+        store = self.store
+        if store is None:
+            return
+        for symbol in await store.symbols():
+            recent = await store.recent(symbol, self._recent_n)
             if not recent:
                 continue
             self.recent[symbol] = deque(recent, maxlen=self._recent_n)

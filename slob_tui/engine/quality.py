@@ -56,6 +56,7 @@ from slob_tui.engine.quality_symbol import FLOAT_SIZES, INF, INT_SIZES, SymbolSt
 
 __all__ = ["DataQualityValidator", "QualityPolicy", "QualitySettingsError"]
 
+
 class DataQualityValidator:
     """Checks ticks before the aggregator and candles after it; counts findings by kind."""
 
@@ -78,11 +79,13 @@ class DataQualityValidator:
         self.ticks_in = self.ticks_passed = 0
         self._future_ns = int(p.max_future_s * NS_PER_SECOND)
         self._keep_ns = p.recent_minutes * NS_PER_MINUTE
-        self._recent: deque[tuple[int, list[tuple]]] = deque()  # (newest time, accepted ticks)
+        self._recent: deque[tuple[int, list[tuple[Any, ...]]]] = (
+            deque()
+        )  # (newest time, accepted ticks)
         self._newest = self._forgotten = -(1 << 62)  # newest tick seen; newest one let go
 
     # ------------------------------------------------------------------ hot path
-    def filter_ticks(self, batch: list[tuple]) -> list[tuple]:
+    def filter_ticks(self, batch: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """The ticks that may reach a candle, in order and unchanged; the batch itself when
         none is rejected."""
         if not batch:
@@ -93,7 +96,9 @@ class DataQualityValidator:
         dropped: list[int] = []
         csym: Any = _NOTHING
         st: SymbolState | None = None
-        last = end = zlo = rts = 0
+        last = rts = 0
+        end: float = 0
+        zlo: float = 0
         newest = self._newest
         lo = hi = zhi = 0.0
         run: list[Any] = []
@@ -129,6 +134,7 @@ class DataQualityValidator:
                     continue
                 raise _Slow
             except _Slow:
+                assert st is not None  # _Slow is raised only once a symbol's state is loaded
                 st.last, st.run, st.rts = last, run, rts
                 ok = check(st, t, tmax)
                 last, end = st.last, min(st.end, cap)
@@ -161,7 +167,7 @@ class DataQualityValidator:
             self._keep(out, newest)
         return out
 
-    def _keep(self, out: list[tuple], newest: int) -> None:
+    def _keep(self, out: list[tuple[Any, ...]], newest: int) -> None:
         """Accepted ticks for trade corrections: one reference per batch, no copy, for the
         current minute and `recent_minutes` before it. A batch is let go whole once its newest
         tick is older than that; `_forgotten` then bounds every tick no longer kept."""
@@ -171,7 +177,7 @@ class DataQualityValidator:
         while recent[0][0] < cutoff:
             self._forgotten = max(self._forgotten, recent.popleft()[0])
 
-    def _recent_ticks(self, symbol: str) -> list[tuple]:
+    def _recent_ticks(self, symbol: str) -> list[tuple[Any, ...]]:
         return [t for _, b in self._recent for t in b if t[0] == symbol]
 
     # ------------------------------------------------------------------ slow paths
@@ -181,7 +187,7 @@ class DataQualityValidator:
         st = self._syms[sym] = SymbolState(sym, self.policy)
         return st
 
-    def _slow(self, st: SymbolState, t: tuple, tmax: float) -> bool:
+    def _slow(self, st: SymbolState, t: tuple[Any, ...], tmax: float) -> bool:
         try:
             return self._check(st, t, tmax)
         except Exception as exc:  # noqa: BLE001 - e.g. an unhashable trade id
@@ -189,7 +195,7 @@ class DataQualityValidator:
                        "tick": repr(t)[:120]})  # fmt: skip
             return False
 
-    def _check(self, st: SymbolState, t: tuple, tmax: float) -> bool:
+    def _check(self, st: SymbolState, t: tuple[Any, ...], tmax: float) -> bool:
         """Every rule, in order, for a tick off the clean branch: True if it passes."""
         sym, ts, p, z = st.symbol, t[1], t[2], t[3]
         if len(t) != 7 or type(ts) is not int:
@@ -243,7 +249,7 @@ class DataQualityValidator:
         st.sizes = INT_SIZES if type(z) is int else FLOAT_SIZES
         return True
 
-    def _outlier(self, st: SymbolState, t: tuple) -> bool | None:
+    def _outlier(self, st: SymbolState, t: tuple[Any, ...]) -> bool | None:
         """A price outside the suspect band: refresh the reference, then pass it as in band
         (True), flag it (False: it passes, counted) or drop it as a fat finger (None). A run
         of same-side outliers is the market moving, not a bad print: the median re-anchors."""
@@ -302,8 +308,14 @@ class DataQualityValidator:
         whose ticks are no longer all kept (`recent_minutes`) is reported, not recomputed."""
         st = self._syms.get(symbol)
         return self.candles.correction(
-            symbol, ts, trade_id, exchange, corrected, self._recent_ticks(symbol),
-            closed=st is None or ts < st.start, forgotten=self._forgotten,
+            symbol,
+            ts,
+            trade_id,
+            exchange,
+            corrected,
+            self._recent_ticks(symbol),
+            closed=st is None or ts < st.start,
+            forgotten=self._forgotten,
         )
 
     def drain_adjusted(self) -> list[Candle]:

@@ -232,7 +232,7 @@ class CandleChecks:
         trade_id: Any,
         exchange: str,
         corrected: Any,
-        recent: Iterable[tuple],
+        recent: Iterable[tuple[Any, ...]],
         closed: bool,
         forgotten: int,
     ) -> Event | None:
@@ -243,7 +243,9 @@ class CandleChecks:
             return None
         return self._apply(item, recent, forgotten)
 
-    def settle(self, candle: Candle, recent: Iterable[tuple], forgotten: int) -> list[Event]:
+    def settle(
+        self, candle: Candle, recent: Iterable[tuple[Any, ...]], forgotten: int
+    ) -> list[Event]:
         """Corrections waiting for this candle's minute (or an earlier one) to close."""
         due = [p for p in self.pending if p[0] == candle.symbol and p[1] <= candle.start]
         if not due:
@@ -251,7 +253,9 @@ class CandleChecks:
         self.pending = [p for p in self.pending if p not in due]
         return [self._apply(p, recent, forgotten) for p in due]
 
-    def _apply(self, item: tuple, recent: Iterable[tuple], forgotten: int) -> Event:
+    def _apply(
+        self, item: tuple[Any, ...], recent: Iterable[tuple[Any, ...]], forgotten: int
+    ) -> Event:
         symbol, minute, ts, trade_id, exchange, corrected = item
         # a minute some of whose ticks may be gone cannot be recomputed: reported only
         kept = forgotten < minute
@@ -279,7 +283,9 @@ class CandleChecks:
         self.findings.add(kind, symbol, ts, {"id": trade_id, "found": found >= 0}, 1.0)
         return Event(EventType.DATA_QUALITY, ts, data, "validator")
 
-    def _ohlcv(self, ticks: list[tuple]) -> tuple[float, float, float, float, float] | None:
+    def _ohlcv(
+        self, ticks: list[tuple[Any, ...]]
+    ) -> tuple[float, float, float, float, float] | None:
         if not ticks:
             return None
         decide = self.sale_policy.decide if self.sale_policy is not None else None

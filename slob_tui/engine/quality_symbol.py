@@ -45,8 +45,8 @@ class SymbolState:
         # duplicate; `index` holds the minute's (time, exchange, id) keys, built only when a
         # tick behind the newest needs it; `run` the ids at the newest id'd time `rts`, which
         # is all the clean branch has to compare.
-        self.journal: list[tuple] = []
-        self.flagged: list[tuple] = []
+        self.journal: list[tuple[Any, ...]] = []
+        self.flagged: list[tuple[Any, ...]] = []
         self.sampled = policy.sample_every - 1
         self.index: set[Any] = set()
         self.indexed = 0
@@ -108,7 +108,7 @@ class SymbolState:
         self.lo, self.hi = max(med - s, 0.0), med + s
         self.rlo, self.rhi = max(med - r, 0.0), med + r
 
-    def seen(self, t: tuple) -> bool:
+    def seen(self, t: tuple[Any, ...]) -> bool:
         """Whether this trade (time, exchange, id) was accepted before in the current minute.
 
         The index catches up with the journal only here, for a tick that is not newer than the

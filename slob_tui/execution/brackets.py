@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol
 
 from slob_tui.brokers.base import Broker, BrokerError, DuplicateOrderError, OrderRequest
@@ -207,7 +208,7 @@ class BracketEmulator:
                 await self.ledger.save(rec)
                 continue
             try:
-                await self.submitter.call(lambda r=rec: self.broker.cancel(r.order.id))
+                await self.submitter.call(partial(self.broker.cancel, rec.order.id))
             except BrokerError as exc:
                 log.info("cancel %s (%s): %s", rec.order.client_order_id, reason, exc)
             b = await self.broker.get_order(rec.order.id)

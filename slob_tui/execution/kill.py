@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from slob_tui.brokers.base import Broker, BrokerError
@@ -88,7 +89,7 @@ async def _settle_unconfirmed(
             continue
         cid = o.client_order_id
         try:
-            found = await submitter.call(lambda c=cid: broker.get_by_client_id(c))
+            found = await submitter.call(partial(broker.get_by_client_id, cid))
         except BrokerError as exc:
             log.error("kill switch: %s unknown (%s); reconciled at the next start", cid, exc)
             continue
@@ -98,7 +99,7 @@ async def _settle_unconfirmed(
             await ledger.save(rec)
             continue
         await cancel_at_broker(found, broker, submitter)
-        fresh = await submitter.call(lambda c=cid: broker.get_by_client_id(c))
+        fresh = await submitter.call(partial(broker.get_by_client_id, cid))
         await desk.adopt(rec, fresh or found)
 
 
@@ -107,6 +108,6 @@ async def cancel_at_broker(orders: list[Order], broker: Broker, submitter: Order
     for b in orders:
         if b.status.is_open:
             try:
-                await submitter.call(lambda i=b.id: broker.cancel(i))
+                await submitter.call(partial(broker.cancel, b.id))
             except BrokerError as exc:
                 log.error("kill switch: cancel %s failed: %s", b.client_order_id, exc)

@@ -8,6 +8,7 @@ finished trades are cancelled. A position no record explains halts trading (thro
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Protocol
 
 from slob_tui.brokers.base import Broker
@@ -37,7 +38,7 @@ async def reconcile(
     for rec in await ledger.records(open_only=True):
         o = rec.order
         if not o.id:
-            found = await submitter.call(lambda c=o.client_order_id: broker.get_by_client_id(c))
+            found = await submitter.call(partial(broker.get_by_client_id, o.client_order_id))
             if found:
                 await desk.adopt(rec, found)
             elif o.leg == "entry":
@@ -45,7 +46,7 @@ async def reconcile(
             elif o.leg == "close":
                 await brackets.close(o.symbol, rec.info.get("entry_cids") or [], o.client_order_id)
             continue
-        b = await submitter.call(lambda i=o.id: broker.get_order(i))
+        b = await submitter.call(partial(broker.get_order, o.id))
         if b is None:
             b = Order(**{**order_fields(o), "status": OrderStatus.CANCELED})
         await desk.sync(rec, b, None)

@@ -23,6 +23,7 @@ from slob_tui.core.models import Candle, SetupUpdate
 from slob_tui.engine.engine import LiveTradingEngine
 from slob_tui.errors import UsageError
 from slob_tui.execution.executor import OrderExecutor
+from slob_tui.storage.candles import CandleStore
 from slob_tui.storage.state import StateManager
 from slob_tui.strategy.params import SlobParams
 
@@ -85,9 +86,11 @@ def make_broker(
 class ExecutionRuntime:
     """The engine-facing side of execution: setup recorder, candle consumer, start and stop."""
 
-    def __init__(self, engine: LiveTradingEngine, state: StateManager, venue: BrokerSetup,
-                 executor: OrderExecutor, params: SlobParams | None = None) -> None:
+    def __init__(self, engine: LiveTradingEngine, store: CandleStore, state: StateManager,
+                 venue: BrokerSetup, executor: OrderExecutor,
+                 params: SlobParams | None = None) -> None:  # fmt: skip
         self.engine = engine
+        self.store = store
         self.state = state
         self.broker = venue.broker
         self.simulator = venue.simulator
@@ -149,9 +152,7 @@ class ExecutionRuntime:
 
     async def _catch_up(self) -> None:
         """Feed stored candles the tracker or the paper book has not seen, in engine order."""
-        store = self.engine.store
-        if store is None:
-            return
+        store = self.store
         for symbol in await store.symbols():
             tracker = self.engine.trackers.get(symbol)
             last = await store.latest(symbol)

@@ -10,6 +10,7 @@ alone decides what is rejected, and both give the same result.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from itertools import repeat
 from sys import intern
 from typing import Any, NamedTuple
@@ -118,7 +119,9 @@ def _columns(frame: bytes, layout: _Layout) -> dict[Any, tuple[Any, ...]] | None
 def _trade_columns(values: dict[Any, tuple[Any, ...]]) -> tuple[Any, Any, Any, Any] | None:
     """Symbol, time, price and size columns as ticks take them, or None unless every value
     passes the per-message path's checks (ids too); raises on a surprise (caller: None)."""
-    symbols, stamps, prices, sizes = values["S"], values["t"], values["p"], values["s"]
+    symbols: Iterable[Any] = values["S"]
+    stamps, prices = values["t"], values["p"]
+    sizes: Iterable[Any] = values["s"]
     distinct_symbols = set(symbols)
     size_types = set(map(type, sizes))
     if (
@@ -134,7 +137,7 @@ def _trade_columns(values: dict[Any, tuple[Any, ...]]) -> tuple[Any, Any, Any, A
     ):
         return None
     if len(distinct_symbols) == 1:
-        symbols = repeat(intern(symbols[0]))  # one string for every frame of the symbol
+        symbols = repeat(intern(next(iter(distinct_symbols))))  # one string for the frame
     if size_types != _FLOAT:
         sizes = map(float, sizes)
     return symbols, stamps, prices, sizes

@@ -1,64 +1,11 @@
-"""The small protocol every feed speaks, so the engine never knows which one it has."""
+"""What every feed shares beyond the engine's ports (`slob_tui/engine/ports.py`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol
-
-from slob_tui.core.events import Event
-from slob_tui.core.models import Candle
+from slob_tui.engine.ports import Feed, FeedSink
 from slob_tui.errors import SlobError
 
-
-class FeedSink(Protocol):
-    """What a feed pushes into (the engine implements it).
-
-    Ticks are tuples in `Tick`'s field order (a `Tick` is one). `put_ticks` never blocks and
-    may drop the oldest buffered ticks under overload (live); `put_ticks_wait` waits for room
-    (replay, no loss) and raises `BufferClosedError` once the engine stopped taking ticks.
-    `put_candles` hands over complete candles built elsewhere (candle files, REST backfill): the
-    engine processes everything buffered before them first, so order holds. `repair_candle`
-    hands over the source's own candle of a minute already closed (a gap's edge minute, of
-    which the stream carried only part): the engine replaces its candle when they differ.
-    `set_time` drives the engine clock from the data in replay and demo.
-    """
-
-    def put_ticks(self, ticks: Sequence[tuple[Any, ...]]) -> None: ...
-
-    async def put_ticks_wait(self, ticks: Sequence[tuple[Any, ...]]) -> None: ...
-
-    async def put_candles(self, candles: Sequence[Candle]) -> None: ...
-
-    def repair_candle(self, candle: Candle) -> None: ...
-
-    def set_time(self, ns: int) -> None: ...
-
-    def feed_event(self, event: Event) -> None: ...
-
-    def last_candle_start(self, symbol: str) -> int | None: ...
-
-    def apply_correction(
-        self, symbol: str, ts: int, trade_id: Any, exchange: str = "",
-        corrected: tuple[float, float, Any] | None = None,
-    ) -> None: ...  # fmt: skip
-
-
-class Feed(Protocol):
-    """A source of market data. `run` returns when the data ends or `stop` is called."""
-
-    name: str
-    mode: str  # DEMO | REPLAY | PAPER | LIVE, shown in the console banner
-    symbols: tuple[str, ...]
-
-    async def run(self, sink: FeedSink) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    def pause(self) -> None: ...
-
-    def resume(self) -> None: ...
-
-    def health(self) -> dict[str, Any]: ...
+__all__ = ["Feed", "FeedError", "FeedSink"]
 
 
 class FeedError(SlobError):

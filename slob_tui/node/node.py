@@ -32,13 +32,13 @@ from slob_tui.engine.aggregator import SaleConditionPolicy
 from slob_tui.engine.bus import EventBus
 from slob_tui.engine.engine import CandleConsumer, LiveTradingEngine
 from slob_tui.engine.health import HealthMonitor
+from slob_tui.engine.ports import Feed
 from slob_tui.engine.quality import QualityPolicy
 from slob_tui.engine.snapshot import EngineSnapshot
 from slob_tui.errors import UsageError
 from slob_tui.execution.executor import OrderExecutor
 from slob_tui.execution.risk import RiskLimits
 from slob_tui.execution.wiring import BrokerSetup, ExecutionRuntime, make_broker
-from slob_tui.feeds.base import Feed
 from slob_tui.node.config import NodeConfig
 from slob_tui.ops.wiring import OpsRuntime, equity_market_open
 from slob_tui.storage.candles import CandleStore
@@ -181,7 +181,7 @@ class TradingNode:
             safe_mode=lambda: monitor.safe_mode,
         )
         self.execution = ExecutionRuntime(
-            self.engine, self.state, self.venue, self.executor, params=config.params
+            self.engine, self.store, self.state, self.venue, self.executor, params=config.params
         )
         self.controls = NodeControls(self.executor, self.venue)
         if self.venue.stream is not None:

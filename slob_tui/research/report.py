@@ -75,7 +75,7 @@ def drift(
     moves: list[float] = []
     for name, dim in space.dimensions.items():
         a, b = before.get(name), after.get(name)
-        if isinstance(dim, Choice):
+        if isinstance(dim, Choice) or a is None or b is None:
             moves.append(0.0 if a == b else 1.0)
         elif dim.high > dim.low:
             moves.append(abs(float(b) - float(a)) / (dim.high - dim.low))

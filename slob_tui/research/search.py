@@ -333,10 +333,11 @@ class WindowStudy:
             for t in self._memory.get_trials(deepcopy=False)
             if t.state == TrialState.COMPLETE and t.number < self._settings.trials
         ]
-        if not done:
+        scored = [(t.value, -t.number, t) for t in done if t.value is not None]
+        if not scored:
             return None
-        top = max(done, key=lambda t: (t.value, -t.number))
-        return dict(top.params), float(top.value)
+        value, _, top = max(scored, key=lambda v: (v[0], v[1]))
+        return dict(top.params), float(value)
 
 
 Progress = Callable[[int, int], None]

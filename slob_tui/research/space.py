@@ -106,8 +106,8 @@ def default_space(base: SlobParams) -> SearchSpace:
     dims: dict[str, Dimension] = {}
     for name, (lo, hi) in _INT_BOUNDS.items():
         dims[name] = IntRange(lo, hi)
-    for name, (lo, hi) in _FLOAT_BOUNDS.items():
-        dims[name] = FloatRange(lo, hi)
+    for name, (flo, fhi) in _FLOAT_BOUNDS.items():
+        dims[name] = FloatRange(flo, fhi)
     for name, scale in _BUFFER_SCALE.items():
         dims[name] = FloatRange(0.0, round(float(getattr(base, name)) * scale, 8))
     dims["tp_mode"] = Choice(TP_MODES)
