@@ -90,8 +90,13 @@ def _plan(rng: random.Random, n: int, c: float, ref_hi: float, ref_lo: float) ->
 class DemoMarket:
     """Deterministic minute bars for one symbol, day after day, from a start date."""
 
-    def __init__(self, seed: int, symbol: str = "NQ", start_day: date | None = None,
-                 base_price: float | None = None) -> None:
+    def __init__(
+        self,
+        seed: int,
+        symbol: str = "NQ",
+        start_day: date | None = None,
+        base_price: float | None = None,
+    ) -> None:
         self.seed = seed
         self.symbol = symbol
         self.base = base_price or BASE_PRICES.get(symbol.upper(), 100.0)
@@ -152,9 +157,18 @@ class DemoMarket:
                 bar = (o, max(o, c) + 1, min(o, c) - 1, c)
             bars.append(bar)
         self._last_close[d.toordinal()] = c
-        return [Candle(self.symbol, b.day_start + i * NS_PER_MINUTE, self._px(o), self._px(h),
-                       self._px(lo), self._px(cl), float(10 + (i * 7919) % 90))
-                for i, (o, h, lo, cl) in enumerate(bars)]
+        return [
+            Candle(
+                self.symbol,
+                b.day_start + i * NS_PER_MINUTE,
+                self._px(o),
+                self._px(h),
+                self._px(lo),
+                self._px(cl),
+                float(10 + (i * 7919) % 90),
+            )
+            for i, (o, h, lo, cl) in enumerate(bars)
+        ]
 
     def candles(self, start_ns: int, minutes: int) -> list[Candle]:
         """`minutes` candles from the minute holding `start_ns`."""
@@ -180,16 +194,20 @@ def ticks_for(candle: Candle, seed: int) -> list[tuple[Any, ...]]:
     tick = 0.25  # NQ's tick size: prints land on the price grid like real ones
     lo_steps = math.ceil(candle.low / tick - 1e-9)
     hi_steps = math.floor(candle.high / tick + 1e-9)
-    mids = [rng.randint(lo_steps, hi_steps) * tick if hi_steps >= lo_steps else candle.close
-            for _ in range(n - 4)]
+    mids = [
+        rng.randint(lo_steps, hi_steps) * tick if hi_steps >= lo_steps else candle.close
+        for _ in range(n - 4)
+    ]
     extremes = [candle.high, candle.low] if rng.random() < 0.5 else [candle.low, candle.high]
     prices += extremes + mids + [candle.close]
     sizes = [1.0] * n
     sizes[0] = candle.volume - (n - 1)
     base_id = candle.start // NS_PER_MINUTE * 100
     times = [candle.start] + [candle.start + ms * 1_000_000 for ms in offsets]
-    return [(candle.symbol, t, p, s, "DEMO", None, base_id + i)
-            for i, (t, p, s) in enumerate(zip(times, prices, sizes, strict=True))]
+    return [
+        (candle.symbol, t, p, s, "DEMO", None, base_id + i)
+        for i, (t, p, s) in enumerate(zip(times, prices, sizes, strict=True))
+    ]
 
 
 def _market(seed: int, symbol: str, start_ns: int) -> DemoMarket:
@@ -269,9 +287,15 @@ class DemoFeed:
     name = "demo"
     mode = "DEMO"
 
-    def __init__(self, symbols: tuple[str, ...] = ("NQ",), seed: int = 7, speed: float = 60.0,
-                 start: int | None = None, clock: Clock | None = None,
-                 interval: float = 0.05) -> None:
+    def __init__(
+        self,
+        symbols: tuple[str, ...] = ("NQ",),
+        seed: int = 7,
+        speed: float = 60.0,
+        start: int | None = None,
+        clock: Clock | None = None,
+        interval: float = 0.05,
+    ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.symbols = tuple(symbols) or ("NQ",)
@@ -290,6 +314,7 @@ class DemoFeed:
         self.ticks = 0
         self.batches = 0
         self.history_candles = 0
+        self.resumed_after: int | None = None
 
     def history(self) -> list[Candle]:
         """The start day's candles from 09:00 Stockholm up to the start, every symbol."""
@@ -298,12 +323,26 @@ class DemoFeed:
         ref_start = int(datetime.combine(d, time(9, 0), tz).timestamp()) * NS
         out: list[Candle] = []
         for m in self._markets.values():
-            out.extend(c for c in m.candles(ref_start, (self.start - ref_start) // NS_PER_MINUTE)
-                       if c.start < self.start)
+            out.extend(
+                c
+                for c in m.candles(ref_start, (self.start - ref_start) // NS_PER_MINUTE)
+                if c.start < self.start
+            )
         out.sort(key=lambda c: (c.start, c.symbol))
         for c in out:
             c.backfilled = True  # history handed over whole, as a REST backfill would be
         return out
+
+    def _continue_after(self, sink: FeedSink) -> None:
+        """Start after the candles the engine already holds (a second run on one database):
+        replaying minutes the store has would make every tick a late one."""
+        held = [sink.last_candle_start(s) for s in self.symbols]
+        last = max((ns for ns in held if ns is not None), default=None)
+        if last is None or last + NS_PER_MINUTE <= self.start:
+            return
+        self.start = self._cursor = last + NS_PER_MINUTE
+        self.resumed_after = last
+        self._pending.clear()
 
     def _ticks_until(self, now: int) -> list[tuple[Any, ...]]:
         """Ticks with cursor <= ts <= now, generated a minute at a time."""
@@ -328,6 +367,7 @@ class DemoFeed:
     async def run(self, sink: FeedSink) -> None:
         """Hand over the reference session, then ticks as the accelerated clock passes them."""
         self.state = "running"
+        self._continue_after(sink)
         history = self.history()
         self.history_candles = len(history)
         if history:
@@ -386,5 +426,6 @@ class DemoFeed:
             "ticks": self.ticks,
             "batches": self.batches,
             "history_candles": self.history_candles,
+            "resumed_after": self.resumed_after,
             "market_time": self._cursor - 1 if self._cursor > self.start else self.start,
         }

@@ -33,9 +33,24 @@ VARIABLE_DEFAULTS: dict[str, str] = {
 }
 
 _THEME_KEYS = frozenset(
-    {"name", "primary", "secondary", "warning", "error", "success", "accent", "foreground",
-     "background", "surface", "panel", "boost", "dark", "luminosity_spread", "text_alpha",
-     "variables"}
+    {
+        "name",
+        "primary",
+        "secondary",
+        "warning",
+        "error",
+        "success",
+        "accent",
+        "foreground",
+        "background",
+        "surface",
+        "panel",
+        "boost",
+        "dark",
+        "luminosity_spread",
+        "text_alpha",
+        "variables",
+    }
 )
 
 
@@ -51,7 +66,7 @@ def load_theme_file(path: Path) -> Theme:
     if unknown:
         raise UsageError(f"theme {path}: unknown key(s) {', '.join(unknown)}")
     if not isinstance(data.get("name"), str) or not data["name"]:
-        raise UsageError(f"theme {path}: needs a name = \"...\"")
+        raise UsageError(f'theme {path}: needs a name = "..."')
     if not isinstance(data.get("primary"), str):
         raise UsageError(f"theme {path}: needs a primary colour")
     variables = data.get("variables", {})
@@ -62,8 +77,18 @@ def load_theme_file(path: Path) -> Theme:
         theme = Theme(**data)
         from textual.color import Color
 
-        for key in ("primary", "secondary", "accent", "warning", "error", "success",
-                    "foreground", "background", "surface", "panel"):
+        for key in (
+            "primary",
+            "secondary",
+            "accent",
+            "warning",
+            "error",
+            "success",
+            "foreground",
+            "background",
+            "surface",
+            "panel",
+        ):
             if data.get(key) is not None:
                 Color.parse(data[key])
     except Exception as exc:  # noqa: BLE001 - any bad value is the user's to fix

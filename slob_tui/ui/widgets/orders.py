@@ -1,6 +1,12 @@
-"""Orders and positions: open and recent orders with legs and status, positions with P&L."""
+"""Orders and positions: open and recent orders with legs and status, positions with P&L.
+
+A position is marked to the market's last price in the snapshot (the broker's own `last_price`
+is only as fresh as its last fill or sync), so "last" and uPnL move with the chart.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from rich.table import Table
 from rich.text import Text
@@ -13,11 +19,19 @@ from slob_tui.ui.format import price
 STATUS_STYLE = {"filled": "green", "canceled": "dim", "rejected": "red", "expired": "dim"}
 
 
+def marked(positions: tuple[Position, ...], last: Mapping[str, float]) -> tuple[Position, ...]:
+    """Each position at the market's last price where the snapshot has one."""
+    return tuple(
+        Position(p.symbol, p.qty, p.avg_price, last.get(p.symbol, p.last_price)) for p in positions
+    )
+
+
 def render_orders(orders: tuple[Order, ...], positions: tuple[Position, ...]) -> Table | Text:
     if not orders and not positions:
         text = Text("No orders or positions.\n", style="dim")
-        text.append("A triggered setup places a bracket order (entry, stop, target) here.",
-                    style="dim")
+        text.append(
+            "A triggered setup places a bracket order (entry, stop, target) here.", style="dim"
+        )
         return text
     table = Table.grid(padding=(0, 1), expand=True)
     for _ in range(5):
@@ -25,9 +39,16 @@ def render_orders(orders: tuple[Order, ...], positions: tuple[Position, ...]) ->
     if positions:
         table.add_row(Text("Position", style="bold"), "qty", "avg", "last", "uPnL")
         for p in positions:
-            pnl = p.unrealized_pnl
-            table.add_row(p.symbol, f"{p.qty:g}", price(p.avg_price), price(p.last_price),
-                          Text(f"{pnl:+.2f}", style="green" if pnl >= 0 else "red"))
+            pnl = p.unrealized_pnl + 0.0  # no "-0.00"
+            if abs(pnl) < 0.005:
+                pnl = 0.0
+            table.add_row(
+                p.symbol,
+                f"{p.qty:g}",
+                price(p.avg_price),
+                price(p.last_price),
+                Text(f"{pnl:+.2f}", style="green" if pnl >= 0 else "red"),
+            )
     if orders:
         table.add_row(Text("Order", style="bold"), "leg", "side qty", "price", "status")
         open_first = sorted(orders, key=lambda o: (not o.status.is_open, -o.updated_at))
@@ -35,8 +56,13 @@ def render_orders(orders: tuple[Order, ...], positions: tuple[Position, ...]) ->
             px = o.limit_price if o.limit_price is not None else o.stop_price
             if o.filled_avg_price is not None:
                 px = o.filled_avg_price
-            table.add_row(o.symbol, o.leg, f"{o.side.value} {o.qty:g}", price(px),
-                          Text(o.status.value, style=STATUS_STYLE.get(o.status.value, "yellow")))
+            table.add_row(
+                o.symbol,
+                o.leg,
+                f"{o.side.value} {o.qty:g}",
+                price(px),
+                Text(o.status.value, style=STATUS_STYLE.get(o.status.value, "yellow")),
+            )
     return table
 
 
@@ -49,12 +75,13 @@ class OrdersPanel(Static):
         self.border_title = "Orders & positions"
 
     def show(self, snapshot: EngineSnapshot) -> bool:
+        positions = marked(snapshot.positions, snapshot.last_price)
         key = (
             tuple((o.id, o.status, o.filled_qty, o.updated_at) for o in snapshot.orders),
-            tuple((p.symbol, p.qty, p.avg_price, p.last_price) for p in snapshot.positions),
+            tuple((p.symbol, p.qty, p.avg_price, p.last_price) for p in positions),
         )
         if key == self._shown:
             return False
         self._shown = key
-        self.update(render_orders(snapshot.orders, snapshot.positions))
+        self.update(render_orders(snapshot.orders, positions))
         return True
