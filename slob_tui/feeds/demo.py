@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from slob_tui.core.clock import AcceleratedClock, Clock
 from slob_tui.core.models import NS_PER_MINUTE, Candle
-from slob_tui.core.sessions import SessionCalendar
+from slob_tui.core.sessions import DayBounds, SessionCalendar
 from slob_tui.feeds.base import FeedSink
 
 BASE_PRICES = {"NQ": 25500.0, "ES": 6800.0, "QQQ": 520.0, "SPY": 680.0, "BTC/USD": 95000.0}
@@ -56,7 +56,8 @@ def _episode(rng: random.Random, x: float, sweep: float | None) -> list[Bar]:
                 add(c, top - j, lo, lo + 3)
             add(c, c + 9, lows[-1] + 3, c + 7)
             add(c, c + 9, c - 1, c + 7)
-        add(c, c + 6, c - 4, c + 4)
+        step = rng.uniform(1.0, 7.0)  # uneven legs, not a straight ramp
+        add(c, c + step + rng.uniform(0.5, 3.0), c - rng.uniform(0.5, 4.0), c + step)
     hi = c + 12
     add(c, hi, c - 2, c + 8)  # the internal HIGH
     for i in range(9):  # drift down to the LOW
@@ -73,8 +74,9 @@ def _episode(rng: random.Random, x: float, sweep: float | None) -> list[Bar]:
     for _ in range(4):
         add(c, hi - 2, nw_low + 1, hi - 7)
     add(c, c + 2, nw_low - 8, nw_low - 5)  # trigger: close below the no-wick low
-    for _ in range(rng.randint(22, 28)):  # the run towards the target
-        add(c, c + 1, c - 4, c - 3)
+    for _ in range(rng.randint(22, 28)):  # the run towards the target, in uneven steps
+        step = rng.uniform(-6.0, 0.5)
+        add(c, c + rng.uniform(0.5, 2.5), c + min(step, 0.0) - rng.uniform(0.5, 2.0), c + step)
     return bars
 
 
@@ -85,6 +87,20 @@ def _plan(rng: random.Random, n: int, c: float, ref_hi: float, ref_lo: float) ->
         return _episode(rng, c, ref_hi if n == 0 else None)
     mirrored = _episode(rng, -c, -ref_lo if n == 1 else None)
     return [(-o, -lo, -h, -cl) for o, h, lo, cl in mirrored]
+
+
+def _volume(rng: random.Random, ts: int, b: DayBounds, bar_range: float, weekday: bool) -> float:
+    """Contracts in a minute: a U over the US session (busy open and close, quiet lunch), a
+    calmer European morning, a thin night; more on wide bars; log-normal noise."""
+    if weekday and b.trade_start <= ts < b.close:
+        x = (ts - b.trade_start) / (b.close - b.trade_start)
+        base = 45.0 * (1.0 + 3.0 * (2.0 * x - 1.0) ** 2)
+    elif weekday and b.ref_start <= ts < b.trade_start:
+        base = 30.0
+    else:
+        base = 12.0
+    v = base * (1.0 + bar_range / 8.0) * math.exp(rng.gauss(0.0, 0.35))
+    return float(max(12, round(v)))  # at least one contract per print of `ticks_for`
 
 
 class DemoMarket:
@@ -139,12 +155,15 @@ class DemoMarket:
         ref_hi = ref_lo = price
         plan: list[Bar] = []
         episode = 0
+        sigma = 1.0  # GARCH(1,1)-like: big moves come in clusters, then calm returns
         for m in range(n_total):
             ts = b.day_start + m * NS_PER_MINUTE
+            shock = rng.gauss(0.0, sigma)
+            sigma = math.sqrt(0.05 + 0.85 * sigma * sigma + 0.1 * shock * shock)
             if weekday and b.ref_start <= ts < b.trade_start:
-                step = rng.choice((-2, -1, 0, 1, 2)) + (price - c) * 0.1
-                o, c = c, round(c + step)
-                bar = (o, max(o, c) + rng.randint(0, 3), min(o, c) - rng.randint(0, 3), c)
+                o, c = c, c + 1.6 * shock + (price - c) * 0.04
+                wick = abs(rng.gauss(0.0, sigma)), abs(rng.gauss(0.0, sigma))
+                bar = (o, max(o, c) + wick[0], min(o, c) - wick[1], c)
                 ref_hi, ref_lo = max(ref_hi, bar[1]), min(ref_lo, bar[2])
             elif weekday and b.trade_start <= ts < b.close:
                 if not plan:
@@ -153,22 +172,18 @@ class DemoMarket:
                 bar = plan.pop(0)
                 c = bar[3]
             else:
-                o, c = c, c + rng.choice((-1, 0, 1))
-                bar = (o, max(o, c) + 1, min(o, c) - 1, c)
+                o, c = c, c + 0.5 * shock
+                wick = abs(rng.gauss(0.0, 0.5)), abs(rng.gauss(0.0, 0.5))
+                bar = (o, max(o, c) + wick[0], min(o, c) - wick[1], c)
             bars.append(bar)
         self._last_close[d.toordinal()] = c
-        return [
-            Candle(
-                self.symbol,
-                b.day_start + i * NS_PER_MINUTE,
-                self._px(o),
-                self._px(h),
-                self._px(lo),
-                self._px(cl),
-                float(10 + (i * 7919) % 90),
-            )
-            for i, (o, h, lo, cl) in enumerate(bars)
-        ]
+        out = []
+        for i, (o, h, lo, cl) in enumerate(bars):
+            ts = b.day_start + i * NS_PER_MINUTE
+            o, h, lo, cl = self._px(o), self._px(h), self._px(lo), self._px(cl)
+            volume = _volume(rng, ts, b, h - lo, weekday)
+            out.append(Candle(self.symbol, ts, o, h, lo, cl, volume))
+        return out
 
     def candles(self, start_ns: int, minutes: int) -> list[Candle]:
         """`minutes` candles from the minute holding `start_ns`."""
