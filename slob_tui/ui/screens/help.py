@@ -38,16 +38,14 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-box"):
-            yield Static("slob-tui — keys", id="help-title")
+            yield Static(f"slob-tui — keys   (close: {key_label(CLOSE_KEYS)})", id="help-title")
             yield Static(help_table(self.keymap))
             yield Static(
-                "Remap keys in $SLOB_KEYMAP or ~/.config/slob-tui/keymap.toml:\n"
-                '  [keys] "id" = "key"\n'
-                "Colours wrong or garbled (a 16-colour terminal)? Start with\n"
-                "  TEXTUAL_COLOR_SYSTEM=standard slob-tui   (or 256; truecolor is the default)",
+                "Remap in $SLOB_KEYMAP or ~/.config/slob-tui/keymap.toml:\n"
+                '  \\[keys] "feed.pause" = "space"   (ids above)\n'
+                "16-colour terminal? TEXTUAL_COLOR_SYSTEM=standard slob-tui (or 256)",
                 id="help-foot",
             )
-            yield Static(f"Close: {key_label(CLOSE_KEYS)}", id="help-close")
 
     def action_dismiss_help(self) -> None:
         self.dismiss(None)

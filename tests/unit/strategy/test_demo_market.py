@@ -24,8 +24,9 @@ def test_seeded_output_is_deterministic() -> None:
     a = demo_candles(7, START, 240)
     assert a == demo_candles(7, START, 240)
     assert a != demo_candles(8, START, 240)
-    assert len(a) == 240 and all(b.start - a_.start == NS_PER_MINUTE
-                                 for a_, b in zip(a, a[1:], strict=False))
+    assert len(a) == 240 and all(
+        b.start - a_.start == NS_PER_MINUTE for a_, b in zip(a, a[1:], strict=False)
+    )
     assert all(c.low <= min(c.open, c.close) <= max(c.open, c.close) <= c.high for c in a)
 
 
@@ -146,6 +147,7 @@ async def test_engine_with_the_feeds_own_clock_closes_candles_on_market_time() -
     live = [e.data for e in candles if e.data.start >= START][:-1]  # the last: cut by the stop
     assert live and all(c.volume > 0 and not c.gap_filled for c in live)
     assert [c.start for c in live] == [START + i * NS_PER_MINUTE for i in range(len(live))]
+
     def ohlcv(c: Candle) -> tuple:
         return (c.start, c.open, c.high, c.low, c.close, c.volume)
 
