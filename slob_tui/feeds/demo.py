@@ -91,15 +91,19 @@ def _plan(rng: random.Random, n: int, c: float, ref_hi: float, ref_lo: float) ->
 
 def _volume(rng: random.Random, ts: int, b: DayBounds, bar_range: float, weekday: bool) -> float:
     """Contracts in a minute: a U over the US session (busy open and close, quiet lunch), a
-    calmer European morning, a thin night; more on wide bars; log-normal noise."""
+    European morning building towards the US open, a thin night; more on wide bars; log-normal
+    noise. The steps stay within what the data-quality validator calls normal (its volume
+    spike is 10x the last hour's median), as a real session's open does."""
     if weekday and b.trade_start <= ts < b.close:
         x = (ts - b.trade_start) / (b.close - b.trade_start)
-        base = 45.0 * (1.0 + 3.0 * (2.0 * x - 1.0) ** 2)
+        base = 40.0 * (1.0 + 2.0 * (2.0 * x - 1.0) ** 2)
     elif weekday and b.ref_start <= ts < b.trade_start:
-        base = 30.0
+        x = (ts - b.ref_start) / (b.trade_start - b.ref_start)
+        base = 25.0 + 30.0 * x**3
     else:
-        base = 12.0
-    v = base * (1.0 + bar_range / 8.0) * math.exp(rng.gauss(0.0, 0.35))
+        base = 14.0
+    wide = min(bar_range / 16.0, 0.6)
+    v = base * (1.0 + wide) * math.exp(min(max(rng.gauss(0.0, 0.3), -0.6), 0.6))
     return float(max(12, round(v)))  # at least one contract per print of `ticks_for`
 
 

@@ -135,8 +135,9 @@ async def test_the_open_position_is_marked_to_the_last_price() -> None:
         await _settle(pilot, app)
         last = candles[-1].close
         text = screen_text(app)
-        row = next(ln for ln in text.splitlines() if "NQ" in ln and "-1" in ln)
+        row = next(ln for ln in text.splitlines() if "-1" in ln and "100.00" in ln)
         assert f"{last:.2f}" in row and f"{(last - 100.0) * -1:+.2f}" in row, row
+        assert "Orders & positions · NQ" in text
         assert "-0.00" not in text
 
 

@@ -47,8 +47,13 @@ def test_console_process_stops_gracefully_on_signal(tmp_path: Path, sig: signal.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLOB_", "TEXTUAL_"))}
     env.update(TERM="xterm-256color", COLUMNS="100", LINES="30")
     proc = subprocess.Popen(
-        [str(SCRIPT), "--db", str(db), "--speed", "120"], stdin=slave, stdout=slave,
-        stderr=slave, env=env, cwd=tmp_path, start_new_session=True,
+        [str(SCRIPT), "--db", str(db), "--speed", "120"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
     )
     os.close(slave)
     screen = bytearray()

@@ -175,6 +175,19 @@ def test_the_market_is_not_straight_ramps_volatility_clusters_volume_is_a_u() ->
     def mean_volume(cs: list[Candle]) -> float:
         return sum(c.volume for c in cs) / len(cs)
 
-    assert mean_volume(first) > 1.8 * mean_volume(middle) < mean_volume(last) / 1.8
+    assert mean_volume(first) > 1.8 * mean_volume(middle)  # a busy open,
+    assert mean_volume(last) > 1.8 * mean_volume(middle)  # a busy close, a quiet lunch
     night = [c for c in candles if c.start < sto_ns(9, 0, day)]
     assert mean_volume(night) < mean_volume(middle)
+
+
+def test_the_demo_never_trips_the_validators_volume_spike() -> None:
+    """A volume spike is a data-quality finding; the demo's open must not look like one."""
+    from slob_tui.engine.quality import QualityPolicy
+
+    factor, window = QualityPolicy().volume_spike_factor, QualityPolicy().volume_window
+    candles = demo_candles(7, sto_ns(0, 0, date(2026, 1, 5)), 5 * 24 * 60)
+    for i in range(20, len(candles)):
+        recent = sorted(c.volume for c in candles[max(0, i - window) : i])
+        median = recent[len(recent) // 2]
+        assert candles[i].volume < factor * median * 0.8, candles[i]
