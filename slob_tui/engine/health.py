@@ -12,7 +12,8 @@ from slob_tui.core.models import NS_PER_MINUTE, NS_PER_SECOND, Candle
 
 log = logging.getLogger(__name__)
 
-LATE_ONLY_AFTER_S = 60.0  # engine seconds of nothing but late ticks before health says so
+LATE_ONLY_AFTER_S = 60.0  # engine seconds of nothing but late ticks before health says so,
+LATE_ONLY_AFTER_TICKS = 1000  # or this many (a replay's clock stands still on late ticks)
 
 
 class HealthMonitor:
@@ -21,8 +22,9 @@ class HealthMonitor:
     The engine is `stale` when no candle has closed for longer than `stale_after_s` of engine
     time while the market is open (by `market_open(now_ns)`, always open unless told), and
     `late_ticks` when ticks keep arriving but every one since the last candle (for at least
-    `LATE_ONLY_AFTER_S` of engine time) was late: data flows, yet nothing reaches a candle, as
-    when the feed replays minutes the store already holds. That state is logged once.
+    `LATE_ONLY_AFTER_S` of engine time, or `LATE_ONLY_AFTER_TICKS` ticks) was late: data
+    flows, yet nothing reaches a candle, as when the feed replays minutes the store already
+    holds. That state is logged once.
 
     `wall` times "last candle N s ago" for people: engine time runs 60x in the demo and as
     fast as the data in a replay, so only wall seconds say how long the screen has stood still.
@@ -70,10 +72,11 @@ class HealthMonitor:
         if late and not self._late_logged and self._late_only(self.clock.now_ns()):
             self._late_logged = True
             log.warning(
-                "every tick for %.0f s was late (%d ticks, none reached a candle): the feed "
-                "is behind the stored candles or the clock",
-                self._since_progress_s(self.clock.now_ns()) or 0.0,
+                "every tick since the last candle was late (%d ticks over %.0f s of engine "
+                "time, none reached a candle): the feed is behind the stored candles or the "
+                "clock",
                 self.late_since_candle,
+                self._since_progress_s(self.clock.now_ns()) or 0.0,
             )
 
     def _since_progress_s(self, now: int) -> float | None:
@@ -82,12 +85,11 @@ class HealthMonitor:
 
     def _late_only(self, now: int) -> bool:
         since = self._since_progress_s(now)
-        return (
-            self.late_since_candle > 0
-            and self.late_since_candle == self.ticks_since_candle
-            and since is not None
-            and since >= LATE_ONLY_AFTER_S
-        )
+        if self.late_since_candle == 0 or self.late_since_candle != self.ticks_since_candle:
+            return False
+        if self.late_since_candle >= LATE_ONLY_AFTER_TICKS:
+            return True
+        return since is not None and since >= LATE_ONLY_AFTER_S
 
     def on_candle(self, candle: Candle) -> None:
         self.candles += 1

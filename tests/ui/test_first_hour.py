@@ -62,7 +62,7 @@ def test_a_second_demo_run_on_the_same_database_continues_after_it(tmp_path: Pat
     live_second = [ln for ln in second.stdout.splitlines() if " NQ O " in ln]
     assert live_second, second.stdout  # candles, not "0 candles" and a frozen price
     assert live_second[0][:5] > last_first  # it carries on after the stored minutes
-    assert "late" not in second.stdout
+    assert "every tick was late" not in second.stdout
 
 
 async def test_an_engine_whose_ticks_are_all_late_says_so(caplog) -> None:
@@ -81,6 +81,18 @@ async def test_an_engine_whose_ticks_are_all_late_says_so(caplog) -> None:
         await _settle(pilot, app)
         assert "ticks all late" in screen_text(app)
     assert any("was late" in r.getMessage() for r in caplog.records), caplog.records
+
+
+def test_late_ticks_on_a_clock_that_stands_still_are_reported_by_count() -> None:
+    """A replay's clock follows the data, so late ticks do not move it: the count decides."""
+    monitor = HealthMonitor(ManualClock(T0), wall=ManualClock(0))
+    monitor.started(T0)
+    monitor.on_ticks(999, late=999)
+    assert monitor.report()["status"] == "ok"
+    monitor.on_ticks(1, late=1)
+    assert monitor.report()["status"] == "late_ticks"
+    monitor.on_ticks(5, late=0)  # a tick that is not late: data flows again
+    assert monitor.report()["status"] == "ok"
 
 
 # ---- item 4: a corrupt database in the console -------------------------------------------------
