@@ -48,6 +48,7 @@ class HealthMonitor:
         self.last_candle_start: int | None = None
         self.last_candle_seen_ns: int | None = None
         self.last_candle_wall_ns: int | None = None
+        self.first_tick_ns: int | None = None  # progress is judged from here before a candle
         self.late_ticks = 0
         self.ticks_since_candle = 0
         self.late_since_candle = 0
@@ -64,6 +65,8 @@ class HealthMonitor:
 
     def on_ticks(self, n: int, late: int = 0) -> None:
         """`n` ticks reached the aggregator; `late` of them were dropped as late."""
+        if self.first_tick_ns is None and n:
+            self.first_tick_ns = self.clock.now_ns()
         self.ticks += n
         self._rate_ticks += n
         self.ticks_since_candle += n
@@ -80,7 +83,9 @@ class HealthMonitor:
             )
 
     def _since_progress_s(self, now: int) -> float | None:
-        ref = self.last_candle_seen_ns if self.last_candle_seen_ns is not None else self.start_ns
+        ref = self.last_candle_seen_ns
+        if ref is None:  # a demo resuming after its stored candles jumps its clock at start
+            ref = self.first_tick_ns if self.first_tick_ns is not None else self.start_ns
         return (now - ref) / NS_PER_SECOND if ref is not None else None
 
     def _late_only(self, now: int) -> bool:

@@ -95,6 +95,18 @@ def test_late_ticks_on_a_clock_that_stands_still_are_reported_by_count() -> None
     assert monitor.report()["status"] == "ok"
 
 
+def test_a_clock_that_jumps_at_start_is_not_called_stale() -> None:
+    """A demo resuming after its stored candles moves its clock past them as it starts."""
+    clock = ManualClock(T0)
+    monitor = HealthMonitor(clock, wall=ManualClock(0))
+    monitor.started(T0)
+    clock.advance(8 * NS_PER_MINUTE)  # where the stored candles end
+    monitor.on_ticks(10)
+    assert monitor.report()["status"] == "ok"
+    clock.advance(4 * NS_PER_MINUTE)  # and no candle since: now it is stale
+    assert monitor.report()["status"] == "stale"
+
+
 # ---- item 4: a corrupt database in the console -------------------------------------------------
 async def test_a_corrupt_database_closes_the_console_with_the_one_line_and_exit_2(
     tmp_path: Path,
