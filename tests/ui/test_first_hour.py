@@ -262,6 +262,19 @@ async def test_title_and_footer_fit_at_80x24_and_140x45(shared_data: Path) -> No
             assert "K Kill" in lines[-1], lines[-1]
 
 
+async def test_the_banner_keeps_pause_and_zone_at_80_columns(shared_data: Path) -> None:
+    for size, explained in (((80, 24), False), ((140, 45), True)):
+        app = create_app(triggered_engine(shared_data), theme="slob-dark")
+        async with app.run_test(size=size) as pilot:
+            await feed_scene(pilot)
+            await pilot.press("p")
+            await pilot.pause()
+            banner = screen_text(app).splitlines()[0]
+            assert banner.lstrip().startswith("DEMO") and "PAUSED" in banner
+            assert banner.rstrip().endswith("times: New York (EST)"), banner
+            assert ("synthetic market" in banner) is explained
+
+
 async def test_hiding_the_side_panels_gives_the_chart_the_width() -> None:
     app = create_app(make_engine(), theme="slob-dark")
     async with app.run_test(size=(100, 30)) as pilot:
