@@ -36,6 +36,34 @@ def test_main_screen_colorblind_theme(snap_compare, shared_data) -> None:
     assert snap_compare(app, terminal_size=SIZES["large"], run_before=feed_scene)
 
 
+class WithBook:
+    """The scene's engine as a node presents it: the sample bracket order and short position
+    (entered at 16015), which the console marks to the chart's last price."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+
+    def __getattr__(self, name: str):
+        return getattr(self.engine, name)
+
+    def snapshot(self):
+        orders, positions = sample_orders()
+        return self.engine.snapshot(orders=orders, positions=positions)
+
+
+@pytest.mark.parametrize("theme", ["slob-dark", "slob-light"])
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_main_screen_paused_with_a_position(snap_compare, shared_data, theme, size) -> None:
+    app = create_app(WithBook(triggered_engine(shared_data)), theme=theme)
+
+    async def pause(pilot) -> None:
+        await feed_scene(pilot.app)
+        await pilot.press("p")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=pause)
+
+
 @pytest.mark.parametrize("theme", ["slob-dark", "slob-light"])
 @pytest.mark.parametrize("size", ["small", "large"])
 def test_main_screen_empty(snap_compare, theme, size) -> None:
