@@ -231,13 +231,19 @@ class SlobConsole(App[int]):
             detail += f" · engine stopped: {self.stopped_reason}"
         detail += f" · times: {zone_label(self.tz, snap.now_ns)}"
         banner.set_mode(snap.mode, detail)
+        chart = self.query_one(CandleChart)
+        health = snap.health
+        if self.stopped_reason:  # the figures froze when the engine stopped: say so
+            chart.empty_message = f"engine stopped: {self.stopped_reason}"
+            failed = self.runner.error is not None
+            health = {**health, "status": "failed" if failed else "stopped"}
         if changed:
-            self.query_one(CandleChart).show(snap, self.symbol)
+            chart.show(snap, self.symbol)
             self.redraws += 1
         self.query_one(SetupsPanel).show(snap)
         self.query_one(OrdersPanel).show(snap)
         self.query_one(EventLog).show(snap.events)
-        self.query_one(HealthPanel).show(snap.health, self.store_bytes())
+        self.query_one(HealthPanel).show(health, self.store_bytes())
 
     def store_bytes(self) -> int | None:
         store = self.engine.store if self.engine is not None else None

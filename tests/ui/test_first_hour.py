@@ -29,7 +29,7 @@ from slob_tui.ui.bindings import BINDINGS
 from slob_tui.ui.widgets.candle_chart import CandleChart
 from slob_tui.ui.widgets.event_log import render_events
 from slob_tui.ui.widgets.health import health_rows
-from tests.ui.helpers import T0, make_engine, screen_text, synthetic_candles
+from tests.ui.helpers import T0, IdleFeed, make_engine, screen_text, synthetic_candles
 from tests.ui.scenes import feed_scene, triggered_engine, wait_engine_started
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,6 +124,31 @@ async def test_a_corrupt_database_closes_the_console_with_the_one_line_and_exit_
             await asyncio.sleep(0.05)
     assert app.return_code == 2
     assert isinstance(app.runner.error, SlobError) and "not a database" in str(app.runner.error)
+
+
+class BrokenFeed(IdleFeed):
+    """A feed that fails once running (a lost data source): the engine stops with its error."""
+
+    async def run(self, sink) -> None:
+        raise RuntimeError("data source went away")
+
+
+async def test_an_engine_that_fails_later_stays_on_screen_and_quit_exits_1() -> None:
+    from slob_tui.engine.engine import LiveTradingEngine
+
+    engine = LiveTradingEngine(BrokenFeed(), clock=ManualClock(T0), clock_tick_s=0.05)
+    app = create_app(engine, theme="slob-dark")
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(100):
+            if app.stopped_reason:
+                break
+            await asyncio.sleep(0.05)
+        await pilot.pause()
+        text = screen_text(app)
+        assert "engine stopped" in text and "failed" in text
+        assert "waiting for the first candle" not in text
+        await pilot.press("ctrl+q")
+    assert app.return_code == 1
 
 
 def test_a_corrupt_database_headless_is_the_same_line(tmp_path: Path) -> None:

@@ -84,6 +84,7 @@ class CandleChart(Widget, can_focus=True):
         self.setup: SetupView | None = None
         self.last_price: float | None = None
         self.paused = False
+        self.empty_message = "waiting for the first candle…"  # what an empty chart says
         self.ticks_seen = 0
         self.updates = 0
         self._strips: list[Strip] | None = None
@@ -197,7 +198,7 @@ class CandleChart(Widget, can_focus=True):
         elif self.forming is not None:
             candles.append(self.forming)
         if not candles:
-            msg = "waiting for the first candle…" if self.symbol else "no symbol selected"
+            msg = self.empty_message if self.symbol else "no symbol selected"
             blank = Strip([Segment(" " * width, st[""])], width)
             body = [blank] * max(height - 1, 0)
             if body:

@@ -17,6 +17,7 @@ STATUS_STYLE = {
     "safe_mode": "bold red",
     "late_ticks": "bold red",
     "failed": "bold red",
+    "stopped": "yellow",
 }
 STATUS_TEXT = {"late_ticks": "ticks all late"}
 Row = tuple[str, str, str]  # label, value, style
