@@ -151,6 +151,7 @@ class CandleAggregator:
         self._states: dict[str, _SymbolState] = {}
         self._gaps: list[dict[str, Any]] = []
         self._late: dict[str, int] = {}
+        self.late_total = 0  # every late tick so far (the engine's health reads the change)
 
     # ------------------------------------------------------------------ hot path
     def process(self, ticks: list[tuple[Any, ...]]) -> list[Candle]:
@@ -236,6 +237,7 @@ class CandleAggregator:
 
     def _count_late(self, st: _SymbolState) -> None:
         st.late += 1
+        self.late_total += 1
         late = self._late
         late[st.symbol] = late.get(st.symbol, 0) + 1
 

@@ -236,8 +236,9 @@ class LiveTradingEngine:
             batch = self.validator.filter_ticks(batch)
             for finding in self.validator.drain_events():
                 self.bus.emit(finding)
-        self.health_monitor.on_ticks(len(batch))
+        late = self.aggregator.late_total
         completed = self.aggregator.process(batch)
+        self.health_monitor.on_ticks(len(batch), late=self.aggregator.late_total - late)
         self.seq += 1
         for candle in completed:
             await self._on_candle(candle)

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from slob_tui.core.clock import AcceleratedClock, Clock
 from slob_tui.core.models import NS_PER_MINUTE, Candle
-from slob_tui.core.sessions import SessionCalendar
+from slob_tui.core.sessions import DayBounds, SessionCalendar
 from slob_tui.feeds.base import FeedSink
 
 BASE_PRICES = {"NQ": 25500.0, "ES": 6800.0, "QQQ": 520.0, "SPY": 680.0, "BTC/USD": 95000.0}
@@ -56,7 +56,8 @@ def _episode(rng: random.Random, x: float, sweep: float | None) -> list[Bar]:
                 add(c, top - j, lo, lo + 3)
             add(c, c + 9, lows[-1] + 3, c + 7)
             add(c, c + 9, c - 1, c + 7)
-        add(c, c + 6, c - 4, c + 4)
+        step = rng.uniform(1.0, 7.0)  # uneven legs, not a straight ramp
+        add(c, c + step + rng.uniform(0.5, 3.0), c - rng.uniform(0.5, 4.0), c + step)
     hi = c + 12
     add(c, hi, c - 2, c + 8)  # the internal HIGH
     for i in range(9):  # drift down to the LOW
@@ -73,8 +74,9 @@ def _episode(rng: random.Random, x: float, sweep: float | None) -> list[Bar]:
     for _ in range(4):
         add(c, hi - 2, nw_low + 1, hi - 7)
     add(c, c + 2, nw_low - 8, nw_low - 5)  # trigger: close below the no-wick low
-    for _ in range(rng.randint(22, 28)):  # the run towards the target
-        add(c, c + 1, c - 4, c - 3)
+    for _ in range(rng.randint(22, 28)):  # the run towards the target, in uneven steps
+        step = rng.uniform(-6.0, 0.5)
+        add(c, c + rng.uniform(0.5, 2.5), c + min(step, 0.0) - rng.uniform(0.5, 2.0), c + step)
     return bars
 
 
@@ -87,11 +89,34 @@ def _plan(rng: random.Random, n: int, c: float, ref_hi: float, ref_lo: float) ->
     return [(-o, -lo, -h, -cl) for o, h, lo, cl in mirrored]
 
 
+def _volume(rng: random.Random, ts: int, b: DayBounds, bar_range: float, weekday: bool) -> float:
+    """Contracts in a minute: a U over the US session (busy open and close, quiet lunch), a
+    European morning building towards the US open, a thin night; more on wide bars; log-normal
+    noise. The steps stay within what the data-quality validator calls normal (its volume
+    spike is 10x the last hour's median), as a real session's open does."""
+    if weekday and b.trade_start <= ts < b.close:
+        x = (ts - b.trade_start) / (b.close - b.trade_start)
+        base = 40.0 * (1.0 + 2.0 * (2.0 * x - 1.0) ** 2)
+    elif weekday and b.ref_start <= ts < b.trade_start:
+        x = (ts - b.ref_start) / (b.trade_start - b.ref_start)
+        base = 25.0 + 30.0 * x**3
+    else:
+        base = 14.0
+    wide = min(bar_range / 16.0, 0.6)
+    v = base * (1.0 + wide) * math.exp(min(max(rng.gauss(0.0, 0.3), -0.6), 0.6))
+    return float(max(12, round(v)))  # at least one contract per print of `ticks_for`
+
+
 class DemoMarket:
     """Deterministic minute bars for one symbol, day after day, from a start date."""
 
-    def __init__(self, seed: int, symbol: str = "NQ", start_day: date | None = None,
-                 base_price: float | None = None) -> None:
+    def __init__(
+        self,
+        seed: int,
+        symbol: str = "NQ",
+        start_day: date | None = None,
+        base_price: float | None = None,
+    ) -> None:
         self.seed = seed
         self.symbol = symbol
         self.base = base_price or BASE_PRICES.get(symbol.upper(), 100.0)
@@ -134,12 +159,15 @@ class DemoMarket:
         ref_hi = ref_lo = price
         plan: list[Bar] = []
         episode = 0
+        sigma = 1.0  # GARCH(1,1)-like: big moves come in clusters, then calm returns
         for m in range(n_total):
             ts = b.day_start + m * NS_PER_MINUTE
+            shock = rng.gauss(0.0, sigma)
+            sigma = math.sqrt(0.05 + 0.85 * sigma * sigma + 0.1 * shock * shock)
             if weekday and b.ref_start <= ts < b.trade_start:
-                step = rng.choice((-2, -1, 0, 1, 2)) + (price - c) * 0.1
-                o, c = c, round(c + step)
-                bar = (o, max(o, c) + rng.randint(0, 3), min(o, c) - rng.randint(0, 3), c)
+                o, c = c, c + 1.6 * shock + (price - c) * 0.04
+                wick = abs(rng.gauss(0.0, sigma)), abs(rng.gauss(0.0, sigma))
+                bar = (o, max(o, c) + wick[0], min(o, c) - wick[1], c)
                 ref_hi, ref_lo = max(ref_hi, bar[1]), min(ref_lo, bar[2])
             elif weekday and b.trade_start <= ts < b.close:
                 if not plan:
@@ -148,13 +176,18 @@ class DemoMarket:
                 bar = plan.pop(0)
                 c = bar[3]
             else:
-                o, c = c, c + rng.choice((-1, 0, 1))
-                bar = (o, max(o, c) + 1, min(o, c) - 1, c)
+                o, c = c, c + 0.5 * shock
+                wick = abs(rng.gauss(0.0, 0.5)), abs(rng.gauss(0.0, 0.5))
+                bar = (o, max(o, c) + wick[0], min(o, c) - wick[1], c)
             bars.append(bar)
         self._last_close[d.toordinal()] = c
-        return [Candle(self.symbol, b.day_start + i * NS_PER_MINUTE, self._px(o), self._px(h),
-                       self._px(lo), self._px(cl), float(10 + (i * 7919) % 90))
-                for i, (o, h, lo, cl) in enumerate(bars)]
+        out = []
+        for i, (o, h, lo, cl) in enumerate(bars):
+            ts = b.day_start + i * NS_PER_MINUTE
+            o, h, lo, cl = self._px(o), self._px(h), self._px(lo), self._px(cl)
+            volume = _volume(rng, ts, b, h - lo, weekday)
+            out.append(Candle(self.symbol, ts, o, h, lo, cl, volume))
+        return out
 
     def candles(self, start_ns: int, minutes: int) -> list[Candle]:
         """`minutes` candles from the minute holding `start_ns`."""
@@ -180,16 +213,20 @@ def ticks_for(candle: Candle, seed: int) -> list[tuple[Any, ...]]:
     tick = 0.25  # NQ's tick size: prints land on the price grid like real ones
     lo_steps = math.ceil(candle.low / tick - 1e-9)
     hi_steps = math.floor(candle.high / tick + 1e-9)
-    mids = [rng.randint(lo_steps, hi_steps) * tick if hi_steps >= lo_steps else candle.close
-            for _ in range(n - 4)]
+    mids = [
+        rng.randint(lo_steps, hi_steps) * tick if hi_steps >= lo_steps else candle.close
+        for _ in range(n - 4)
+    ]
     extremes = [candle.high, candle.low] if rng.random() < 0.5 else [candle.low, candle.high]
     prices += extremes + mids + [candle.close]
     sizes = [1.0] * n
     sizes[0] = candle.volume - (n - 1)
     base_id = candle.start // NS_PER_MINUTE * 100
     times = [candle.start] + [candle.start + ms * 1_000_000 for ms in offsets]
-    return [(candle.symbol, t, p, s, "DEMO", None, base_id + i)
-            for i, (t, p, s) in enumerate(zip(times, prices, sizes, strict=True))]
+    return [
+        (candle.symbol, t, p, s, "DEMO", None, base_id + i)
+        for i, (t, p, s) in enumerate(zip(times, prices, sizes, strict=True))
+    ]
 
 
 def _market(seed: int, symbol: str, start_ns: int) -> DemoMarket:
@@ -269,9 +306,15 @@ class DemoFeed:
     name = "demo"
     mode = "DEMO"
 
-    def __init__(self, symbols: tuple[str, ...] = ("NQ",), seed: int = 7, speed: float = 60.0,
-                 start: int | None = None, clock: Clock | None = None,
-                 interval: float = 0.05) -> None:
+    def __init__(
+        self,
+        symbols: tuple[str, ...] = ("NQ",),
+        seed: int = 7,
+        speed: float = 60.0,
+        start: int | None = None,
+        clock: Clock | None = None,
+        interval: float = 0.05,
+    ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.symbols = tuple(symbols) or ("NQ",)
@@ -290,6 +333,7 @@ class DemoFeed:
         self.ticks = 0
         self.batches = 0
         self.history_candles = 0
+        self.resumed_after: int | None = None
 
     def history(self) -> list[Candle]:
         """The start day's candles from 09:00 Stockholm up to the start, every symbol."""
@@ -298,12 +342,26 @@ class DemoFeed:
         ref_start = int(datetime.combine(d, time(9, 0), tz).timestamp()) * NS
         out: list[Candle] = []
         for m in self._markets.values():
-            out.extend(c for c in m.candles(ref_start, (self.start - ref_start) // NS_PER_MINUTE)
-                       if c.start < self.start)
+            out.extend(
+                c
+                for c in m.candles(ref_start, (self.start - ref_start) // NS_PER_MINUTE)
+                if c.start < self.start
+            )
         out.sort(key=lambda c: (c.start, c.symbol))
         for c in out:
             c.backfilled = True  # history handed over whole, as a REST backfill would be
         return out
+
+    def _continue_after(self, sink: FeedSink) -> None:
+        """Start after the candles the engine already holds (a second run on one database):
+        replaying minutes the store has would make every tick a late one."""
+        held = [sink.last_candle_start(s) for s in self.symbols]
+        last = max((ns for ns in held if ns is not None), default=None)
+        if last is None or last + NS_PER_MINUTE <= self.start:
+            return
+        self.start = self._cursor = last + NS_PER_MINUTE
+        self.resumed_after = last
+        self._pending.clear()
 
     def _ticks_until(self, now: int) -> list[tuple[Any, ...]]:
         """Ticks with cursor <= ts <= now, generated a minute at a time."""
@@ -328,6 +386,7 @@ class DemoFeed:
     async def run(self, sink: FeedSink) -> None:
         """Hand over the reference session, then ticks as the accelerated clock passes them."""
         self.state = "running"
+        self._continue_after(sink)
         history = self.history()
         self.history_candles = len(history)
         if history:
@@ -386,5 +445,6 @@ class DemoFeed:
             "ticks": self.ticks,
             "batches": self.batches,
             "history_candles": self.history_candles,
+            "resumed_after": self.resumed_after,
             "market_time": self._cursor - 1 if self._cursor > self.start else self.start,
         }

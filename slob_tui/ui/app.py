@@ -30,8 +30,10 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from slob_tui.core.models import NS_PER_MINUTE
-from slob_tui.ui.bindings import BINDINGS, textual_bindings
+from slob_tui.errors import SlobError
+from slob_tui.ui.bindings import BINDINGS, key_label, textual_bindings
 from slob_tui.ui.engine_host import ConsoleEngine, EngineRunner
+from slob_tui.ui.format import zone_label
 from slob_tui.ui.messages import EngineStarted, EngineStopped, KillSwitchDone
 from slob_tui.ui.screens.confirm_kill import ConfirmKillScreen
 from slob_tui.ui.screens.help import HelpScreen
@@ -148,9 +150,10 @@ class SlobConsole(App[int]):
         for spec in BINDINGS:
             if spec.action in ("quit",):
                 continue
+            keys = key_label(self.keymap.get(spec.id, spec.keys))
             yield SystemCommand(
-                spec.description,
-                f"{spec.id} ({spec.keys})",
+                spec.help,
+                f"{spec.id} (key {keys})",
                 lambda action=spec.action: self.run_action(action),
             )
 
@@ -226,14 +229,21 @@ class SlobConsole(App[int]):
             detail += " · PAUSED"
         if self.stopped_reason:
             detail += f" · engine stopped: {self.stopped_reason}"
+        detail += f" · times: {zone_label(self.tz, snap.now_ns)}"
         banner.set_mode(snap.mode, detail)
+        chart = self.query_one(CandleChart)
+        health = snap.health
+        if self.stopped_reason:  # the figures froze when the engine stopped: say so
+            chart.empty_message = f"engine stopped: {self.stopped_reason}"
+            failed = self.runner.error is not None
+            health = {**health, "status": "failed" if failed else "stopped"}
         if changed:
-            self.query_one(CandleChart).show(snap, self.symbol)
+            chart.show(snap, self.symbol)
             self.redraws += 1
         self.query_one(SetupsPanel).show(snap)
         self.query_one(OrdersPanel).show(snap)
         self.query_one(EventLog).show(snap.events)
-        self.query_one(HealthPanel).show(snap.health, self.store_bytes())
+        self.query_one(HealthPanel).show(health, self.store_bytes())
 
     def store_bytes(self) -> int | None:
         store = self.engine.store if self.engine is not None else None
@@ -260,6 +270,11 @@ class SlobConsole(App[int]):
 
     def on_engine_stopped(self, message: EngineStopped) -> None:
         self.stopped_reason = message.reason
+        if message.at_start and isinstance(self.runner.error, SlobError):
+            # Bad input (a corrupt database, a bad setting): nothing can run, so leave at once
+            # and let `run_console` print the one line and exit 2, as headless does.
+            self.exit(2, return_code=2)
+            return
         if message.error:
             self.notify(f"engine stopped: {message.error}", severity="error", timeout=30)
         self.refresh_now()
@@ -296,11 +311,16 @@ class SlobConsole(App[int]):
         names = self.theme_names
         i = names.index(self.theme) if self.theme in names else -1
         self.theme = names[(i + 1) % len(names)]
+        self.notify(
+            f"theme {self.theme} ({names.index(self.theme) + 1} of {len(names)})", timeout=3
+        )
 
     def action_toggle_panel(self, name: str) -> None:
         if name in PANELS:
             panel = self.query_one(f"#{name}")
             panel.display = not panel.display
+            side = self.query_one("#side")
+            side.display = any(child.display for child in side.children)  # chart takes it
 
     def action_cycle_event_filter(self) -> None:
         self.query_one(EventLog).cycle_filter()
@@ -362,7 +382,8 @@ class SlobConsole(App[int]):
             return
         self._quitting = True
         await self.runner.shutdown(reason)
-        self.exit(0)
+        failed = self.runner.error is not None
+        self.exit(1 if failed else 0, return_code=1 if failed else 0)
 
     async def action_quit(self) -> None:
         await self.graceful_quit("quit")

@@ -27,34 +27,78 @@ DEFAULT_KEYMAP_PATH = Path("~/.config/slob-tui/keymap.toml")
 
 @dataclass(frozen=True, slots=True)
 class BindingSpec:
-    """One console action: its id (what a keymap names), default keys, action and text."""
+    """One console action: its id (what a keymap names), default keys, action and text.
+
+    `description` is the footer's short label (the footer must fit 80 columns with every
+    shown key); `help` is the help screen's and the command palette's longer text.
+    """
 
     id: str
     keys: str
     action: str
     description: str
+    help: str
     show: bool = True
     priority: bool = False
 
 
 BINDINGS: tuple[BindingSpec, ...] = (
-    BindingSpec("app.quit", "ctrl+q", "quit", "Quit", priority=True),
-    BindingSpec("app.help", "question_mark,f1", "help", "Help"),
-    BindingSpec("feed.pause", "p", "toggle_pause", "Pause/resume feed"),
-    BindingSpec("symbol.next", "s", "next_symbol", "Next symbol"),
-    BindingSpec("theme.next", "t", "next_theme", "Next theme"),
-    BindingSpec("kill.switch", "K", "kill_switch", "Kill switch"),
-    BindingSpec("panel.setups", "2", "toggle_panel('setups')", "Setups panel", show=False),
-    BindingSpec("panel.orders", "3", "toggle_panel('orders')", "Orders panel", show=False),
-    BindingSpec("panel.health", "4", "toggle_panel('health')", "Health panel", show=False),
-    BindingSpec("panel.events", "5", "toggle_panel('events')", "Event log", show=False),
-    BindingSpec("chart.older", "left_square_bracket", "chart_scroll(-10)", "Older candles",
-                show=False),
-    BindingSpec("chart.newer", "right_square_bracket", "chart_scroll(10)", "Newer candles",
-                show=False),
-    BindingSpec("chart.live", "end", "chart_live", "Back to live", show=False),
-    BindingSpec("events.filter", "f", "cycle_event_filter", "Filter events", show=False),
+    BindingSpec(
+        "app.quit", "ctrl+q", "quit", "Quit", "Quit (stops the engine gracefully)", priority=True
+    ),
+    BindingSpec("app.help", "question_mark,f1", "help", "Help", "Help: this screen"),
+    BindingSpec("feed.pause", "p", "toggle_pause", "Pause", "Pause/resume feed"),
+    BindingSpec("symbol.next", "s", "next_symbol", "Symbol", "Next symbol"),
+    BindingSpec("theme.next", "t", "next_theme", "Theme", "Next theme"),
+    BindingSpec("kill.switch", "K", "kill_switch", "Kill", "Kill switch (asks first)"),
+    BindingSpec(
+        "panel.setups", "2", "toggle_panel('setups')", "Setups", "Setups panel", show=False
+    ),
+    BindingSpec(
+        "panel.orders",
+        "3",
+        "toggle_panel('orders')",
+        "Orders",
+        "Orders & positions panel",
+        show=False,
+    ),
+    BindingSpec(
+        "panel.health", "4", "toggle_panel('health')", "Health", "Health panel", show=False
+    ),
+    BindingSpec("panel.events", "5", "toggle_panel('events')", "Events", "Event log", show=False),
+    BindingSpec(
+        "chart.older",
+        "left_square_bracket",
+        "chart_scroll(-10)",
+        "Older",
+        "Older candles",
+        show=False,
+    ),
+    BindingSpec(
+        "chart.newer",
+        "right_square_bracket",
+        "chart_scroll(10)",
+        "Newer",
+        "Newer candles",
+        show=False,
+    ),
+    BindingSpec("chart.live", "end", "chart_live", "Live", "Back to live", show=False),
+    BindingSpec("events.filter", "f", "cycle_event_filter", "Filter", "Filter events", show=False),
 )
+
+KEY_NAMES = {
+    "question_mark": "?",
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
+    "ctrl+q": "ctrl+q",
+    "space": "space",
+}
+
+
+def key_label(keys: str) -> str:
+    """Keys as a person types them: `question_mark,f1` -> `?, f1`."""
+    return ", ".join(KEY_NAMES.get(k.strip(), k.strip()) for k in keys.split(","))
+
 
 SPEC_BY_ID = {spec.id: spec for spec in BINDINGS}
 
@@ -90,7 +134,7 @@ def load_keymap(path: Path | None) -> dict[str, str]:
         raise UsageError(f"keymap {path}: not valid TOML: {exc}") from exc
     keys = data.get("keys", data)
     if not isinstance(keys, dict):
-        raise UsageError(f"keymap {path}: expected a [keys] table of binding id = \"key\"")
+        raise UsageError(f'keymap {path}: expected a [keys] table of binding id = "key"')
     out: dict[str, str] = {}
     for binding_id, value in keys.items():
         if binding_id not in SPEC_BY_ID:

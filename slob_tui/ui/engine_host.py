@@ -98,6 +98,7 @@ class EngineRunner:
         self.duration = duration
         self.stop_timeout = stop_timeout
         self.task: asyncio.Task[None] | None = None
+        self.error: Exception | None = None  # what ended the engine, if anything did
 
     def start(self) -> bool:
         """Build the engine if needed and start its task; False if it already runs."""
@@ -111,14 +112,18 @@ class EngineRunner:
     async def _run(self) -> None:
         engine = self.engine
         assert engine is not None
+        started = False
         try:
             await engine.start()
+            started = True
             self._post(EngineStarted(engine.mode))
             await engine.run(self.duration)
-        except Exception as exc:  # noqa: BLE001 - reported on screen, the app stays up
+        except Exception as exc:  # noqa: BLE001 - reported by the app, which decides the exit
+            self.error = exc
             if not engine.stopped:
                 await engine.stop(f"error: {exc}")
-            self._post(EngineStopped(engine.stop_reason or "error", str(exc)))
+            reason = (engine.stop_reason or "error") if started else "failed to start"
+            self._post(EngineStopped(reason, str(exc), at_start=not started))
             return
         self._post(EngineStopped(engine.stop_reason or "stopped"))
 

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
+
+from slob_tui.core.models import NS_PER_MINUTE, SetupUpdate
+from slob_tui.core.timefmt import hhmm, hhmmss, human, zone_label
+
+__all__ = ["decided_at", "hhmm", "hhmmss", "human", "price", "size_bytes", "zone_label"]
 
 
-@lru_cache(maxsize=8)
-def zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
-def hhmm(ns: int, tz: str = "UTC") -> str:
-    """Engine time (ns UTC) as HH:MM in the display zone."""
-    return datetime.fromtimestamp(ns / 1e9, UTC).astimezone(zone(tz)).strftime("%H:%M")
+def decided_at(update: SetupUpdate) -> int:
+    """When a setup transition happened: at the close of the candle it is stamped with."""
+    return update.time + NS_PER_MINUTE
 
 
 def price(value: Any) -> str:

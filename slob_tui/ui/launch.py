@@ -12,7 +12,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from slob_tui.errors import UsageError
+from slob_tui.errors import SlobError, UsageError
 
 if TYPE_CHECKING:
     from slob_tui.node import NodeConfig
@@ -59,6 +59,8 @@ def run_console(config: NodeConfig) -> int:
         duration=config.duration,
     )
     app.run()
+    if app.return_code == 2 and isinstance(app.runner.error, SlobError):
+        raise app.runner.error  # one line and exit status 2, as headless
     if app.stopped_reason:
         print(f"slob-tui: engine stopped ({app.stopped_reason})")
     return int(app.return_code or 0)

@@ -20,10 +20,12 @@ class EngineStarted(Message):
 
 @dataclass
 class EngineStopped(Message):
-    """The engine's run ended (feed finished, stop requested or an error)."""
+    """The engine's run ended (feed finished, stop requested or an error); `at_start`: it
+    never ran (its store or broker could not be opened)."""
 
     reason: str
     error: str | None = None
+    at_start: bool = False
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Snapshots of the console and of every widget: two themes, 80x24 and 160x50, empty states,
+"""Snapshots of the console and of every widget: two themes, 80x24 and 140x45, empty states,
 and a triggered setup of real NQ data with its overlays. Seeded data, a fixed clock.
 
 Update after an intended change with `pytest tests/snapshots --snapshot-update` and review the
@@ -17,7 +17,7 @@ from tests.snapshots.hosts import WidgetHost
 from tests.ui.helpers import make_engine
 from tests.ui.scenes import feed_scene, sample_orders, triggered_engine, wait_engine_started
 
-SIZES = {"small": (80, 24), "large": (160, 50)}
+SIZES = {"small": (80, 24), "large": (140, 45)}
 
 
 def _console(shared_data: Path, theme: str, **kw):
@@ -36,7 +36,36 @@ def test_main_screen_colorblind_theme(snap_compare, shared_data) -> None:
     assert snap_compare(app, terminal_size=SIZES["large"], run_before=feed_scene)
 
 
-@pytest.mark.parametrize("theme,size", [("slob-dark", "small"), ("slob-light", "large")])
+class WithBook:
+    """The scene's engine as a node presents it: the sample bracket order and short position
+    (entered at 16015), which the console marks to the chart's last price."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+
+    def __getattr__(self, name: str):
+        return getattr(self.engine, name)
+
+    def snapshot(self):
+        orders, positions = sample_orders()
+        return self.engine.snapshot(orders=orders, positions=positions)
+
+
+@pytest.mark.parametrize("theme", ["slob-dark", "slob-light"])
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_main_screen_paused_with_a_position(snap_compare, shared_data, theme, size) -> None:
+    app = create_app(WithBook(triggered_engine(shared_data)), theme=theme)
+
+    async def pause(pilot) -> None:
+        await feed_scene(pilot.app)
+        await pilot.press("p")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=pause)
+
+
+@pytest.mark.parametrize("theme", ["slob-dark", "slob-light"])
+@pytest.mark.parametrize("size", ["small", "large"])
 def test_main_screen_empty(snap_compare, theme, size) -> None:
     app = create_app(make_engine(), theme=theme)
 
@@ -75,14 +104,23 @@ async def _scene_snapshot(shared_data: Path, orders: bool):
     engine = triggered_engine(shared_data)
     await engine.start()
     await engine.put_candles(list(engine.scene_candles))
-    snap = engine.snapshot(orders=sample_orders()[0], positions=sample_orders()[1]) if orders \
+    snap = (
+        engine.snapshot(orders=sample_orders()[0], positions=sample_orders()[1])
+        if orders
         else engine.snapshot()
+    )
     await engine.stop("snapshot taken")
     return snap
 
 
-WIDGET_SIZES = {"chart": (80, 24), "setups": (50, 24), "orders": (60, 10), "health": (40, 14),
-                "events": (80, 12), "banner": (80, 1)}
+WIDGET_SIZES = {
+    "chart": (80, 24),
+    "setups": (50, 24),
+    "orders": (60, 10),
+    "health": (40, 14),
+    "events": (80, 12),
+    "banner": (80, 1),
+}
 
 
 @pytest.mark.parametrize("theme", ["slob-dark", "slob-light"])

@@ -66,15 +66,19 @@ class ControlledEngine:
 
 
 def make_engine(
-    symbols: tuple[str, ...] = ("NQ",), db: Path | None = None, mode: str = "DEMO",
+    symbols: tuple[str, ...] = ("NQ",),
+    db: Path | None = None,
+    mode: str = "DEMO",
     now_ns: int = T0,
 ) -> LiveTradingEngine:
     from slob_tui.storage.candles import CandleStore
 
     store = CandleStore(db) if db is not None else None
-    return LiveTradingEngine(
+    engine = LiveTradingEngine(
         IdleFeed(symbols, mode), store=store, clock=ManualClock(now_ns), clock_tick_s=0.05
     )
+    engine.health_monitor.wall = ManualClock(now_ns)  # "last candle N s ago" is wall time
+    return engine
 
 
 def synthetic_candles(symbol: str, n: int, start_ns: int, base: float = 100.0) -> list[Candle]:
@@ -85,8 +89,18 @@ def synthetic_candles(symbol: str, n: int, start_ns: int, base: float = 100.0) -
         step = ((i * 7) % 11 - 5) * 0.1
         o, c = price, price + step
         hi, lo = max(o, c) + 0.15 + (i % 3) * 0.05, min(o, c) - 0.1 - (i % 4) * 0.05
-        out.append(Candle(symbol, start_ns + i * NS_PER_MINUTE, o, hi, lo, c, 100 + (i * 37) % 400,
-                          tick_count=10))
+        out.append(
+            Candle(
+                symbol,
+                start_ns + i * NS_PER_MINUTE,
+                o,
+                hi,
+                lo,
+                c,
+                100 + (i * 37) % 400,
+                tick_count=10,
+            )
+        )
         price = c
     return out
 

@@ -95,8 +95,9 @@ async def test_theme_key_cycles_the_loaded_themes() -> None:
         assert app.theme_variables["candle-up"] == app.get_theme(app.theme).variables["candle-up"]
 
 
-@pytest.mark.parametrize("key,panel", [("2", "setups"), ("3", "orders"), ("4", "health"),
-                                       ("5", "events")])
+@pytest.mark.parametrize(
+    "key,panel", [("2", "setups"), ("3", "orders"), ("4", "health"), ("5", "events")]
+)
 async def test_panel_keys_toggle_their_panel(key: str, panel: str) -> None:
     engine, app = await _started()
     async with app.run_test(size=(100, 30)) as pilot:
@@ -220,7 +221,7 @@ async def test_remapped_key_drives_the_action(tmp_path: Path) -> None:
         ("[keys\n", "not valid TOML"),
         ('[keys]\n"nope.action" = "x"\n', "unknown binding id 'nope.action'"),
         ('[keys]\n"feed.pause" = ""\n', "must be a non-empty key string"),
-        ('keys = 3\n', "expected a [keys] table"),
+        ("keys = 3\n", "expected a [keys] table"),
     ],
 )
 def test_bad_keymap_is_one_clear_line(tmp_path: Path, content: str, message: str) -> None:

@@ -39,8 +39,14 @@ async def test_replay_opens_in_the_console_and_stores_every_candle(
     tmp_path: Path, shared_data: Path
 ) -> None:
     db = tmp_path / "r.db"
-    config = NodeConfig(feed="replay", replay_file=str(shared_data / "spy_1min_20131007_et.csv"),
-                        symbols=("SPY",), db=str(db), speed=None, settings=Settings())
+    config = NodeConfig(
+        feed="replay",
+        replay_file=str(shared_data / "spy_1min_20131007_et.csv"),
+        symbols=("SPY",),
+        db=str(db),
+        speed=None,
+        settings=Settings(),
+    )
     engine = TradingNode(config)
     assert engine.mode == "REPLAY"
     app = create_app(engine, theme="slob-dark")

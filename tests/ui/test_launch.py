@@ -47,8 +47,13 @@ def test_console_process_stops_gracefully_on_signal(tmp_path: Path, sig: signal.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLOB_", "TEXTUAL_"))}
     env.update(TERM="xterm-256color", COLUMNS="100", LINES="30")
     proc = subprocess.Popen(
-        [str(SCRIPT), "--db", str(db), "--speed", "120"], stdin=slave, stdout=slave,
-        stderr=slave, env=env, cwd=tmp_path, start_new_session=True,
+        [str(SCRIPT), "--db", str(db), "--speed", "120"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
     )
     os.close(slave)
     screen = bytearray()
@@ -73,3 +78,30 @@ def test_console_process_stops_gracefully_on_signal(tmp_path: Path, sig: signal.
         count = conn.execute("SELECT COUNT(*) FROM candles").fetchone()[0]
     assert count > 0
     assert b"Traceback" not in screen
+
+
+def test_console_on_a_corrupt_database_prints_the_one_line_and_exits_2(tmp_path: Path) -> None:
+    """Issue 15 item 4, in a real terminal: the same line and status as `--no-ui`."""
+    (tmp_path / "bad.db").write_bytes(b"this is not a database" * 300)
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLOB_", "TEXTUAL_"))}
+    env.update(TERM="xterm-256color", COLUMNS="100", LINES="30")
+    proc = subprocess.Popen(
+        [str(SCRIPT), "--db", "bad.db"], stdin=slave, stdout=slave, stderr=slave, env=env,
+        cwd=tmp_path, start_new_session=True,
+    )  # fmt: skip
+    os.close(slave)
+    screen = bytearray()
+    reader = threading.Thread(target=_drain, args=(master, screen), daemon=True)
+    reader.start()
+    try:
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        reader.join(timeout=5)
+        os.close(master)
+    text = bytes(screen).decode(errors="replace")
+    assert code == 2, text[-3000:]
+    assert "slob-tui: error: cannot open candle store bad.db: file is not a database" in text
+    assert "Traceback" not in text

@@ -21,8 +21,9 @@ FORMING_START = T0  # the clock sits in this minute; ticks build its candle
 async def _load(app, engine) -> None:
     await wait_engine_started(app)
     await engine.put_candles(synthetic_candles("NQ", 30, T0 - 30 * NS_PER_MINUTE))
-    engine.put_ticks([Tick("NQ", T0 + 1_000_000_000, 101.25, 2), Tick("NQ", T0 + 2_000_000_000,
-                                                                      101.75, 3)])
+    engine.put_ticks(
+        [Tick("NQ", T0 + 1_000_000_000, 101.25, 2), Tick("NQ", T0 + 2_000_000_000, 101.75, 3)]
+    )
     for _ in range(200):  # the consumer picks the batch up within a few clock ticks
         if engine.aggregator.forming("NQ") is not None:
             break

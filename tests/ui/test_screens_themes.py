@@ -189,8 +189,15 @@ def test_volume_bars_scale_to_the_largest() -> None:
 
 def test_overlay_lines_and_marks_land_at_their_prices() -> None:
     candles = [_c(i, 10, 10.5, 9.5, 10) for i in range(10)]
-    ov = Overlay(direction="SHORT", state="TRIGGERED", entry=10.0, stop=12.0, target=6.0,
-                 trigger_time=candles[5].start, liq1=(candles[2].start, 10.5))
+    ov = Overlay(
+        direction="SHORT",
+        state="TRIGGERED",
+        entry=10.0,
+        stop=10.9,
+        target=9.2,
+        trigger_time=candles[5].start,
+        liq1=(candles[2].start, 10.5),
+    )
     layout = layout_candles(candles, 10, 20, 0, overlay=ov)
     styles = [[cell[1] for cell in row] for row in layout.rows]
     stop_rows = [r for r, row in enumerate(styles) if "stop" in row]
@@ -204,10 +211,35 @@ def test_overlay_lines_and_marks_land_at_their_prices() -> None:
     assert len(marks) == 1 and marks[0][1] == 2
 
 
+def test_far_trade_levels_are_named_at_the_edge_not_stretching_the_candles() -> None:
+    """A replay's target far from the recent candles once squeezed them into four rows."""
+    candles = [_c(i, 10, 10.5, 9.5, 10) for i in range(10)]
+    ov = Overlay(
+        direction="SHORT",
+        state="TRIGGERED",
+        entry=10.0,
+        stop=12.0,
+        target=6.0,
+        trigger_time=candles[5].start,
+    )
+    layout = layout_candles(candles, 10, 20, 0, overlay=ov)
+    candle_rows = {r for r, row in enumerate(layout.rows) if any(c[1] == "up" for c in row)}
+    assert len(candle_rows) >= 10  # the candles keep at least half the price rows
+    styles = {cell[1] for row in layout.rows for cell in row}
+    assert "stop" not in styles and "target" not in styles
+    assert layout.axis[0] == "▲S12.0" and layout.axis[-1] == "▼T6.0"
+
+
 def test_overlay_maps_tracker_indexes_to_candle_times() -> None:
     times = [T0 + i * NS_PER_MINUTE for i in range(20)]
-    levels = {"high": 11.0, "high_index": 105, "low": 9.0, "low_index": 108,
-              "liq2_time": times[15], "liq2_price": 11.5}
+    levels = {
+        "high": 11.0,
+        "high_index": 105,
+        "low": 9.0,
+        "low_index": 108,
+        "liq2_time": times[15],
+        "liq2_price": 11.5,
+    }
     ov = overlay_from_levels(levels, "SHORT", "WATCHING_LIQ2", 115, times[15], times)
     assert ov.box_start == times[5] and ov.box_end == times[15]
     assert ov.entry is None  # trade lines only once triggered

@@ -1,4 +1,5 @@
-"""Help screen: every binding with the key in force (after the user's keymap)."""
+"""Help screen: every binding with the key in force (after the user's keymap), how to close it,
+and the settings a new user may need (keymap file, 16-colour terminals)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from slob_tui.ui.bindings import BINDINGS
+from slob_tui.ui.bindings import BINDINGS, key_label
+
+CLOSE_KEYS = "escape,q,question_mark,f1"
 
 
 def help_table(keymap: dict[str, str]) -> Table:
@@ -18,10 +21,7 @@ def help_table(keymap: dict[str, str]) -> Table:
     table.add_column("action")
     table.add_column("id", style="dim")
     for spec in BINDINGS:
-        keys = keymap.get(spec.id, spec.keys)
-        shown = keys.replace("question_mark", "?").replace("left_square_bracket", "[")
-        shown = shown.replace("right_square_bracket", "]")
-        table.add_row(shown, spec.description, spec.id)
+        table.add_row(key_label(keymap.get(spec.id, spec.keys)), spec.help, spec.id)
     return table
 
 
@@ -29,7 +29,7 @@ class HelpScreen(ModalScreen[None]):
     """Shows the bindings; any of escape, q or ? closes it."""
 
     BINDINGS = [
-        Binding("escape,q,question_mark,f1", "dismiss_help", "Close", id="help.close"),
+        Binding(CLOSE_KEYS, "dismiss_help", "Close", id="help.close"),
     ]
 
     def __init__(self, keymap: dict[str, str] | None = None) -> None:
@@ -38,10 +38,12 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-box"):
-            yield Static("slob-tui — keys", id="help-title")
+            yield Static(f"slob-tui — keys   (close: {key_label(CLOSE_KEYS)})", id="help-title")
             yield Static(help_table(self.keymap))
             yield Static(
-                "Remap in $SLOB_KEYMAP or ~/.config/slob-tui/keymap.toml:  [keys] \"id\" = \"key\"",
+                "Remap in $SLOB_KEYMAP or ~/.config/slob-tui/keymap.toml:\n"
+                '  \\[keys] "feed.pause" = "space"   (ids above)\n'
+                "16-colour terminal? TEXTUAL_COLOR_SYSTEM=standard slob-tui (or 256)",
                 id="help-foot",
             )
 

@@ -21,8 +21,22 @@ from slob_tui.ui.format import hhmm, price
 from slob_tui.ui.widgets.chart_model import Overlay, layout_candles, overlay_from_levels
 
 AXIS_WIDTH = 10
-STYLE_KEYS = ("up", "down", "forming", "ref", "box", "entry", "stop", "target", "liq",
-              "vol-up", "vol-down", "axis", "title", "last")
+STYLE_KEYS = (
+    "up",
+    "down",
+    "forming",
+    "ref",
+    "box",
+    "entry",
+    "stop",
+    "target",
+    "liq",
+    "vol-up",
+    "vol-down",
+    "axis",
+    "title",
+    "last",
+)
 
 
 def _has_box(view: SetupView) -> bool:
@@ -70,6 +84,7 @@ class CandleChart(Widget, can_focus=True):
         self.setup: SetupView | None = None
         self.last_price: float | None = None
         self.paused = False
+        self.empty_message = "waiting for the first candle…"  # what an empty chart says
         self.ticks_seen = 0
         self.updates = 0
         self._strips: list[Strip] | None = None
@@ -99,8 +114,9 @@ class CandleChart(Widget, can_focus=True):
             )
             if trade is not None and trade is not structure:
                 t = trade.latest
-                lines = overlay_from_levels(t.levels, trade.direction, trade.state, t.index,
-                                            t.time, times)
+                lines = overlay_from_levels(
+                    t.levels, trade.direction, trade.state, t.index, t.time, times
+                )
                 self.overlay.entry, self.overlay.stop = lines.entry, lines.stop
                 self.overlay.target, self.overlay.trigger_time = lines.target, lines.trigger_time
         self.updates += 1
@@ -149,19 +165,26 @@ class CandleChart(Widget, can_focus=True):
         return out
 
     def _title(self, width: int) -> str:
+        """Symbol, price and state first; the forming candle's OHLCV only where it fits."""
         if self.symbol is None:
             return " no symbol"
-        parts = [f" {self.symbol}", price(self.last_price)]
-        f = self.forming
-        if f is not None:
-            parts.append(f"O {price(f.open)} H {price(f.high)} L {price(f.low)} C {price(f.close)}"
-                         f" V {f.volume:g}")
         if self.paused:
-            parts.append("⏸ paused")
-        parts.append(f"◀ {self.back} back" if self.back else "● live")
+            state = "⏸ paused" + (f" ◀ {self.back} back" if self.back else "")
+        else:
+            state = f"◀ {self.back} back" if self.back else "● live"
+        head = [f" {self.symbol}", price(self.last_price), state]
         if self.setup is not None:
-            parts.append(f"{self.setup.direction} {self.setup.state}")
-        return "  ".join(parts)[:width]
+            head.append(f"{self.setup.direction} {self.setup.state}")
+        f = self.forming
+        tails: list[list[str]] = [[]]
+        if f is not None:
+            ohlc = f"O {price(f.open)} H {price(f.high)} L {price(f.low)} C {price(f.close)}"
+            tails = [[ohlc, f"V {f.volume:g}"], [ohlc], []]
+        for tail in tails:
+            text = "  ".join(head + tail)
+            if len(text) <= width:
+                return text
+        return text[:width]
 
     def _build(self) -> list[Strip]:
         width, height = self.size.width, self.size.height
@@ -175,7 +198,7 @@ class CandleChart(Widget, can_focus=True):
         elif self.forming is not None:
             candles.append(self.forming)
         if not candles:
-            msg = "waiting for the first candle…" if self.symbol else "no symbol selected"
+            msg = self.empty_message if self.symbol else "no symbol selected"
             blank = Strip([Segment(" " * width, st[""])], width)
             body = [blank] * max(height - 1, 0)
             if body:
@@ -187,7 +210,11 @@ class CandleChart(Widget, can_focus=True):
         pw = max(width - AXIS_WIDTH, 1)
         var = self.app.theme_variables if self.is_attached else {}
         grid = layout_candles(
-            candles, pw, price_rows, volume_rows, self.overlay,
+            candles,
+            pw,
+            price_rows,
+            volume_rows,
+            self.overlay,
             hollow_up=var.get("candle-body-up") == "hollow",
             hollow_down=var.get("candle-body-down") == "hollow",
             forming_start=self.forming.start if (self.forming and not self.back) else None,

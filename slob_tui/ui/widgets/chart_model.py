@@ -16,14 +16,24 @@ from slob_tui.core.models import Candle
 _NONE, _WICK, _BODY = 0, 1, 2
 
 FILLED = {
-    (_BODY, _BODY): "█", (_BODY, _NONE): "▀", (_NONE, _BODY): "▄",
-    (_BODY, _WICK): "█", (_WICK, _BODY): "█",
-    (_WICK, _WICK): "│", (_WICK, _NONE): "╵", (_NONE, _WICK): "╷",
+    (_BODY, _BODY): "█",
+    (_BODY, _NONE): "▀",
+    (_NONE, _BODY): "▄",
+    (_BODY, _WICK): "█",
+    (_WICK, _BODY): "█",
+    (_WICK, _WICK): "│",
+    (_WICK, _NONE): "╵",
+    (_NONE, _WICK): "╷",
 }
 HOLLOW = {
-    (_BODY, _BODY): "┃", (_BODY, _NONE): "╹", (_NONE, _BODY): "╻",
-    (_BODY, _WICK): "┃", (_WICK, _BODY): "┃",
-    (_WICK, _WICK): "│", (_WICK, _NONE): "╵", (_NONE, _WICK): "╷",
+    (_BODY, _BODY): "┃",
+    (_BODY, _NONE): "╹",
+    (_NONE, _BODY): "╻",
+    (_BODY, _WICK): "┃",
+    (_WICK, _BODY): "┃",
+    (_WICK, _WICK): "│",
+    (_WICK, _NONE): "╵",
+    (_NONE, _WICK): "╷",
 }
 VOLUME = " ▁▂▃▄▅▆▇█"
 
@@ -71,7 +81,11 @@ def _time_at(index: int, anchor_index: int, anchor_time: int, times: Sequence[in
 
 
 def overlay_from_levels(
-    levels: dict[str, Any], direction: str, state: str, index: int, time: int,
+    levels: dict[str, Any],
+    direction: str,
+    state: str,
+    index: int,
+    time: int,
     candle_times: Sequence[int],
 ) -> Overlay:
     """Turn a SetupUpdate's levels into chart coordinates (times, prices)."""
@@ -136,14 +150,23 @@ def layout_candles(
     lo = min(c.low for c in visible)
     hi = max(c.high for c in visible)
     span = max(hi - lo, abs(hi) * 1e-4, 1e-9)
+    off_scale: list[tuple[str, float]] = []
     if overlay is not None:
-        trade = (overlay.entry, overlay.stop, overlay.target)
-        near = [(p, float("inf")) for p in trade]
-        near += [(p, span) for p in overlay.prices() if p not in trade]
+        # Levels may widen the scale by at most half the candles' range on each side, so the
+        # candles always fill half the rows; a trade level beyond that is named at the edge.
+        trade = {"entry": overlay.entry, "stop": overlay.stop, "target": overlay.target}
+        near = [(p, span * 0.5) for p in trade.values()]
+        near += [(p, span * 0.5) for p in overlay.prices() if p not in trade.values()]
         near += [(p, span * 0.25) for p in (overlay.ref_high, overlay.ref_low)]
+        c_lo, c_hi = lo, hi
         for p, reach in near:
-            if p is not None and lo - reach <= p <= hi + reach:
+            if p is not None and c_lo - reach <= p <= c_hi + reach:
                 lo, hi = min(lo, p), max(hi, p)
+        off_scale = [
+            (k, p)
+            for k, p in trade.items()
+            if p is not None and not c_lo - span * 0.5 <= p <= c_hi + span * 0.5
+        ]
     pad = (hi - lo) * 0.02
     lo, hi = lo - pad, hi + pad
     sub_n = price_rows * 2
@@ -181,8 +204,11 @@ def layout_candles(
                     for x in (x0, x1):
                         rows[r][x] = ("┆", "box")
         tx = col_for(overlay.trigger_time, True) if overlay.trigger_time else 0
-        for level, style in ((overlay.target, "target"), (overlay.stop, "stop"),
-                             (overlay.entry, "entry")):
+        for level, style in (
+            (overlay.target, "target"),
+            (overlay.stop, "stop"),
+            (overlay.entry, "entry"),
+        ):
             hline(level, style, "─", tx or 0)
     for x, c in enumerate(visible):
         up = c.close >= c.open
@@ -229,4 +255,7 @@ def layout_candles(
     for r in range(0, price_rows, step):
         p = hi - (r * 2 + 0.5) / (sub_n - 1) * (hi - lo) if sub_n > 1 else hi
         axis[r] = f"{p:.2f}"
+    for key, p in off_scale:  # e.g. "▲T 16020.2": off the top of the scale
+        r = 0 if p > hi else price_rows - 1
+        axis[r] = f"{'▲' if p > hi else '▼'}{key[0].upper()}{p:.1f}"
     return ChartLayout(rows, axis, lo, hi, times)

@@ -1,4 +1,9 @@
-"""Event log: the bus's notable events, newest first, filterable by category."""
+"""Event log: the bus's notable events, newest first, filterable by category.
+
+Each line carries one time, in the console's zone: when the event happened. A setup event is
+stamped by the tracker with its candle's start but decided at that candle's close, when the
+paper fills of the same candle are also announced, so it is shown (and ordered) at the close.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,33 @@ from textual.widgets import Static
 
 from slob_tui.core.events import Event
 from slob_tui.core.models import SetupUpdate
-from slob_tui.ui.format import hhmm
+from slob_tui.ui.format import decided_at, hhmmss, human
 
 FILTERS = ("all", "setup", "trading", "system", "data")
-PREFERRED_KEYS = ("symbol", "leg", "side", "qty", "price", "filled_avg_price", "status", "reason",
-                  "error", "mode")
+PREFERRED_KEYS = (
+    "symbol",
+    "leg",
+    "side",
+    "qty",
+    "price",
+    "filled_avg_price",
+    "status",
+    "reason",
+    "error",
+    "mode",
+)
 CATEGORY_STYLE = {"setup": "magenta", "trading": "green", "system": "cyan", "data": "yellow"}
 
 
-def describe(event: Event) -> str:
+def event_time(event: Event) -> int:
+    """When the event happened: a setup event at the close of the candle that decided it."""
+    data: Any = event.data
+    if isinstance(data, SetupUpdate) and event.ts == data.time:
+        return decided_at(data)
+    return event.ts
+
+
+def describe(event: Event, tz: str = "UTC") -> str:
     """One line of text for an event (no secrets: only the fields an operator needs)."""
     data: Any = event.data
     if isinstance(data, SetupUpdate):
@@ -26,7 +49,7 @@ def describe(event: Event) -> str:
     if isinstance(data, dict):
         keys = [k for k in PREFERRED_KEYS if data.get(k) is not None]
         keys += [k for k in data if k not in keys][: max(0, 4 - len(keys))]
-        return " ".join(f"{k}={data[k]}" for k in keys[:6])
+        return " ".join(f"{k}={human(k, data[k], tz)}" for k in keys[:6])
     return "" if data is None else str(data)[:120]
 
 
@@ -36,11 +59,13 @@ def render_events(events: tuple[Event, ...], category: str, tz: str, limit: int)
     if not shown:
         text.append(f"No {'' if category == 'all' else category + ' '}events yet.", style="dim")
         return text
-    for event in reversed(shown[-limit:]):
+    # newest first by the time shown; among equal times the later arrival first
+    newest_first = sorted(reversed(shown[-limit:]), key=event_time, reverse=True)
+    for event in newest_first:
         cat = event.type.category.value
-        text.append(f"{hhmm(event.ts, tz)} ", style="dim")
+        text.append(f"{hhmmss(event_time(event), tz)} ", style="dim")
         text.append(f"{event.type.name:<18}", style=CATEGORY_STYLE.get(cat, ""))
-        text.append(f" {describe(event)}\n")
+        text.append(f" {describe(event, tz)}\n")
     text.rstrip()
     return text
 

@@ -10,7 +10,16 @@ from textual.widgets import Static
 
 from slob_tui.ui.format import size_bytes
 
-STATUS_STYLE = {"ok": "green", "starting": "yellow", "stale": "bold red", "safe_mode": "bold red"}
+STATUS_STYLE = {
+    "ok": "green",
+    "starting": "yellow",
+    "stale": "bold red",
+    "safe_mode": "bold red",
+    "late_ticks": "bold red",
+    "failed": "bold red",
+    "stopped": "yellow",
+}
+STATUS_TEXT = {"late_ticks": "ticks all late"}
 Row = tuple[str, str, str]  # label, value, style
 
 
@@ -36,8 +45,7 @@ def _breaker(h: dict[str, Any]) -> Row:
             if src.get("kill_switch"):
                 return ("breaker", "KILLED", "bold red")
             tripped = src.get("circuit_breaker") or src.get("halted") or src.get("tripped")
-            return ("breaker", "TRIPPED" if tripped else "ok",
-                    "bold red" if tripped else "green")
+            return ("breaker", "TRIPPED" if tripped else "ok", "bold red" if tripped else "green")
     return ("breaker", "n/a", "dim")
 
 
@@ -48,12 +56,12 @@ def health_rows(h: dict[str, Any], store_bytes: int | None) -> list[Row]:
     util = None
     if buf.get("maxsize"):
         util = 100.0 * float(buf.get("size", 0)) / float(buf["maxsize"])
-    age = h.get("last_candle_age_s")
+    age = h.get("last_candle_wall_age_s")  # wall seconds: market time runs 60x in the demo
     status = str(h.get("status", "—"))
     reconnects = max(int(h.get("reconnects", 0) or 0), int(feed.get("reconnects", 0) or 0))
     safe = bool(h.get("safe_mode") or feed.get("safe_mode"))
     return [
-        ("status", status, STATUS_STYLE.get(status, "")),
+        ("status", STATUS_TEXT.get(status, status), STATUS_STYLE.get(status, "")),
         _feed_state(h),
         ("reconnects", str(reconnects), "yellow" if reconnects else ""),
         ("ticks/s", f"{float(h.get('ticks_per_s', 0) or 0):,.0f}", ""),

@@ -6,11 +6,15 @@ from rich.text import Text
 from textual.widgets import Static
 
 from slob_tui.engine.snapshot import EngineSnapshot, SetupView
-from slob_tui.ui.format import hhmm, price
+from slob_tui.ui.format import decided_at, hhmm, price
 
 STATE_STYLE = {
-    "WATCHING_LIQ1": "dim", "WATCHING_CONSOL": "cyan", "WATCHING_LIQ2": "magenta",
-    "WAITING_ENTRY": "bold yellow", "TRIGGERED": "bold green", "INVALIDATED": "red",
+    "WATCHING_LIQ1": "dim",
+    "WATCHING_CONSOL": "cyan",
+    "WATCHING_LIQ2": "magenta",
+    "WAITING_ENTRY": "bold yellow",
+    "TRIGGERED": "bold green",
+    "INVALIDATED": "red",
 }
 KEY_NUMBERS = ("liq1_price", "high", "low", "liq2_price", "entry", "stop", "target", "rr")
 
@@ -42,7 +46,7 @@ def render_setups(setups: tuple[SetupView, ...], tz: str, max_steps: int = 6) ->
         text.append("\n")
         for step in view.timeline[-max_steps:]:
             reason = f" ({step.reason})" if step.reason else ""
-            text.append(f"  {hhmm(step.time, tz)} ", style="dim")
+            text.append(f"  {hhmm(decided_at(step), tz)} ", style="dim")
             text.append(f"{step.state.value}{reason}", style=STATE_STYLE.get(step.state.value, ""))
             text.append("\n")
         numbers = _numbers(view.latest.levels)
@@ -52,14 +56,17 @@ def render_setups(setups: tuple[SetupView, ...], tz: str, max_steps: int = 6) ->
         text.append("Recently ended\n", style="bold underline")
         for view in ended[:8]:
             u = view.latest
-            text.append(f"  {hhmm(u.time, tz)} {view.symbol} {view.direction} ")
+            text.append(f"  {hhmm(decided_at(u), tz)} {view.symbol} {view.direction} ")
             text.append(view.state, style=STATE_STYLE.get(view.state, ""))
             if view.reason:
                 text.append(f" {view.reason}", style="dim")
             if view.state == "TRIGGERED":
                 lv = u.levels
-                text.append(f"  entry {price(lv.get('entry'))} stop {price(lv.get('stop'))}"
-                            f" target {price(lv.get('target'))}", style="dim")
+                text.append(
+                    f"  entry {price(lv.get('entry'))} stop {price(lv.get('stop'))}"
+                    f" target {price(lv.get('target'))}",
+                    style="dim",
+                )
             text.append("\n")
     text.rstrip()
     return text

@@ -24,8 +24,9 @@ def test_seeded_output_is_deterministic() -> None:
     a = demo_candles(7, START, 240)
     assert a == demo_candles(7, START, 240)
     assert a != demo_candles(8, START, 240)
-    assert len(a) == 240 and all(b.start - a_.start == NS_PER_MINUTE
-                                 for a_, b in zip(a, a[1:], strict=False))
+    assert len(a) == 240 and all(
+        b.start - a_.start == NS_PER_MINUTE for a_, b in zip(a, a[1:], strict=False)
+    )
     assert all(c.low <= min(c.open, c.close) <= max(c.open, c.close) <= c.high for c in a)
 
 
@@ -146,7 +147,47 @@ async def test_engine_with_the_feeds_own_clock_closes_candles_on_market_time() -
     live = [e.data for e in candles if e.data.start >= START][:-1]  # the last: cut by the stop
     assert live and all(c.volume > 0 and not c.gap_filled for c in live)
     assert [c.start for c in live] == [START + i * NS_PER_MINUTE for i in range(len(live))]
+
     def ohlcv(c: Candle) -> tuple:
         return (c.start, c.open, c.high, c.low, c.close, c.volume)
 
     assert [ohlcv(c) for c in live] == [ohlcv(c) for c in demo_candles(7, START, len(live))]
+
+
+def _ar1(xs: list[float]) -> float:
+    m = sum(xs) / len(xs)
+    num = sum((a - m) * (b - m) for a, b in zip(xs, xs[1:], strict=False))
+    return num / sum((a - m) ** 2 for a in xs)
+
+
+def test_the_market_is_not_straight_ramps_volatility_clusters_volume_is_a_u() -> None:
+    """Issue 15 item 13: it should look like a market, scripted setups and all."""
+    day = date(2026, 1, 6)
+    candles = demo_candles(7, sto_ns(0, 0, day), 24 * 60)
+    ref = [c for c in candles if sto_ns(9, 0, day) <= c.start < sto_ns(15, 30, day)]
+    moves = [abs(b.close - a.close) for a, b in zip(ref, ref[1:], strict=False)]
+    assert _ar1(moves) > 0.05  # big moves follow big moves
+    assert len(set(moves)) > 8  # not a staircase of equal steps (prices on the 0.25 grid)
+    session = [c for c in candles if sto_ns(15, 30, day) <= c.start < sto_ns(22, 0, day)]
+    first, last = session[:30], session[-30:]
+    middle = session[len(session) // 2 - 30 : len(session) // 2 + 30]
+
+    def mean_volume(cs: list[Candle]) -> float:
+        return sum(c.volume for c in cs) / len(cs)
+
+    assert mean_volume(first) > 1.8 * mean_volume(middle)  # a busy open,
+    assert mean_volume(last) > 1.8 * mean_volume(middle)  # a busy close, a quiet lunch
+    night = [c for c in candles if c.start < sto_ns(9, 0, day)]
+    assert mean_volume(night) < mean_volume(middle)
+
+
+def test_the_demo_never_trips_the_validators_volume_spike() -> None:
+    """A volume spike is a data-quality finding; the demo's open must not look like one."""
+    from slob_tui.engine.quality import QualityPolicy
+
+    factor, window = QualityPolicy().volume_spike_factor, QualityPolicy().volume_window
+    candles = demo_candles(7, sto_ns(0, 0, date(2026, 1, 5)), 5 * 24 * 60)
+    for i in range(20, len(candles)):
+        recent = sorted(c.volume for c in candles[max(0, i - window) : i])
+        median = recent[len(recent) // 2]
+        assert candles[i].volume < factor * median * 0.8, candles[i]
