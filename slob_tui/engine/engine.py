@@ -302,6 +302,9 @@ class LiveTradingEngine:
             async with self._lock:
                 await self._process_ticks(batch)
                 if not self.data_driven_clock and turn >= settle_until:
+                    # ticks the feed handed over while candle consumers were awaited belong to
+                    # minutes the clock may be about to close: aggregate them first
+                    await self._process_ticks(self.buffer.take_all())
                     for candle in self.aggregator.on_clock(self.clock.now_ns()):
                         await self._on_candle(candle)
                     await self._publish_notices()

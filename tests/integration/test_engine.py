@@ -86,11 +86,13 @@ async def test_gap_is_filled_and_reported(tmp_path):
 
 
 async def test_candles_handed_over_keep_their_order_with_ticks(tmp_path):
-    backfill = [Candle("X", T0 + m * NS_PER_MINUTE, 5, 6, 4, 5, 10, 3, backfilled=True)
-                for m in range(3)]
+    backfill = [
+        Candle("X", T0 + m * NS_PER_MINUTE, 5, 6, 4, 5, 10, 3, backfilled=True) for m in range(3)
+    ]
     batches = [minute_ticks("X", 3, [7.0, 8.0]), minute_ticks("X", 4, [9.0])]
-    engine = LiveTradingEngine(ListFeed(batches, candles=backfill), store=None,
-                               enable_tracker=False)
+    engine = LiveTradingEngine(
+        ListFeed(batches, candles=backfill), store=None, enable_tracker=False
+    )
     closed = []
     engine.bus.subscribe(EventType.CANDLE_COMPLETED, lambda e: closed.append(e.data))
     await engine.run()
@@ -102,8 +104,9 @@ async def test_clock_closes_a_quiet_candle_and_health_judges_progress(tmp_path):
     clock = ManualClock(T0)
     feed = ListFeed([minute_ticks("X", 0, [1.0, 2.0])], wait_forever=True)
     feed.mode = "DEMO"
-    engine = LiveTradingEngine(feed, store=None, clock=clock, enable_tracker=False,
-                               clock_tick_s=0.01)
+    engine = LiveTradingEngine(
+        feed, store=None, clock=clock, enable_tracker=False, clock_tick_s=0.01
+    )
     engine.health_monitor.stale_after_ns = 120 * 10**9
     closed = []
     engine.bus.subscribe(EventType.CANDLE_COMPLETED, lambda e: closed.append(e.data))
@@ -138,8 +141,9 @@ async def test_restart_continues_after_stored_history(tmp_path):
 
 
 async def test_snapshot_sequence_moves_with_state(tmp_path):
-    engine = LiveTradingEngine(ListFeed([minute_ticks("X", 0, [1.0])]), store=None,
-                               enable_tracker=False)
+    engine = LiveTradingEngine(
+        ListFeed([minute_ticks("X", 0, [1.0])]), store=None, enable_tracker=False
+    )
     s0 = engine.snapshot()
     await engine.run()
     s1 = engine.snapshot()
@@ -153,8 +157,9 @@ async def test_a_failing_feed_is_reported_and_the_engine_still_stops_cleanly(tmp
             await sink.put_ticks_wait(minute_ticks("X", 0, [1.0]))
             raise RuntimeError("socket gone")
 
-    engine = LiveTradingEngine(Broken([]), store=CandleStore(tmp_path / "b.db"),
-                               enable_tracker=False)
+    engine = LiveTradingEngine(
+        Broken([]), store=CandleStore(tmp_path / "b.db"), enable_tracker=False
+    )
     with pytest.raises(RuntimeError, match="socket gone"):
         await engine.run()
     async with CandleStore(tmp_path / "b.db") as store:
@@ -200,9 +205,13 @@ async def test_trade_cancels_and_corrections_fix_the_candles(tmp_path):
     batches = [with_ids(0, [100.0, 105.0, 99.0, 101.0], 10), with_ids(1, [101.0, 102.0], 20)]
     path = tmp_path / "c.db"
     hooked, findings = [], []
-    engine = LiveTradingEngine(CorrectingFeed(batches), store=Store(path), enable_tracker=False,
-                               quality=QualityPolicy.from_settings({}),
-                               candle_consumers=[hooked.append])
+    engine = LiveTradingEngine(
+        CorrectingFeed(batches),
+        store=Store(path),
+        enable_tracker=False,
+        quality=QualityPolicy.from_settings({}),
+        candle_consumers=[hooked.append],
+    )
     engine.bus.subscribe(EventType.DATA_QUALITY, lambda e: findings.append(e.data))
     await engine.run()
     async with Store(path) as store:
@@ -214,3 +223,58 @@ async def test_trade_cancels_and_corrections_fix_the_candles(tmp_path):
     kinds = [f["kind"] for f in findings if f["kind"].startswith("trade_")]
     assert kinds == ["trade_cancel", "trade_correction"]
     assert engine.recent["X"][0].high == 101.0
+
+
+class StallingFeed(ListFeed):
+    """Hands over seven ticks of a minute, then the event loop stalls (a VM pause, SIGSTOP)
+    while the wall clock jumps 90 s; the last three ticks of that minute, received before the
+    pause, are read from the socket only after the engine's consumer has had its turn."""
+
+    mode = "LIVE"
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__([])
+        self.clock = clock
+
+    async def run(self, sink):
+        import time
+
+        first = minute_ticks("X", 0, [100.0, 101.0, 99.0, 100.5, 100.0, 100.2, 100.1])
+        rest = [(s, ts + 10 * 10**9, p, z, c, x, i) for s, ts, p, z, c, x, i in
+                minute_ticks("X", 0, [102.0, 98.0, 100.3])]  # fmt: skip
+        sink.put_ticks(first)
+        await asyncio.sleep(0.2)  # the consumer aggregates them
+        self.clock.set(T0 + 90 * 10**9)
+        time.sleep(0.6)  # the whole loop is stopped, as under SIGSTOP
+        await asyncio.sleep(0.05)  # the consumer wakes first, with the clock 90 s on
+        sink.put_ticks(rest)
+        await asyncio.sleep(0.2)
+
+
+async def test_a_stalled_loop_loses_no_tick_the_feed_had_received():
+    clock = ManualClock(T0 + 5 * 10**9)
+    late, stalls = [], []
+    engine = LiveTradingEngine(
+        StallingFeed(clock),
+        store=None,
+        clock=clock,
+        clock_tick_s=0.02,
+        stall_report_s=0.3,
+        stall_settle_s=0.5,
+        enable_tracker=False,
+    )
+    engine.bus.subscribe(EventType.LATE_TICK, late.append)
+    engine.bus.subscribe(
+        EventType.DATA_QUALITY,
+        lambda e: stalls.append(e.data) if e.data["kind"] == "loop_stall" else None,
+    )
+    await engine.run()
+    (candle,) = engine.recent["X"]
+    assert candle.tick_count == 10 and (candle.high, candle.low, candle.close) == (
+        102.0,
+        98.0,
+        100.3,
+    )
+    assert late == [] and engine.aggregator.stats()["late_ticks"] == 0
+    assert len(stalls) == 1 and stalls[0]["seconds"] > 0.3
+    assert engine.health()["loop_stalls"] == 1
