@@ -35,7 +35,7 @@ from slob_tui.ui.bindings import BINDINGS, key_label, textual_bindings
 from slob_tui.ui.engine_host import ConsoleEngine, EngineRunner
 from slob_tui.ui.format import zone_label
 from slob_tui.ui.messages import EngineStarted, EngineStopped, KillSwitchDone
-from slob_tui.ui.screens.confirm_kill import ConfirmKillScreen
+from slob_tui.ui.screens.confirm_kill import ConfirmKillScreen, ConfirmResetScreen
 from slob_tui.ui.screens.help import HelpScreen
 from slob_tui.ui.screens.live_confirm import LiveConfirmScreen
 from slob_tui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, load_themes
@@ -372,6 +372,27 @@ class SlobConsole(App[int]):
             self.post_message(KillSwitchDone(f"kill switch FAILED: {exc}", ok=False))
             return
         self.post_message(KillSwitchDone(describe_kill(result)))
+
+    def action_reset_kill_switch(self) -> None:
+        self.push_screen(ConfirmResetScreen(), self._reset_answer)
+
+    def _reset_answer(self, yes: bool | None) -> None:
+        if yes:
+            self.run_worker(self._reset(), name="kill-reset", group="kill", exit_on_error=False)
+        else:
+            self.notify("kill switch left as it was")
+
+    async def _reset(self) -> None:
+        controls = self.engine.trading_controls() if self.engine is not None else None
+        if controls is None:
+            self.post_message(KillSwitchDone("this engine places no orders: no switch", ok=False))
+            return
+        try:
+            await controls.reset_kill_switch()
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            self.post_message(KillSwitchDone(f"clearing the kill switch FAILED: {exc}", ok=False))
+            return
+        self.post_message(KillSwitchDone("kill switch cleared: new orders allowed"))
 
     # ---- ways out ---------------------------------------------------------------------------
     async def shutdown_engine(self, reason: str) -> None:

@@ -52,6 +52,14 @@ BINDINGS: tuple[BindingSpec, ...] = (
     BindingSpec("theme.next", "t", "next_theme", "Theme", "Next theme"),
     BindingSpec("kill.switch", "K", "kill_switch", "Kill", "Kill switch (asks first)"),
     BindingSpec(
+        "kill.reset",
+        "R",
+        "reset_kill_switch",
+        "Reset",
+        "Clear the kill switch (asks first)",
+        show=False,
+    ),
+    BindingSpec(
         "panel.setups", "2", "toggle_panel('setups')", "Setups", "Setups panel", show=False
     ),
     BindingSpec(

@@ -368,6 +368,11 @@ async def test_a_new_user_walks_every_key_in_the_help_screen(shared_data: Path) 
                 await pilot.press("n")
                 await pilot.pause()
                 assert any("nothing was touched" in n for n in notices(app))
+            elif spec.id == "kill.reset":
+                assert "CLEAR THE KILL SWITCH" in text and "Allow new orders again?" in text
+                await pilot.press("n")
+                await pilot.pause()
+                assert any("left as it was" in n for n in notices(app))
             elif spec.id.startswith("panel."):
                 name = spec.id.split(".")[1]
                 assert not app.query_one(f"#{name}").display

@@ -1,4 +1,5 @@
-"""Kill switch confirmation: nothing is cancelled unless the user says yes."""
+"""Kill switch dialogs: nothing is cancelled, and nothing is allowed again, unless the user
+says yes."""
 
 from __future__ import annotations
 
@@ -13,19 +14,23 @@ class ConfirmKillScreen(ModalScreen[bool]):
     """Returns True only on an explicit yes (button or `y`); escape and `n` say no."""
 
     BINDINGS = [
-        Binding("y", "answer(True)", "Yes, kill", id="kill.yes"),
+        Binding("y", "answer(True)", "Yes", id="kill.yes"),
         Binding("n,escape", "answer(False)", "No", id="kill.no"),
     ]
+    heading = "KILL SWITCH"
+    question = (
+        "Cancel every open order and flatten every position now?\n"
+        "New orders stay blocked until the switch is cleared: R here, or "
+        "`slob-tui flatten --reset`."
+    )
+    yes_label = "Yes, kill (y)"
 
     def compose(self) -> ComposeResult:
         with Vertical(id="kill-box"):
-            yield Static("KILL SWITCH", id="kill-title")
-            yield Static(
-                "Cancel every open order and flatten every position now?\n"
-                "Trading stays halted until restarted."
-            )
+            yield Static(self.heading, id="kill-title")
+            yield Static(self.question)
             with Horizontal(id="kill-buttons"):
-                yield Button("Yes, kill (y)", variant="error", id="kill-yes")
+                yield Button(self.yes_label, variant="error", id="kill-yes")
                 yield Button("No (n)", variant="primary", id="kill-no")
 
     def on_mount(self) -> None:
@@ -36,3 +41,14 @@ class ConfirmKillScreen(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class ConfirmResetScreen(ConfirmKillScreen):
+    """Clearing the kill switch lets new orders out again: asked like the kill itself."""
+
+    heading = "CLEAR THE KILL SWITCH"
+    question = (
+        "Allow new orders again?\n"
+        "Positions and open orders are not touched; the next triggered setup is placed."
+    )
+    yes_label = "Yes, allow orders (y)"

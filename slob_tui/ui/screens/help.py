@@ -41,8 +41,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(f"slob-tui — keys   (close: {key_label(CLOSE_KEYS)})", id="help-title")
             yield Static(help_table(self.keymap))
             yield Static(
-                "Remap in $SLOB_KEYMAP or ~/.config/slob-tui/keymap.toml:\n"
-                '  \\[keys] "feed.pause" = "space"   (ids above)\n'
+                "Remap by id in ~/.config/slob-tui/keymap.toml ($SLOB_KEYMAP)\n"
                 "16-colour terminal? TEXTUAL_COLOR_SYSTEM=standard slob-tui (or 256)",
                 id="help-foot",
             )
