@@ -19,9 +19,7 @@ Each closed candle goes to the node's one candle consumer, which calls the execu
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -246,12 +244,8 @@ class TradingNode:
         self.engine.request_stop(reason)
 
     def install_signal_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            try:
-                loop.add_signal_handler(sig, self.request_stop, f"signal {sig.name}")
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass
+        """SIGINT, SIGTERM and SIGHUP request the graceful stop (the engine's handlers)."""
+        self.engine.install_signal_handlers()
 
     async def stop(self, reason: str = "stopped") -> None:
         """The reverse of `start`; every step runs even when an earlier one failed."""
