@@ -295,6 +295,7 @@ class FrontDoor:
         self.served = 0
         self.refused = 0
         self.protocol_errors = 0
+        self._resyncs_gone = 0
         self.socket_path: Path | None = None
         self.tcp_port: int | None = None
         self._redact = Redactor(config.secrets)
@@ -415,7 +416,7 @@ class FrontDoor:
             "served": self.served,
             "refused": self.refused,
             "protocol_errors": self.protocol_errors,
-            "resyncs": sum(c.resyncs for c in self.clients.values()),
+            "resyncs": self._resyncs_gone + sum(c.resyncs for c in self.clients.values()),
             "listening": self.describe(),
         }
 
@@ -515,7 +516,8 @@ class FrontDoor:
         except ConnectionClosed:
             pass
         finally:
-            self.clients.pop(client.number, None)
+            if self.clients.pop(client.number, None) is not None:
+                self._resyncs_gone += client.resyncs
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                 await pump

@@ -295,6 +295,15 @@ class EngineCollector:
         yield CounterMetricFamily(
             "slob_kill_switches", "Kill-switch activations", value=self.counts.kill_switches
         )
+        attach = h.get("attach") or {}
+        yield GaugeMetricFamily(
+            "slob_attached_clients", "Consoles and tools attached to the front door now",
+            value=attach.get("clients", 0),
+        )
+        yield CounterMetricFamily(
+            "slob_attach_resyncs", "Attached clients resent a fresh snapshot (slow or gapped)",
+            value=attach.get("resyncs", 0),
+        )
         uptime = h.get("uptime_s")
         yield GaugeMetricFamily(
             "slob_uptime_seconds", "Engine time since start",

@@ -55,6 +55,7 @@ def health_verdict(
         "candles": h.get("candles"),
         "safe_mode": h.get("safe_mode"),
         "mode": h.get("mode"),
+        "attached_clients": (h.get("attach") or {}).get("clients", 0),
     }
     return not problems, body
 
