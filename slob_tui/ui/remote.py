@@ -154,6 +154,8 @@ class RemoteEngine:
         self.info: EngineInfo | None = None
         self.state = "connecting"
         self.note = ""
+        self.why = ""
+        """Why we are not attached (engine stopped, connection lost), kept across retries."""
         self.kill_reason = ""
         self.remote_seq = -1
         self.eseq = -1
@@ -284,13 +286,16 @@ class RemoteEngine:
                 raise
             except (OSError, ConnectionClosed, InvalidHandshake, ProtocolError, TimeoutError,
                     asyncio.IncompleteReadError) as exc:  # fmt: skip
-                if self.connected or self.state != "disconnected":
+                if self.connected:
                     log.info("attach: connection to %s lost: %s", self.target.describe(), exc)
+                    self.why = "connection lost"
+                elif not self.why:
+                    self.why = "no engine answers"
             finally:
                 self._lost()
             backoff.failed()
             delay = backoff.next_delay()
-            self._set_state("disconnected", f"reconnecting in {delay:.1f} s")
+            self._set_state("disconnected", f"{self.why} · reconnecting in {delay:.1f} s")
             await asyncio.sleep(delay)
 
     async def _attach_once(self, backoff: Any) -> None:
@@ -309,6 +314,7 @@ class RemoteEngine:
         self.note = first.control_note
         self.connections += 1
         self.connected = True
+        self.why = ""
         self.eseq = -1
         backoff.succeeded()
         self._set_state("attached")
@@ -336,7 +342,9 @@ class RemoteEngine:
                 else:
                     future.set_exception(RuntimeError(frame.error))
         elif isinstance(frame, Bye):
-            self._set_state("disconnected", f"engine stopped: {frame.reason}")
+            self.why = f"engine stopped: {frame.reason}"
+            self.connected = False
+            self._set_state("disconnected", self.why)
             return True
         return False
 
