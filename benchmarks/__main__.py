@@ -18,6 +18,7 @@ from pathlib import Path
 
 from benchmarks import (  # noqa: F401 - importing registers the figures
     figures_aggregator,
+    figures_attach,
     figures_backtest,
     figures_console,
     figures_pipeline,
