@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     except AttachRefused as exc:
         raise UsageError(f"the engine at {target.describe()} refused: {exc}") from None
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+    served = bool(os.environ.get("TEXTUAL_DRIVER"))  # `slob-tui web`: textual-serve's driver
+    if not served and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("attach needs a terminal (stdin and stdout are not one)")
     from slob_tui.ui.launch import choose_color_system
 

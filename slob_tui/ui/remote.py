@@ -310,6 +310,8 @@ class RemoteEngine:
         if not isinstance(first, Welcome):
             raise ProtocolError("expected a welcome frame")
         self.info = first.engine
+        if self.target.socket is not None:
+            self._store.path = Path(first.engine.db)  # same machine: the health panel sizes it
         self.control = first.control
         self.note = first.control_note
         self.connections += 1
