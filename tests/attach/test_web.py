@@ -52,14 +52,15 @@ def _devtools_page(browser: subprocess.Popen[str]) -> str:
 def test_the_browser_tab_shows_the_attached_console(tmp_path: Path) -> None:
     db = tmp_path / "web.db"
     engine = spawn_engine(tmp_path, db)
-    port = free_port()
-    web = subprocess.Popen(
-        [sys.executable, "-m", "slob_tui", "web", "--db", str(db), "--port", str(port)],
-        cwd=tmp_path, env=engine_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    web: subprocess.Popen[bytes] | None = None
     browser = None
     try:
-        wait_for_socket(db, engine)
+        wait_for_socket(db, engine)  # `slob-tui web` refuses to serve with no engine to attach to
+        port = free_port()
+        web = subprocess.Popen(
+            [sys.executable, "-m", "slob_tui", "web", "--db", str(db), "--port", str(port)],
+            cwd=tmp_path, env=engine_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
         url = f"http://127.0.0.1:{port}/"
         _wait_http(url, web)
         browser = subprocess.Popen(
@@ -107,6 +108,7 @@ def test_the_browser_tab_shows_the_attached_console(tmp_path: Path) -> None:
         if browser is not None:
             browser.kill()
             browser.wait(timeout=10)
-        web.terminate()
-        web.wait(timeout=20)
+        if web is not None:
+            web.terminate()
+            web.wait(timeout=20)
         stop_engine(engine)
