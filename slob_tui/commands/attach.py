@@ -79,11 +79,31 @@ def run(args: argparse.Namespace) -> int:
     forced = choose_color_system()
     if forced:
         os.environ["TEXTUAL_COLOR_SYSTEM"] = forced
+    if served:
+        _exit_with_parent()
     app = build_console(target, control=args.control, settings=settings, symbol=args.symbol,
                         first_symbol=info.symbols[0] if info.symbols else None)  # fmt: skip
     app.run()
     print(f"slob-tui: detached from {target.describe()}; the engine keeps running")
     return int(app.return_code or 0)
+
+
+def _exit_with_parent() -> None:
+    """Under `slob-tui web` our parent is textual-serve: when it dies our pipes are gone and
+    Textual would keep drawing into them, so leave too (a client vanishing is safe for the
+    engine, as a killed console is)."""
+    import os
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def build_console(target, *, control: bool, settings, symbol=None, first_symbol=None, **kwargs):  # noqa: ANN001, ANN201

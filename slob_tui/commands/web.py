@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def attach_command(args: argparse.Namespace) -> str:
-    """The shell command textual-serve starts per browser session."""
+    """The shell command textual-serve starts per browser session (`exec`, so the session's
+    parent is the server itself and it can leave when the server dies)."""
     import shlex
     import sys
 
@@ -30,7 +31,7 @@ def attach_command(args: argparse.Namespace) -> str:
         parts += ["--socket", str(args.socket)]
     elif getattr(args, "db", None):
         parts += ["--db", str(args.db)]
-    return shlex.join(parts)
+    return "exec " + shlex.join(parts)  # textual-serve runs it through a shell: no shell left
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from websockets.sync.client import connect
 
 from tests.attach.helpers import engine_env, spawn_engine, stop_engine, wait_for_socket
 from tests.attach.test_front_door import free_port
+from tests.attach.test_processes import clients
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -55,7 +56,9 @@ def test_the_browser_tab_shows_the_attached_console(tmp_path: Path) -> None:
     web: subprocess.Popen[bytes] | None = None
     browser = None
     try:
-        wait_for_socket(db, engine)  # `slob-tui web` refuses to serve with no engine to attach to
+        path = wait_for_socket(
+            db, engine
+        )  # `slob-tui web` refuses to serve with no engine to attach to
         port = free_port()
         web = subprocess.Popen(
             [sys.executable, "-m", "slob_tui", "web", "--db", str(db), "--port", str(port)],
@@ -104,6 +107,13 @@ def test_the_browser_tab_shows_the_attached_console(tmp_path: Path) -> None:
         text = streamed.decode("utf-8", errors="replace")
         assert "read-only" in text and "DEMO" in text
         assert engine.poll() is None
+        assert clients(path) == 1  # the browser's session
+        web.kill()  # the web server dies hard: its session must not linger
+        web.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while clients(path) != 0:
+            assert time.monotonic() < deadline, "the web session outlived its server"
+            time.sleep(0.2)
     finally:
         if browser is not None:
             browser.kill()
