@@ -91,16 +91,7 @@ def test_sigkill_of_an_attached_console_leaves_the_engine_storing(tmp_path: Path
     console: subprocess.Popen[bytes] | None = None
     try:
         path = wait_for_socket(db, engine)
-        master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-        env = engine_env({"TERM": "xterm-256color"})
-        console = subprocess.Popen(
-            [sys.executable, "-m", "slob_tui", "attach", "--db", str(db)],
-            cwd=tmp_path, env=env, stdin=slave, stdout=slave, stderr=slave,
-            start_new_session=True,
-        )  # fmt: skip
-        os.close(slave)
-        threading.Thread(target=_drain, args=(master,), daemon=True).start()
+        console = spawn_console(tmp_path, db)
         deadline = time.monotonic() + 30
         while clients(path) < 1:
             assert console.poll() is None, "the attached console exited"
@@ -125,6 +116,40 @@ def test_sigkill_of_an_attached_console_leaves_the_engine_storing(tmp_path: Path
     log = engine_log(tmp_path)
     assert "Traceback" not in log and " ERROR " not in log
     assert "gone" in log  # a client gone: the worst it says
+
+
+def spawn_console(workdir: Path, db: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """`slob-tui attach --db DB` on a pseudo-terminal of 120x40 whose output is drained."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    console = subprocess.Popen(
+        [sys.executable, "-m", "slob_tui", "attach", "--db", str(db), *extra],
+        cwd=workdir, env=engine_env({"TERM": "xterm-256color"}), stdin=slave, stdout=slave,
+        stderr=slave, start_new_session=True,
+    )  # fmt: skip
+    os.close(slave)
+    threading.Thread(target=_drain, args=(master,), daemon=True).start()
+    return console
+
+
+def test_sigterm_detaches_an_attached_console_and_the_engine_runs_on(tmp_path: Path) -> None:
+    db = tmp_path / "term.db"
+    engine = spawn_engine(tmp_path, db)
+    console: subprocess.Popen[bytes] | None = None
+    try:
+        path = wait_for_socket(db, engine)
+        console = spawn_console(tmp_path, db, "--control")
+        deadline = time.monotonic() + 30
+        while clients(path) < 1:
+            assert console.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        console.send_signal(signal.SIGTERM)
+        assert console.wait(timeout=20) == 0
+        assert clients(path) == 0 and engine.poll() is None
+    finally:
+        if console is not None and console.poll() is None:
+            console.kill()
+        stop_engine(engine)
 
 
 def _drain(fd: int) -> None:
