@@ -127,6 +127,8 @@ class SnapshotFrame(msgspec.Struct, tag_field="t", tag="snapshot"):
     seq: int
     eseq: int
     snap: WireSnapshot
+    kill_reason: str = ""
+    """Why new orders are blocked (the trading gate's kill switch); empty while allowed."""
 
 
 class EventFrame(msgspec.Struct, tag_field="t", tag="event"):

@@ -91,6 +91,8 @@ class FrontDoorConfig:
     """The engine's permission: False makes every client read-only whatever it asks."""
     max_clients: int = 32
     outbox_frames: int = 64
+    outbox_bytes: int = 1 << 20
+    """A client's outbox overflows at this many frames or bytes, whichever comes first."""
     snapshot_hz: float = 10.0
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
@@ -224,7 +226,7 @@ class AttachedClient:
 
     def __init__(
         self, ws: ServerConnection, number: int, transport: str, hello: Hello, control: bool,
-        outbox_frames: int,
+        outbox_frames: int, outbox_bytes: int,
     ) -> None:  # fmt: skip
         self.ws = ws
         self.number = number
@@ -234,33 +236,49 @@ class AttachedClient:
         self.events = hello.events
         self.outbox: deque[bytes] = deque()
         self.replies: deque[bytes] = deque()
-        self.limit = outbox_frames
+        self.limit_frames = outbox_frames
+        self.limit_bytes = outbox_bytes
+        self.queued_bytes = 0
         self.resync_pending = True  # nothing sent yet: the first snapshot is owed
         self.resyncs = 0
         self.in_flight = 0
         self._wake = asyncio.Event()
 
-    def offer_snapshot(self, frame: bytes) -> None:
-        """A snapshot supersedes whatever is queued only when the outbox is full."""
-        if len(self.outbox) >= self.limit:
-            self.outbox.clear()
+    def _full(self, incoming: int) -> bool:
+        return (
+            len(self.outbox) >= self.limit_frames or self.queued_bytes + incoming > self.limit_bytes
+        )
+
+    def _clear(self) -> None:
+        self.outbox.clear()
+        self.queued_bytes = 0
+
+    def _append(self, frame: bytes) -> None:
         self.outbox.append(frame)
-        self.resync_pending = False
+        self.queued_bytes += len(frame)
         self._wake.set()
+
+    def offer_snapshot(self, frame: bytes) -> None:
+        """A snapshot supersedes whatever is queued when the outbox is full: it is a resync."""
+        if self._full(len(frame)):
+            if not self.resync_pending:
+                self.resyncs += 1
+            self._clear()
+        self._append(frame)
+        self.resync_pending = False
 
     def offer_event(self, frame: bytes) -> None:
         if self.resync_pending or not self.events:
             return
-        if len(self.outbox) >= self.limit:
-            self.outbox.clear()  # never the backlog: a fresh snapshot instead
+        if self._full(len(frame)):
+            self._clear()  # never the backlog: a fresh snapshot instead
             self.resync_pending = True
             self.resyncs += 1
             return
-        self.outbox.append(frame)
-        self._wake.set()
+        self._append(frame)
 
     def request_resync(self) -> None:
-        self.outbox.clear()
+        self._clear()
         self.resync_pending = True
         self.resyncs += 1
 
@@ -276,7 +294,11 @@ class AttachedClient:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            frame = self.replies.popleft() if self.replies else self.outbox.popleft()
+            if self.replies:
+                frame = self.replies.popleft()
+            else:
+                frame = self.outbox.popleft()
+                self.queued_bytes -= len(frame)
             await self.ws.send(frame, text=True)
 
     def drained(self) -> bool:
@@ -461,7 +483,9 @@ class FrontDoor:
 
     def snapshot_frame(self) -> bytes:
         snap = self.engine.snapshot()
-        return self._redact(encode(SnapshotFrame(snap.seq, self.eseq, snapshot_to_wire(snap))))
+        killed = self.engine.trading_controls().kill_reason()
+        frame = SnapshotFrame(snap.seq, self.eseq, snapshot_to_wire(snap), killed)
+        return self._redact(encode(frame))
 
     # ---- one connection -----------------------------------------------------------------------
     async def _serve_unix(self, ws: ServerConnection) -> None:
@@ -497,8 +521,9 @@ class FrontDoor:
         control, note = self._grant(hello, transport)
         self._numbers += 1
         client = AttachedClient(
-            ws, self._numbers, transport, hello, control, self.config.outbox_frames
-        )
+            ws, self._numbers, transport, hello, control, self.config.outbox_frames,
+            self.config.outbox_bytes,
+        )  # fmt: skip
         self.clients[client.number] = client
         self.served += 1
         client.reply(encode(Welcome(PROTOCOL_VERSION, self._info(transport), control, note)))

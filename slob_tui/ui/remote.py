@@ -365,9 +365,7 @@ class RemoteEngine:
         self.paused = snap.paused
         self._feed.name = snap.feed
         self._feed.symbols = snap.symbols
-        execution = snap.health.get("execution") if isinstance(snap.health, dict) else None
-        if isinstance(execution, dict):
-            self.kill_reason = str(execution.get("killed") or "")
+        self.kill_reason = frame.kill_reason
         self.snapshots += 1
         if self.first_frame_s is None:
             self.first_frame_s = time.monotonic() - self._created

@@ -270,9 +270,15 @@ def test_a_client_that_stops_reading_is_resynced_and_never_slows_the_engine(
         witness, _ = attach_sync(engine.socket, client="witness")
         with witness:
             candles0, seq = stored_candles(engine.db), next_snapshot(witness).seq
-            time.sleep(4)  # the stalled client's outbox overflows meanwhile
-            resynced = command(witness, 1, "health").value["attach"]
-            assert resynced["clients"] >= 2 and resynced["resyncs"] >= 1
+            deadline, cid = time.monotonic() + 60, 0
+            while True:  # the stalled client's outbox overflows meanwhile
+                cid += 1
+                attach = command(witness, cid, "health").value["attach"]
+                if attach["resyncs"] >= 1:
+                    break
+                assert time.monotonic() < deadline, "the stalled client was never resynced"
+                time.sleep(0.5)
+            assert attach["clients"] >= 2
             _witness_alive(witness, seq)
             assert stored_candles(engine.db) > candles0  # the engine kept storing
         stalled.setblocking(False)
