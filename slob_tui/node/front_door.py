@@ -440,6 +440,10 @@ class FrontDoor:
             "protocol_errors": self.protocol_errors,
             "resyncs": self._resyncs_gone + sum(c.resyncs for c in self.clients.values()),
             "listening": self.describe(),
+            "attached": [
+                f"{c.name}#{c.number} {c.transport} {'control' if c.control else 'read-only'}"
+                for c in self.clients.values()
+            ],
         }
 
     # ---- engine -> clients ------------------------------------------------------------------

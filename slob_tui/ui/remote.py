@@ -298,17 +298,23 @@ class RemoteEngine:
             self._set_state("disconnected", f"{self.why} · reconnecting in {delay:.1f} s")
             await asyncio.sleep(delay)
 
-    async def _attach_once(self, backoff: Any) -> None:
-        ws = await self.target.open()
+    async def _handshake(self, timeout: float = 5.0) -> ClientConnection:
+        """Connect, say hello, take the welcome (or raise `AttachRefused`)."""
+        ws = await self.target.open(timeout)
         self._ws = ws
-        hello = Hello(PROTOCOL_VERSION, client=self.client_name, control=self.want_control,
-                      events=self.want_events, token=self.target.token)  # fmt: skip
-        await ws.send(encode(hello), text=True)
-        first = decode_server(await asyncio.wait_for(ws.recv(), timeout=5))
-        if isinstance(first, Refused):
-            raise AttachRefused(first.reason)
-        if not isinstance(first, Welcome):
-            raise ProtocolError("expected a welcome frame")
+        try:
+            hello = Hello(PROTOCOL_VERSION, client=self.client_name, control=self.want_control,
+                          events=self.want_events, token=self.target.token)  # fmt: skip
+            await ws.send(encode(hello), text=True)
+            first = decode_server(await asyncio.wait_for(ws.recv(), timeout=timeout))
+            if isinstance(first, Refused):
+                raise AttachRefused(first.reason)
+            if not isinstance(first, Welcome):
+                raise ProtocolError("expected a welcome frame")
+        except BaseException:
+            await ws.close()
+            self._ws = None
+            raise
         self.info = first.engine
         if self.target.socket is not None:
             self._store.path = Path(first.engine.db)  # same machine: the health panel sizes it
@@ -318,11 +324,36 @@ class RemoteEngine:
         self.connected = True
         self.why = ""
         self.eseq = -1
+        return ws
+
+    async def _attach_once(self, backoff: Any) -> None:
+        ws = await self._handshake()
         backoff.succeeded()
         self._set_state("attached")
+        await self._read(ws)
+
+    async def _read(self, ws: ClientConnection) -> None:
         async for raw in ws:
             if self._handle(decode_server(raw)):
                 return
+
+    async def call_once(self, name: str, args: dict[str, Any] | None = None) -> Any:
+        """One command on a connection of its own, closed after the result; `ConnectionError`
+        when no engine answers."""
+        try:
+            ws = await self._handshake()
+        except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
+            raise ConnectionError(
+                f"no engine answers at {self.target.describe()} ({exc})"
+            ) from None
+        reader = asyncio.create_task(self._read(ws))
+        try:
+            return await self.command(name, args)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed, ProtocolError):
+                await reader
+            await self._close()
 
     def _handle(self, frame: Any) -> bool:
         """Apply one frame; True when the engine said goodbye."""
@@ -418,55 +449,20 @@ class RemoteEngine:
         self.seq += 1
 
 
-async def probe(target: AttachTarget, timeout: float = 2.0) -> EngineInfo:
-    """Handshake once (read-only, no events) and return what the engine is; raises if none."""
-    try:
-        ws = await target.open(timeout)
-    except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
-        raise ConnectionError(f"no engine answers at {target.describe()} ({exc})") from None
-    try:
-        hello = Hello(PROTOCOL_VERSION, client="probe", events=False, token=target.token)
-        await ws.send(encode(hello), text=True)
-        frame = decode_server(await asyncio.wait_for(ws.recv(), timeout=timeout))
-    finally:
-        await ws.close()
-    if isinstance(frame, Refused):
-        raise AttachRefused(frame.reason)
-    if not isinstance(frame, Welcome):
-        raise ProtocolError("expected a welcome frame")
-    return frame.engine
+async def probe(target: AttachTarget) -> EngineInfo:
+    """Handshake once (read-only, no events) and return what the engine is; raises
+    `ConnectionError` if no engine answers, `AttachRefused` if it says no."""
+    engine = RemoteEngine(target, client="probe", events=False)
+    await engine.call_once("clients")
+    assert engine.info is not None
+    return engine.info
 
 
 async def send_command(
     target: AttachTarget, name: str, args: dict[str, Any] | None = None, *, control: bool = True
 ) -> Any:
-    """One command to a running engine, for `slob-tui flatten` and scripts: connect, ask, close."""
+    """One command to a running engine, for `slob-tui flatten` and scripts: connect, ask, close.
+    Raises `ConnectionError` when no engine answers (then nothing runs: act directly),
+    `AttachRefused`, `PermissionError` (read-only) or `RuntimeError` with the engine's error."""
     engine = RemoteEngine(target, control=control, client=f"cli:{name}", events=False)
-    ws = await target.open()
-    engine._ws = ws  # noqa: SLF001 - one-shot use of the same frame handling
-    try:
-        hello = Hello(PROTOCOL_VERSION, client=f"cli:{name}", control=control, events=False,
-                      token=target.token)  # fmt: skip
-        await ws.send(encode(hello), text=True)
-        first = decode_server(await asyncio.wait_for(ws.recv(), timeout=5))
-        if isinstance(first, Refused):
-            raise AttachRefused(first.reason)
-        if not isinstance(first, Welcome):
-            raise ProtocolError("expected a welcome frame")
-        engine.control = first.control
-        engine.note = first.control_note
-        engine.connected = True
-        reader = asyncio.create_task(_read_all(ws, engine))
-        try:
-            return await engine.command(name, args)
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                await reader
-    finally:
-        await ws.close()
-
-
-async def _read_all(ws: ClientConnection, engine: RemoteEngine) -> None:
-    async for raw in ws:
-        engine._handle(decode_server(raw))  # noqa: SLF001
+    return await engine.call_once(name, args)

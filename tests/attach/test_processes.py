@@ -40,6 +40,12 @@ async def until(predicate, timeout: float = 20.0, step: float = 0.05) -> None:  
         await asyncio.sleep(step)
 
 
+def consoles(path: Path) -> int:
+    """Attached consoles (`slob-tui attach` sessions past their start-up probe)."""
+    asked = asyncio.run(send_command(AttachTarget(socket=path), "health", control=False))
+    return sum(1 for name in asked["attach"]["attached"] if name.startswith("console#"))
+
+
 def clients(path: Path) -> int:
     """Attached clients other than the one asking."""
     asked = asyncio.run(send_command(AttachTarget(socket=path), "clients", control=False))
@@ -93,7 +99,7 @@ def test_sigkill_of_an_attached_console_leaves_the_engine_storing(tmp_path: Path
         path = wait_for_socket(db, engine)
         console = spawn_console(tmp_path, db)
         deadline = time.monotonic() + 30
-        while clients(path) < 1:
+        while consoles(path) < 1:
             assert console.poll() is None, "the attached console exited"
             assert time.monotonic() < deadline, "the console never attached"
             time.sleep(0.1)
@@ -140,7 +146,7 @@ def test_sigterm_detaches_an_attached_console_and_the_engine_runs_on(tmp_path: P
         path = wait_for_socket(db, engine)
         console = spawn_console(tmp_path, db, "--control")
         deadline = time.monotonic() + 30
-        while clients(path) < 1:
+        while consoles(path) < 1:
             assert console.poll() is None and time.monotonic() < deadline
             time.sleep(0.1)
         console.send_signal(signal.SIGTERM)
