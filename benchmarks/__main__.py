@@ -19,6 +19,7 @@ from pathlib import Path
 from benchmarks import (  # noqa: F401 - importing registers the figures
     bench_optimize,
     figures_aggregator,
+    figures_attach,
     figures_backtest,
     figures_console,
     figures_pipeline,

@@ -20,6 +20,8 @@ SUBCOMMANDS: dict[str, str] = {
     "optimize": "search strategy parameters with walk-forward out-of-sample proof (Optuna)",
     "validate": "run the data-quality validator over a tick or candle file",
     "flatten": "kill switch: cancel every open order and flatten every position",
+    "attach": "the console on a running engine (detach with ctrl+q; the engine keeps running)",
+    "web": "serve the attached console to a browser tab on 127.0.0.1 (textual-serve)",
 }
 
 

@@ -38,6 +38,7 @@ from slob_tui.execution.executor import OrderExecutor
 from slob_tui.execution.risk import RiskLimits
 from slob_tui.execution.wiring import BrokerSetup, ExecutionRuntime, make_broker
 from slob_tui.node.config import NodeConfig
+from slob_tui.node.front_door import FrontDoor, FrontDoorConfig
 from slob_tui.ops.wiring import OpsRuntime, equity_market_open
 from slob_tui.storage.candles import CandleStore
 from slob_tui.storage.lock import DatabaseLock
@@ -192,6 +193,7 @@ class TradingNode:
             metrics_port=config.metrics_port,
             metrics_host=config.metrics_host,
         )
+        self.front_door = FrontDoor(self, FrontDoorConfig.from_settings(config.db, settings))
         self._started: list[str] = []
         self._stopped = False
 
@@ -213,12 +215,16 @@ class TradingNode:
             self._started.append("execution")
             await self.ops.start()
             self._started.append("ops")
+            await self.front_door.start()
+            self._started.append("front_door")
         except BaseException:
             await self._undo_start()
             raise
         self.engine.start_feed()
 
     async def _undo_start(self) -> None:
+        if "front_door" in self._started:
+            await self.front_door.stop("engine failed to start")
         if "ops" in self._started:
             await self.ops.stop()
         if "execution" in self._started:
@@ -258,6 +264,10 @@ class TradingNode:
         try:
             await self.engine.stop_pipeline(reason)
         finally:
+            try:
+                await self.front_door.stop(reason)
+            except Exception as exc:  # noqa: BLE001 - clients see the connection drop instead
+                log.error("front door stop failed: %s", exc)
             try:
                 await self.execution.stop()
             except Exception as exc:  # noqa: BLE001 - the store must still close
@@ -322,6 +332,7 @@ class TradingNode:
         ops = self.ops.health()
         if ops:
             report["ops"] = ops
+        report["attach"] = self.front_door.health()
         return report
 
     def snapshot(self) -> EngineSnapshot:

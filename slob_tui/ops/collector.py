@@ -150,12 +150,14 @@ class EngineCollector:
             ticks.add_metric([symbol], st.get("ticks", 0))
         yield ticks
         yield CounterMetricFamily(
-            "slob_ticks_received", "Ticks out of the buffer into the pipeline",
+            "slob_ticks_received",
+            "Ticks out of the buffer into the pipeline",
             value=h.get("ticks", 0),
         )
         candles = CounterMetricFamily("slob_candles", "Closed 1-minute candles", labels=["symbol"])
         filled = CounterMetricFamily(
-            "slob_candles_gap_filled", "Candles synthesised for a minute without trades",
+            "slob_candles_gap_filled",
+            "Candles synthesised for a minute without trades",
             labels=["symbol"],
         )
         for symbol in sorted(set(self.counts.candles) | set(per_symbol)):
@@ -171,29 +173,35 @@ class EngineCollector:
         )
         since = h.get("since_progress_s")
         yield GaugeMetricFamily(
-            "slob_since_progress_seconds", "Engine time since a candle was last processed",
+            "slob_since_progress_seconds",
+            "Engine time since a candle was last processed",
             value=float("nan") if since is None else since,
         )
         yield CounterMetricFamily(
-            "slob_candle_gaps", "Missing minutes reported by the aggregator",
+            "slob_candle_gaps",
+            "Missing minutes reported by the aggregator",
             value=self.counts.candle_gaps,
         )
         yield CounterMetricFamily(
-            "slob_late_ticks", "Ticks that arrived after their candle closed",
+            "slob_late_ticks",
+            "Ticks that arrived after their candle closed",
             value=self.counts.late_ticks,
         )
 
     def _buffer(self, b: dict[str, Any]) -> Iterator[Metric]:
         yield CounterMetricFamily(
-            "slob_buffer_dropped_ticks", "Ticks dropped by the buffer on overflow",
+            "slob_buffer_dropped_ticks",
+            "Ticks dropped by the buffer on overflow",
             value=b.get("dropped", 0),
         )
         yield CounterMetricFamily(
-            "slob_buffer_evicted_ticks", "Ticks evicted by the buffer as too old",
+            "slob_buffer_evicted_ticks",
+            "Ticks evicted by the buffer as too old",
             value=b.get("evicted", 0),
         )
         yield GaugeMetricFamily(
-            "slob_buffer_utilization_ratio", "Buffered ticks over capacity",
+            "slob_buffer_utilization_ratio",
+            "Buffered ticks over capacity",
             value=b.get("utilization", 0.0),
         )
         yield GaugeMetricFamily(
@@ -202,7 +210,8 @@ class EngineCollector:
 
     def _setups(self, snap: Any) -> Iterator[Metric]:
         transitions = CounterMetricFamily(
-            "slob_setup_transitions", "Setup transitions by new state and reason",
+            "slob_setup_transitions",
+            "Setup transitions by new state and reason",
             labels=["state", "reason"],
         )
         for (state, reason), n in sorted(self.counts.setup_transitions.items()):
@@ -212,7 +221,8 @@ class EngineCollector:
         for view in snap.setups:
             by_state[str(view.state)] += 1
         setups = GaugeMetricFamily(
-            "slob_setups", "Setups the engine holds now, by state (recently ended included)",
+            "slob_setups",
+            "Setups the engine holds now, by state (recently ended included)",
             labels=["state"],
         )
         for state, n in sorted(by_state.items()):
@@ -237,7 +247,8 @@ class EngineCollector:
         yield orders
         unrealized = sum(p.unrealized_pnl for p in snap.positions)
         yield GaugeMetricFamily(
-            "slob_pnl_realized", "Realised P&L of closed trades since start",
+            "slob_pnl_realized",
+            "Realised P&L of closed trades since start",
             value=self.counts.realized_pnl,
         )
         yield GaugeMetricFamily(
@@ -269,19 +280,23 @@ class EngineCollector:
         )
         connected = h.get("connected")
         yield GaugeMetricFamily(
-            "slob_feed_connected", "1 connected, 0 not, NaN for feeds without a connection",
+            "slob_feed_connected",
+            "1 connected, 0 not, NaN for feeds without a connection",
             value=float("nan") if connected is None else int(bool(connected)),
         )
         yield GaugeMetricFamily(
-            "slob_safe_mode", "1 while the engine is in safe mode (no new orders)",
+            "slob_safe_mode",
+            "1 while the engine is in safe mode (no new orders)",
             value=int(bool(h.get("safe_mode"))),
         )
         yield GaugeMetricFamily(
-            "slob_healthy", "1 when /healthz would answer 200, else 0",
+            "slob_healthy",
+            "1 when /healthz would answer 200, else 0",
             value=int(self.verdict(h)),
         )
         yield GaugeMetricFamily(
-            "slob_store_size_bytes", "Candle store on disk (SQLite file, WAL and shm)",
+            "slob_store_size_bytes",
+            "Candle store on disk (SQLite file, WAL and shm)",
             value=store_size_bytes(self.db_path),
         )
         bus = h.get("bus") or {}
@@ -289,14 +304,27 @@ class EngineCollector:
             "slob_bus_events", "Events emitted on the bus", value=bus.get("emitted", 0)
         )
         yield CounterMetricFamily(
-            "slob_bus_handler_errors", "Bus handlers that raised",
+            "slob_bus_handler_errors",
+            "Bus handlers that raised",
             value=bus.get("handler_errors", 0),
         )
         yield CounterMetricFamily(
             "slob_kill_switches", "Kill-switch activations", value=self.counts.kill_switches
         )
+        attach = h.get("attach") or {}
+        yield GaugeMetricFamily(
+            "slob_attached_clients",
+            "Consoles and tools attached to the front door now",
+            value=attach.get("clients", 0),
+        )
+        yield CounterMetricFamily(
+            "slob_attach_resyncs",
+            "Attached clients resent a fresh snapshot (slow or gapped)",
+            value=attach.get("resyncs", 0),
+        )
         uptime = h.get("uptime_s")
         yield GaugeMetricFamily(
-            "slob_uptime_seconds", "Engine time since start",
+            "slob_uptime_seconds",
+            "Engine time since start",
             value=float("nan") if uptime is None else uptime,
         )

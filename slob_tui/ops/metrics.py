@@ -18,8 +18,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from slob_tui.ops.collector import EngineCollector, EventCounts, store_size_bytes
 
-__all__ = ["EngineCollector", "EventCounts", "MetricsServer", "health_verdict",
-           "store_size_bytes"]
+__all__ = ["EngineCollector", "EventCounts", "MetricsServer", "health_verdict", "store_size_bytes"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +54,7 @@ def health_verdict(
         "candles": h.get("candles"),
         "safe_mode": h.get("safe_mode"),
         "mode": h.get("mode"),
+        "attached_clients": (h.get("attach") or {}).get("clients", 0),
     }
     return not problems, body
 
@@ -88,10 +88,12 @@ class MetricsServer:
         self.market_open = market_open or monitor.market_open
         self.registry.register(
             EngineCollector(
-                engine, self.counts, db_path,
-                verdict=lambda h: health_verdict(
-                    engine, self.stale_after_s, self.market_open, h
-                )[0],
+                engine,
+                self.counts,
+                db_path,
+                verdict=lambda h: health_verdict(engine, self.stale_after_s, self.market_open, h)[
+                    0
+                ],
             )
         )
         self._server: asyncio.base_events.Server | None = None
