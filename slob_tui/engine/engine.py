@@ -199,7 +199,10 @@ class LiveTradingEngine:
         self.health_monitor.on_ticks(len(batch))
         completed = self.aggregator.process(batch)
         self.seq += 1
+        follow = self.data_driven_clock  # a replay batch may span hours: the clock keeps up
         for candle in completed:
+            if follow:
+                self.set_time(candle.end)
             await self._on_candle(candle)
         if completed:
             await self._publish_notices()

@@ -17,6 +17,7 @@ import io
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from slob_tui.core.models import Candle
 from slob_tui.engine.aggregator import SUSPICIOUS
 from slob_tui.errors import UsageError
 from slob_tui.feeds.bounded import open_bounded, open_bounded_text
+from slob_tui.feeds.columns import TickColumns
 from slob_tui.feeds.order import TimeOrder
 from slob_tui.feeds.timeparse import epoch_scale as _epoch_scale
 from slob_tui.feeds.timeparse import has_offset as _has_offset
@@ -243,6 +245,57 @@ class _TickAssembler:
         ids = [None if x != x else x for x in ids] if ids is not None else [None] * n
         return list(zip(syms, ts, price, size, exch, conds, ids, strict=True))
 
+    def build_columns(self, chunk: TickColumns, line_of: Callable[[int], int]) -> list[tuple]:
+        """The same tuples as `build`, from columns: each distinct text value is converted
+        once, and the rows take it by index (see `columns.py`)."""
+        n = len(chunk)
+        report = self.report
+        ts = chunk.ts.tolist()
+        if report.first_ts is None:
+            report.first_ts = ts[0]
+        report.last_ts = ts[-1]
+        if chunk.symbols is not None:
+            names = [x if x else self.symbol for x in chunk.symbols.values]
+            syms: Any = chunk.symbols.take(names)
+            report.order.note(syms, chunk.ts, line_of)
+        else:
+            syms = repeat(self.symbol, n)
+            report.order.note(self.symbol, chunk.ts, line_of)
+        exch: Any = (chunk.exchange.take([x or "" for x in chunk.exchange.values])
+                     if chunk.exchange is not None else repeat("", n))  # fmt: skip
+        coded = chunk.conditions
+        mapped = [self.codes(v) for v in coded.values] if coded is not None else [None]
+        conds: Any = coded.take(mapped) if coded is not None else None
+        counts = coded.counts() if coded is not None else [n]
+        flagged = chunk.suspicious.nonzero()[0].tolist() if chunk.suspicious is not None else []
+        if flagged:
+            conds = conds if conds is not None else [None] * n
+            extra: dict[Any, int] = {}
+            for i in flagged:
+                c = conds[i]
+                if coded is not None:
+                    counts[int(coded.indices[i])] -= 1
+                else:
+                    counts[0] -= 1
+                conds[i] = (SUSPICIOUS,) if c is None else (
+                    (c, SUSPICIOUS) if isinstance(c, str) else (*c, SUSPICIOUS))  # fmt: skip
+                extra[conds[i]] = extra.get(conds[i], 0) + 1
+            seen = list(zip(mapped, counts, strict=True)) + list(extra.items())
+        else:
+            seen = list(zip(mapped, counts, strict=True))
+        if self.excluded:
+            for c, k in seen:
+                hit = self.excluded.intersection((c,) if isinstance(c, str) else (c or ()))
+                if hit and k:
+                    report.exclusions_seen.update(hit)
+                    report.excluded_rows += k
+        ids: Any = ([None if x != x else x for x in chunk.ids] if chunk.ids is not None
+                    else repeat(None, n))  # fmt: skip
+        # strict=False: a column the file lacks is an endless repeat() of its default
+        return list(zip(syms, ts, chunk.price.tolist(), chunk.size, exch,
+                        conds if conds is not None else repeat(None, n), ids,
+                        strict=False))  # fmt: skip
+
 
 def iter_tick_chunks(
     path: str | Path,
@@ -293,15 +346,11 @@ def iter_tick_chunks(
             names = {r: spelled.get(c) if c else None for r, c in roles.items()}
             try:
                 for batch in arrow_csv.tick_batches(p, raw_header, names, scale, chunk_rows):
-                    n = len(batch["time"])
-                    flags = batch.pop("suspicious", None)
-                    if flags is not None:
-                        batch["suspicious_rows"] = [i for i, f in enumerate(flags) if f]
+                    n = len(batch)
                     report.rows += n
                     first_line = consumed + 2  # no bad rows on this path: row k is line k + 2
                     consumed += n
-                    yield assemble.build(batch["time"], batch["price"], batch["size"], batch,
-                                         lambda i, first=first_line: first + i)  # fmt: skip
+                    yield assemble.build_columns(batch, lambda i, first=first_line: first + i)
                 return
             except arrow_csv.Unclean:
                 pass  # the tolerant reader takes over after the rows already handed out
