@@ -20,6 +20,7 @@ from typing import Any
 
 from slob_tui.feeds.base import FeedSink
 from slob_tui.feeds.files import ReadReport, detect_kind, iter_candle_chunks, iter_tick_chunks
+from slob_tui.feeds.sources import expand
 
 NS_PER_SECOND = 1_000_000_000
 # Rows per chunk read and per batch handed over at `--speed max`. Memory is bounded by this, not
@@ -29,7 +30,8 @@ CHUNK_ROWS = 16_384
 
 
 class ReplayFeed:
-    """Replays `path` (CSV or CSV.gz; ticks or candles, detected from the header).
+    """Replays `path` (CSV, CSV.gz or Parquet, or a folder or glob of them; ticks or candles,
+    detected from the header).
 
     `speed=None` replays as fast as the pipeline takes it; a number keeps data time / wall time
     at that factor (1.0 = real time), sleeping between batches.
@@ -54,8 +56,9 @@ class ReplayFeed:
 
             raise UsageError(f"replay speed must be positive or max, got {speed}")
         self.path = Path(path)
-        self.kind = detect_kind(self.path)  # raises UsageError naming the problem
-        self.symbol = symbol or self.path.name.split("_")[0].split(".")[0].upper()
+        self.inputs = expand(path)  # one file, or a folder or glob of daily files
+        self.kind = detect_kind(path)  # raises UsageError naming the problem
+        self.symbol = symbol or self.inputs.default_symbol()
         self.name = f"replay:{self.path.name}"
         self.symbols: tuple[str, ...] = (self.symbol,)
         self.tz = tz
@@ -89,12 +92,12 @@ class ReplayFeed:
         try:
             if self.kind == "ticks":
                 chunks: Iterator[list[Any]] = iter_tick_chunks(
-                    self.path, self.symbol, self.tz, self.exclude_conditions, self.chunk_rows,
-                    report=self.report,
+                    self.inputs.label, self.symbol, self.tz, self.exclude_conditions,
+                    self.chunk_rows, report=self.report,
                 )  # fmt: skip
             else:
                 chunks = iter_candle_chunks(
-                    self.path, self.symbol, self.tz, self.chunk_rows, report=self.report
+                    self.inputs.label, self.symbol, self.tz, self.chunk_rows, report=self.report
                 )
             done = object()
             # Parse the next chunk in a worker thread while this one goes through the engine.
