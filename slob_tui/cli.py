@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, str] = {
     "parity": "prove no look-ahead on a file: tracker vs reference detector, prefix invariance",
     "validate": "run the data-quality validator over a tick or candle file",
     "flatten": "kill switch: cancel every open order and flatten every position",
+    "download": "fetch Alpaca trades or 1-minute bars into daily Parquet files",
 }
 
 
