@@ -102,3 +102,15 @@ def estimate_rows(files: tuple[Path, ...] | list[Path]) -> int | None:
             return None
         total += max(0, int(size * lines / taken) - 1)
     return total
+
+
+def file_progress(path: str, quiet: bool, verb: str) -> RowProgress:
+    """The bar for a file command over `path` (a file, folder or glob), or nothing."""
+    stream = sys.stderr
+    if quiet or not stream.isatty():
+        return _Silent()
+    from slob_tui.feeds.sources import expand
+
+    inputs = expand(path)
+    return progress(f"{verb} {Path(inputs.label).name}", estimate_rows(inputs.files),
+                    stream=stream)  # fmt: skip

@@ -246,9 +246,11 @@ class LiveTradingEngine:
     async def _consume(self) -> None:
         """The single consumer: batches out of the buffer into the pipeline."""
         while True:
-            batch = await self.buffer.get_batch(timeout=self.clock_tick_s)
+            await self.buffer.wait_ready(timeout=self.clock_tick_s)
             async with self._lock:
-                await self._process_ticks(batch)
+                # taken under the lock: no tick is ever held outside it, so `put_candles`
+                # (which replay uses as a barrier) has processed everything handed over
+                await self._process_ticks(self.buffer.take_all())
                 if not self.data_driven_clock:
                     for candle in self.aggregator.on_clock(self.clock.now_ns()):
                         await self._on_candle(candle)

@@ -148,16 +148,17 @@ class ReplayFeed:
 
     async def _send_ticks_flat_out(self, sink: FeedSink, chunk: list[tuple]) -> None:
         """At `--speed max`: batches of `batch_rows` ticks whatever time they span, so the event
-        loop turns a few times per chunk rather than once per few trades. The clock goes to a
-        batch's first tick before it is handed over and to its last only once the engine has
-        processed it (`put_candles(())` processes everything buffered first), so it never runs
-        ahead of a candle still to be decided; inside the batch the engine moves it."""
+        loop turns a few times per chunk rather than once per few trades. The clock moves to a
+        batch's last tick only once the engine has processed it (`put_candles(())` processes
+        everything buffered first); inside the batch the engine moves it to each candle's end.
+        So a candle is decided at the time it ended, as live, even when the tick that closes it
+        comes after a long quiet spell (moving the clock to that tick first made the executor
+        reject the candle's signal as stale, depending on where a batch happened to start)."""
         i, n = 0, len(chunk)
         while i < n and not self._stop:
             await self._resumed.wait()
             j = min(i + self.batch_rows, n)
             batch = chunk[i:j] if i or j < n else chunk
-            sink.set_time(batch[0][1])
             await sink.put_ticks_wait(batch)
             await sink.put_candles(())
             last = batch[-1][1]
