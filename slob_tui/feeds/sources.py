@@ -47,14 +47,16 @@ class InputSet:
         return sum(f.stat().st_size for f in self.files)
 
     def default_symbol(self) -> str:
-        """The symbol a file name implies: `spy_trades_20131007.csv.gz` -> SPY; a daily file
-        named by its date (`2024-01-02.parquet`, as `download` writes) takes its folder's
-        name, `data/SPY/trades/2024-01-02.parquet` -> SPY."""
+        """The symbol the argument implies: a file's first word (`spy_trades_20131007.csv.gz`
+        -> SPY); a folder's name (`data/SPY/trades` -> SPY: `trades`, `bars` and the like are
+        passed over); a daily file named by its date (`2024-01-02.parquet`, as `download`
+        writes) takes its folder's."""
         first = self.files[0]
         stem = first.name.split("_")[0].split(".")[0]
-        if stem and not stem[0].isdigit():
+        named = Path(self.label)
+        if not named.is_dir() and stem and not stem[0].isdigit():
             return stem.upper()
-        for folder in first.parents:
+        for folder in (named, *named.parents) if named.is_dir() else first.parents:
             if folder.name and folder.name.lower() not in GENERIC_FOLDERS:
                 return folder.name.upper()
         return stem.upper()
