@@ -164,3 +164,21 @@ async def test_download_command_end_to_end_and_bad_flags(tape, tmp_path, monkeyp
     err = capsys.readouterr().err
     assert "--end 2013-10-07 is before --start 2013-10-08" in err
     assert "--start must be a date like 2024-01-02, got 'yesterday'" in err
+
+
+async def test_bars_download_is_read_back_as_the_served_candles(tape, tmp_path):
+    from slob_tui.feeds.files import detect_kind, load_candles
+
+    async with LocalAlpaca(tape, KEY, SECRET) as srv:
+        srv.clock.ns = tape[-1].ts + 10 * NS_PER_MINUTE  # every minute of the tape has closed
+        source = PageSource(KEY, SECRET, srv.rest_url, page_limit=7)
+        req = DownloadRequest(("SPY",), date(2013, 10, 7), date(2013, 10, 8), "bars", tmp_path)
+        tally = await asyncio.to_thread(Downloader(source, req).run)
+        served = srv.bars["SPY"]
+    folder = tmp_path / "SPY" / "bars"
+    assert detect_kind(folder) == "candles" and tally.days_written == 2
+    candles = load_candles(folder, "SPY", tz="UTC")
+    assert tally.rows == len(served) == len(candles) > 2 * 7
+    assert [(c.start, c.open, c.high, c.low, c.close, c.volume) for c in candles] == [
+        (b["t"], b["o"], b["h"], b["l"], b["c"], b["v"]) for b in served
+    ]
