@@ -23,6 +23,7 @@ from benchmarks import (  # noqa: F401 - importing registers the figures
     figures_backtest,
     figures_console,
     figures_pipeline,
+    figures_replay,
     figures_store,
 )
 from benchmarks.suite import (

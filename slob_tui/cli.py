@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, str] = {
     "flatten": "kill switch: cancel every open order and flatten every position",
     "attach": "the console on a running engine (detach with ctrl+q; the engine keeps running)",
     "web": "serve the attached console to a browser tab on 127.0.0.1 (textual-serve)",
+    "download": "fetch Alpaca trades or 1-minute bars into daily Parquet files",
 }
 
 

@@ -9,7 +9,13 @@ DEFAULT_TZ = "America/New_York"  # config.Settings.tz default, named in --help
 
 def add_file_arguments(parser: argparse.ArgumentParser, params: bool = False) -> None:
     """FILE, --symbol and --tz; with `params`, the repeatable --param NAME=VALUE too."""
-    parser.add_argument("file", metavar="FILE", help="tick or candle CSV (or CSV.gz) file")
+    parser.add_argument(
+        "file", metavar="FILE",
+        help="tick or candle file (CSV, CSV.gz or Parquet), or a folder or glob of daily files",
+    )  # fmt: skip
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bar (there is none in a pipe either)"
+    )
     parser.add_argument(
         "--symbol", default=None,
         help="symbol of the file's rows (default: the file name's first word)",

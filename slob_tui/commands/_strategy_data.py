@@ -8,18 +8,19 @@ filled the same way as in `slob-tui replay`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
+from slob_tui.commands._file_progress import RowProgress
 from slob_tui.core.models import Candle
 from slob_tui.engine.aggregator import CandleAggregator, SaleConditionPolicy
 from slob_tui.errors import UsageError
 from slob_tui.feeds.files import ReadReport, detect_kind, iter_candle_chunks, iter_tick_chunks
+from slob_tui.feeds.sources import expand
 from slob_tui.strategy.params import SlobParams, parse_param_args, profile_for
 
 
 def symbol_for(path: str, symbol: str | None) -> str:
-    """The `--symbol`, or the file name's first word (as `replay` does)."""
-    return symbol or Path(path).name.split("_")[0].split(".")[0].upper()
+    """The `--symbol`, or what the file name implies (as `replay` does; see `sources.py`)."""
+    return symbol or expand(path).default_symbol()
 
 
 @dataclass
@@ -33,8 +34,11 @@ class FileCandles:
     late_ticks: int
 
 
-def load_file_candles(path: str, symbol: str, tz: str) -> FileCandles:
-    """The candles the engine would close for this file, in time order, with the reading."""
+def load_file_candles(
+    path: str, symbol: str, tz: str, progress: RowProgress | None = None
+) -> FileCandles:
+    """The candles the engine would close for this file, in time order, with the reading;
+    `progress` is told the rows read after each chunk."""
     agg = CandleAggregator(policy=SaleConditionPolicy())
     read = ReadReport(str(path))
     out: list[Candle] = []
@@ -42,9 +46,13 @@ def load_file_candles(path: str, symbol: str, tz: str) -> FileCandles:
         for chunk in iter_candle_chunks(path, symbol, tz, report=read):
             for c in chunk:
                 out.extend(agg.ingest_candle(c))
+            if progress is not None:
+                progress.update(read.rows)
     else:
         for ticks in iter_tick_chunks(path, symbol, tz, report=read):
             out.extend(agg.process(ticks))
+            if progress is not None:
+                progress.update(read.rows)
         out.extend(agg.flush())
     if not out:
         raise UsageError(f"{path}: no candles in the file")

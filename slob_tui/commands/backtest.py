@@ -157,13 +157,18 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.text import Text
 
+    from slob_tui.commands._file_progress import file_progress
     from slob_tui.commands._strategy_data import load_file_candles, params_for, symbol_for
     from slob_tui.errors import UsageError
     from slob_tui.strategy.backtest import backtest
 
     symbol = symbol_for(args.file, args.symbol)
     tz = file_tz(args)
-    loaded = load_file_candles(args.file, symbol, tz)
+    bar = file_progress(args.file, args.quiet, "backtest")
+    try:
+        loaded = load_file_candles(args.file, symbol, tz, bar)
+    finally:
+        bar.close()
     params = params_for(symbol, loaded.candles, args.param)
     result = backtest(loaded.candles, symbol, params)
     console = output_console()

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from slob_tui.commands._file_args import add_file_arguments, file_tz
 
 if TYPE_CHECKING:
+    from slob_tui.commands._file_progress import RowProgress
     from slob_tui.core.events import Event
     from slob_tui.engine.bus import EventBus
     from slob_tui.engine.engine import LiveTradingEngine
@@ -177,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
         engine_log = logging.getLogger("slob_tui.engine.engine")
         engine_log.addFilter(quiet)
         try:
-            summary = asyncio.run(_replay(node, tally, tz, temporary))
+            summary = asyncio.run(_replay(node, tally, tz, temporary, args.quiet))
         finally:
             engine_log.removeFilter(quiet)
     print(summary)
@@ -208,12 +209,35 @@ def _validator_line(engine: LiveTradingEngine) -> str | None:
     return f"  validator: {kinds}; {st['rejected']} ticks rejected, {st['flagged']} flagged"
 
 
-async def _replay(node: TradingNode, tally: ReplayTally, tz: str, temporary: bool) -> str:
+async def _follow(feed: Any, bar: RowProgress) -> None:
+    """The progress bar follows the rows the feed has read, four times a second."""
+    import asyncio
+
+    while True:
+        bar.update(feed.report.rows)
+        await asyncio.sleep(0.25)
+
+
+async def _replay(
+    node: TradingNode, tally: ReplayTally, tz: str, temporary: bool, quiet: bool = False
+) -> str:
+    import asyncio
+
+    from slob_tui.commands._file_progress import file_progress
     from slob_tui.commands._file_report import order_lines
     from slob_tui.storage.candles import CandleStore
 
     node.install_signal_handlers()
-    await node.run()
+    feed = node.engine.feed
+    bar = file_progress(str(getattr(feed, "path", "")), quiet, "replay")
+    follow = asyncio.create_task(_follow(feed, bar))
+    try:
+        await node.run()
+    finally:
+        follow.cancel()
+        await asyncio.gather(follow, return_exceptions=True)
+        bar.update(feed.report.rows)
+        bar.close()
     engine = node.engine
     feed = engine.feed
     report = feed.report

@@ -30,8 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", default=None, metavar="OUT", help="also write the report here")
 
 
-def validate_file(path: str, symbol: str, tz: str, policy: Any, sale_policy: Any) -> dict[str, Any]:
-    """The report as a dict: what was read, counts by kind, worst examples."""
+def validate_file(
+    path: str, symbol: str, tz: str, policy: Any, sale_policy: Any, progress: Any = None
+) -> dict[str, Any]:
+    """The report as a dict: what was read, counts by kind, worst examples; `progress` (a
+    `RowProgress`) is told the rows read after each chunk."""
     from slob_tui.engine.aggregator import CandleAggregator
     from slob_tui.engine.quality import DataQualityValidator
     from slob_tui.feeds.files import ReadReport, detect_kind, iter_candle_chunks, iter_tick_chunks
@@ -46,6 +49,8 @@ def validate_file(path: str, symbol: str, tz: str, policy: Any, sale_policy: Any
             for c in agg.process(validator.filter_ticks(chunk)):
                 validator.check_candle(c)
                 candles += 1
+            if progress is not None:
+                progress.update(read.rows)
         for c in agg.flush():
             validator.check_candle(c)
             candles += 1
@@ -54,6 +59,8 @@ def validate_file(path: str, symbol: str, tz: str, policy: Any, sale_policy: Any
             for c in chunk:
                 validator.check_candle(c)
                 candles += 1
+            if progress is not None:
+                progress.update(read.rows)
     validator.drain_events()
     return {
         "file": str(path),
@@ -106,15 +113,17 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from pathlib import Path
 
+    from slob_tui.commands._file_progress import file_progress
     from slob_tui.config import load_settings
     from slob_tui.engine.aggregator import SaleConditionPolicy
     from slob_tui.engine.quality import QualityPolicy
     from slob_tui.errors import SlobError, UsageError
+    from slob_tui.feeds.sources import expand
 
     settings = load_settings()
     tz = file_tz(args)
     path = Path(args.file)
-    symbol = args.symbol or path.name.split("_")[0].split(".")[0].upper()
+    symbol = args.symbol or expand(args.file).default_symbol()
     policy = QualityPolicy.from_settings(settings)
     if args.market_hours:
         try:
@@ -127,7 +136,11 @@ def run(args: argparse.Namespace) -> int:
         "spy-algoseek": SaleConditionPolicy.spy_algoseek,
         "alpaca-sip": SaleConditionPolicy.alpaca_sip,
     }[args.conditions]()
-    report = validate_file(str(path), symbol, tz, policy, sale)
+    bar = file_progress(args.file, args.quiet, "validate")
+    try:
+        report = validate_file(str(path), symbol, tz, policy, sale, bar)
+    finally:
+        bar.close()
     print(render(report, tz))
     if args.json:
         try:

@@ -133,13 +133,17 @@ class TickBuffer:
         self._room.set()
         return out
 
-    async def get_batch(self, timeout: float | None = None) -> list[Any]:
-        """Wait until ticks are there (or `timeout` seconds pass) and take them all."""
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        """Until ticks are there, the buffer is closed, or `timeout` seconds pass."""
         if not self._batches and not self._closed:
             try:
                 await asyncio.wait_for(self._ready.wait(), timeout)
             except TimeoutError:
-                return []
+                return
+
+    async def get_batch(self, timeout: float | None = None) -> list[Any]:
+        """Wait until ticks are there (or `timeout` seconds pass) and take them all."""
+        await self.wait_ready(timeout)
         return self.take_all()
 
     def close(self) -> None:

@@ -240,7 +240,10 @@ class LiveTradingEngine:
         completed = self.aggregator.process(batch)
         self.health_monitor.on_ticks(len(batch), late=self.aggregator.late_total - late)
         self.seq += 1
+        follow = self.data_driven_clock  # a replay batch may span hours: the clock keeps up
         for candle in completed:
+            if follow:
+                self.set_time(candle.end)
             await self._on_candle(candle)
         if completed:
             await self._publish_notices()
@@ -292,7 +295,7 @@ class LiveTradingEngine:
         last_turn = time.monotonic()
         settle_until = 0.0
         while True:
-            batch = await self.buffer.get_batch(timeout=self.clock_tick_s)
+            await self.buffer.wait_ready(timeout=self.clock_tick_s)
             turn = time.monotonic()
             stalled = turn - last_turn - self.clock_tick_s
             last_turn = turn
@@ -300,7 +303,9 @@ class LiveTradingEngine:
                 settle_until = turn + self.stall_settle_s
                 self._report_stall(stalled)
             async with self._lock:
-                await self._process_ticks(batch)
+                # taken under the lock: no tick is ever held outside it, so `put_candles`
+                # (which replay uses as a barrier) has processed everything handed over
+                await self._process_ticks(self.buffer.take_all())
                 if not self.data_driven_clock and turn >= settle_until:
                     # ticks the feed handed over while candle consumers were awaited belong to
                     # minutes the clock may be about to close: aggregate them first

@@ -13,9 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from slob_tui.feeds.bounded import open_bounded
+from slob_tui.feeds.columns import CodedColumn, TickColumns
+
+# pyarrow parses this many bytes at a time: about 20,000 SPY trades, a batch large enough that
+# the event loop turns a few times per chunk, small enough that memory stays flat.
+BLOCK_BYTES = 1 << 20
 
 
 class Unclean(Exception):
@@ -36,8 +41,8 @@ def tick_batches(
     columns: dict[str, str | None],
     epoch_scale: int | None,
     chunk_rows: int,
-) -> Iterator[dict[str, list[Any]]]:
-    """Yield column lists (time as int ns UTC) of at most `chunk_rows` rows.
+) -> Iterator[TickColumns]:
+    """Yield `TickColumns` (time as int ns UTC) of at most `chunk_rows` rows.
 
     `columns` maps roles (time, price, size, exchange, conditions, suspicious, id, symbol) to
     the file's spelling of the column or None. `epoch_scale` is set when the time column is a
@@ -54,51 +59,110 @@ def tick_batches(
         types[columns["time"]] = pa.int64()
     types[columns["price"]] = pa.float64()
     wanted = [c for c in header if c in set(filter(None, columns.values()))]
+    read = pcsv.ReadOptions(use_threads=True)
     with open_bounded(path) as stream:
-        try:
-            reader = pcsv.open_csv(
-                stream,
-                read_options=pcsv.ReadOptions(block_size=max(1 << 20, chunk_rows * 64)),
-                convert_options=pcsv.ConvertOptions(column_types=types, include_columns=wanted),
-            )
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
-            raise Unclean(str(exc)) from exc
-        yield from _batches(reader, columns, epoch_scale, chunk_rows)
+        pending: list[Any] = []
+        rows = 0
+        for block in _blocks(stream, BLOCK_BYTES):
+            try:
+                table = pcsv.read_csv(
+                    pa.BufferReader(block), read_options=read,
+                    convert_options=pcsv.ConvertOptions(column_types=types,
+                                                         include_columns=wanted),
+                )  # fmt: skip
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
+                raise Unclean(str(exc)) from exc
+            if not table.num_rows:
+                continue
+            # later blocks must read as the first did (as one streaming reader would)
+            for name in wanted:
+                types.setdefault(name, table.schema.field(name).type)
+            _check(table, columns)
+            pending.append(table)
+            rows += table.num_rows
+            while rows >= chunk_rows:
+                whole = pa.concat_tables(pending)
+                yield tick_columns(whole.slice(0, chunk_rows), columns, epoch_scale)
+                rest = whole.slice(chunk_rows)
+                pending, rows = ([rest], rest.num_rows) if rest.num_rows else ([], 0)
+        if rows:
+            yield tick_columns(pa.concat_tables(pending), columns, epoch_scale)
 
 
-def _batches(
-    reader: Any, columns: dict[str, str | None], epoch_scale: int | None, chunk_rows: int
-) -> Iterator[dict[str, list[Any]]]:
+def _blocks(stream: BinaryIO, size: int) -> Iterator[bytes]:
+    """The file as CSV texts of about `size` bytes, each the header plus whole lines.
+
+    pyarrow's streaming reader reads ahead as far as it likes (27 MB of a 50 MB file in flight
+    while 8 MB had been consumed); handing it one block at a time keeps memory flat."""
+    header = b""
+    carry = b""
+    while True:
+        data = stream.read(size)
+        if not data:
+            break
+        buf = carry + data if carry else data
+        if not header:
+            cut = buf.find(b"\n")
+            if cut < 0:
+                carry = buf
+                continue
+            header, buf = buf[: cut + 1], buf[cut + 1 :]
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            carry = buf
+            continue
+        carry = buf[cut + 1 :]
+        yield header + buf[: cut + 1]
+    if carry.strip():
+        yield (header or b"") + carry
+
+
+def _check(table: Any, columns: dict[str, str | None]) -> None:
+    """What makes a block need the tolerant reader: a missing value or a non-numeric size."""
+    import pyarrow as pa
+
+    required = [columns["time"], columns["price"], columns["size"]]
+    if any(table.column(c).null_count for c in required):
+        raise Unclean("missing time, price or size")
+    size = table.column(columns["size"]).type
+    if not (pa.types.is_integer(size) or pa.types.is_floating(size)):
+        raise Unclean("size is not numeric")
+
+
+def tick_columns(part: Any, columns: dict[str, str | None], epoch_scale: int | None) -> TickColumns:
+    """One pyarrow table or record batch (no nulls in time, price, size) as `TickColumns`."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    required = [columns["time"], columns["price"], columns["size"]]
-    while True:
-        try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            return
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
-            raise Unclean(str(exc)) from exc
-        if any(batch.column(c).null_count for c in required):
-            raise Unclean("missing time, price or size")
-        size = batch.column(columns["size"])
-        if not (pa.types.is_integer(size.type) or pa.types.is_floating(size.type)):
-            raise Unclean("size is not numeric")
-        for start in range(0, batch.num_rows, chunk_rows):
-            part = batch.slice(start, chunk_rows)
-            ts = part.column(columns["time"])
-            if epoch_scale is None:
-                ns = ts.cast(pa.int64()).to_pylist()
-            else:
-                ns = pc.multiply(ts, epoch_scale).to_pylist()
-            out: dict[str, list[Any]] = {
-                "time": ns,
-                "price": part.column(columns["price"]).to_pylist(),
-                "size": part.column(columns["size"]).to_pylist(),
-            }
-            for role in ("exchange", "conditions", "suspicious", "id", "symbol"):
-                name = columns.get(role)
-                if name:
-                    out[role] = part.column(name).to_pylist()
-            yield out
+    ts = part.column(columns["time"])
+    if epoch_scale is None:
+        ns = ts.cast(pa.int64())
+    else:
+        ns = pc.multiply(ts.cast(pa.int64()), epoch_scale)
+    price = part.column(columns["price"])
+    if not pa.types.is_float64(price.type):
+        price = price.cast(pa.float64())
+
+    def coded(role: str) -> CodedColumn | None:
+        name = columns.get(role)
+        return CodedColumn.from_arrow(part.column(name)) if name else None
+
+    flags = None
+    if columns.get("suspicious"):
+        flag = part.column(columns["suspicious"])
+        if pa.types.is_integer(flag.type) or pa.types.is_boolean(flag.type):
+            flags = pc.fill_null(flag.cast(pa.bool_()), False).to_numpy(zero_copy_only=False)
+        else:  # text or float cells: truthiness, as the row-by-row path judges them
+            flags = np.array([bool(f) for f in flag.to_pylist()], dtype=bool)
+    ids = part.column(columns["id"]).to_pylist() if columns.get("id") else None
+    return TickColumns(
+        ts=ns.to_numpy(zero_copy_only=False),
+        price=price.to_numpy(zero_copy_only=False),
+        size=part.column(columns["size"]).to_numpy(zero_copy_only=False).tolist(),
+        exchange=coded("exchange"),
+        conditions=coded("conditions"),
+        suspicious=flags,
+        ids=ids,
+        symbols=coded("symbol"),
+    )

@@ -87,6 +87,10 @@ class BoundedStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def disk_bytes(self) -> int:
+        """Bytes taken from the file on disk so far (compressed, for a .gz)."""
+        return self._counter.consumed if self._counter is not None else self.produced
+
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
             return self.readall()

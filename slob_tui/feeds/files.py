@@ -17,15 +17,21 @@ import io
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 from slob_tui.core.models import Candle
 from slob_tui.engine.aggregator import SUSPICIOUS
 from slob_tui.errors import UsageError
+from slob_tui.feeds import parquet
 from slob_tui.feeds.bounded import open_bounded, open_bounded_text
+from slob_tui.feeds.columns import TickColumns
 from slob_tui.feeds.order import TimeOrder
+from slob_tui.feeds.parquet import is_parquet
+from slob_tui.feeds.sources import InputSet, expand, out_of_order
 from slob_tui.feeds.timeparse import epoch_scale as _epoch_scale
+from slob_tui.feeds.timeparse import first_ns
 from slob_tui.feeds.timeparse import has_offset as _has_offset
 from slob_tui.feeds.timeparse import to_ns as _to_ns
 from slob_tui.feeds.timeparse import zone as _zone
@@ -99,8 +105,11 @@ def _no_rows(p: Path) -> UsageError:
 
 
 def read_header(path: str | Path) -> list[str]:
-    """The lower-cased column names of a CSV (or CSV.gz) file."""
-    header, _ = _read_head(_check_path(path))
+    """The lower-cased column names of a CSV, CSV.gz or Parquet file (of a folder's first)."""
+    p = expand(path).first
+    if is_parquet(p):
+        return [c.strip().lower() for c in parquet.columns(p)]
+    header, _ = _read_head(p)
     return [c.strip().lower() for c in header]
 
 
@@ -114,23 +123,46 @@ def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
 def detect_kind(path: str | Path) -> str:
     """'candles' when the header has open/high/low/close, 'ticks' when it has a price.
 
-    A file with a header and no data row is refused here, before any command starts work."""
-    p = _check_path(path)
+    A file with a header and no data row is refused here, before any command starts work; so
+    is a folder or glob whose files are not all of one kind."""
+    inputs = expand(path)
+    kinds = [(f, _file_kind(f)) for f in inputs.files]
+    for (a, ka), (b, kb) in zip(kinds, kinds[1:], strict=False):
+        if ka != kb:
+            raise UsageError(f"{b} holds {kb} but {a} holds {ka}: one replay takes one kind")
+    return kinds[0][1]
+
+
+def _file_kind(p: Path) -> str:
+    if is_parquet(p):
+        cols = [c.strip().lower() for c in parquet.columns(p)]
+        if _pick(cols, TIME_COLUMNS) is None:
+            raise UsageError(
+                f"{p}: no time column (expected one of {', '.join(TIME_COLUMNS)}); "
+                f"columns are {', '.join(cols)}"
+            )
+        if not parquet.row_count(p):
+            raise UsageError(f"{p}: no data rows: nothing to read")
+        return _kind_of(p, cols)
     header, first = _read_head(p)
     cols = [c.strip().lower() for c in header]
     if _pick(cols, TIME_COLUMNS) is None:
         raise UsageError(
-            f"{path}: no time column (expected one of {', '.join(TIME_COLUMNS)}); "
+            f"{p}: no time column (expected one of {', '.join(TIME_COLUMNS)}); "
             f"columns are {', '.join(cols)}"
         )
     if not first:
         raise _no_rows(p)
+    return _kind_of(p, cols)
+
+
+def _kind_of(p: Path, cols: list[str]) -> str:
     if all(c in cols for c in CANDLE_COLUMNS):
         return "candles"
     if "price" in cols:
         return "ticks"
     raise UsageError(
-        f"{path}: neither a tick file (needs price) nor a candle file (needs open, high, low, "
+        f"{p}: neither a tick file (needs price) nor a candle file (needs open, high, low, "
         f"close); columns are {', '.join(cols)}"
     )
 
@@ -243,6 +275,57 @@ class _TickAssembler:
         ids = [None if x != x else x for x in ids] if ids is not None else [None] * n
         return list(zip(syms, ts, price, size, exch, conds, ids, strict=True))
 
+    def build_columns(self, chunk: TickColumns, line_of: Callable[[int], int]) -> list[tuple]:
+        """The same tuples as `build`, from columns: each distinct text value is converted
+        once, and the rows take it by index (see `columns.py`)."""
+        n = len(chunk)
+        report = self.report
+        ts = chunk.ts.tolist()
+        if report.first_ts is None:
+            report.first_ts = ts[0]
+        report.last_ts = ts[-1]
+        if chunk.symbols is not None:
+            names = [x if x else self.symbol for x in chunk.symbols.values]
+            syms: Any = chunk.symbols.take(names)
+            report.order.note(syms, chunk.ts, line_of)
+        else:
+            syms = repeat(self.symbol, n)
+            report.order.note(self.symbol, chunk.ts, line_of)
+        exch: Any = (chunk.exchange.take([x or "" for x in chunk.exchange.values])
+                     if chunk.exchange is not None else repeat("", n))  # fmt: skip
+        coded = chunk.conditions
+        mapped = [self.codes(v) for v in coded.values] if coded is not None else [None]
+        conds: Any = coded.take(mapped) if coded is not None else None
+        counts = coded.counts() if coded is not None else [n]
+        flagged = chunk.suspicious.nonzero()[0].tolist() if chunk.suspicious is not None else []
+        if flagged:
+            conds = conds if conds is not None else [None] * n
+            extra: dict[Any, int] = {}
+            for i in flagged:
+                c = conds[i]
+                if coded is not None:
+                    counts[int(coded.indices[i])] -= 1
+                else:
+                    counts[0] -= 1
+                conds[i] = (SUSPICIOUS,) if c is None else (
+                    (c, SUSPICIOUS) if isinstance(c, str) else (*c, SUSPICIOUS))  # fmt: skip
+                extra[conds[i]] = extra.get(conds[i], 0) + 1
+            seen = list(zip(mapped, counts, strict=True)) + list(extra.items())
+        else:
+            seen = list(zip(mapped, counts, strict=True))
+        if self.excluded:
+            for c, k in seen:
+                hit = self.excluded.intersection((c,) if isinstance(c, str) else (c or ()))
+                if hit and k:
+                    report.exclusions_seen.update(hit)
+                    report.excluded_rows += k
+        ids: Any = ([None if x != x else x for x in chunk.ids] if chunk.ids is not None
+                    else repeat(None, n))  # fmt: skip
+        # strict=False: a column the file lacks is an endless repeat() of its default
+        return list(zip(syms, ts, chunk.price.tolist(), chunk.size, exch,
+                        conds if conds is not None else repeat(None, n), ids,
+                        strict=False))  # fmt: skip
+
 
 def iter_tick_chunks(
     path: str | Path,
@@ -255,14 +338,67 @@ def iter_tick_chunks(
 ) -> Iterator[list[tuple]]:
     """Yield lists of tick tuples (symbol, ts_ns, price, size, exchange, conditions, id).
 
-    `exclude_conditions` only counts rows carrying those codes into `report` (the
-    aggregator's policy decides what sets OHLC), so that a mistyped code shows up as unused.
-    `reader`: "auto" takes pyarrow for files whose times carry an offset or are epoch numbers
-    and pandas otherwise (or from the first unclean batch on); "pandas" forces the tolerant path.
+    `path` is a CSV, CSV.gz or Parquet file, or a folder or glob of them (one stream in name
+    order; see `sources.py`). `exclude_conditions` only counts rows carrying those codes into
+    `report` (the aggregator's policy decides what sets OHLC), so that a mistyped code shows up
+    as unused. `reader`: "auto" takes pyarrow for CSV files whose times carry an offset or are
+    epoch numbers and pandas otherwise (or from the first unclean batch on); "pandas" forces the
+    tolerant path.
     """
-    p = _check_path(path)
-    report = report if report is not None else ReadReport(str(p))
+    inputs = expand(path)
+    report = report if report is not None else ReadReport(inputs.label)
     report.kind = "ticks"
+    assemble = _TickAssembler(symbol, report, exclude_conditions)
+    if len(inputs.files) > 1:
+        _check_first_times(inputs, tz)
+    previous: Path | None = None
+    for p in inputs.files:
+        first = True
+        before = report.last_ts
+        for chunk in _file_tick_chunks(p, tz, chunk_rows, report, reader, assemble):
+            if first and chunk:
+                first = False
+                if previous is not None and before is not None and chunk[0][1] < before:
+                    raise out_of_order(previous, p, chunk[0][1], before)
+            yield chunk
+        previous = p
+
+
+def _check_first_times(inputs: InputSet, tz: str) -> None:
+    """Refuse, before anything is read, files whose first times do not rise in name order."""
+    last: tuple[Path, int] | None = None
+    for p in inputs.files:
+        t = _first_time(p, tz)
+        if t is None:
+            continue
+        if last is not None and t < last[1]:
+            raise out_of_order(last[0], p, t, last[1], edge="starts")
+        last = (p, t)
+
+
+def _first_time(p: Path, tz: str) -> int | None:
+    """The time of a file's first row in ns UTC (None when it cannot be told cheaply)."""
+    if is_parquet(p):
+        cols = parquet.columns(p)
+        name = _pick([c.strip().lower() for c in cols], TIME_COLUMNS)
+        spelled = {c.strip().lower(): c for c in cols}
+        return parquet.first_time(p, spelled[name], tz) if name else None
+    header, row = _read_head(p)
+    cols = [c.strip().lower() for c in header]
+    name = _pick(cols, TIME_COLUMNS)
+    if name is None or not row or len(row) != len(cols):
+        return None
+    return first_ns(row[cols.index(name)].strip(), tz)
+
+
+def _file_tick_chunks(
+    p: Path, tz: str, chunk_rows: int, report: ReadReport, reader: str,
+    assemble: _TickAssembler,
+) -> Iterator[list[tuple]]:  # fmt: skip
+    """One file's ticks (see `iter_tick_chunks`)."""
+    if is_parquet(p):
+        yield from _parquet_ticks(p, tz, chunk_rows, report, assemble)
+        return
     zone = _zone(tz)
     raw_header, first_row = _read_head(p)
     cols = [c.strip().lower() for c in raw_header]
@@ -278,7 +414,6 @@ def iter_tick_chunks(
     if not first_row:
         raise _no_rows(p)
     cond_col = _pick(cols, CONDITION_COLUMNS)
-    assemble = _TickAssembler(symbol, report, exclude_conditions)
     consumed = 0
     if reader == "auto" and first_row and len(first_row) == len(cols):
         from slob_tui.feeds import arrow_csv
@@ -293,20 +428,54 @@ def iter_tick_chunks(
             names = {r: spelled.get(c) if c else None for r, c in roles.items()}
             try:
                 for batch in arrow_csv.tick_batches(p, raw_header, names, scale, chunk_rows):
-                    n = len(batch["time"])
-                    flags = batch.pop("suspicious", None)
-                    if flags is not None:
-                        batch["suspicious_rows"] = [i for i, f in enumerate(flags) if f]
+                    n = len(batch)
                     report.rows += n
                     first_line = consumed + 2  # no bad rows on this path: row k is line k + 2
                     consumed += n
-                    yield assemble.build(batch["time"], batch["price"], batch["size"], batch,
-                                         lambda i, first=first_line: first + i)  # fmt: skip
+                    yield assemble.build_columns(batch, lambda i, first=first_line: first + i)
                 return
             except arrow_csv.Unclean:
                 pass  # the tolerant reader takes over after the rows already handed out
     yield from _pandas_ticks(p, raw_header, cols, time_col, size_col, cond_col, zone,
                              chunk_rows, report, assemble, consumed)  # fmt: skip
+
+
+def _roles(p: Path, cols: list[str], spelled: dict[str, str]) -> dict[str, str | None]:
+    time_col = _pick(cols, TIME_COLUMNS)
+    size_col = _pick(cols, SIZE_COLUMNS)
+    if time_col is None or "price" not in cols or size_col is None:
+        missing = [n for n, ok in (("time", time_col), ("price", "price" in cols),
+                                   ("size", size_col)) if not ok]  # fmt: skip
+        raise UsageError(
+            f"{p}: not a tick file, missing {' and '.join(missing)} column(s); "
+            f"columns are {', '.join(cols)}"
+        )
+    roles = {"time": time_col, "price": "price", "size": size_col, "exchange": "exchange",
+             "conditions": _pick(cols, CONDITION_COLUMNS), "suspicious": "suspicious",
+             "id": "id", "symbol": "symbol"}  # fmt: skip
+    return {r: spelled.get(c) if c else None for r, c in roles.items()}
+
+
+def _parquet_ticks(p: Path, tz: str, chunk_rows: int, report: ReadReport,
+                   assemble: _TickAssembler) -> Iterator[list[tuple]]:  # fmt: skip
+    """A Parquet file's ticks; a row missing time, price or size is a bad row (its number
+    counted from 1, as a line would be)."""
+    raw = parquet.columns(p)
+    cols = [c.strip().lower() for c in raw]
+    names = _roles(p, cols, dict(zip(cols, raw, strict=True)))
+    consumed = 0
+    for chunk, bad in parquet.tick_chunks(p, names, tz, chunk_rows):
+        for row in bad:
+            report.add_bad(row + 1, "missing time, price or size")
+        report.rows += len(chunk) + len(bad)
+        good = [i for i in range(consumed, consumed + len(chunk) + len(bad)) if i not in bad]
+        consumed += len(chunk) + len(bad)
+        if len(chunk):
+            row_of = good if bad else None
+            first = consumed - len(chunk)
+            yield assemble.build_columns(
+                chunk, (lambda i, r=row_of: r[i] + 1) if row_of else
+                (lambda i, f=first: f + i + 1))  # fmt: skip
 
 
 def _pandas_ticks(p: Path, raw_header: list[str], cols: list[str], time_col: str, size_col: str,
@@ -354,12 +523,76 @@ def iter_candle_chunks(
     chunk_rows: int = 100_000,
     report: ReadReport | None = None,
 ) -> Iterator[list[Candle]]:
-    """Yield lists of `Candle`s (stamped at the bar's start) from a candle file."""
+    """Yield lists of `Candle`s (stamped at the bar's start) from a candle file, or from a
+    folder or glob of them (one stream in name order, see `sources.py`)."""
+    inputs = expand(path)
+    report = report if report is not None else ReadReport(inputs.label)
+    report.kind = "candles"
+    if len(inputs.files) > 1:
+        _check_first_times(inputs, tz)
+    previous: Path | None = None
+    for p in inputs.files:
+        first = True
+        before = report.last_ts
+        chunks = (_parquet_candles(p, symbol, tz, chunk_rows, report) if is_parquet(p)
+                  else _file_candle_chunks(p, symbol, tz, chunk_rows, report))  # fmt: skip
+        for chunk in chunks:
+            if first and chunk:
+                first = False
+                if previous is not None and before is not None and chunk[0].start < before:
+                    raise out_of_order(previous, p, chunk[0].start, before)
+            yield chunk
+        previous = p
+
+
+def _parquet_candles(p: Path, symbol: str, tz: str, chunk_rows: int,
+                     report: ReadReport) -> Iterator[list[Candle]]:  # fmt: skip
+    raw = parquet.columns(p)
+    cols = [c.strip().lower() for c in raw]
+    spelled = dict(zip(cols, raw, strict=True))
+    time_col = _pick(cols, TIME_COLUMNS)
+    missing = [c for c in CANDLE_COLUMNS if c not in cols]
+    if time_col is None:
+        missing.insert(0, "timestamp/date")
+    if missing:
+        raise UsageError(
+            f"{p}: not a candle file, missing {', '.join(missing)} column(s); "
+            f"columns are {', '.join(cols)}"
+        )
+    names: dict[str, str | None] = {"time": spelled[time_col]}
+    for c in (*CANDLE_COLUMNS, "volume", "symbol"):
+        names[c] = spelled.get(c)
+    consumed = 0
+    for part in parquet.candle_chunks(p, names, tz, chunk_rows):
+        bad = part.pop("bad")
+        for row in bad:
+            report.add_bad(row + 1, "missing time or price")
+        starts = part["time"]
+        report.rows += len(starts) + len(bad)
+        first_row = consumed
+        consumed += len(starts) + len(bad)
+        if not starts:
+            continue
+        if report.first_ts is None:
+            report.first_ts = starts[0]
+        report.last_ts = starts[-1]
+        n = len(starts)
+        syms = [x or symbol for x in part["symbol"]] if "symbol" in part else [symbol] * n
+        report.order.note(syms, starts, lambda i, f=first_row: f + i + 1)
+        vol = part.get("volume") or [0.0] * n
+        vol = [0.0 if v is None else v for v in vol]
+        yield [
+            Candle(s, t, a, b, d, e, v)
+            for s, t, a, b, d, e, v in zip(syms, starts, part["open"], part["high"],
+                                           part["low"], part["close"], vol, strict=True)
+        ]  # fmt: skip
+
+
+def _file_candle_chunks(
+    p: Path, symbol: str, tz: str, chunk_rows: int, report: ReadReport
+) -> Iterator[list[Candle]]:
     import pandas as pd
 
-    p = _check_path(path)
-    report = report if report is not None else ReadReport(str(p))
-    report.kind = "candles"
     zone = _zone(tz)
     raw_header, first_row = _read_head(p)
     cols = [c.strip().lower() for c in raw_header]

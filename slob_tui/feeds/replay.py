@@ -1,11 +1,12 @@
 """ReplayFeed: a tick or candle file pushed through the live pipeline, at a speed or flat out.
 
-The file is read in chunks in a worker thread (pandas parses while the engine aggregates), and
+The file is read in chunks in a worker thread (pyarrow parses while the engine aggregates), and
 handed over in batches: ticks with `put_ticks_wait` (backpressure, nothing dropped), candles
 with `put_candles`. After each batch the feed moves the engine clock to the batch's last time
-(`set_time`), so the clock follows the data. A batch spans at most `max_batch_span_s` of data
-time and the clock is set to its first tick before it is handed over, so the clock never runs
-far ahead of ticks still waiting in the engine's buffer (which ages them by that clock).
+(`set_time`), so the clock follows the data. At `--speed max` a batch is a whole chunk, and the
+clock moves to its last tick only once the engine has processed it (inside the batch the engine
+moves it candle by candle), so it never runs ahead of a decision. A paced replay hands over what
+is due, at most `max_batch_span_s` (20 s by default) of data at once.
 """
 
 from __future__ import annotations
@@ -19,12 +20,18 @@ from typing import Any
 
 from slob_tui.feeds.base import FeedSink
 from slob_tui.feeds.files import ReadReport, detect_kind, iter_candle_chunks, iter_tick_chunks
+from slob_tui.feeds.sources import expand
 
 NS_PER_SECOND = 1_000_000_000
+# Rows per chunk read and per batch handed over at `--speed max`. Memory is bounded by this, not
+# by the file: four SPY days peak within a few % of one day. Larger chunks buy no speed (the
+# loop already turns only a few times per chunk) and cost about 1 MB per 4,000 rows in flight.
+CHUNK_ROWS = 16_384
 
 
 class ReplayFeed:
-    """Replays `path` (CSV or CSV.gz; ticks or candles, detected from the header).
+    """Replays `path` (CSV, CSV.gz or Parquet, or a folder or glob of them; ticks or candles,
+    detected from the header).
 
     `speed=None` replays as fast as the pipeline takes it; a number keeps data time / wall time
     at that factor (1.0 = real time), sleeping between batches.
@@ -39,9 +46,9 @@ class ReplayFeed:
         tz: str = "America/New_York",
         speed: float | None = None,
         exclude_conditions: Any = None,
-        batch_rows: int = 20_000,
-        chunk_rows: int = 100_000,
-        max_batch_span_s: float = 20.0,
+        batch_rows: int = CHUNK_ROWS,
+        chunk_rows: int = CHUNK_ROWS,
+        max_batch_span_s: float | None = None,
         wall: Callable[[], float] = time.monotonic,
     ) -> None:
         if speed is not None and not speed > 0:
@@ -49,8 +56,9 @@ class ReplayFeed:
 
             raise UsageError(f"replay speed must be positive or max, got {speed}")
         self.path = Path(path)
-        self.kind = detect_kind(self.path)  # raises UsageError naming the problem
-        self.symbol = symbol or self.path.name.split("_")[0].split(".")[0].upper()
+        self.inputs = expand(path)  # one file, or a folder or glob of daily files
+        self.kind = detect_kind(path)  # raises UsageError naming the problem
+        self.symbol = symbol or self.inputs.default_symbol()
         self.name = f"replay:{self.path.name}"
         self.symbols: tuple[str, ...] = (self.symbol,)
         self.tz = tz
@@ -58,7 +66,11 @@ class ReplayFeed:
         self.exclude_conditions = tuple(exclude_conditions or ())
         self.batch_rows = batch_rows
         self.chunk_rows = chunk_rows
-        self.max_batch_span_ns = int(max_batch_span_s * NS_PER_SECOND)
+        self.max_batch_span_ns = (
+            None if max_batch_span_s is None else int(max_batch_span_s * NS_PER_SECOND)
+        )
+        # a paced replay hands over what is due, at most this much data time at once
+        self._paced_span_ns = int((max_batch_span_s or 20.0) * NS_PER_SECOND)
         self._wall = wall  # seconds; injectable so pacing can be tested without real time
         self.report = ReadReport(str(self.path))
         self.ticks_sent = 0
@@ -80,12 +92,12 @@ class ReplayFeed:
         try:
             if self.kind == "ticks":
                 chunks: Iterator[list[Any]] = iter_tick_chunks(
-                    self.path, self.symbol, self.tz, self.exclude_conditions, self.chunk_rows,
-                    report=self.report,
+                    self.inputs.label, self.symbol, self.tz, self.exclude_conditions,
+                    self.chunk_rows, report=self.report,
                 )  # fmt: skip
             else:
                 chunks = iter_candle_chunks(
-                    self.path, self.symbol, self.tz, self.chunk_rows, report=self.report
+                    self.inputs.label, self.symbol, self.tz, self.chunk_rows, report=self.report
                 )
             done = object()
             # Parse the next chunk in a worker thread while this one goes through the engine.
@@ -110,11 +122,14 @@ class ReplayFeed:
             raise
 
     async def _send_ticks(self, sink: FeedSink, chunk: list[tuple]) -> None:
+        if self.speed is None and self.max_batch_span_ns is None:
+            await self._send_ticks_flat_out(sink, chunk)
+            return
         times = [t[1] for t in chunk]
         i, n = 0, len(chunk)
         while i < n and not self._stop:
             await self._resumed.wait()
-            limit = times[i] + self.max_batch_span_ns
+            limit = times[i] + self._paced_span_ns
             if self.speed is not None:
                 limit = min(limit, await self._pace(times[i]))
             j = min(bisect.bisect_right(times, limit, i, n), i + self.batch_rows)
@@ -130,6 +145,29 @@ class ReplayFeed:
             self.batches += 1
             i = j
             await asyncio.sleep(0)  # let the engine take the batch before the clock moves on
+
+    async def _send_ticks_flat_out(self, sink: FeedSink, chunk: list[tuple]) -> None:
+        """At `--speed max`: batches of `batch_rows` ticks whatever time they span, so the event
+        loop turns a few times per chunk rather than once per few trades. The clock moves to a
+        batch's last tick only once the engine has processed it (`put_candles(())` processes
+        everything buffered first); inside the batch the engine moves it to each candle's end.
+        So a candle is decided at the time it ended, as live, even when the tick that closes it
+        comes after a long quiet spell (moving the clock to that tick first made the executor
+        reject the candle's signal as stale, depending on where a batch happened to start)."""
+        i, n = 0, len(chunk)
+        while i < n and not self._stop:
+            await self._resumed.wait()
+            j = min(i + self.batch_rows, n)
+            batch = chunk[i:j] if i or j < n else chunk
+            await sink.put_ticks_wait(batch)
+            await sink.put_candles(())
+            last = batch[-1][1]
+            sink.set_time(last)
+            self.data_time = last
+            self.ticks_sent += j - i
+            self.batches += 1
+            i = j
+            await asyncio.sleep(0)  # one turn per batch: stop, pause and the console get in
 
     async def _before_jump(self, sink: FeedSink, ts: int) -> None:
         """Before moving the clock to `ts`, make sure no waiting tick would age out.

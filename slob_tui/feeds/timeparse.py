@@ -116,3 +116,20 @@ def epoch_scale(sample: str) -> int | None:
         return None
     v = int(sample)
     return 1 if v > 10**17 else 1_000 if v > 10**14 else 1_000_000 if v > 10**11 else 10**9
+
+
+def first_ns(text: str, tz: str) -> int | None:
+    """One time cell (ISO text, naive in `tz`, or an epoch count) as ns UTC; None if it is
+    not one. For cheap checks on a file's first row, not for reading columns."""
+    from datetime import datetime
+
+    scale = epoch_scale(text)
+    if scale is not None:
+        return int(text) * scale
+    try:
+        at = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        return None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=zone(tz))
+    return int(at.timestamp()) * 1_000_000_000 + at.microsecond * 1000

@@ -55,10 +55,15 @@ async def test_metrics_move_during_a_real_replay(shared_data, tmp_path):
         assert m["slob_engine_info"][(("feed", "replay:spy_trades_20131007_et.csv.gz"),
                                       ("mode", "REPLAY"))] == 1
     ticks = [value(m, "slob_ticks", symbol="SPY") for _, m in scrapes]
-    assert ticks == sorted(ticks) and len(set(ticks)) == len(ticks)
+    # ticks are counted per batch: a replay hands over 16,384 at once (issue 17), so two
+    # scrapes 100 candles apart may fall inside one batch; across the day the count moves
+    assert ticks == sorted(ticks) and len(set(ticks)) >= 4
     assert ticks[-1] <= 250_601
     ages = [value(m, "slob_last_candle_age_seconds") for _, m in scrapes]
-    assert all(a >= 0 for a in ages) and len(set(ages)) > 1, ages  # engine time follows data
+    # engine time follows the data: a replay decides each candle at the time it ended (the
+    # engine moves its clock to the candle's end first), so the age seen from a candle
+    # observer is exactly zero, whichever batch the candle was in
+    assert all(a == 0.0 for a in ages), ages
     sizes = [value(m, "slob_store_size_bytes") for _, m in scrapes]
     assert sizes == sorted(sizes) and sizes[-1] > sizes[0]
     transitions = [sum(m["slob_setup_transitions"].values()) for _, m in scrapes]

@@ -190,8 +190,10 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, content, call, message):
     assert "\n" not in str(info.value)
 
 
-def test_a_folder_is_not_a_file(tmp_path: Path):
-    with pytest.raises(UsageError, match="not a file"):
+def test_a_folder_without_tick_or_candle_files_is_refused(tmp_path: Path):
+    # a folder of daily files is an input now (issue 17); one holding none is still refused
+    (tmp_path / "notes.txt").write_text("not market data\n")
+    with pytest.raises(UsageError, match="folder holds no tick or candle files"):
         detect_kind(tmp_path)
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
+from . import history
 from .trades import parse_time, rfc3339
 from .trading import OrderRejected
 
@@ -124,6 +125,8 @@ class RestApp:
         try:
             if method == "GET" and path in ("/v2/stocks/bars", "/v1beta3/crypto/us/bars"):
                 return self.bars(q)
+            if method == "GET" and path in history.TRADE_PATHS:
+                return history.trades(self.srv, q)
             if method == "GET" and path == "/v2/account":
                 return 200, eng.account()
             if method == "GET" and path == "/v2/clock":
