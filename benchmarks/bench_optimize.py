@@ -17,11 +17,30 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks.inputs import NQ_CANDLES, load_candles, ours, tmp_path
-from benchmarks.suite import Context, Record, figure, goal, locate_data, rate, render_table
+from benchmarks.inputs import NQ_CANDLES, ours, tmp_path
+from benchmarks.suite import Context, Record, Skip, figure, goal, locate_data, rate, render_table
 
 TRIALS = 64
 QUICK_TRIALS = 16
+
+
+def engine_candles(ctx: Context) -> list[Any]:
+    """The NQ file's candles as `slob-tui optimize` loads them (through the engine's aggregator).
+
+    Not `benchmarks.inputs.load_candles`: under pandas 3 its timestamps are microseconds read
+    as nanoseconds, so every candle falls in one quarter hour of 1970, no session opens and
+    each backtest finds nothing (a cheap, meaningless trial).
+    """
+
+    def build() -> list[Any]:
+        from slob_tui.commands._strategy_data import load_engine_candles
+
+        path = ctx.data_dir / NQ_CANDLES
+        if not path.is_file():
+            raise Skip(f"{path} is missing")
+        return load_engine_candles(str(path), "NQ", "America/New_York")
+
+    return ctx.cached(f"engine-candles:{NQ_CANDLES}", build)
 
 
 def _search(candles: list[Any], trials: int, storage: Path, scheduler: str | None) -> Any:
@@ -75,7 +94,7 @@ def measure(ctx: Context, label: str, scheduler: str | None) -> Record:
 
     from slob_tui.research.search import open_storage
 
-    candles = load_candles(ctx, NQ_CANDLES, "NQ", "America/New_York")
+    candles = engine_candles(ctx)
     trials = QUICK_TRIALS if ctx.quick else TRIALS
     open_storage(f"sqlite:///{tmp_path(ctx, 'optimize-warm.db')}")  # imports, once a process
     search_s: list[float] = []
