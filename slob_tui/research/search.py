@@ -2,10 +2,10 @@
 
 Reproducibility rests on three choices (docs/OPTIMIZE.md):
 
-- The sampler is multivariate TPE, rebuilt for every ask with a seed derived from (seed,
-  window, trial number), so a trial's draw depends only on those and on the trials told
-  before its batch, never on which process asked first or on a sampler's hidden state
-  (which storage loses).
+- The sampler is multivariate TPE, rebuilt for every batch with a seed derived from (seed,
+  window, first trial number) and drawing the whole batch from one fit (`sampler.py`), so a
+  trial's draw depends only on those and on the trials told before its batch, never on which
+  process asked first or on a sampler's hidden state (which storage loses).
 - Trials are asked in batches of `BATCH` (a constant, not `--jobs`): every ask of a batch
   sees the same history, the batch is evaluated anywhere, and results are told in trial order.
 - The unit of parallel work is one trial's backtest; all windows' batches go out together.
@@ -85,6 +85,7 @@ def study_name(
             "min_trades": settings.min_trades,
             "seed": settings.seed,
             "batch": BATCH,
+            "sampler": "batch-tpe",
             "space": space.describe(),
             "candles": candles_digest(in_sample),
         },
@@ -96,20 +97,9 @@ def study_name(
     return f"slob-{settings.symbol}-{settings.objective.name}-{place}-{digest}"
 
 
-def _sampler(seed: int) -> Any:
-    """Multivariate TPE: one joint density over all knobs per ask, about five times cheaper
-    than one per knob at 19 knobs and 64 trials, and it sees how knobs act together."""
-    import warnings
-
-    import optuna
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
-
-
-def _trial_seed(seed: int, window: int, number: int) -> int:
-    raw = hashlib.sha256(f"{seed}/{window}/{number}".encode()).digest()
+def _batch_seed(seed: int, window: int, first: int) -> int:
+    """The seed of the batch starting at trial `first`: a function of these three only."""
+    raw = hashlib.sha256(f"{seed}/{window}/{first}".encode()).digest()
     return int.from_bytes(raw[:4], "big")
 
 
@@ -294,14 +284,16 @@ class WindowStudy:
         return len(self._memory.get_trials(deepcopy=False))
 
     def next_batch(self) -> list[Proposal]:
-        """The next batch of asks, each drawn by a sampler seeded for its trial number."""
+        """The next batch of asks, all drawn by one sampler seeded for the batch (it draws the
+        whole batch, so a batch cut short by the trial count draws the same first values)."""
+        from slob_tui.research.sampler import BatchTPESampler
+
         asked = len(self._memory.get_trials(deepcopy=False))
         end = min((asked // BATCH + 1) * BATCH, self._settings.trials)
+        seed = _batch_seed(self._settings.seed, self._window.index, asked)
+        self._memory.sampler = BatchTPESampler(seed, asked, BATCH)
         out: list[Proposal] = []
         while asked < end:
-            self._memory.sampler = _sampler(
-                _trial_seed(self._settings.seed, self._window.index, asked)
-            )
             trial = self._memory.ask(self._dists)
             out.append(Proposal(self._window.index, trial.number, dict(trial.params)))
             asked += 1
