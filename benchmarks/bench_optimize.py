@@ -118,8 +118,8 @@ def measure(ctx: Context, label: str, scheduler: str | None) -> Record:
         ratio,
         text,
         met,
-        note=f"{len(candles):,} candles, {trials} trials, multivariate TPE, one fit per batch of 8, "
-        "batches of 8, "
+        note=f"{len(candles):,} candles (engine-loaded), {trials} trials, multivariate TPE "
+        "with one fit per batch of 8, "
         "SQLite storage; search timed whole (storage, studies, runner set-up, trials, proof) "
         "after a first import of Optuna and SQLAlchemy",
         reps=ctx.reps,
