@@ -200,36 +200,51 @@ class TrialWriter:
 
 
 def _store_trials(storage: Any, items: list[tuple[int, Any]]) -> None:
-    """Insert finished trials (rows as Optuna's `add_trial` writes them) in one transaction."""
+    """Insert finished trials (the rows Optuna's `add_trial` writes) in one transaction.
+
+    SQLAlchemy Core, not the ORM: a trial row each (its id is needed), then all parameter and
+    value rows in two multi-row inserts. The ORM's unit of work cost ~2 ms a trial.
+    """
     from optuna.distributions import distribution_to_json
     from optuna.storages._rdb import models
+    from sqlalchemy import insert
 
+    trials = models.TrialModel.__table__
+    params: list[dict[str, Any]] = []
+    values: list[dict[str, Any]] = []
+    dist_json: dict[int, str] = {}
     session = storage.scoped_session()
     try:
         for study_id, trial in items:
-            row = models.TrialModel(
-                study_id=study_id,
-                number=trial.number,
-                state=trial.state,
-                datetime_start=trial.datetime_start,
-                datetime_complete=trial.datetime_complete,
-            )
-            session.add(row)
+            row = {
+                "study_id": study_id,
+                "number": trial.number,
+                "state": trial.state,
+                "datetime_start": trial.datetime_start,
+                "datetime_complete": trial.datetime_complete,
+            }
+            trial_id = session.execute(insert(trials).values(row)).inserted_primary_key[0]
             for name, value in trial.params.items():
                 dist = trial.distributions[name]
-                session.add(
-                    models.TrialParamModel(
-                        trial=row,
-                        param_name=name,
-                        param_value=dist.to_internal_repr(value),
-                        distribution_json=distribution_to_json(dist),
-                    )
+                if id(dist) not in dist_json:
+                    dist_json[id(dist)] = distribution_to_json(dist)
+                params.append(
+                    {
+                        "trial_id": trial_id,
+                        "param_name": name,
+                        "param_value": dist.to_internal_repr(value),
+                        "distribution_json": dist_json[id(dist)],
+                    }
                 )
             if trial.value is not None:
                 stored, kind = models.TrialValueModel.value_to_stored_repr(trial.value)
-                session.add(
-                    models.TrialValueModel(trial=row, objective=0, value=stored, value_type=kind)
+                values.append(
+                    {"trial_id": trial_id, "objective": 0, "value": stored, "value_type": kind}
                 )
+        if params:
+            session.execute(insert(models.TrialParamModel.__table__), params)
+        if values:
+            session.execute(insert(models.TrialValueModel.__table__), values)
         session.commit()
     except BaseException:
         session.rollback()
