@@ -1,11 +1,14 @@
-"""The batched TPE sampler: a batch is a function of its seed and history, its start-up draws
-are random, and after start-up it searches (its draws gather where the good trials are)."""
+"""The batched TPE sampler: a batch of one is Optuna's own TPE draw, a batch is a function of
+its seed and history, and after start-up it searches (its draws gather near the good trials)."""
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 import optuna
 import pytest
-from optuna.distributions import FloatDistribution
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from slob_tui.research.sampler import BatchTPESampler
 
@@ -17,12 +20,12 @@ def _score(params: dict[str, float]) -> float:
     return -abs(params["x"] - BEST[0]) - abs(params["y"] - BEST[1])
 
 
-def _study(told: int) -> optuna.Study:
-    """A study with `told` finished trials spread over the square by a seeded random sampler."""
+def _study(told: int, dists: dict[str, Any] = DISTS) -> optuna.Study:
+    """A study with `told` finished trials spread over the space by a seeded random sampler."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(5))
     for _ in range(told):
-        trial = study.ask(DISTS)
+        trial = study.ask(dists)
         study.tell(trial, _score(trial.params))
     return study
 
@@ -31,6 +34,22 @@ def _batch(study: optuna.Study, seed: int, size: int = 8) -> list[dict[str, floa
     first = len(study.get_trials(deepcopy=False))
     study.sampler = BatchTPESampler(seed, first, size)
     return [dict(study.ask(DISTS).params) for _ in range(size)]
+
+
+def test_a_batch_of_one_is_optunas_multivariate_tpe_draw() -> None:
+    """Guards the reach into Optuna's TPE internals: same fit, same candidates, same pick."""
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    mixed = {**DISTS, "n": IntDistribution(1, 9), "mode": CategoricalDistribution(["a", "b"])}
+    for seed in range(3):
+        picks = []
+        for sampler in (
+            optuna.samplers.TPESampler(seed=seed, multivariate=True),
+            BatchTPESampler(seed, 24, 1),
+        ):
+            study = _study(24, mixed)
+            study.sampler = sampler
+            picks.append(study.ask(mixed).params)
+        assert picks[0] == picks[1]
 
 
 def test_a_batch_depends_only_on_its_seed_and_history() -> None:
