@@ -214,7 +214,6 @@ def _store_trials(storage: Any, items: list[tuple[int, Any]]) -> None:
     """
     from optuna.distributions import distribution_to_json
     from optuna.storages._rdb import models
-    from sqlalchemy import insert
 
     trials = models.TrialModel.__table__
     params: list[dict[str, Any]] = []
@@ -230,7 +229,7 @@ def _store_trials(storage: Any, items: list[tuple[int, Any]]) -> None:
                 "datetime_start": trial.datetime_start,
                 "datetime_complete": trial.datetime_complete,
             }
-            trial_id = session.execute(insert(trials).values(row)).inserted_primary_key[0]
+            trial_id = session.execute(trials.insert().values(row)).inserted_primary_key[0]
             for name, value in trial.params.items():
                 dist = trial.distributions[name]
                 if id(dist) not in dist_json:
@@ -249,9 +248,9 @@ def _store_trials(storage: Any, items: list[tuple[int, Any]]) -> None:
                     {"trial_id": trial_id, "objective": 0, "value": stored, "value_type": kind}
                 )
         if params:
-            session.execute(insert(models.TrialParamModel.__table__), params)
+            session.execute(models.TrialParamModel.__table__.insert(), params)
         if values:
-            session.execute(insert(models.TrialValueModel.__table__), values)
+            session.execute(models.TrialValueModel.__table__.insert(), values)
         session.commit()
     except BaseException:
         session.rollback()
