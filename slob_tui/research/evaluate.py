@@ -7,6 +7,7 @@ it takes the candles themselves, never a path, and returns a small picklable pay
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from slob_tui.core.models import Candle
 from slob_tui.research.objectives import Score, judge, objective_named
@@ -52,12 +53,30 @@ def evaluate(candles: list[Candle], request: EvalRequest) -> Evaluation:
     return Evaluation(score, equity)
 
 
-@dataclass(frozen=True, slots=True)
+_CANDLE_FIELDS = Candle.__slots__
+
+
 class CandleBlock:
     """One span's candles as a single object, so that Dask ships it whole (Dask would scatter
-    a bare list element by element)."""
+    a bare list element by element).
 
-    candles: list[Candle]
+    It pickles as one list per candle field: for the NQ file's 15k candles that is ~15 ms to
+    pack and rebuild instead of ~190 ms as candle objects, which every search paid before its
+    first trial. Each value keeps its type, so a worker's backtest equals a local one.
+    """
+
+    __slots__ = ("candles",)
+
+    def __init__(self, candles: list[Candle]) -> None:
+        self.candles = candles
+
+    def __reduce__(self) -> tuple[Any, tuple[list[list[Any]]]]:
+        columns = [[getattr(c, name) for c in self.candles] for name in _CANDLE_FIELDS]
+        return _block_from_columns, (columns,)
+
+
+def _block_from_columns(columns: list[list[Any]]) -> CandleBlock:
+    return CandleBlock([Candle(*row) for row in zip(*columns, strict=True)])
 
 
 def evaluate_block(block: CandleBlock, request: EvalRequest) -> Evaluation:

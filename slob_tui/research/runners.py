@@ -54,10 +54,10 @@ class InProcessRunner:
 _WORKER_DATASETS: Datasets = {}
 
 
-def _install_datasets(datasets: Datasets) -> None:
+def _install_datasets(blocks: dict[str, CandleBlock]) -> None:
     """Process-pool initializer: each worker process receives the candles once."""
     _WORKER_DATASETS.clear()
-    _WORKER_DATASETS.update(datasets)
+    _WORKER_DATASETS.update({name: block.candles for name, block in blocks.items()})
 
 
 def _evaluate_in_worker(request: EvalRequest) -> Evaluation:
@@ -76,7 +76,7 @@ class ProcessPoolRunner:
             max_workers=jobs,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_install_datasets,
-            initargs=(datasets,),
+            initargs=({name: CandleBlock(candles) for name, candles in datasets.items()},),
         )
 
     @property

@@ -3,6 +3,7 @@ cluster on loopback gives byte-identical JSON; an unreachable scheduler is one c
 
 from __future__ import annotations
 
+import pickle
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from slob_tui.cli import main
+from slob_tui.core.models import Candle
+from slob_tui.research.evaluate import CandleBlock
 from tests.research.markets import NQ_FILE
 
 
@@ -65,3 +68,13 @@ def test_unreachable_scheduler_is_one_line_and_exit_2(
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"cannot reach Dask scheduler tcp://127.0.0.1:{port}" in err[0]
+
+
+def test_a_shipped_block_rebuilds_every_candle_with_its_types() -> None:
+    candles = [
+        Candle("NQ", 60 * 10**9, 1.0, 2.5, 0.5, 2.0, 7),
+        Candle("NQ", 120 * 10**9, 2.0, 2.0, 2.0, 2.0, 0.0, 3, gap_filled=True, backfilled=True),
+    ]
+    shipped = pickle.loads(pickle.dumps(CandleBlock(candles))).candles
+    assert shipped == candles
+    assert [type(c.volume) for c in shipped] == [int, float]
