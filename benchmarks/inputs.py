@@ -63,7 +63,11 @@ def load_spy_ticks(ctx: Context) -> TickSet:
         if not path.is_file():
             raise Skip(f"{path} is missing")
         df = pd.read_csv(path, dtype={"exchange": str, "condition": str})
-        ts = pd.to_datetime(df["timestamp"], utc=True, format="ISO8601").astype("int64")
+        ts = (
+            pd.to_datetime(df["timestamp"], utc=True, format="ISO8601")
+            .dt.as_unit("ns")
+            .astype("int64")
+        )
         ts_np = ts.to_numpy()
         price = df["price"].to_numpy(dtype="float64")
         size = df["size"].to_numpy(dtype="float64")
@@ -104,7 +108,8 @@ def load_candles(ctx: Context, name: str, symbol: str, tz: str) -> list[Any]:
         stamps = pd.to_datetime(df["timestamp"])
         if stamps.dt.tz is None:
             stamps = stamps.dt.tz_localize(tz)
-        starts = stamps.dt.tz_convert("UTC").astype("int64").tolist()
+        # nanoseconds whatever unit pandas parsed to (pandas 3 picks microseconds)
+        starts = stamps.dt.tz_convert("UTC").dt.as_unit("ns").astype("int64").tolist()
         cols = [df[c].astype("float64").tolist() for c in ("open", "high", "low", "close")]
         vols = df["volume"].astype("float64").tolist()
         return [
