@@ -1,6 +1,9 @@
 """`slob-tui flatten`: the kill switch from the command line.
 
-Sets the kill switch (the trading gate's persisted state, which a running engine re-reads
+When an engine runs on the database and its front door answers, the request goes there, to its
+trading gate, and the engine cancels and flattens. Otherwise the command acts on the database
+itself, holding the database lock so that an engine starting meanwhile waits for it: it sets
+the kill switch (the trading gate's persisted state, which a running engine re-reads
 before every order), cancels every open order and flattens every position at the configured
 broker; no new order goes out until `--reset`, which a running engine honours the same way.
 With the paper broker and an engine running on the same database, the engine (it owns the
@@ -43,7 +46,54 @@ def _alive(pid: int) -> bool:
     return True
 
 
+async def _through_front_door(db: str, args: argparse.Namespace) -> str | None:
+    """Ask the engine running on `db` (its front door, `docs/ATTACH.md`) to kill or reset
+    through its trading gate; None when no engine answers there."""
+    from slob_tui.errors import UsageError
+    from slob_tui.node.attach_protocol import socket_path_for
+    from slob_tui.ui.remote import AttachRefused, AttachTarget, send_command
+
+    target = AttachTarget(socket=socket_path_for(db))
+    if target.socket is None or not target.socket.exists():
+        return None
+    try:
+        if args.reset:
+            await send_command(target, "reset_kill_switch")
+            return "kill switch cleared by the running engine: new orders allowed"
+        done = await send_command(target, "kill_switch", {"reason": args.reason})
+    except ConnectionError:
+        return None
+    except (AttachRefused, PermissionError, RuntimeError) as exc:
+        raise UsageError(f"the running engine refused the kill switch: {exc}") from None
+    done = done if isinstance(done, dict) else {}
+    return (
+        f"kill switch executed by the running engine: cancelled "
+        f"{len(done.get('cancelled') or [])} orders, flattened "
+        f"{', '.join(done.get('flattened') or []) or 'no positions'}; new orders blocked"
+    )
+
+
 async def _flatten(db: str, live: bool, settings, args) -> str:  # noqa: ANN001
+    """Through the running engine's front door when it answers; otherwise on the database
+    directly, holding its lock so that an engine starting meanwhile waits for us."""
+    from slob_tui.storage.errors import DatabaseLockedError
+    from slob_tui.storage.lock import DatabaseLock
+
+    answered = await _through_front_door(db, args)
+    if answered is not None:
+        return answered
+    lock = DatabaseLock(db, role="flatten")
+    try:
+        lock.acquire()
+    except DatabaseLockedError:  # an engine without a front door: it reads the gate itself
+        pass
+    try:
+        return await _on_the_database(db, live, settings, args)
+    finally:
+        lock.release()
+
+
+async def _on_the_database(db: str, live: bool, settings, args) -> str:  # noqa: ANN001
     import asyncio
 
     from slob_tui.core.clock import WallClock

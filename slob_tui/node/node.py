@@ -19,6 +19,7 @@ Each closed candle goes to the node's one candle consumer, which calls the execu
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -41,6 +42,7 @@ from slob_tui.node.config import NodeConfig
 from slob_tui.node.front_door import FrontDoor, FrontDoorConfig
 from slob_tui.ops.wiring import OpsRuntime, equity_market_open
 from slob_tui.storage.candles import CandleStore
+from slob_tui.storage.errors import DatabaseLockedError
 from slob_tui.storage.lock import DatabaseLock
 from slob_tui.storage.state import StateManager
 
@@ -207,7 +209,7 @@ class TradingNode:
         steps already taken (an open store's thread would keep the process alive)."""
         if self._started:
             return
-        self.lock.acquire()  # one engine per database: a second one is refused here
+        await self._take_lock()
         try:
             await self.engine.open()
             self._started.append("engine")
@@ -221,6 +223,20 @@ class TradingNode:
             await self._undo_start()
             raise
         self.engine.start_feed()
+
+    async def _take_lock(self, flatten_wait_s: float = 60.0) -> None:
+        """One engine per database: a second engine is refused here, naming the first. A
+        `slob-tui flatten` acting on the file directly holds it for a moment: wait for it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + flatten_wait_s
+        while True:
+            try:
+                self.lock.acquire()
+                return
+            except DatabaseLockedError:
+                if self.lock.holder_role() != "flatten" or loop.time() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
 
     async def _undo_start(self) -> None:
         if "front_door" in self._started:

@@ -27,9 +27,12 @@ def lock_path(db_path: str | Path) -> Path:
 class DatabaseLock:
     """The writer's claim on one database file; `acquire()` fails fast, it never waits."""
 
-    def __init__(self, db_path: str | Path) -> None:
+    def __init__(self, db_path: str | Path, role: str = "engine") -> None:
+        """`role` is written beside the pid: an engine finding the lock held by a short-lived
+        `flatten` waits for it (see `holder_role`) instead of refusing to start."""
         self.db_path = Path(db_path)
         self.path = lock_path(db_path)
+        self.role = role
         self._fd: int | None = None
 
     @property
@@ -52,8 +55,13 @@ class DatabaseLock:
             os.close(fd)
             pid = self.holder()
             who = f"pid {pid}" if pid is not None else "a process that is still starting"
+            what = (
+                "another engine"
+                if self.holder_role() in ("engine", None)
+                else (f"`slob-tui {self.holder_role()}`")
+            )
             raise DatabaseLockedError(
-                f"database {self.db_path} is in use by another engine ({who}); stop it or "
+                f"database {self.db_path} is in use by {what} ({who}); stop it or "
                 "choose another --db"
             ) from None
         except OSError as exc:
@@ -61,7 +69,7 @@ class DatabaseLock:
             raise StoreError(f"cannot lock {self.path}: {exc}") from exc
         try:
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            os.pwrite(fd, f"{os.getpid()} {self.role}\n".encode(), 0)
         except OSError as exc:
             os.close(fd)
             raise StoreError(f"cannot write the lock file {self.path}: {exc}") from exc
@@ -74,14 +82,22 @@ class DatabaseLock:
             fd, self._fd = self._fd, None
             os.close(fd)
 
-    def holder(self) -> int | None:
-        """The pid written by the last engine that took the lock (it may have exited since),
-        or None when there is none yet. Reading takes no lock."""
+    def _record(self) -> list[str]:
         try:
-            text = self.path.read_text(encoding="ascii").strip()
+            return self.path.read_text(encoding="ascii").split()
         except (OSError, UnicodeDecodeError):
-            return None
-        return int(text) if text.isdigit() else None
+            return []
+
+    def holder(self) -> int | None:
+        """The pid written by the last process that took the lock (it may have exited since),
+        or None when there is none yet. Reading takes no lock."""
+        record = self._record()
+        return int(record[0]) if record and record[0].isdigit() else None
+
+    def holder_role(self) -> str | None:
+        """What the last holder was (`engine`, `flatten`); None when unknown."""
+        record = self._record()
+        return record[1] if len(record) > 1 else ("engine" if record else None)
 
     def __enter__(self) -> DatabaseLock:
         return self.acquire()

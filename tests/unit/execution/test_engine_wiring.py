@@ -124,7 +124,7 @@ async def test_flatten_command_reaches_the_running_engine(tmp_path: Path) -> Non
                 pass
         out, err = await proc.communicate()
         assert proc.returncode == 0, err.decode()
-        assert "executed by the running engine" in out.decode()
+        assert "executed by the running engine: cancelled" in out.decode()  # its front door
         assert ex.killed == "from the shell"
         assert await ex.broker.positions() == [] and await ex.broker.open_orders() == []
         assert [k.data["flattened"] for k in kills] == [["NQ"]]
