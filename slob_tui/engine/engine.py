@@ -303,6 +303,10 @@ class LiveTradingEngine:
         settle_until = 0.0
         while True:
             batch = await self.buffer.get_batch(timeout=self.clock_tick_s)
+            # The clock as of this batch: a candle hook awaited below (a slow or failing store
+            # write) lets the feed run on, and a later reading would close minutes whose ticks
+            # arrived meanwhile and still wait in the buffer.
+            now_ns = self.clock.now_ns()
             turn = time.monotonic()
             stalled = turn - last_turn - self.clock_tick_s
             last_turn = turn
@@ -312,7 +316,7 @@ class LiveTradingEngine:
             async with self._lock:
                 await self._process_ticks(batch)
                 if not self.data_driven_clock and turn >= settle_until:
-                    for candle in self.aggregator.on_clock(self.clock.now_ns()):
+                    for candle in self.aggregator.on_clock(now_ns):
                         await self._on_candle(candle)
                     await self._publish_notices()
             if self.buffer.closed and len(self.buffer) == 0:

@@ -214,8 +214,9 @@ class CandleStore:
 
     @property
     def overflowing(self) -> bool:
-        """More candles queued than `max_pending`: the node stops the engine."""
-        return len(self._pending) > self.max_pending
+        """More candles queued than `max_pending` while the file refuses them: the node stops
+        the engine (a slow but working disk is not a reason to)."""
+        return self.health.failing and len(self._pending) > self.max_pending
 
     async def _write_loop(self) -> None:
         assert self._wake is not None

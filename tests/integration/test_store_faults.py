@@ -19,9 +19,11 @@ import pytest
 
 from slob_tui.config import Settings
 from slob_tui.core.events import Event, EventType
+from slob_tui.core.models import NS_PER_MINUTE, Candle
 from slob_tui.node import NodeConfig, TradingNode
 from slob_tui.ops.alerts import AlertRouter
-from slob_tui.storage.errors import StoreUnavailableError
+from slob_tui.storage.candles import CandleStore
+from slob_tui.storage.errors import StoreError, StoreUnavailableError
 
 
 @pytest.fixture
@@ -128,3 +130,45 @@ async def test_a_disk_full_past_the_give_up_time_stops_the_node_for_a_restart(
     kinds = [e.data.get("kind") for e in events]
     assert "store_fault" in kinds and "store_give_up" in kinds
     assert node.stopped and not node.lock.held
+
+
+def candles(n: int, start: int = 1_700_000_040_000_000_000) -> list[Candle]:
+    return [Candle("NQ", start + i * NS_PER_MINUTE, 1.0, 2.0, 0.5, 1.5, 10.0, 3)
+            for i in range(n)]  # fmt: skip
+
+
+async def test_the_candle_writer_retries_a_full_disk_by_itself_and_loses_nothing(
+    disk: Path,
+) -> None:
+    store = await CandleStore(disk / "c.db", flush_interval=0.05, max_pending=50).open()
+    first = candles(500)
+    store.enqueue(first[:10])
+    await until(lambda: store.pending == 0, 10, "the first candles written")
+    filler = fill(disk)
+    store.enqueue(first[10:])  # the WAL grows: the disk refuses it
+    await until(lambda: store.health.failing, 30, "the write refused")
+    assert store.pending == 490 and store.overflowing
+    failures = store.health.failures
+    await asyncio.sleep(1.5)
+    assert 1 <= store.health.failures - failures <= 6  # backoff, not a retry every 50 ms
+    filler.unlink()
+    await until(lambda: store.pending == 0, 30, "the queue written once the disk is freed")
+    assert not store.health.failing and store.health.recoveries == 1
+    assert [c.start for c in await store.candles("NQ")] == [c.start for c in first]
+    await store.close()
+
+
+async def test_closing_on_a_full_disk_retries_until_its_timeout_then_says_so(
+    disk: Path,
+) -> None:
+    store = await CandleStore(disk / "c.db", flush_interval=60).open()
+    await store.upsert_many(candles(5))
+    filler = fill(disk)
+    store.enqueue(candles(3_000, start=1_800_000_000_000_000_000))
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    with pytest.raises(StoreError, match="full"):
+        await asyncio.wait_for(store.close(timeout_s=2.0), 20)
+    assert 1.5 <= loop.time() - t0 < 15  # it retried, then gave up within its bound
+    assert store._db is None and store._wdb is None  # the connections are closed anyway
+    filler.unlink()
