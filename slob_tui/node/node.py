@@ -301,7 +301,7 @@ class TradingNode:
             await _within(self.ops.stop(), min(5.0, (deadline - loop.time()) * 0.5),
                           "operations stop")  # fmt: skip
             try:
-                left = max(0.0, deadline - loop.time())
+                left = max(2.0, deadline - loop.time())  # the connections must still close
                 await asyncio.wait_for(self.engine.close(left * 0.8), left)
             except TimeoutError:
                 self.unwritten = "closing the store overran the stop timeout"
