@@ -424,3 +424,39 @@ def test_the_supervisors_wait_longer_than_the_engine_may_take_to_stop() -> None:
         stop = max(map(float, set_here), default=STOP_TIMEOUT_S)
         wait = _seconds(systemd if name == "systemd" else grace)
         assert wait >= stop + BACKSTOP_GRACE_S + 5, (name, wait, stop)
+
+
+STUCK = """
+import asyncio, sys, threading, time
+from slob_tui.config import Settings
+from slob_tui.node import NodeConfig, TradingNode
+
+async def main():
+    settings = Settings(extra={"SLOB_STOP_TIMEOUT_S": "3"})
+    node = TradingNode(NodeConfig(db=sys.argv[1], speed=600.0, settings=settings))
+    node.install_signal_handlers()
+    threading.Thread(target=time.sleep, args=(3600,)).start()  # nothing can cancel it
+    await node.run(duration=2)
+
+asyncio.run(main())
+print("stopped", flush=True)
+"""
+
+
+def test_a_thread_that_never_ends_cannot_keep_the_process_past_its_stop_timeout(
+    tmp_path: Path,
+) -> None:
+    """The stop finished, but the interpreter would wait for a stuck non-daemon thread for
+    ever: the backstop ends the process at the stop timeout plus its grace."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-c", STUCK, str(tmp_path / "s.db")], cwd=tmp_path,
+                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=2 + 3 + BACKSTOP_GRACE_S + 30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the process outlived its stop timeout and the backstop")
+    assert "stopped" in out, err[-2000:]  # the stop itself completed in time
+    assert proc.returncode == 1 and "after the stop began" in err, (proc.returncode, err[-2000:])
+    assert time.monotonic() - t0 >= 2 + 3 + BACKSTOP_GRACE_S - 1  # not before its time
