@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(_command_module(name).run(args) or 0)
     except SlobError as exc:
         print(f"slob-tui: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_status
     except KeyboardInterrupt:
         return 130
 

@@ -4,6 +4,8 @@
 class SlobError(Exception):
     """Base of every error the command line reports as one line."""
 
+    exit_status = 2
+
 
 class UsageError(SlobError):
     """Bad flags or bad input."""

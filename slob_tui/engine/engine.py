@@ -114,6 +114,7 @@ class LiveTradingEngine:
         self.paused = False
         self.seq = 0
         self.candles_processed = 0
+        self.consumer_errors = 0
         self.setup_events = 0
         self.feed_error: BaseException | None = None
         self.resumed_from: dict[str, int] = {}
@@ -270,15 +271,27 @@ class LiveTradingEngine:
                 if adjusted.symbol == candle.symbol and adjusted.start == candle.start:
                     candle = adjusted  # corrected before the tracker decided on it
         for consumer in self._candle_consumers:
-            result = consumer(candle)
-            if result is not None:
-                await result
+            try:
+                result = consumer(candle)
+                if result is not None:
+                    await result
+            except Exception as exc:  # noqa: BLE001 - one hook's failure must not end the feed
+                self._consumer_failed(consumer, candle, exc)
         if not self.enable_tracker:
             return
         for event in self.tracker_for(candle.symbol, candle.close).on_candle(candle):
             self.journal.record(event.data)
             self.setup_events += 1
             await self.bus.emit_and_wait(event)
+
+    def _consumer_failed(self, consumer: CandleConsumer, candle: Candle, exc: Exception) -> None:
+        """Logged, counted and announced; the candle still reaches the tracker and the next
+        candle the hook again (it keeps what it could not do: see the execution runtime)."""
+        self.consumer_errors += 1
+        name = getattr(consumer, "__qualname__", repr(consumer))
+        log.error("candle hook %s failed on %s %d: %s", name, candle.symbol, candle.start, exc)
+        data = {"kind": "candle_hook_failed", "hook": name, "error": str(exc)}
+        self.bus.emit(Event(EventType.ERROR, self.clock.now_ns(), data, "engine"))
 
     async def _publish_notices(self) -> None:
         for etype, data in self.aggregator.drain_notices():
@@ -296,6 +309,10 @@ class LiveTradingEngine:
         settle_until = 0.0
         while True:
             await self.buffer.wait_ready(timeout=self.clock_tick_s)
+            # The clock as of this turn: a candle hook awaited below (a slow or failing store
+            # write) lets the feed run on, and a later reading would close minutes whose ticks
+            # arrived meanwhile and still wait in the buffer.
+            now_ns = self.clock.now_ns()
             turn = time.monotonic()
             stalled = turn - last_turn - self.clock_tick_s
             last_turn = turn
@@ -310,7 +327,7 @@ class LiveTradingEngine:
                     # ticks the feed handed over while candle consumers were awaited belong to
                     # minutes the clock may be about to close: aggregate them first
                     await self._process_ticks(self.buffer.take_all())
-                    for candle in self.aggregator.on_clock(self.clock.now_ns()):
+                    for candle in self.aggregator.on_clock(now_ns):
                         await self._on_candle(candle)
                     await self._publish_notices()
             if self.buffer.closed and len(self.buffer) == 0:
@@ -437,14 +454,18 @@ class LiveTradingEngine:
             await self._publish_notices()
         await self.bus.drain()
 
-    async def close(self) -> None:
-        """The store flushed and closed; ENGINE_STOPPED. After `stop_pipeline`."""
+    async def close(self, store_timeout_s: float = 0.0) -> None:
+        """The store flushed (retried for up to `store_timeout_s` while it refuses writes)
+        and closed; ENGINE_STOPPED. After `stop_pipeline`."""
         if self._stopped:
             return
         self._stopped = True
         try:
             if self.store is not None and self._opened:
-                await self.store.close()
+                if store_timeout_s > 0:
+                    await self.store.close(store_timeout_s)
+                else:
+                    await self.store.close()
         finally:
             self.bus.emit(
                 Event(EventType.ENGINE_STOPPED, self.clock.now_ns(), {"reason": self.stop_reason})
@@ -472,6 +493,7 @@ class LiveTradingEngine:
         report["aggregator"] = self.aggregator.stats()
         report["bus"] = self.bus.stats()
         report["setup_events"] = self.setup_events
+        report["candle_hook_errors"] = self.consumer_errors
         report["loop_stalls"] = self.loop_stalls
         report["longest_stall_s"] = round(self.longest_stall_s, 3)
         if self.validator is not None:

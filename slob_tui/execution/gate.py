@@ -4,8 +4,9 @@ Every order asks the gate first. The kill switch is persisted in the state store
 `kill_switch` value, which `slob-tui flatten` in a second process writes too, so the gate
 re-reads it (one key, one indexed read) before every placement attempt: a kill or a reset
 from anywhere reaches a running engine before its next order, whichever the broker.
-Halts (reconcile found a position nobody explains, an exit leg could not be placed) live in
-memory: they are re-derived at every start by reconciliation.
+Halts (reconcile found a position nobody explains, an exit leg could not be placed, the state
+store refuses writes) live in memory: they are re-derived at every start by reconciliation,
+and the state store's halt is lifted by its owner when a write goes in again.
 
 A kill closes the gate in memory at once, before anything is awaited, so an order already
 between two retries stops at its next attempt. Entries are refused while killed or halted;
@@ -107,6 +108,7 @@ class TradingGate:
         self._unsaved: dict[str, Any] | None = None  # a local kill the store has not taken
         self._acted: str = ""  # the kill this process executed (or found done at start)
         self._listeners: list[GateListener] = []
+        self._halts: dict[str, str] = {}  # cause -> reason
         self.closed = asyncio.Event()
         """Set while killed: a retry sleep wakes on it instead of sleeping on."""
         self.refreshes = 0
@@ -216,16 +218,38 @@ class TradingGate:
         return isinstance(ack, dict) and ack.get("id") == kill_id
 
     # ---- halts ------------------------------------------------------------------------
-    async def halt(self, reason: str) -> bool:
-        """Refuse new entries (fail closed); False when already halted for this reason."""
-        if self._state.halted == reason:
+    async def halt(self, reason: str, cause: str = "") -> bool:
+        """Refuse new entries (fail closed); False when already halted for this reason.
+
+        `cause` names a halt that ends on its own (the state store answering again):
+        `resume(cause)` lifts that one and leaves any other in force. Halts from different
+        causes are all shown, joined."""
+        cause = cause or reason
+        if self._halts.get(cause) == reason:
             return False
         log.error("TRADING HALTED: %s", reason)
-        await self._set(replace(self._state, halted=reason), external=False)
+        self._halts[cause] = reason
+        await self._set(replace(self._state, halted=self._halt_text()), external=False)
         return True
 
-    async def resume(self) -> None:
-        await self._set(replace(self._state, halted=""), external=False)
+    async def resume(self, cause: str | None = None) -> bool:
+        """Lift the halt of `cause`, or every halt when None; True when one was lifted."""
+        if cause is None:
+            lifted = bool(self._halts)
+            self._halts.clear()
+        else:
+            lifted = self._halts.pop(cause, None) is not None
+        if lifted or self._state.halted != self._halt_text():
+            log.warning("trading halt lifted (%s); still halted: %s", cause or "all",
+                        self._halt_text() or "no")  # fmt: skip
+            await self._set(replace(self._state, halted=self._halt_text()), external=False)
+        return lifted
+
+    def halted_for(self, cause: str) -> bool:
+        return cause in self._halts
+
+    def _halt_text(self) -> str:
+        return "; ".join(self._halts.values())
 
     async def _set(self, new: GateState, *, external: bool, notify: bool = True) -> None:
         before, self._state = self._state, new

@@ -15,13 +15,21 @@ operations stop, the store closes, the lock is released.
 
 Each closed candle goes to the node's one candle consumer, which calls the execution runtime
 (paper fills, the trading gate, tracker saves) before the tracker decides on it.
+
+Faults: the `StoreGuard` (guard.py) halts trading while a store refuses writes and asks for a
+stop when the fault outlasts SLOB_STORE_GIVE_UP_S; `run()` then raises StoreUnavailableError
+(exit status 75). Stopping takes at most SLOB_STOP_TIMEOUT_S: each step has its share of the
+budget and is cancelled past it; under a signal handler (headless, replay) a daemon timer ends
+the process if even that did not bring it down (a thread stuck in a system call).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+import os
+import threading
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from slob_tui.config import Settings
@@ -40,15 +48,17 @@ from slob_tui.execution.risk import RiskLimits
 from slob_tui.execution.wiring import BrokerSetup, ExecutionRuntime, make_broker
 from slob_tui.node.config import NodeConfig
 from slob_tui.node.front_door import FrontDoor, FrontDoorConfig
+from slob_tui.node.guard import StoreGuard
 from slob_tui.ops.wiring import OpsRuntime, equity_market_open
 from slob_tui.storage.candles import CandleStore
-from slob_tui.storage.errors import DatabaseLockedError
+from slob_tui.storage.errors import DatabaseLockedError, StoreError, StoreUnavailableError
 from slob_tui.storage.lock import DatabaseLock
 from slob_tui.storage.state import StateManager
 
 log = logging.getLogger(__name__)
 
 VenueFactory = Callable[[StateManager], BrokerSetup]
+BACKSTOP_GRACE_S = 5.0  # past the stop timeout, before the process is ended outright
 
 
 def make_feed(config: NodeConfig) -> tuple[Feed, Clock | None]:
@@ -143,8 +153,9 @@ class TradingNode:
             clock = clock or feed_clock
         db = config.db_path
         db.parent.mkdir(parents=True, exist_ok=True)
+        self.limits = config.faults
         self.lock = DatabaseLock(db)
-        self.store = CandleStore(db)
+        self.store = CandleStore(db, max_pending=self.limits.store_max_queue)
         self.state = StateManager(db, redis_url=settings.redis_url, tz=settings.tz)
         self.venue = (
             venue(self.state)
@@ -185,6 +196,14 @@ class TradingNode:
             self.engine, self.store, self.state, self.venue, self.executor, params=config.params
         )
         self.controls = NodeControls(self.executor, self.venue)
+        self.guard = StoreGuard(
+            self.store, self.state, self.execution, self.executor.gate, self.engine.bus,
+            self.engine.clock, give_up_s=self.limits.store_give_up_s, give_up=self.request_stop,
+        )  # fmt: skip
+        self._backstop = False
+        self._stop_done = False
+        self.unwritten = ""
+        """Why candles queued at the stop could not be written (empty when all were)."""
         if self.venue.stream is not None:
             self.venue.stream.on_reconnect = self.executor.reconcile  # updates missed meanwhile
         self.ops = OpsRuntime(
@@ -222,6 +241,7 @@ class TradingNode:
         except BaseException:
             await self._undo_start()
             raise
+        self.guard.start()
         self.engine.start_feed()
 
     async def _take_lock(self, flatten_wait_s: float = 60.0) -> None:
@@ -258,6 +278,9 @@ class TradingNode:
         """Start, run until the feed ends, `duration` passes or a stop is requested; stop."""
         await self.start()
         await self.stop(await self.wait(duration))
+        if self.guard.gave_up or self.unwritten:
+            why = "; ".join(w for w in (self.guard.gave_up, self.unwritten) if w)
+            raise StoreUnavailableError(f"stopped for a restart: {why}")
         if self.engine.feed_error is not None:
             raise self.engine.feed_error
 
@@ -266,36 +289,65 @@ class TradingNode:
         self.engine.request_stop(reason)
 
     def install_signal_handlers(self) -> None:
-        """SIGINT, SIGTERM and SIGHUP request the graceful stop (the engine's handlers)."""
+        """Signals stop gracefully (the engine's handlers); this process is the engine's own
+        (headless, replay), so a stop that overruns its timeout also ends the process (see
+        `_arm_backstop`)."""
+        self._backstop = True
         self.engine.install_signal_handlers()
 
     async def stop(self, reason: str = "stopped") -> None:
-        """The reverse of `start`; every step runs even when an earlier one failed."""
+        """The reverse of `start`; every step runs even when an earlier one failed, each within
+        its share of SLOB_STOP_TIMEOUT_S (cancelled past it)."""
         if self._stopped:
             return
         self._stopped = True
         if not self._started:  # never started (refused at start): nothing to stop
             self.engine.stop_reason = self.engine.stop_reason or reason
             return
+        loop = asyncio.get_running_loop()
+        budget = self.limits.stop_timeout_s
+        deadline = loop.time() + budget
+        self._arm_backstop(budget + BACKSTOP_GRACE_S)
+        await self.guard.stop()
         try:
-            await self.engine.stop_pipeline(reason)
+            await _within(self.engine.stop_pipeline(reason), budget * 0.4, "pipeline stop")
         finally:
+            await _within(self.front_door.stop(reason), 2.0, "front door stop")
+            left = deadline - loop.time()
+            await _within(self.execution.stop(), left * 0.6, "execution stop")
+            await _within(self.ops.stop(), min(5.0, (deadline - loop.time()) * 0.5),
+                          "operations stop")  # fmt: skip
             try:
-                await self.front_door.stop(reason)
-            except Exception as exc:  # noqa: BLE001 - clients see the connection drop instead
-                log.error("front door stop failed: %s", exc)
-            try:
-                await self.execution.stop()
-            except Exception as exc:  # noqa: BLE001 - the store must still close
-                log.error("execution stop failed: %s", exc)
-            try:
-                await self.ops.stop()
-            except Exception as exc:  # noqa: BLE001
-                log.error("operations stop failed: %s", exc)
-            try:
-                await self.engine.close()
+                left = max(2.0, deadline - loop.time())  # the connections must still close
+                await asyncio.wait_for(self.engine.close(left * 0.8), left)
+            except TimeoutError:
+                self.unwritten = "closing the store overran the stop timeout"
+                log.error("%s: cancelled", self.unwritten)
+            except StoreError as exc:  # the queue could not be written before the stop
+                self.unwritten = str(exc)
+                log.error("%s", exc)
             finally:
                 self.lock.release()
+                self._stop_done = True
+
+    def _arm_backstop(self, after_s: float) -> None:
+        """A daemon timer ending the process if, `after_s` from now, the stop has not finished
+        or the interpreter is still exiting (its main thread done, waiting on a thread that
+        cannot be cancelled: a system call on a hung disk), so that nothing keeps it past the
+        supervisor's TimeoutStopSec. Only for the engine's own process (see signals)."""
+        if not self._backstop:
+            return
+
+        def end() -> None:
+            if self._stop_done and threading.main_thread().is_alive():
+                return  # stopped in time and the process still has work (a caller, a test)
+            log.critical("still alive %.0f s after the stop began: ending the process", after_s)
+            logging.shutdown()
+            os._exit(75 if self.guard.gave_up else 1)
+
+        timer = threading.Timer(after_s, end)
+        timer.daemon = True
+        timer.start()
 
     # ---- what the console, operations and commands read -------------------------------------
     @property
@@ -344,6 +396,10 @@ class TradingNode:
 
     def health(self) -> dict[str, Any]:
         report = self.engine.health()
+        storage = report["storage"] = self.guard.report()
+        if not storage["ok"]:
+            report["status"], report["healthy"] = "store_fault", False
+            report["problems"] = [*report.get("problems", ()), storage["fault"]]
         report["execution"] = self.executor.health()
         ops = self.ops.health()
         if ops:
@@ -367,3 +423,14 @@ class TradingNode:
 
     def symbols(self) -> Sequence[str]:
         return self.engine.feed.symbols
+
+
+async def _within(step: Awaitable[None], seconds: float, name: str) -> None:
+    """One stop step, cancelled past its share of the stop timeout; a failure is logged so
+    the next step still runs."""
+    try:
+        await asyncio.wait_for(step, max(seconds, 0.1))
+    except TimeoutError:
+        log.error("%s overran %.1f s: cancelled", name, seconds)
+    except Exception as exc:  # noqa: BLE001 - the store must still close
+        log.error("%s failed: %s", name, exc)

@@ -40,6 +40,7 @@ class AlertConfig:
     safe_mode: bool = True
     reconnect_storm: bool = True
     daily_summary: bool = True
+    store_fault: bool = True  # the database refuses writes, is writable again, or gave up
     storm_count: int = 3  # this many disconnects ...
     storm_window_s: float = 300.0  # ... within this much engine time is a storm
 
@@ -126,6 +127,23 @@ def format_kill_switch(data: Any) -> str:
         f"KILL SWITCH ({_get(data, 'reason', '') or '?'}): {len(cancelled)} orders cancelled, "
         f"positions closed: {', '.join(flattened) or 'none'}"
     )
+
+
+STORE_FAULT_TEXT = {
+    "store_fault": "STORE FAULT: {error}. Trading halted, candles queued ({queued}); retrying",
+    "store_recovered": "STORE RECOVERED: everything queued is written, trading resumes "
+    "(was: {error})",
+    "store_give_up": "STORE GAVE UP: {error}. The engine stops for its supervisor to restart it",
+}
+
+
+def format_store_fault(data: Any) -> str:
+    """The text for a storage ERROR event (`node/guard.py`); empty for any other error."""
+    kind = _get(data, "kind")
+    if kind not in STORE_FAULT_TEXT:
+        return ""
+    return STORE_FAULT_TEXT[kind].format(error=_get(data, "error", "?"),
+                                         queued=_get(data, "queued", 0))  # fmt: skip
 
 
 @dataclass
@@ -262,6 +280,10 @@ class AlertRouter:
             self.post(format_kill_switch(event.data or {}))
         elif t is EventType.FEED_DISCONNECTED:
             self._on_disconnect(event.ts)
+        elif t is EventType.ERROR and cfg.store_fault:
+            text = format_store_fault(event.data)
+            if text:
+                self.post(text)
 
     def post_summary(self, note: str = "engine stopping") -> None:
         """The current day's summary now (at stop: the day may not be over)."""

@@ -10,6 +10,15 @@ date parsing. The table is created and migrated with every other table of the fi
 are never touched here.
 
 The write path (rows and the multi-row upsert statement) is in `candle_rows`.
+
+When the file refuses writes (disk full, read-only, locked for long) the candles stay queued in
+order and the writer retries under `STORE_RETRY` (0.5 s doubling to 5 s) instead of every
+flush interval; `health` (a `WriteHealth`) says since when and why. The queue is bounded by
+`max_pending` (SLOB_STORE_MAX_QUEUE, 100,000 candles: about 70 days of one symbol live, or
+seconds of a flat-out replay): nothing is dropped, but past it `overflowing` turns true and the
+node stops the engine (exit status 75), as it does when the fault outlasts SLOB_STORE_GIVE_UP_S;
+the restart resumes after the last stored minute and the source (the replay file, Alpaca's REST
+bars) hands over the minutes that were only queued.
 """
 
 from __future__ import annotations
@@ -25,8 +34,10 @@ from typing import Any, NoReturn
 import aiosqlite
 
 from slob_tui.core.models import Candle
+from slob_tui.core.retry import RetryPolicy
 from slob_tui.storage.candle_rows import _write, iso_utc
 from slob_tui.storage.errors import SchemaTooNewError, StoreError
+from slob_tui.storage.faults import WriteHealth
 from slob_tui.storage.schema import ensure_schema
 
 log = logging.getLogger(__name__)
@@ -60,6 +71,9 @@ BUSY_PAUSE_S = 0.05
 CHECKPOINT_EVERY = 20_000  # candles (~1000 WAL pages)
 CHECKPOINT_COMMITS = 200  # ~3 MB of WAL
 
+STORE_RETRY = RetryPolicy(base_s=0.5, cap_s=5.0)
+MAX_PENDING = 100_000
+
 COLUMNS = "symbol, ts_ns, open, high, low, close, volume, tick_count, gap_filled, backfilled"
 
 
@@ -74,16 +88,26 @@ class CandleStore:
     """Async candle persistence. `enqueue` never blocks; a writer task batches the writes.
 
     The writer flushes every `flush_interval` seconds or as soon as `batch_size` candles wait.
-    A failed write keeps the candles queued (nothing is lost) and is retried at the next flush;
-    `flush()` and `close()` raise `StoreError` if the write still fails.
+    A failed write keeps the candles queued (nothing is lost) and is retried with backoff;
+    `flush()` and `close()` raise `StoreError` if the write still fails (`close` after trying
+    for up to its `timeout_s`).
     """
 
     def __init__(
-        self, path: str | Path, flush_interval: float = 0.5, batch_size: int = 5_000
+        self,
+        path: str | Path,
+        flush_interval: float = 0.5,
+        batch_size: int = 5_000,
+        *,
+        retry: RetryPolicy = STORE_RETRY,
+        max_pending: int = MAX_PENDING,
     ) -> None:
         self.path = Path(path)
         self.flush_interval = flush_interval
         self.batch_size = batch_size
+        self.retry = retry
+        self.max_pending = max_pending
+        self.health = WriteHealth("candles")
         self.busy_timeout = 5.0  # seconds a write waits for another connection's lock
         self._db: aiosqlite.Connection | None = None
         self._wdb: sqlite3.Connection | None = None  # the writes' connection (loop thread)
@@ -137,13 +161,14 @@ class CandleStore:
         self._writer = asyncio.create_task(self._write_loop(), name="candle-store-writer")
         return self
 
-    async def close(self) -> None:
-        """Flush what is queued, stop the writer, close the connection."""
+    async def close(self, timeout_s: float = 0.0) -> None:
+        """Flush what is queued (retrying for up to `timeout_s` while the file refuses it),
+        stop the writer, close the connections; raises StoreError naming what is unwritten."""
         if self._db is None:
             return
         self._closing = True
         try:
-            await self.flush()
+            await self._flush_until(asyncio.get_running_loop().time() + timeout_s)
         finally:
             if self._writer is not None:
                 self._wake.set()
@@ -187,8 +212,15 @@ class CandleStore:
     def pending(self) -> int:
         return len(self._pending)
 
+    @property
+    def overflowing(self) -> bool:
+        """More candles queued than `max_pending` while the file refuses them: the node stops
+        the engine (a slow but working disk is not a reason to)."""
+        return self.health.failing and len(self._pending) > self.max_pending
+
     async def _write_loop(self) -> None:
         assert self._wake is not None
+        backoff = self.retry.start()
         while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_interval)
@@ -196,7 +228,30 @@ class CandleStore:
             try:
                 await self._flush_pending()
             except StoreError as exc:
-                log.error("%s (will retry)", exc)
+                backoff.failed()
+                delay = backoff.next_delay()
+                log.error("%s (%d candles queued; retry in %.1f s)", exc, len(self._pending),
+                          delay)  # fmt: skip
+                await asyncio.sleep(delay)  # enqueue's wake-ups must not turn this into a spin
+                continue
+            backoff.succeeded()
+
+    async def _flush_until(self, deadline: float) -> None:
+        """Flush, retrying under the store's policy until `deadline` (loop time) passes."""
+        loop = asyncio.get_running_loop()
+        backoff = self.retry.start()
+        while True:
+            try:
+                await self._flush_pending()
+                return
+            except StoreError:
+                backoff.failed()
+                delay = min(backoff.next_delay(), deadline - loop.time())
+                if delay <= 0:
+                    log.error("candle store %s: %d candles could not be written before the "
+                              "stop", self.path, len(self._pending))  # fmt: skip
+                    raise
+                await asyncio.sleep(delay)
 
     async def _flush_pending(self) -> None:
         assert self._lock is not None
@@ -205,12 +260,18 @@ class CandleStore:
                 return
             batch, self._pending = self._pending, []
             try:
-                await self.upsert_many(batch)
+                try:
+                    await self.upsert_many(batch)
+                except StoreError as exc:
+                    if not exc.bad_data:
+                        self._pending[:0] = batch  # keep order, lose nothing
+                        raise
+                    await self._write_each(batch)
             except StoreError as exc:
                 if not exc.bad_data:
-                    self._pending[:0] = batch  # keep order, lose nothing
-                    raise
-                await self._write_each(batch)
+                    self.health.failed(exc.__cause__ or exc)
+                raise
+            self.health.succeeded()
             self.flushes += 1
 
     async def _write_each(self, batch: list[Candle]) -> None:
@@ -388,6 +449,7 @@ class CandleStore:
             "write_errors": self.write_errors,
             "last_error": self.last_error,
             "unwritable": len(self.unwritable),
+            "writable": not self.health.failing,
         }
 
     async def vacuum(self) -> None:

@@ -29,3 +29,10 @@ class SchemaTooNewError(StoreError):
 
 class DatabaseLockedError(StoreError):
     """Another engine holds the database's lock; the message names its pid."""
+
+
+class StoreUnavailableError(StoreError):
+    """The engine stopped because a store stayed unwritable past its limit: exit status 75
+    (EX_TEMPFAIL), so a supervisor restarts it rather than treating it as bad input."""
+
+    exit_status = 75

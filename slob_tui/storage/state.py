@@ -8,6 +8,10 @@ Redis when a URL is given (`MirroredHot`: the write rule and what happens when o
 writes fails are in its module). SQLite calls run on one dedicated thread: the candle store
 writes the same file from its own connection, and a write that blocked the event loop while the
 candle store's transaction waited for the loop to commit would deadlock until the busy timeout.
+
+A write the file refuses (disk full, read-only) raises `StateError` and is recorded in `health`
+(a `WriteHealth`): the caller keeps what it could not save and tries again (the execution
+runtime halts trading meanwhile); the next write that goes in ends the fault.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from slob_tui.core.models import Fill, Order, OrderStatus, SetupUpdate, Side
 from slob_tui.storage.errors import SchemaTooNewError, StateError
+from slob_tui.storage.faults import WriteHealth
 from slob_tui.storage.hot import CacheHealth, HotStore, MirroredHot, RedisHot, SqliteHot
 from slob_tui.storage.schema import ensure_schema
 
@@ -130,6 +135,7 @@ class StateManager:
         self._pool: ThreadPoolExecutor | None = None
         self.hot: HotStore | None = None
         self.writes = 0
+        self.health = WriteHealth("journal")
 
     @property
     def backend(self) -> str:
@@ -209,6 +215,23 @@ class StateManager:
             raise StateError("state store is not open")
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
+    async def _commit(self, fn: Callable[[], R]) -> R:
+        """Run one write transaction; a refusal is a StateError and counts in `health`."""
+        try:
+            out = await self._run(fn)
+        except sqlite3.Error as exc:
+            self.health.failed(exc)
+            raise StateError(f"cannot write the state database {self.path}: {exc}") from exc
+        self.health.succeeded()
+        self.writes += 1
+        return out
+
+    async def _read(self, fn: Callable[[], R]) -> R:
+        try:
+            return await self._run(fn)
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot read the state database {self.path}: {exc}") from exc
+
     async def write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         """One statement in its own transaction; the number of rows it changed."""
         conn = self._c
@@ -217,17 +240,15 @@ class StateManager:
             with conn:
                 return conn.execute(sql, params).rowcount
 
-        n = await self._run(go)
-        self.writes += 1
-        return n
+        return await self._commit(go)
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         conn = self._c
-        return await self._run(lambda: conn.execute(sql, params).fetchall())
+        return await self._read(lambda: conn.execute(sql, params).fetchall())
 
     async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         conn = self._c
-        return await self._run(lambda: conn.execute(sql, params).fetchone())
+        return await self._read(lambda: conn.execute(sql, params).fetchone())
 
     # ---- setups -----------------------------------------------------------------------
     async def record_setup(self, u: SetupUpdate) -> bool:
@@ -364,8 +385,7 @@ class StateManager:
                 )
             return added
 
-        new = await self._run(go)
-        self.writes += 1
+        new = await self._commit(go)
         key = f"order:{rec.order.client_order_id}"
         if rec.order.status.is_open:
             await self._h.put(key, {"order": order_to_dict(rec.order), "info": rec.info})
@@ -448,7 +468,7 @@ class StateManager:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
-        return await self._run(go)
+        return await self._read(go)
 
     async def day_stats(self, day: str) -> tuple[int, float]:
         """(entries placed that day, realised P&L of trades closed that day)."""

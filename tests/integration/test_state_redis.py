@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from slob_tui.core.retry import RetryPolicy
+from slob_tui.storage.errors import StateError
 from slob_tui.storage.hot import MirroredHot, RedisHot, SqliteHot
 from slob_tui.storage.state import StateManager
 from tests.unit.execution.state_contract import check_contract
@@ -204,8 +205,9 @@ async def test_sqlite_write_fails_redis_is_not_touched(server: RedisServer, tmp_
                      "WHEN EXISTS (SELECT 1 FROM hot_state WHERE key = NEW.key) "
                      "BEGIN SELECT RAISE(ABORT, 'disk refused by test'); END")  # fmt: skip
     conn.close()
-    with pytest.raises(sqlite3.Error, match="disk refused by test"):
+    with pytest.raises(StateError, match="disk refused by test"):
         await sm.set_value("kill_switch", {"reason": "new"})
+    assert sm.health.failing
     assert await sm.get_value("kill_switch") == {"reason": "old"}
     r = server.client()
     assert r.get("slob:value:kill_switch") == '{"reason":"old"}'
