@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 from slob_tui.errors import UsageError
 
@@ -112,7 +112,7 @@ def key_label(keys: str) -> str:
 SPEC_BY_ID = {spec.id: spec for spec in BINDINGS}
 
 
-def textual_bindings() -> list[Binding]:
+def textual_bindings() -> list[BindingType]:
     """The specs as Textual `Binding`s (ids included, so a keymap can remap them)."""
     return [
         Binding(s.keys, s.action, s.description, show=s.show, priority=s.priority, id=s.id)
