@@ -11,6 +11,10 @@ directly at its last prices. A path where no database exists is refused.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from slob_tui.config import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +47,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-async def _flatten(db: str, live: bool, settings, args) -> str:  # noqa: ANN001
+async def _flatten(db: str, live: bool, settings: Settings, args: argparse.Namespace) -> str:
     import asyncio
 
     from slob_tui.core.clock import WallClock
