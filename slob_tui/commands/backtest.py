@@ -147,7 +147,7 @@ def equity_plot(result: BacktestResult) -> str:
     plt.plotsize(72, 14)
     plt.plot(list(range(len(result.equity) + 1)), [0.0] + [r for _, r in result.equity])
     plt.title("equity (cumulative R per closed trade)")
-    text: str = plt.build()
+    text: str = plt.build()  # plotext is untyped
     return text
 
 
