@@ -19,7 +19,9 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check slob_tui tests benchmarks
+	$(BIN)/ruff format --check slob_tui tests benchmarks
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -61,8 +61,9 @@ class RateFeed:
             prices.append(p)
         prices.append(c.close)
         gap = MINUTE // (n + 1)
-        return [(c.symbol, start + k * gap, px, 1.0, "DEMO", None, None)
-                for k, px in enumerate(prices)]
+        return [
+            (c.symbol, start + k * gap, px, 1.0, "DEMO", None, None) for k, px in enumerate(prices)
+        ]
 
     async def run(self, sink: Any) -> None:
         per_batch = max(1, int(self.rate * BATCH_S))
@@ -106,8 +107,9 @@ def _engine(feed: RateFeed, db: Path) -> Any:
     from slob_tui.engine.engine import LiveTradingEngine
     from slob_tui.storage.candles import CandleStore
 
-    return LiveTradingEngine(feed, store=CandleStore(db), clock=ManualClock(feed.start),
-                             mode="DEMO")
+    return LiveTradingEngine(
+        feed, store=CandleStore(db), clock=ManualClock(feed.start), mode="DEMO"
+    )
 
 
 async def _headless(rate: int, duration: float, db: Path) -> dict[str, float]:
@@ -158,9 +160,15 @@ async def _console(rate: int, duration: float, db: Path) -> dict[str, Any]:
             return float("nan")
         return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
 
-    return {"cpu_s": cpu, "wall_s": wall, "ticks": engine.health()["ticks"],
-            "redraws_per_s": redraw_rate, "lat_p50_ms": p(0.50), "lat_p99_ms": p(0.99),
-            "lat_n": len(latencies)}
+    return {
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "ticks": engine.health()["ticks"],
+        "redraws_per_s": redraw_rate,
+        "lat_p50_ms": p(0.50),
+        "lat_p99_ms": p(0.99),
+        "lat_n": len(latencies),
+    }
 
 
 def measure_load(rate: int = 10_000, duration: float = 60.0) -> dict[str, dict[str, Any]]:
@@ -174,8 +182,11 @@ def measure_load(rate: int = 10_000, duration: float = 60.0) -> dict[str, dict[s
 
 def _help_cmd() -> list[str]:
     script = Path(sys.executable).with_name("slob-tui")
-    return [str(script), "--help"] if script.is_file() else [sys.executable, "-m", "slob_tui",
-                                                             "--help"]
+    return (
+        [str(script), "--help"]
+        if script.is_file()
+        else [sys.executable, "-m", "slob_tui", "--help"]
+    )
 
 
 def _wall(cmd: list[str], env: dict[str, str] | None = None) -> float:
@@ -201,8 +212,12 @@ asyncio.run(main())
 
 def _first_frame() -> float:
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", FIRST_FRAME], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FIRST_FRAME],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     seen = None
     for line in proc.stdout:
@@ -243,8 +258,10 @@ def main(argv: list[str] | None = None) -> int:
 
     help_s = [_wall(_help_cmd()) for _ in range(args.startup_runs)]
     bare_s = [_wall([sys.executable, "-c", "pass"]) for _ in range(args.startup_runs)]
-    print(f"start-up  slob-tui --help        median {med(help_s) * 1000:7.1f} ms   (goal <= 150)"
-          f"   peer python -c pass {med(bare_s) * 1000:.1f} ms")
+    print(
+        f"start-up  slob-tui --help        median {med(help_s) * 1000:7.1f} ms   (goal <= 150)"
+        f"   peer python -c pass {med(bare_s) * 1000:.1f} ms"
+    )
     for us, name in _slowest_imports(_help_cmd()):
         print(f"          slowest import (cumulative) {us / 1000:7.1f} ms  {name}")
     ff = [_first_frame() for _ in range(max(3, args.startup_runs // 2))]
@@ -262,18 +279,26 @@ def main(argv: list[str] | None = None) -> int:
     for mode, rs in runs.items():
         core = med(x["cpu_s"] / x["wall_s"] for x in rs) * 100
         tps = med(x["ticks"] / x["wall_s"] for x in rs)
-        print(f"load      {mode:<9} CPU {med(x['cpu_s'] for x in rs):7.2f} s over "
-              f"{med(x['wall_s'] for x in rs):5.1f} s = {core:5.1f}% of a core, "
-              f"{tps:,.0f} ticks/s processed")
-    extra = (med(x["cpu_s"] / x["wall_s"] for x in runs["console"])
-             - med(x["cpu_s"] / x["wall_s"] for x in runs["headless"])) * 100
+        print(
+            f"load      {mode:<9} CPU {med(x['cpu_s'] for x in rs):7.2f} s over "
+            f"{med(x['wall_s'] for x in rs):5.1f} s = {core:5.1f}% of a core, "
+            f"{tps:,.0f} ticks/s processed"
+        )
+    extra = (
+        med(x["cpu_s"] / x["wall_s"] for x in runs["console"])
+        - med(x["cpu_s"] / x["wall_s"] for x in runs["headless"])
+    ) * 100
     print(f"load      console minus --no-ui  {extra:+.1f}% of a core          (goal <= +15%)")
     c = runs["console"]
-    print(f"load      chart redraws          median {med(x['redraws_per_s'] for x in c):5.1f}/s"
-          f"        (goal <= 10)")
-    print(f"load      tick -> chart state    p50 {med(x['lat_p50_ms'] for x in c):6.1f} ms, "
-          f"p99 {med(x['lat_p99_ms'] for x in c):6.1f} ms over "
-          f"{int(med(x['lat_n'] for x in c))} batches   (goal p99 <= 200)")
+    print(
+        f"load      chart redraws          median {med(x['redraws_per_s'] for x in c):5.1f}/s"
+        f"        (goal <= 10)"
+    )
+    print(
+        f"load      tick -> chart state    p50 {med(x['lat_p50_ms'] for x in c):6.1f} ms, "
+        f"p99 {med(x['lat_p99_ms'] for x in c):6.1f} ms over "
+        f"{int(med(x['lat_n'] for x in c))} batches   (goal p99 <= 200)"
+    )
     return 0
 
 

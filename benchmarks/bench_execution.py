@@ -39,9 +39,17 @@ def _candle(i: int, px: float = 100.0) -> Candle:
 
 def _trigger(i: int) -> Event:
     t = T0 + i * NS_PER_MINUTE
-    u = SetupUpdate(f"NQ-LONG-{i}", "NQ", Direction.LONG, SetupState.TRIGGERED,
-                    SetupState.WAITING_ENTRY, None, i, t,
-                    {"entry": 100.0, "stop": 90.0, "target": 130.0, "liq2_time": t})
+    u = SetupUpdate(
+        f"NQ-LONG-{i}",
+        "NQ",
+        Direction.LONG,
+        SetupState.TRIGGERED,
+        SetupState.WAITING_ENTRY,
+        None,
+        i,
+        t,
+        {"entry": 100.0, "stop": 90.0, "target": 130.0, "liq2_time": t},
+    )
     return Event(EventType.SETUP_TRIGGERED, t, u)
 
 
@@ -69,10 +77,12 @@ async def measure(db: Path, redis_url: str, n: int) -> dict[str, float]:
         await ex.check_kill_request()
         idle.append(time.perf_counter() - t0)
     await state.close()
-    return {"trigger->placed": statistics.median(place) * 1e6,
-            "candle->fill recorded": statistics.median(fill) * 1e6,
-            "candle->trade closed": statistics.median(close) * 1e6,
-            "idle candle hook": statistics.median(idle) * 1e6}
+    return {
+        "trigger->placed": statistics.median(place) * 1e6,
+        "candle->fill recorded": statistics.median(fill) * 1e6,
+        "candle->trade closed": statistics.median(close) * 1e6,
+        "idle candle hook": statistics.median(idle) * 1e6,
+    }
 
 
 def start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], str] | None:
@@ -82,9 +92,23 @@ def start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], str] | None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(200):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()

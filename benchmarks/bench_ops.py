@@ -30,8 +30,14 @@ async def _replay(data: Path, with_metrics: bool) -> tuple[float, float, int]:
     from slob_tui.ops.metrics import MetricsServer
 
     with tempfile.TemporaryDirectory() as tmp:
-        config = NodeConfig(feed="replay", replay_file=str(data / SPY), symbols=("SPY",),
-                            db=f"{tmp}/c.db", speed=None, settings=Settings())
+        config = NodeConfig(
+            feed="replay",
+            replay_file=str(data / SPY),
+            symbols=("SPY",),
+            db=f"{tmp}/c.db",
+            speed=None,
+            settings=Settings(),
+        )
         engine = TradingNode(config)
         server = MetricsServer(engine, db_path=config.db) if with_metrics else None
         t0 = time.perf_counter()

@@ -232,8 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"memory: RSS before {before:.0f} MB; " + "; ".join(
         f"after {m / 1e6:.0f} M ticks {r:.0f} MB" for m, r in feed.rss_at.items())
         + f"; peak RSS {peak_rss_mb():.0f} MB")  # fmt: skip
-    print(f"  ({feed.sent} ticks through the engine in {elapsed:.1f} s, "
-          f"{engine.aggregator.stats()['candles']} candles)")
+    print(
+        f"  ({feed.sent} ticks through the engine in {elapsed:.1f} s, "
+        f"{engine.aggregator.stats()['candles']} candles)"
+    )
     return 0
 
 

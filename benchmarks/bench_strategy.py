@@ -58,8 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     from slob_tui.strategy.tracker import SetupTracker
 
     print(f"python {sys.version.split()[0]}, median of {args.runs} runs")
-    print(f"{'file':8} {'candles':>8} {'floor':>12} {'tracker':>12} {'backtest':>12} "
-          f"{'reference':>12}  (candles/s)")
+    print(
+        f"{'file':8} {'candles':>8} {'floor':>12} {'tracker':>12} {'backtest':>12} "
+        f"{'reference':>12}  (candles/s)"
+    )
     for symbol, name, tz in FILES:
         candles = load_candles(data / name, symbol, tz)
         params = profile_for(symbol, candles[0].close)
@@ -72,13 +74,17 @@ def main(argv: list[str] | None = None) -> int:
 
         floor = _median_rate(lambda f=feed: f(_Floor), n, args.runs)
         tracker = _median_rate(
-            lambda f=feed, s=symbol, p=params: f(lambda: SetupTracker(s, p)), n, args.runs)
+            lambda f=feed, s=symbol, p=params: f(lambda: SetupTracker(s, p)), n, args.runs
+        )
         bt = _median_rate(lambda c=candles, s=symbol, p=params: backtest(c, s, p), n, args.runs)
-        ref = _median_rate(lambda c=candles, p=params: reference_setups(c, p), n,
-                           max(1, args.runs // 3))
+        ref = _median_rate(
+            lambda c=candles, p=params: reference_setups(c, p), n, max(1, args.runs // 3)
+        )
         print(f"{symbol:8} {n:>8} {floor:>12,.0f} {tracker:>12,.0f} {bt:>12,.0f} {ref:>12,.0f}")
-        print(f"{'':8} tracker/reference {tracker / ref:.1f}x, tracker/floor "
-              f"{tracker / floor:.2f}, backtest/tracker {bt / tracker:.2f}")
+        print(
+            f"{'':8} tracker/reference {tracker / ref:.1f}x, tracker/floor "
+            f"{tracker / floor:.2f}, backtest/tracker {bt / tracker:.2f}"
+        )
         if args.profile:
             import cProfile
             import pstats

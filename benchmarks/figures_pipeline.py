@@ -104,7 +104,10 @@ def engine_factory(
 
             quality = QualityPolicy.from_settings(Settings())
         engine = parts["engine"](
-            feed, store=parts["store"](path), policy=parts["policy"].none(), mode="REPLAY",
+            feed,
+            store=parts["store"](path),
+            policy=parts["policy"].none(),
+            mode="REPLAY",
             quality=quality,
         )
         loop = asyncio.new_event_loop()
@@ -268,8 +271,15 @@ class CyclingFeed:
             for start in range(0, n, 10_000):
                 stop = min(start + 10_000, n, start + self.total - self.sent)
                 batch = [
-                    ("SPY", ts[i] + offset, price[i], size[i], exchanges[exch_codes[i]],
-                     conds[cond_codes[i]], None)
+                    (
+                        "SPY",
+                        ts[i] + offset,
+                        price[i],
+                        size[i],
+                        exchanges[exch_codes[i]],
+                        conds[cond_codes[i]],
+                        None,
+                    )
                     for i in range(start, stop)
                 ]
                 await sink.put_ticks_wait(batch)

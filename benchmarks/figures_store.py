@@ -51,8 +51,7 @@ def sqlite_peer(ctx: Context, candles: list[Any]) -> tuple[Any, Any]:
     import pandas as pd
 
     rows = [
-        (c.symbol, iso(c.start), c.open, c.high, c.low, c.close, c.volume, 0, 0, 0)
-        for c in candles
+        (c.symbol, iso(c.start), c.open, c.high, c.low, c.close, c.volume, 0, 0, 0) for c in candles
     ]
     path = tmp_path(ctx, "peer.db")
 

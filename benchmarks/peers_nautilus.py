@@ -51,9 +51,7 @@ def instrument(symbol: str = "SPY", venue: str = "ARCA") -> Any:
     return TestInstrumentProvider.equity(symbol, venue)
 
 
-def trade_ticks(
-    inst: Any, ts: Any, price: Any, size: Any, init_delay_ns: int = 0
-) -> list[Any]:
+def trade_ticks(inst: Any, ts: Any, price: Any, size: Any, init_delay_ns: int = 0) -> list[Any]:
     """`TradeTick`s built from arrays in one call (outside any timing).
 
     `init_delay_ns` sets `ts_init` that much after `ts_event` (see `backtest_ticks_run`).
@@ -245,8 +243,16 @@ def backtest_bars_run(inst: Any, candles: list[Any]) -> Callable[[], int]:
         cols[:, i] = (c.open, c.high, c.low, c.close, c.volume, 0.0)
     stamps = np.fromiter((c.start + 60_000_000_000 for c in candles), np.uint64, n)
     bars = Bar.from_raw_arrays_to_list(
-        bar_type, inst.price_precision, 0, cols[0], cols[1], cols[2], cols[3],
-        np.round(cols[4]), stamps, stamps,
+        bar_type,
+        inst.price_precision,
+        0,
+        cols[0],
+        cols[1],
+        cols[2],
+        cols[3],
+        np.round(cols[4]),
+        stamps,
+        stamps,
     )
     engine = _engine(str(inst.id.venue), right_open=False)
     engine.add_instrument(inst)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from types import ModuleType
 
 from slob_tui.errors import SlobError
 
@@ -26,7 +27,7 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 
-def _command_module(name: str):  # noqa: ANN202 - module object
+def _command_module(name: str) -> ModuleType:
     return importlib.import_module(f"slob_tui.commands.{name}")
 
 

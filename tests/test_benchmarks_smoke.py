@@ -77,7 +77,13 @@ def test_missing_nautilus_is_recorded_with_its_reason(tmp_path: Path, shared_dat
     out = tmp_path / "results.json"
     proc = run_suite(
         tmp_path,
-        "--quick", "--reps", "1", "--only", "aggregator", "--json", str(out),
+        "--quick",
+        "--reps",
+        "1",
+        "--only",
+        "aggregator",
+        "--json",
+        str(out),
         env={"PYTHONPATH": str(tmp_path / "shadow")},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

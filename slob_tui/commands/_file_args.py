@@ -34,7 +34,8 @@ def add_file_arguments(parser: argparse.ArgumentParser, params: bool = False) ->
 def file_tz(args: argparse.Namespace) -> str:
     """--tz, else the SLOB_TZ setting (environment or .env; New York by default)."""
     if args.tz:
-        return args.tz
+        tz: str = args.tz
+        return tz
     from slob_tui.config import load_settings
 
     return load_settings().tz

@@ -8,6 +8,12 @@ permits it).
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from slob_tui.config import Settings
+    from slob_tui.ui.app import SlobConsole
+    from slob_tui.ui.remote import AttachTarget
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--symbol", default=None, help="the symbol to chart first")
 
 
-def target_from_args(args: argparse.Namespace, settings: object | None = None):  # noqa: ANN201
+def target_from_args(args: argparse.Namespace, settings: object | None = None) -> AttachTarget:
     """The `AttachTarget` the flags name; a bad URL or path is a `UsageError`."""
     from pathlib import Path
 
@@ -106,7 +112,15 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def build_console(target, *, control: bool, settings, symbol=None, first_symbol=None, **kwargs):  # noqa: ANN001, ANN201
+def build_console(
+    target: AttachTarget,
+    *,
+    control: bool,
+    settings: Settings,
+    symbol: str | None = None,
+    first_symbol: str | None = None,
+    **kwargs: Any,
+) -> SlobConsole:
     """The console around a `RemoteEngine` (what `attach`, `web` and the tests run)."""
     import os
 
@@ -115,7 +129,7 @@ def build_console(target, *, control: bool, settings, symbol=None, first_symbol=
     from slob_tui.ui.remote import RemoteEngine
 
     engine = RemoteEngine(target, control=control)
-    options = {
+    options: dict[str, Any] = {
         "theme": settings.theme or os.environ.get("TEXTUAL_THEME"),
         "tz": settings.tz,
         "symbol": symbol or first_symbol,

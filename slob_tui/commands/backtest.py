@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from slob_tui.commands._strategy_data import FileCandles
+    from slob_tui.strategy.backtest import BacktestResult
 
 from slob_tui.commands._file_args import add_file_arguments, file_tz
 from slob_tui.commands._file_report import (
@@ -55,7 +63,7 @@ SETUP_KEYS = (
 )
 
 
-def report_json(result) -> dict:  # noqa: ANN001 - BacktestResult, imported lazily
+def report_json(result: BacktestResult) -> dict[str, Any]:
     """The `--json` document: params, one row per setup (SETUP_KEYS), stats."""
     setups = []
     for s in result.setups:
@@ -72,7 +80,9 @@ def _when(ns: int | None, tz: str) -> str:
     return "-" if ns is None else local_time(ns, tz, seconds=False)
 
 
-def summary_lines(result, symbol: str, path: str, loaded, tz: str) -> list[str]:  # noqa: ANN001
+def summary_lines(
+    result: BacktestResult, symbol: str, path: str, loaded: FileCandles, tz: str
+) -> list[str]:
     """The header, what was read and dropped, counts by direction and the totals."""
     st = result.stats
     read = loaded.read
@@ -100,7 +110,7 @@ def summary_lines(result, symbol: str, path: str, loaded, tz: str) -> list[str]:
 OUTCOME_STYLE = {"win": "green", "loss": "red"}
 
 
-def trades_table(result, tz: str):  # noqa: ANN001, ANN201 - BacktestResult -> rich Table
+def trades_table(result: BacktestResult, tz: str) -> Table:
     """One row per setup that reached an entry: entry and exit with their times in `tz`."""
     from rich import box
     from rich.table import Table
@@ -125,7 +135,7 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.10g}"
 
 
-def equity_plot(result) -> str:  # noqa: ANN001
+def equity_plot(result: BacktestResult) -> str:
     """The equity curve as plotext text (it may carry colour codes; the console drops them
     when the output is not a terminal)."""
     import plotext as plt
@@ -137,10 +147,11 @@ def equity_plot(result) -> str:  # noqa: ANN001
     plt.plotsize(72, 14)
     plt.plot(list(range(len(result.equity) + 1)), [0.0] + [r for _, r in result.equity])
     plt.title("equity (cumulative R per closed trade)")
-    return plt.build()
+    text: str = plt.build()  # plotext is untyped
+    return text
 
 
-def output_console():  # noqa: ANN201 - rich Console
+def output_console() -> Console:
     """Colour only on a terminal; piped output is plain text at least 120 columns wide so the
     trade table is never cut."""
     from rich.console import Console

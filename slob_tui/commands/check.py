@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from slob_tui.node import TradingNode
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,12 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def checkpoint_report(engine, persisted: int, minutes: float) -> tuple[bool, list[tuple]]:  # noqa: ANN001
+def checkpoint_report(
+    engine: TradingNode, persisted: int, minutes: float
+) -> tuple[bool, list[tuple[str, Any, bool]]]:
     """Rows of (check, value, passed); the run passes when every row does."""
     h = engine.health()
     feed = h.get("feed") or {}
     connected = feed.get("state") not in ("failed", "stopped_error") and engine.feed_error is None
-    rows = [
+    rows: list[tuple[str, Any, bool]] = [
         ("uptime", f"{h.get('uptime_s')} s (engine time), {minutes:g} min wall", True),
         ("connection", feed.get("state", "ok" if connected else "failed"), connected),
         ("ticks received", h["ticks"], h["ticks"] > 0),

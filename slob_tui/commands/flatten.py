@@ -14,6 +14,10 @@ directly at its last prices. A path where no database exists is refused.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from slob_tui.config import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,7 +77,7 @@ async def _through_front_door(db: str, args: argparse.Namespace) -> str | None:
     )
 
 
-async def _flatten(db: str, live: bool, settings, args) -> str:  # noqa: ANN001
+async def _flatten(db: str, live: bool, settings: Settings, args: argparse.Namespace) -> str:
     """Through the running engine's front door when it answers; otherwise on the database
     directly, holding its lock so that an engine starting meanwhile waits for us."""
     from slob_tui.storage.errors import DatabaseLockedError
@@ -93,7 +97,9 @@ async def _flatten(db: str, live: bool, settings, args) -> str:  # noqa: ANN001
         lock.release()
 
 
-async def _on_the_database(db: str, live: bool, settings, args) -> str:  # noqa: ANN001
+async def _on_the_database(
+    db: str, live: bool, settings: Settings, args: argparse.Namespace
+) -> str:
     import asyncio
 
     from slob_tui.core.clock import WallClock

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from slob_tui.core.models import Candle
 
 from slob_tui.commands._file_args import DEFAULT_TZ
 
@@ -89,19 +95,21 @@ def _check_counts(args: argparse.Namespace) -> None:
         raise UsageError("--jobs and --scheduler exclude each other (the cluster sets the width)")
 
 
-def load_candles(paths: list[str], symbol: str, tz: str) -> list:  # noqa: ANN401 - Candle list
+def load_candles(paths: list[str], symbol: str, tz: str) -> list[Candle]:
     """All files' engine candles merged in time order (a repeated minute is kept once)."""
     from slob_tui.commands._strategy_data import load_engine_candles
     from slob_tui.strategy.backtest import strictly_increasing
 
-    candles = []
+    candles: list[Candle] = []
     for path in paths:
         candles.extend(load_engine_candles(path, symbol, tz))
     candles.sort(key=lambda c: c.start)
     return strictly_increasing(candles)
 
 
-def _progress(enabled: bool):  # noqa: ANN202 - (context manager, callback)
+def _progress(
+    enabled: bool,
+) -> tuple[AbstractContextManager[Any], Callable[[int, int], None] | None]:
     """A rich progress bar on a terminal; nothing when piped (logs stay clean)."""
     import contextlib
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from slob_tui.core.events import Event
     from slob_tui.engine.bus import EventBus
     from slob_tui.engine.engine import LiveTradingEngine
+    from slob_tui.feeds.replay import ReplayFeed
     from slob_tui.node import TradingNode
 
 
@@ -209,7 +210,7 @@ def _validator_line(engine: LiveTradingEngine) -> str | None:
     return f"  validator: {kinds}; {st['rejected']} ticks rejected, {st['flagged']} flagged"
 
 
-async def _follow(feed: Any, bar: RowProgress) -> None:
+async def _follow(feed: ReplayFeed, bar: RowProgress) -> None:
     """The progress bar follows the rows the feed has read, four times a second."""
     import asyncio
 
@@ -225,10 +226,12 @@ async def _replay(
 
     from slob_tui.commands._file_progress import file_progress
     from slob_tui.commands._file_report import order_lines
+    from slob_tui.feeds.replay import ReplayFeed
     from slob_tui.storage.candles import CandleStore
 
     node.install_signal_handlers()
     feed = node.engine.feed
+    assert isinstance(feed, ReplayFeed), "a replay node runs a ReplayFeed"
     bar = file_progress(str(getattr(feed, "path", "")), quiet, "replay")
     follow = asyncio.create_task(_follow(feed, bar))
     try:
@@ -239,15 +242,14 @@ async def _replay(
         bar.update(feed.report.rows)
         bar.close()
     engine = node.engine
-    feed = engine.feed
+    sink = engine.store
+    assert sink is not None, "a replay node writes its candles to a store"
     report = feed.report
     agg = engine.aggregator.stats()
-    async with CandleStore(engine.store.path) as store:
+    async with CandleStore(sink.path) as store:
         rows = await store.count(feed.symbol) if feed.kind == "ticks" else await store.count()
     where = (
-        "a temporary database, deleted now (--db FILE keeps one)"
-        if temporary
-        else str(engine.store.path)
+        "a temporary database, deleted now (--db FILE keeps one)" if temporary else str(sink.path)
     )
     lines = [f"replayed {feed.path.name} ({report.kind}, {feed.symbol}): {report.summary()}"]
     lines.extend(f"  {line}" for line in order_lines(report, tz))

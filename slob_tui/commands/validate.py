@@ -55,9 +55,9 @@ def validate_file(
             validator.check_candle(c)
             candles += 1
     else:
-        for chunk in iter_candle_chunks(path, symbol, tz, report=read):
-            for c in chunk:
-                validator.check_candle(c)
+        for bars in iter_candle_chunks(path, symbol, tz, report=read):
+            for bar in bars:
+                validator.check_candle(bar)
                 candles += 1
             if progress is not None:
                 progress.update(read.rows)

@@ -462,10 +462,7 @@ class LiveTradingEngine:
         self._stopped = True
         try:
             if self.store is not None and self._opened:
-                if store_timeout_s > 0:
-                    await self.store.close(store_timeout_s)
-                else:
-                    await self.store.close()
+                await self.store.close(store_timeout_s)
         finally:
             self.bus.emit(
                 Event(EventType.ENGINE_STOPPED, self.clock.now_ns(), {"reason": self.stop_reason})

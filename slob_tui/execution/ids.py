@@ -24,7 +24,7 @@ def _symbol_part(symbol: str) -> str:
         return clean
     # Cleaning or truncating could make two symbols collide (BTC/USD vs BTCUSD): add a hash.
     digest = hashlib.sha1(symbol.encode()).hexdigest()[:6]
-    return f"{clean[:_MAX_SYMBOL - 7]}{digest}"
+    return f"{clean[: _MAX_SYMBOL - 7]}{digest}"
 
 
 def client_order_id(symbol: str, direction: str, liq2_time_ns: int, leg: str = "entry") -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 from slob_tui.feeds.bounded import open_bounded
 from slob_tui.feeds.columns import CodedColumn, TickColumns
@@ -21,6 +21,12 @@ from slob_tui.feeds.columns import CodedColumn, TickColumns
 # pyarrow parses this many bytes at a time: about 20,000 SPY trades, a batch large enough that
 # the event loop turns a few times per chunk, small enough that memory stays flat.
 BLOCK_BYTES = 1 << 20
+
+
+class _ByteReader(Protocol):
+    """A binary stream read a piece at a time (`BoundedStream`, or any binary file)."""
+
+    def read(self, size: int, /) -> bytes: ...
 
 
 class Unclean(Exception):
@@ -51,13 +57,15 @@ def tick_batches(
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
-    text = {columns[r] for r in ("exchange", "conditions", "symbol") if columns.get(r)}
+    time_col, price_col = columns["time"], columns["price"]
+    assert time_col is not None and price_col is not None, "time and price columns are required"
+    text = {c for r in ("exchange", "conditions", "symbol") if (c := columns.get(r))}
     types: dict[str, Any] = {c: pa.string() for c in text}
     if epoch_scale is None:
-        types[columns["time"]] = pa.timestamp("ns", tz="UTC")
+        types[time_col] = pa.timestamp("ns", tz="UTC")
     else:
-        types[columns["time"]] = pa.int64()
-    types[columns["price"]] = pa.float64()
+        types[time_col] = pa.int64()
+    types[price_col] = pa.float64()
     wanted = [c for c in header if c in set(filter(None, columns.values()))]
     read = pcsv.ReadOptions(use_threads=True)
     with open_bounded(path) as stream:
@@ -89,7 +97,7 @@ def tick_batches(
             yield tick_columns(pa.concat_tables(pending), columns, epoch_scale)
 
 
-def _blocks(stream: BinaryIO, size: int) -> Iterator[bytes]:
+def _blocks(stream: _ByteReader, size: int) -> Iterator[bytes]:
     """The file as CSV texts of about `size` bytes, each the header plus whole lines.
 
     pyarrow's streaming reader reads ahead as far as it likes (27 MB of a 50 MB file in flight

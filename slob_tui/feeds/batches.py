@@ -18,7 +18,7 @@ class BatchFeed:
     mode = "REPLAY"
 
     def __init__(
-        self, batches: Sequence[Sequence[tuple]], symbols: tuple[str, ...] = (),
+        self, batches: Sequence[Sequence[tuple[Any, ...]]], symbols: tuple[str, ...] = (),
         name: str = "batches",
     ) -> None:  # fmt: skip
         self.batches = batches

@@ -45,13 +45,15 @@ class CodedColumn:
 
         table = np.empty(len(mapped), dtype=object)
         table[:] = mapped
-        return table[self.indices].tolist()
+        rows: list[Any] = table[self.indices].tolist()
+        return rows
 
     def counts(self) -> list[int]:
         """How many rows hold each distinct value."""
         import numpy as np
 
-        return np.bincount(self.indices, minlength=len(self.values)).tolist()
+        counts: list[int] = np.bincount(self.indices, minlength=len(self.values)).tolist()
+        return counts
 
 
 @dataclass(frozen=True)

@@ -239,9 +239,9 @@ def demo_candles(seed: int, start_ns: int, minutes: int, symbol: str = "NQ") -> 
     return _market(seed, symbol, start_ns).candles(start_ns, minutes)
 
 
-def demo_ticks(seed: int, start_ns: int, minutes: int, symbol: str = "NQ") -> list[tuple]:
+def demo_ticks(seed: int, start_ns: int, minutes: int, symbol: str = "NQ") -> list[tuple[Any, ...]]:
     """The same market as trade prints; aggregating them gives `demo_candles` back."""
-    out: list[tuple] = []
+    out: list[tuple[Any, ...]] = []
     for c in demo_candles(seed, start_ns, minutes, symbol):
         out.extend(ticks_for(c, seed))
     return out

@@ -167,7 +167,9 @@ def _kind_of(p: Path, cols: list[str]) -> str:
     )
 
 
-def _chunks(path: Path, chunk_rows: int, dtypes: dict[str, Any], report: ReadReport) -> Iterator:
+def _chunks(
+    path: Path, chunk_rows: int, dtypes: dict[str, Any], report: ReadReport
+) -> Iterator[tuple[Any, list[int]]]:
     """pandas chunks with lower-cased columns; lines with too many fields are reported."""
     import pandas as pd
 
@@ -212,6 +214,16 @@ def _lines_of(index: Any, skipped: list[int]) -> Callable[[int], int]:
     return lambda i: _line_of(int(index[i]), skipped)
 
 
+def _counted_from(first: int) -> Callable[[int], int]:
+    """The line (or row) number of a chunk's i-th row when its first row is `first`."""
+    return lambda i: first + i
+
+
+def _row_lines(rows: list[int]) -> Callable[[int], int]:
+    """The row number, counted from 1, of a chunk's i-th row when its rows are `rows`."""
+    return lambda i: rows[i] + 1
+
+
 def _report_bad(report: ReadReport, chunk: Any, bad: Any, skipped: list[int], why: Any) -> None:
     for idx in chunk.index[bad.to_numpy()]:
         report.add_bad(_line_of(int(idx), skipped), why(idx))
@@ -247,7 +259,7 @@ class _TickAssembler:
 
     def build(self, ts: list[int], price: list[float], size: list[Any],
               cols: dict[str, list[Any]],
-              line_of: Callable[[int], int]) -> list[tuple]:  # fmt: skip
+              line_of: Callable[[int], int]) -> list[tuple[Any, ...]]:  # fmt: skip
         n = len(ts)
         report = self.report
         if report.first_ts is None:
@@ -275,7 +287,9 @@ class _TickAssembler:
         ids = [None if x != x else x for x in ids] if ids is not None else [None] * n
         return list(zip(syms, ts, price, size, exch, conds, ids, strict=True))
 
-    def build_columns(self, chunk: TickColumns, line_of: Callable[[int], int]) -> list[tuple]:
+    def build_columns(
+        self, chunk: TickColumns, line_of: Callable[[int], int]
+    ) -> list[tuple[Any, ...]]:
         """The same tuples as `build`, from columns: each distinct text value is converted
         once, and the rows take it by index (see `columns.py`)."""
         n = len(chunk)
@@ -335,7 +349,7 @@ def iter_tick_chunks(
     chunk_rows: int = 100_000,
     report: ReadReport | None = None,
     reader: str = "auto",
-) -> Iterator[list[tuple]]:
+) -> Iterator[list[tuple[Any, ...]]]:
     """Yield lists of tick tuples (symbol, ts_ns, price, size, exchange, conditions, id).
 
     `path` is a CSV, CSV.gz or Parquet file, or a folder or glob of them (one stream in name
@@ -394,7 +408,7 @@ def _first_time(p: Path, tz: str) -> int | None:
 def _file_tick_chunks(
     p: Path, tz: str, chunk_rows: int, report: ReadReport, reader: str,
     assemble: _TickAssembler,
-) -> Iterator[list[tuple]]:  # fmt: skip
+) -> Iterator[list[tuple[Any, ...]]]:  # fmt: skip
     """One file's ticks (see `iter_tick_chunks`)."""
     if is_parquet(p):
         yield from _parquet_ticks(p, tz, chunk_rows, report, assemble)
@@ -432,7 +446,7 @@ def _file_tick_chunks(
                     report.rows += n
                     first_line = consumed + 2  # no bad rows on this path: row k is line k + 2
                     consumed += n
-                    yield assemble.build_columns(batch, lambda i, first=first_line: first + i)
+                    yield assemble.build_columns(batch, _counted_from(first_line))
                 return
             except arrow_csv.Unclean:
                 pass  # the tolerant reader takes over after the rows already handed out
@@ -457,7 +471,7 @@ def _roles(p: Path, cols: list[str], spelled: dict[str, str]) -> dict[str, str |
 
 
 def _parquet_ticks(p: Path, tz: str, chunk_rows: int, report: ReadReport,
-                   assemble: _TickAssembler) -> Iterator[list[tuple]]:  # fmt: skip
+                   assemble: _TickAssembler) -> Iterator[list[tuple[Any, ...]]]:  # fmt: skip
     """A Parquet file's ticks; a row missing time, price or size is a bad row (its number
     counted from 1, as a line would be)."""
     raw = parquet.columns(p)
@@ -474,13 +488,14 @@ def _parquet_ticks(p: Path, tz: str, chunk_rows: int, report: ReadReport,
             row_of = good if bad else None
             first = consumed - len(chunk)
             yield assemble.build_columns(
-                chunk, (lambda i, r=row_of: r[i] + 1) if row_of else
-                (lambda i, f=first: f + i + 1))  # fmt: skip
+                chunk, _row_lines(row_of) if row_of else _counted_from(first + 1)
+            )
 
 
 def _pandas_ticks(p: Path, raw_header: list[str], cols: list[str], time_col: str, size_col: str,
                   cond_col: str | None, zone: Any, chunk_rows: int, report: ReadReport,
-                  assemble: _TickAssembler, skip_good: int) -> Iterator[list[tuple]]:  # fmt: skip
+                  assemble: _TickAssembler, skip_good: int,
+                  ) -> Iterator[list[tuple[Any, ...]]]:  # fmt: skip
     """The tolerant path: bad rows are reported one by one. The first `skip_good` rows were
     already handed out by the fast path (all good), so they are dropped here, uncounted."""
     import pandas as pd
@@ -559,6 +574,7 @@ def _parquet_candles(p: Path, symbol: str, tz: str, chunk_rows: int,
             f"{p}: not a candle file, missing {', '.join(missing)} column(s); "
             f"columns are {', '.join(cols)}"
         )
+    assert time_col is not None  # its absence raised above
     names: dict[str, str | None] = {"time": spelled[time_col]}
     for c in (*CANDLE_COLUMNS, "volume", "symbol"):
         names[c] = spelled.get(c)
@@ -578,7 +594,7 @@ def _parquet_candles(p: Path, symbol: str, tz: str, chunk_rows: int,
         report.last_ts = starts[-1]
         n = len(starts)
         syms = [x or symbol for x in part["symbol"]] if "symbol" in part else [symbol] * n
-        report.order.note(syms, starts, lambda i, f=first_row: f + i + 1)
+        report.order.note(syms, starts, _counted_from(first_row + 1))
         vol = part.get("volume") or [0.0] * n
         vol = [0.0 if v is None else v for v in vol]
         yield [

@@ -24,8 +24,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from slob_tui.core.retry import RetryPolicy
@@ -124,14 +125,13 @@ class PageSource:
 
         crypto = is_crypto(symbol)
         common: dict[str, Any] = {"symbol_or_symbols": [symbol], "start": start, "end": end}
+        extra: dict[str, Any] = {} if crypto else {"feed": feed}
         if kind == "bars":
             request: Any = (CryptoBarsRequest if crypto else StockBarsRequest)(
-                timeframe=TimeFrame.Minute, **common, **({} if crypto else {"feed": feed})
+                timeframe=TimeFrame.Minute, **common, **extra
             )
         else:
-            request = (CryptoTradesRequest if crypto else StockTradesRequest)(
-                **common, **({} if crypto else {"feed": feed})
-            )
+            request = (CryptoTradesRequest if crypto else StockTradesRequest)(**common, **extra)
         params = request.to_request_fields()
         params["limit"] = self.page_limit
         params["page_token"] = token
@@ -145,8 +145,10 @@ class PageSource:
             body = client.get(path=path, data=params)
         except APIError as exc:
             raise PageFailed(exc.status_code, str(exc)) from exc
-        rows = (body or {}).get(kind) or {}
-        return list(rows.get(symbol) or []), (body or {}).get("next_page_token")
+        page = body or {}
+        assert isinstance(page, dict), "a data page is a JSON object"
+        rows = page.get(kind) or {}
+        return list(rows.get(symbol) or []), page.get("next_page_token")
 
 
 class PageFailed(Exception):
@@ -196,6 +198,18 @@ def bar_table(symbol: str, rows: list[dict[str, Any]]) -> Any:
             "vwap": pa.array([r.get("vw") for r in rows], pa.float64()),
         }
     )
+
+
+class _DayState(TypedDict):
+    """A day's download progress, kept in its parts folder's state.json."""
+
+    pages: int
+    token: str | None
+    done: bool
+
+
+def _write_json(value: object, path: Path) -> None:
+    path.write_text(json.dumps(value))
 
 
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
@@ -250,7 +264,7 @@ class Downloader:
         parts = folder / f".{day.isoformat()}.parts"
         parts.mkdir(exist_ok=True)
         state_path = parts / "state.json"
-        state = json.loads(state_path.read_text()) if state_path.exists() else {
+        state: _DayState = json.loads(state_path.read_text()) if state_path.exists() else {
             "pages": 0, "token": None, "done": False}  # fmt: skip
         start, end = day_bounds(symbol, day)
         make = bar_table if self.request.kind == "bars" else trade_table
@@ -259,13 +273,12 @@ class Downloader:
             k = state["pages"]
             if rows:
                 table = make(symbol, rows)
-                _write_atomic(parts / f"{k:06d}.parquet",
-                              lambda p, t=table: pq.write_table(t, p))  # fmt: skip
+                _write_atomic(parts / f"{k:06d}.parquet", partial(pq.write_table, table))
                 self.tally.rows += len(rows)
                 if self.on_rows is not None:
                     self.on_rows(len(rows))
             state = {"pages": k + 1 if rows else k, "token": token, "done": token is None}
-            _write_atomic(state_path, lambda p, s=state: p.write_text(json.dumps(s)))
+            _write_atomic(state_path, partial(_write_json, state))
             self.tally.pages += 1
         pages = sorted(parts.glob("[0-9]*.parquet"))
         if not pages:

@@ -99,15 +99,14 @@ class ReplayFeed:
                 chunks = iter_candle_chunks(
                     self.inputs.label, self.symbol, self.tz, self.chunk_rows, report=self.report
                 )
-            done = object()
             # Parse the next chunk in a worker thread while this one goes through the engine.
-            reading = asyncio.ensure_future(asyncio.to_thread(next, chunks, done))
+            reading = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
             try:
                 while not self._stop:
                     chunk = await reading
-                    if chunk is done:
+                    if chunk is None:  # the files are read (a chunk is a list, never None)
                         break
-                    reading = asyncio.ensure_future(asyncio.to_thread(next, chunks, done))
+                    reading = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
                     if self.kind == "ticks":
                         await self._send_ticks(sink, chunk)
                     else:
@@ -121,7 +120,7 @@ class ReplayFeed:
             self.state = "failed"
             raise
 
-    async def _send_ticks(self, sink: FeedSink, chunk: list[tuple]) -> None:
+    async def _send_ticks(self, sink: FeedSink, chunk: list[tuple[Any, ...]]) -> None:
         if self.speed is None and self.max_batch_span_ns is None:
             await self._send_ticks_flat_out(sink, chunk)
             return
@@ -146,7 +145,7 @@ class ReplayFeed:
             i = j
             await asyncio.sleep(0)  # let the engine take the batch before the clock moves on
 
-    async def _send_ticks_flat_out(self, sink: FeedSink, chunk: list[tuple]) -> None:
+    async def _send_ticks_flat_out(self, sink: FeedSink, chunk: list[tuple[Any, ...]]) -> None:
         """At `--speed max`: batches of `batch_rows` ticks whatever time they span, so the event
         loop turns a few times per chunk rather than once per few trades. The clock moves to a
         batch's last tick only once the engine has processed it (`put_candles(())` processes

@@ -134,8 +134,12 @@ class AttachStore(Protocol):
 
 
 class AttachFeed(Protocol):
-    name: str
-    symbols: Sequence[str]
+    # read-only: a feed's plain attributes satisfy these, and the door never sets them
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def symbols(self) -> Sequence[str]: ...
 
 
 class AttachableEngine(Protocol):
@@ -153,7 +157,8 @@ class AttachableEngine(Protocol):
     @property
     def feed(self) -> AttachFeed: ...
 
-    store: AttachStore
+    @property
+    def store(self) -> AttachStore: ...
 
     def snapshot(self) -> EngineSnapshot: ...
 
@@ -639,5 +644,6 @@ def _peer_uid(sock: socket.socket | None) -> int | None:
         creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     except OSError:
         return None
+    uid: int
     _pid, uid, _gid = struct.unpack("3i", creds)
     return uid

@@ -161,8 +161,10 @@ class CommandProcessor:
         self.flattened += 1
         if isinstance(result, dict):
             closed = ", ".join(result.get("flattened") or []) or "none"
-            return (f"Flattened: {len(result.get('cancelled') or [])} orders cancelled, "
-                    f"positions closed: {closed}. New orders are blocked until reset.")
+            return (
+                f"Flattened: {len(result.get('cancelled') or [])} orders cancelled, "
+                f"positions closed: {closed}. New orders are blocked until reset."
+            )
         return f"Flattened: {result}" if result else "Flattened."
 
 

@@ -54,9 +54,7 @@ class TelegramOps:
         builder = builder.get_updates_read_timeout(poll_timeout_s + 5)
         self.app = builder.build()
         self.app.add_handler(TypeHandler(Update, self._on_update))
-        self.commands = CommandProcessor(
-            engine, self.chat_ids, confirm_window_s=confirm_window_s
-        )
+        self.commands = CommandProcessor(engine, self.chat_ids, confirm_window_s=confirm_window_s)
         self.send_attempts = 3
         self.retry_delay_s = retry_delay_s
         self.router = AlertRouter(self.send, config, tz=tz, retries=0)
@@ -69,13 +67,15 @@ class TelegramOps:
         await self.app.start()
         assert self.app.updater is not None
         await self.app.updater.start_polling(
-            timeout=self.poll_timeout_s, drop_pending_updates=True,
+            timeout=self.poll_timeout_s,
+            drop_pending_updates=True,
             error_callback=self._polling_error,
         )
         self.router.start()
         self._running = True
-        log.info("telegram: bot @%s polling; %d chats allowed", self.app.bot.username,
-                 len(self.chat_ids))
+        log.info(
+            "telegram: bot @%s polling; %d chats allowed", self.app.bot.username, len(self.chat_ids)
+        )
 
     async def stop(self) -> None:
         """Flush queued alerts, then stop polling and close the HTTP clients."""
@@ -98,8 +98,12 @@ class TelegramOps:
                     await self.app.bot.send_message(chat_id=chat_id, text=text[:MAX_MESSAGE])
                     break
                 except Exception as exc:  # noqa: BLE001 - retried, then reported below
-                    log.warning("telegram: send to chat %s failed (attempt %d): %s",
-                                chat_id, attempt + 1, exc)
+                    log.warning(
+                        "telegram: send to chat %s failed (attempt %d): %s",
+                        chat_id,
+                        attempt + 1,
+                        exc,
+                    )
                     if attempt + 1 == self.send_attempts:
                         failures.append(str(chat_id))
                     else:

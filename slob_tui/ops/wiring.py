@@ -22,9 +22,7 @@ log = logging.getLogger(__name__)
 NS_PER_SECOND = 1_000_000_000
 
 
-def _metrics_endpoint(
-    port: int | None, host: str | None, settings: Settings
-) -> tuple[str, int]:
+def _metrics_endpoint(port: int | None, host: str | None, settings: Settings) -> tuple[str, int]:
     port = settings.metrics_port if port is None else port
     host = host or settings.metrics_host or "127.0.0.1"
     if not isinstance(port, int) or not 0 <= port <= 65535:

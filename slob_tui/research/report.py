@@ -170,4 +170,5 @@ def equity_plot(result: OptimizeResult, width: int = 72, height: int = 14) -> st
         if len(ys) > 1:
             plt.plot(list(range(len(ys))), ys, label=label)
     plt.title("equity (cumulative R per closed trade, windows stitched)")
-    return plt.build()
+    text: str = plt.build()  # plotext is untyped
+    return text

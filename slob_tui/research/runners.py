@@ -101,12 +101,13 @@ class DaskRunner:
         from dask.distributed import Client
 
         try:
-            self._client = Client(address, timeout=timeout, set_as_default=False)
+            # dask.distributed ships py.typed but leaves Client's methods unannotated
+            self._client = Client(address, timeout=timeout, set_as_default=False)  # type: ignore[no-untyped-call]
         except (OSError, TimeoutError, ValueError) as exc:
             raise UsageError(f"cannot reach Dask scheduler {address}: {exc}") from None
         self._address = address
         self._data: dict[str, Any] = {
-            name: self._client.scatter(CandleBlock(candles), broadcast=True, hash=False)
+            name: self._client.scatter(CandleBlock(candles), broadcast=True, hash=False)  # type: ignore[no-untyped-call]  # dask: unannotated
             for name, candles in datasets.items()
         }
 
@@ -120,10 +121,10 @@ class DaskRunner:
             self._client.submit(evaluate_block, self._data[r.dataset], r, pure=False)
             for r in requests
         ]
-        return list(self._client.gather(futures))
+        return list(self._client.gather(futures))  # type: ignore[no-untyped-call]  # dask: unannotated
 
     def close(self) -> None:
-        self._client.close()
+        self._client.close()  # type: ignore[no-untyped-call]  # dask: unannotated
 
 
 def make_runner(datasets: Datasets, jobs: int, scheduler: str | None) -> Runner:

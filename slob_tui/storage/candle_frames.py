@@ -57,6 +57,8 @@ FRAME_DTYPES: dict[str, Any] = {
 # One SQLite row as numpy reads it: flags arrive as integers (0/1) and become bool afterwards.
 _ROW = np.dtype([(name, np.int64 if dt is np.bool_ else dt) for name, dt in FRAME_DTYPES.items()])
 _SELECT = ", ".join(FRAME_DTYPES)
+# A piece of a frame: a structured array of `_ROW` rows, or a dict of column arrays.
+FramePart = Mapping[str, np.ndarray] | np.ndarray
 _FLOATS = ("open", "high", "low", "close", "volume")
 
 SPLIT_SPAN_NS = 2 * 86_400 * 1_000_000_000  # shorter ranges: one part, no second thread
@@ -154,7 +156,7 @@ def _read_halves(
     params: Sequence[Any],
     mid: int,
     scales: list[int] | None,
-) -> list[Mapping[str, np.ndarray]] | None:
+) -> list[FramePart] | None:
     """Both halves in parallel on one snapshot; None if commits kept landing (read in one part)."""
     conns = [_connect(path), _connect(path)]
     try:
@@ -197,7 +199,7 @@ def _read_part(
     where: str,
     params: Sequence[Any],
     scales: list[int] | None,
-) -> Mapping[str, np.ndarray]:
+) -> FramePart:
     cols = _read_columns(conn, symbol, where, params, scales)
     return cols if cols is not None else _read_rows(conn, symbol, where, params)
 
@@ -267,8 +269,9 @@ def _read_columns(
         return None
     if exact != 1 or type(top) not in (int, float):  # inexact, not a number, or no rows
         return None
-    ts_ns, packed, *scaled = (_parse(t, n) for t in (ts_text, packed_text, *float_texts))
-    if ts_ns is None or packed is None or any(m is None for m in scaled):
+    ts_ns, packed, *parsed = (_parse(t, n) for t in (ts_text, packed_text, *float_texts))
+    scaled = [m for m in parsed if m is not None]
+    if ts_ns is None or packed is None or len(scaled) < len(parsed):
         return None
     if n > 1 and not (ts_ns[1:] > ts_ns[:-1]).all():
         return None  # group_concat's order is SQLite's choice; it must be the scan's order
@@ -283,7 +286,7 @@ def _read_columns(
     return cols
 
 
-def build_frame(symbol: str, parts: Sequence[Mapping[str, np.ndarray]]) -> pd.DataFrame:
+def build_frame(symbol: str, parts: Sequence[FramePart]) -> pd.DataFrame:
     """DataFrame from parts in time order (structured row arrays or dicts of columns)."""
     data: dict[str, Any] = {}
     for name, dtype in FRAME_DTYPES.items():

@@ -171,7 +171,8 @@ class CandleStore:
             await self._flush_until(asyncio.get_running_loop().time() + timeout_s)
         finally:
             if self._writer is not None:
-                self._wake.set()
+                if self._wake is not None:
+                    self._wake.set()
                 self._writer.cancel()
                 try:
                     await self._writer
@@ -293,9 +294,9 @@ class CandleStore:
         if not written:
             self._pending[:0] = batch
             raise refused[-1][1]
-        for candle, exc in refused:
+        for candle, why in refused:
             self.unwritable.append(candle)
-            log.error("%s: set aside %s", exc, candle)
+            log.error("%s: set aside %s", why, candle)
 
     async def flush(self) -> None:
         """Write everything queued so far; raises StoreError if it cannot."""

@@ -174,7 +174,11 @@ class RedisHot:
         """Every key of the namespace with its encoded value."""
         keys = await self.keys("")
         values = await self._r.mget([self._key(k) for k in keys]) if keys else []
-        return {k: v for k, v in zip(keys, values, strict=True) if v is not None}
+        return {
+            k: v.decode() if isinstance(v, bytes) else v
+            for k, v in zip(keys, values, strict=True)
+            if v is not None
+        }
 
     async def replace_all(self, items: dict[str, str]) -> None:
         """Make the namespace hold exactly `items`, in one MULTI/EXEC transaction."""

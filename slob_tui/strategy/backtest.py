@@ -21,8 +21,9 @@ from slob_tui.strategy.params import DEFAULTS, SlobParams
 from slob_tui.strategy.tracker import SetupTracker
 
 
-def run_tracker(candles: list[Candle], symbol: str,
-                params: SlobParams | None = None) -> list[Event]:
+def run_tracker(
+    candles: list[Candle], symbol: str, params: SlobParams | None = None
+) -> list[Event]:
     """Every event the tracker emits over `candles`, in order (what a replay must equal)."""
     tracker = SetupTracker(symbol, params)
     on_candle = tracker.on_candle
@@ -87,8 +88,15 @@ def summarize(events: list[Event]) -> list[SetupRecord]:
         rec = recs.get(u.setup_id)
         if rec is None:
             rec = recs[u.setup_id] = SetupRecord(
-                u.setup_id, u.symbol, u.direction.value, u.state.value, None, u.index, u.time,
-                u.index)
+                u.setup_id,
+                u.symbol,
+                u.direction.value,
+                u.state.value,
+                None,
+                u.index,
+                u.time,
+                u.index,
+            )
         rec.end_index = u.index
         rec.state = u.state.value
         rec.liq1_index = lv.get("liq1_index", rec.liq1_index)
@@ -156,8 +164,9 @@ class BacktestResult:
         return [asdict(s) for s in self.setups]
 
 
-def compute_stats(setups: list[SetupRecord], candles_count: int) -> tuple[dict[str, Any],
-                                                                          list[tuple[int, float]]]:
+def compute_stats(
+    setups: list[SetupRecord], candles_count: int
+) -> tuple[dict[str, Any], list[tuple[int, float]]]:
     """Counts by state, reason and outcome; win rate, R, points, max drawdown, equity curve."""
     by_state: dict[str, int] = {}
     by_reason: dict[str, int] = {}
@@ -169,8 +178,9 @@ def compute_stats(setups: list[SetupRecord], candles_count: int) -> tuple[dict[s
         key = s.outcome or s.reason or s.state
         d = by_dir_outcome.setdefault(s.direction, {})
         d[key] = d.get(key, 0) + 1
-    closed = sorted((s for s in setups if s.outcome in ("win", "loss")),
-                    key=lambda s: (s.exit_time, s.id))
+    closed = sorted(
+        (s for s in setups if s.outcome in ("win", "loss")), key=lambda s: (s.exit_time, s.id)
+    )
     equity: list[tuple[int, float]] = []
     cum = peak = max_dd = 0.0
     for s in closed:
@@ -200,8 +210,9 @@ def compute_stats(setups: list[SetupRecord], candles_count: int) -> tuple[dict[s
     return stats, equity
 
 
-def backtest(candles: list[Candle], symbol: str,
-             params: SlobParams | None = None) -> BacktestResult:
+def backtest(
+    candles: list[Candle], symbol: str, params: SlobParams | None = None
+) -> BacktestResult:
     """Tracker plus paper fills over `candles` (sorted by time, one symbol)."""
     p = params or DEFAULTS
     candles = strictly_increasing(candles)
@@ -214,7 +225,8 @@ def backtest(candles: list[Candle], symbol: str,
     return BacktestResult(p.to_dict(), setups, stats, events, equity)
 
 
-def run_backtest(candles: list[Candle], symbol: str = "NQ",
-                 params: SlobParams | None = None) -> BacktestResult:
+def run_backtest(
+    candles: list[Candle], symbol: str = "NQ", params: SlobParams | None = None
+) -> BacktestResult:
     """The name the benchmark suite calls; the same as `backtest`."""
     return backtest(candles, symbol, params)

@@ -34,17 +34,38 @@ class Side:
     """One direction's day: LIQ #1 and its current candidate, all in SHORT space."""
 
     __slots__ = (
-        "direction", "sign", "det", "liq1_idx", "liq1_time", "liq1_price", "stage", "pending",
-        "setup_id", "start_idx", "arm_idx", "liq2_idx", "liq2_time", "liq2_price", "liq2_o",
-        "liq2_c", "quality", "nw_idx", "nw_high", "nw_low", "nw_deadline", "spike",
-        "retrace_thr", "last",
+        "direction",
+        "sign",
+        "det",
+        "liq1_idx",
+        "liq1_time",
+        "liq1_price",
+        "stage",
+        "pending",
+        "setup_id",
+        "start_idx",
+        "arm_idx",
+        "liq2_idx",
+        "liq2_time",
+        "liq2_price",
+        "liq2_o",
+        "liq2_c",
+        "quality",
+        "nw_idx",
+        "nw_high",
+        "nw_low",
+        "nw_deadline",
+        "spike",
+        "retrace_thr",
+        "last",
     )
 
     def __init__(self, direction: Direction, p: SlobParams) -> None:
         self.direction = direction
         self.sign = 1 if direction is Direction.SHORT else -1
         self.det = IncrementalConsolidationDetector(
-            p.high_confirm, p.low_confirm, p.range_min_pct, p.range_max_pct)
+            p.high_confirm, p.low_confirm, p.range_min_pct, p.range_max_pct
+        )
         self.new_day()
 
     def new_day(self) -> None:
@@ -71,9 +92,26 @@ class Side:
         self.retrace_thr = INF
         self.det.clear()
 
-    _SCALARS = ("liq1_idx", "liq1_time", "liq1_price", "stage", "pending", "setup_id",
-                "start_idx", "arm_idx", "liq2_idx", "liq2_time", "liq2_price", "liq2_o",
-                "liq2_c", "quality", "nw_idx", "nw_high", "nw_low", "nw_deadline")
+    _SCALARS = (
+        "liq1_idx",
+        "liq1_time",
+        "liq1_price",
+        "stage",
+        "pending",
+        "setup_id",
+        "start_idx",
+        "arm_idx",
+        "liq2_idx",
+        "liq2_time",
+        "liq2_price",
+        "liq2_o",
+        "liq2_c",
+        "quality",
+        "nw_idx",
+        "nw_high",
+        "nw_low",
+        "nw_deadline",
+    )
 
     def state(self) -> dict[str, Any]:
         d = {name: getattr(self, name) for name in self._SCALARS}

@@ -26,12 +26,26 @@ class IncrementalConsolidationDetector:
     """HIGH/LOW tracking for one candidate, O(1) per candle and no allocation per candle."""
 
     __slots__ = (
-        "high_confirm", "low_confirm", "range_min", "range_max",
-        "hi", "hi_idx", "hi_conf", "lo", "lo_idx", "lo_conf", "lo_conf_idx",
+        "high_confirm",
+        "low_confirm",
+        "range_min",
+        "range_max",
+        "hi",
+        "hi_idx",
+        "hi_conf",
+        "lo",
+        "lo_idx",
+        "lo_conf",
+        "lo_conf_idx",
     )
 
-    def __init__(self, high_confirm: int = 5, low_confirm: int = 3,
-                 range_min_pct: float = 0.10, range_max_pct: float = 0.50) -> None:
+    def __init__(
+        self,
+        high_confirm: int = 5,
+        low_confirm: int = 3,
+        range_min_pct: float = 0.10,
+        range_max_pct: float = 0.50,
+    ) -> None:
         self.high_confirm = high_confirm
         self.low_confirm = low_confirm
         self.range_min = range_min_pct
@@ -74,8 +88,12 @@ class IncrementalConsolidationDetector:
             result = NEW_LOW
         if not self.hi_conf and k - self.hi_idx >= self.high_confirm:
             self.hi_conf = True
-        if self.hi_conf and not self.lo_conf and self.lo_idx >= 0 and \
-                k - self.lo_idx >= self.low_confirm:
+        if (
+            self.hi_conf
+            and not self.lo_conf
+            and self.lo_idx >= 0
+            and k - self.lo_idx >= self.low_confirm
+        ):
             self.lo_conf = True
             self.lo_conf_idx = k
         return result
@@ -93,18 +111,35 @@ class IncrementalConsolidationDetector:
         return self.range_min <= r <= self.range_max
 
     def state(self) -> list[float | int | bool]:
-        return [self.hi, self.hi_idx, self.hi_conf, self.lo, self.lo_idx, self.lo_conf,
-                self.lo_conf_idx]
+        return [
+            self.hi,
+            self.hi_idx,
+            self.hi_conf,
+            self.lo,
+            self.lo_idx,
+            self.lo_conf,
+            self.lo_conf_idx,
+        ]
 
     def load(self, s: Sequence[float | int | bool]) -> None:
-        (self.hi, self.hi_idx, self.hi_conf, self.lo, self.lo_idx, self.lo_conf,
-         self.lo_conf_idx) = (float(s[0]), int(s[1]), bool(s[2]), float(s[3]), int(s[4]),
-                              bool(s[5]), int(s[6]))
+        (
+            self.hi,
+            self.hi_idx,
+            self.hi_conf,
+            self.lo,
+            self.lo_idx,
+            self.lo_conf,
+            self.lo_conf_idx,
+        ) = (float(s[0]), int(s[1]), bool(s[2]), float(s[3]), int(s[4]), bool(s[5]), int(s[6]))
 
 
 def quality_score(
-    highs: Sequence[float], lows: Sequence[float], closes: Sequence[float],
-    volumes: Sequence[float], high: float, low: float | None,
+    highs: Sequence[float],
+    lows: Sequence[float],
+    closes: Sequence[float],
+    volumes: Sequence[float],
+    high: float,
+    low: float | None,
 ) -> float:
     """Q = 0.35 T + 0.25 V + 0.20 P + 0.20 O over the window (SHORT space), rounded to 1e-6.
 

@@ -72,8 +72,14 @@ class SlobParams:
         for name in ("liq2_min_wait", "swing_k"):
             if getattr(self, name) < 0:
                 raise UsageError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("high_confirm", "low_confirm", "consol_min", "consol_max", "liq2_timeout",
-                     "entry_timeout"):
+        for name in (
+            "high_confirm",
+            "low_confirm",
+            "consol_min",
+            "consol_max",
+            "liq2_timeout",
+            "entry_timeout",
+        ):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.nowick_after_liq2 < 0:

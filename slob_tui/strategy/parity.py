@@ -35,9 +35,14 @@ class ParityReport:
         return not self.violations
 
 
-def check_prefix_invariance(candles: list[Candle], symbol: str, params: SlobParams,
-                            json_every: int = 97, literal_every: int = 0,
-                            report: ParityReport | None = None) -> ParityReport:
+def check_prefix_invariance(
+    candles: list[Candle],
+    symbol: str,
+    params: SlobParams,
+    json_every: int = 97,
+    literal_every: int = 0,
+    report: ParityReport | None = None,
+) -> ParityReport:
     """Every candle: restore-at-(t-1)-then-feed-t equals the uninterrupted run."""
     rep = report or ParityReport(len(candles), [], [])
     full = SetupTracker(symbol, params)
@@ -53,8 +58,10 @@ def check_prefix_invariance(candles: list[Candle], symbol: str, params: SlobPara
         all_events.extend(want)
         rep.prefix_checked += 1
         if [e.data for e in got] != [e.data for e in want]:
-            rep.violations.append(f"candle {t}: restored tracker emitted {len(got)} events, "
-                                  f"uninterrupted {len(want)} (or they differ)")
+            rep.violations.append(
+                f"candle {t}: restored tracker emitted {len(got)} events, "
+                f"uninterrupted {len(want)} (or they differ)"
+            )
         bad = [e for e in want if e.data.index != t or e.ts != c.start or e.data.time != c.start]
         if bad:
             rep.violations.append(f"candle {t}: {len(bad)} events stamped with another candle")
@@ -66,7 +73,7 @@ def check_prefix_invariance(candles: list[Candle], symbol: str, params: SlobPara
         for t in range(0, len(candles), literal_every):
             prefix = SetupTracker(symbol, params)
             got_all = []
-            for c in candles[:t + 1]:
+            for c in candles[: t + 1]:
                 got_all.extend(prefix.on_candle(c))
             want_all = [e for e in all_events if e.data.index <= t]
             rep.literal_prefixes += 1
@@ -90,9 +97,11 @@ def compare_with_reference(tracker: list[SetupRecord], reference: list[RefSetup]
         state = s.state if s.state in ("TRIGGERED", "INVALIDATED") else "LIVE"
         if (state, s.reason) != (r.state, r.reason):
             out.append(f"{where}: tracker {state}/{s.reason}, reference {r.state}/{r.reason}")
-        for name, a, b in (("LIQ #1", s.liq1_index, r.liq1_index),
-                           ("LIQ #2", s.liq2_index, r.liq2_index),
-                           ("trigger", s.trigger_index, r.trigger_index)):
+        for name, a, b in (
+            ("LIQ #1", s.liq1_index, r.liq1_index),
+            ("LIQ #2", s.liq2_index, r.liq2_index),
+            ("trigger", s.trigger_index, r.trigger_index),
+        ):
             if a < b:
                 out.append(f"{where}: tracker {name} at {a} is earlier than the reference's {b}")
         if s.trigger_index >= 0 and s.entry_index != s.trigger_index + 1:
@@ -104,8 +113,13 @@ def compare_with_reference(tracker: list[SetupRecord], reference: list[RefSetup]
     return out
 
 
-def check_parity(candles: list[Candle], symbol: str, params: SlobParams | None = None,
-                 json_every: int = 97, literal_every: int = 0) -> ParityReport:
+def check_parity(
+    candles: list[Candle],
+    symbol: str,
+    params: SlobParams | None = None,
+    json_every: int = 97,
+    literal_every: int = 0,
+) -> ParityReport:
     """Tracker vs reference and prefix invariance over one series; see `ParityReport.ok`."""
     p = params or DEFAULTS
     candles = strictly_increasing(candles)

@@ -48,8 +48,10 @@ def classify(candles: list[Candle], p: SlobParams) -> tuple[list[int], list[int]
     """Per candle: its phase, its local day (ordinal) and that day's trade start (ns)."""
     tz = ZoneInfo(p.session_tz)
     ny = ZoneInfo("America/New_York")
-    (rs, re_), (ts_, te) = parse_window("ref_window", p.ref_window), parse_window(
-        "trade_window", p.trade_window)
+    (rs, re_), (ts_, te) = (
+        parse_window("ref_window", p.ref_window),
+        parse_window("trade_window", p.trade_window),
+    )
     ref_a, ref_b = _minutes(rs), _minutes(re_)
     tr_a, tr_b = _minutes(ts_), _minutes(te)
     close = _minutes(parse_hhmm("close_time", p.close_time))
@@ -64,8 +66,10 @@ def classify(candles: list[Candle], p: SlobParams) -> tuple[list[int], list[int]
             in_trade, in_late = t0 <= c.start < t1, False
             in_ref = ref_a <= m < ref_b and c.start < t0
         else:
-            t0 = int(datetime(day.year, day.month, day.day, ts_[0], ts_[1],
-                              tzinfo=tz).timestamp()) * 10**9
+            t0 = (
+                int(datetime(day.year, day.month, day.day, ts_[0], ts_[1], tzinfo=tz).timestamp())
+                * 10**9
+            )
             in_trade = tr_a <= m < min(tr_b, close)
             in_late = min(tr_b, close) <= m < close
             in_ref = ref_a <= m < min(ref_b, tr_a)
@@ -87,8 +91,10 @@ def reference_setups(candles: list[Candle], params: SlobParams | None = None) ->
     for i in range(1, n):
         a, b = candles[i - 1], candles[i]
         gap[i] = p.gap_check and (
-            b.gap_filled or abs(b.open - a.close) > abs(a.close) * p.gap_pct / 100
-            or (b.start - a.start > NS_PER_MINUTE and b.start - NS_PER_MINUTE >= trade_starts[i]))
+            b.gap_filled
+            or abs(b.open - a.close) > abs(a.close) * p.gap_pct / 100
+            or (b.start - a.start > NS_PER_MINUTE and b.start - NS_PER_MINUTE >= trade_starts[i])
+        )
     arrays = {sign: _arrays(candles, sign) for sign in (1, -1)}
     out: list[RefSetup] = []
     i = 0
@@ -105,8 +111,7 @@ def reference_setups(candles: list[Candle], params: SlobParams | None = None) ->
             ref_h = max(candles[k].high for k in ref)
             ref_l = min(candles[k].low for k in ref)
             for sign in (1, -1):
-                out.extend(_day(candles, p, sign, i, j, ref_h, ref_l, phases, gap,
-                                arrays[sign]))
+                out.extend(_day(candles, p, sign, i, j, ref_h, ref_l, phases, gap, arrays[sign]))
         i = j
     out.sort(key=lambda s: (s.start_index, s.direction != "SHORT"))
     return out
@@ -115,17 +120,34 @@ def reference_setups(candles: list[Candle], params: SlobParams | None = None) ->
 def _arrays(candles: list[Candle], sg: int) -> tuple[list[float], ...]:
     """Open, high, low, close, volume in SHORT space (LONG: negated, high and low swapped)."""
     if sg > 0:
-        return ([c.open for c in candles], [c.high for c in candles],
-                [c.low for c in candles], [c.close for c in candles],
-                [c.volume for c in candles])
-    return ([-c.open for c in candles], [-c.low for c in candles],
-            [-c.high for c in candles], [-c.close for c in candles],
-            [c.volume for c in candles])
+        return (
+            [c.open for c in candles],
+            [c.high for c in candles],
+            [c.low for c in candles],
+            [c.close for c in candles],
+            [c.volume for c in candles],
+        )
+    return (
+        [-c.open for c in candles],
+        [-c.low for c in candles],
+        [-c.high for c in candles],
+        [-c.close for c in candles],
+        [c.volume for c in candles],
+    )
 
 
-def _day(candles: list[Candle], p: SlobParams, sg: int, a: int, b: int, ref_h: float,
-         ref_l: float, phases: list[int], gap: list[bool],
-         arrays: tuple[list[float], ...]) -> list[RefSetup]:
+def _day(
+    candles: list[Candle],
+    p: SlobParams,
+    sg: int,
+    a: int,
+    b: int,
+    ref_h: float,
+    ref_l: float,
+    phases: list[int],
+    gap: list[bool],
+    arrays: tuple[list[float], ...],
+) -> list[RefSetup]:
     """Candles a..b-1 are one day's trade window (then LATE); `sg` 1 SHORT, -1 LONG."""
     Op, Hi, Lo, Cl, Vol = arrays
     sweep, far = (ref_h, ref_l) if sg > 0 else (-ref_l, -ref_h)
@@ -136,8 +158,9 @@ def _day(candles: list[Candle], p: SlobParams, sg: int, a: int, b: int, ref_h: f
     found: list[RefSetup] = []
     start, first = liq1, liq1 + 1
     while True:
-        res = _candidate(p, sg, direction, start, first, liq1, a, b, len(candles), far,
-                         Op, Hi, Lo, Cl, Vol, gap)
+        res = _candidate(
+            p, sg, direction, start, first, liq1, a, b, len(candles), far, Op, Hi, Lo, Cl, Vol, gap
+        )
         found.append(res)
         if res.state == "LIVE" or res.reason == "MARKET_CLOSED":
             return found
@@ -149,9 +172,24 @@ def _day(candles: list[Candle], p: SlobParams, sg: int, a: int, b: int, ref_h: f
         start, first = nxt, nxt
 
 
-def _candidate(p: SlobParams, sg: int, direction: str, start: int, first: int, liq1: int,
-               a: int, b: int, n: int, far: float, Op: list[float], Hi: list[float],
-               Lo: list[float], Cl: list[float], Vol: list[float], gap: list[bool]) -> RefSetup:
+def _candidate(
+    p: SlobParams,
+    sg: int,
+    direction: str,
+    start: int,
+    first: int,
+    liq1: int,
+    a: int,
+    b: int,
+    n: int,
+    far: float,
+    Op: list[float],
+    Hi: list[float],
+    Lo: list[float],
+    Cl: list[float],
+    Vol: list[float],
+    gap: list[bool],
+) -> RefSetup:
     def done(state: str, reason: str | None, i: int, **kw: object) -> RefSetup:
         return RefSetup(direction, start, liq1, state, reason, i, **kw)  # type: ignore[arg-type]
 
@@ -163,9 +201,12 @@ def _candidate(p: SlobParams, sg: int, direction: str, start: int, first: int, l
     i = first
     while True:
         if i >= b:
-            return done("INVALIDATED" if i < n else "LIVE",
-                        "MARKET_CLOSED" if i < n else None, i if i < n else n - 1,
-                        liq2_index=q)
+            return done(
+                "INVALIDATED" if i < n else "LIVE",
+                "MARKET_CLOSED" if i < n else None,
+                i if i < n else n - 1,
+                liq2_index=q,
+            )
         if i > start and gap[i]:
             return done("INVALIDATED", "DATA_GAP", i, liq2_index=q)
         if stage in ("CONSOL", "LIQ2"):
@@ -178,11 +219,19 @@ def _candidate(p: SlobParams, sg: int, direction: str, start: int, first: int, l
                 if p.min_quality > 0 and quality < p.min_quality:
                     return done("INVALIDATED", "LOW_QUALITY", i, liq2_index=q, quality=quality)
                 if p.nowick_after_liq2 == 0:
-                    nw = next((j for j in range(q, hi - 1, -1) if Cl[j] > Op[j]
-                               and Op[j] - Lo[j] <= p.nowick_max_wick * (Cl[j] - Op[j])), -1)
+                    nw = next(
+                        (
+                            j
+                            for j in range(q, hi - 1, -1)
+                            if Cl[j] > Op[j]
+                            and Op[j] - Lo[j] <= p.nowick_max_wick * (Cl[j] - Op[j])
+                        ),
+                        -1,
+                    )
                     if nw < 0:
-                        return done("INVALIDATED", "NO_WICK_NOT_FOUND", i, liq2_index=q,
-                                    quality=quality)
+                        return done(
+                            "INVALIDATED", "NO_WICK_NOT_FOUND", i, liq2_index=q, quality=quality
+                        )
                 i += 1
                 continue
             hi = max(range(seg, i + 1), key=lambda k: (Hi[k], -k))
@@ -198,8 +247,13 @@ def _candidate(p: SlobParams, sg: int, direction: str, start: int, first: int, l
                 if i - hi + 1 > p.consol_max:
                     return done("INVALIDATED", "CONSOL_TIMEOUT", i)
                 r = (Hi[hi] - Lo[lo]) / abs(Hi[hi]) * 100 if lo >= 0 else None
-                if (lo >= 0 and i >= lo_conf and i - hi + 1 >= p.consol_min
-                        and r is not None and p.range_min_pct <= r <= p.range_max_pct):
+                if (
+                    lo >= 0
+                    and i >= lo_conf
+                    and i - hi + 1 >= p.consol_min
+                    and r is not None
+                    and p.range_min_pct <= r <= p.range_max_pct
+                ):
                     stage, arm = "LIQ2", i
             elif i - arm >= p.liq2_timeout:
                 return done("INVALIDATED", "LIQ2_TIMEOUT", i)
@@ -218,23 +272,40 @@ def _candidate(p: SlobParams, sg: int, direction: str, start: int, first: int, l
         if Hi[i] > Hi[nw] * (1 + sg * p.retrace_pct / 100):
             return done("INVALIDATED", "RETRACE", i, liq2_index=q, quality=quality)
         if Cl[i] < Lo[nw]:
-            spike = max(Hi[q:i + 1])
+            spike = max(Hi[q : i + 1])
             body, top = abs(Cl[q] - Op[q]), max(Op[q], Cl[q])
-            stop = (top + p.spike_buffer if body > 0 and Hi[q] - top > p.spike_ratio * body
-                    else spike + p.sl_buffer)
+            stop = (
+                top + p.spike_buffer
+                if body > 0 and Hi[q] - top > p.spike_ratio * body
+                else spike + p.sl_buffer
+            )
             target = far - p.tp_buffer
             if p.tp_mode == "tp1":
                 K = p.swing_k
                 for j in range(hi - 1, liq1, -1):
-                    if j - K >= 0 and j + K <= i and Lo[j] < Lo[lo] and all(
-                            Lo[m] > Lo[j] for m in range(j - K, j + K + 1) if m != j):
+                    if (
+                        j - K >= 0
+                        and j + K <= i
+                        and Lo[j] < Lo[lo]
+                        and all(Lo[m] > Lo[j] for m in range(j - K, j + K + 1) if m != j)
+                    ):
                         target = Lo[j] - p.tp_buffer
                         break
             risk = stop - Cl[i]
             rr = (Cl[i] - target) / risk if risk > 0 else float("-inf")
             state, reason = ("TRIGGERED", None) if rr > p.min_rr else ("INVALIDATED", "BAD_RR")
-            return done(state, reason, i, liq2_index=q, trigger_index=i, entry_index=i + 1,
-                        entry=sg * Cl[i], stop=sg * stop, target=sg * target, quality=quality)
+            return done(
+                state,
+                reason,
+                i,
+                liq2_index=q,
+                trigger_index=i,
+                entry_index=i + 1,
+                entry=sg * Cl[i],
+                stop=sg * stop,
+                target=sg * target,
+                quality=quality,
+            )
         if i - q >= p.entry_timeout:
             return done("INVALIDATED", "ENTRY_TIMEOUT", i, liq2_index=q, quality=quality)
         i += 1

@@ -30,8 +30,11 @@ from slob_tui.strategy.consolidation import INF, quality_score
 from slob_tui.strategy.params import DEFAULTS, SlobParams, profile_for
 
 STATE_VERSION = 1
-_STAGE_STATE = {CONSOL: SetupState.WATCHING_CONSOL, LIQ2: SetupState.WATCHING_LIQ2,
-                ENTRY: SetupState.WAITING_ENTRY}
+_STAGE_STATE = {
+    CONSOL: SetupState.WATCHING_CONSOL,
+    LIQ2: SetupState.WATCHING_LIQ2,
+    ENTRY: SetupState.WAITING_ENTRY,
+}
 _TRADE = Phase.TRADE
 _REF = Phase.REF
 # History rows: (start, open, high, low, close, volume).
@@ -52,9 +55,27 @@ class SetupTracker:
     """Both directions of the SLOB setup for one symbol, fed closed 1-minute candles."""
 
     __slots__ = (
-        "symbol", "params", "calendar", "index", "skipped", "_short", "_long", "_hist",
-        "_base", "_prev_ts", "_prev_close", "_span", "_span_end", "_phase", "_trade_start",
-        "_ref_day", "_ref_hi", "_ref_lo", "_ref_known", "_out", "_ts",
+        "symbol",
+        "params",
+        "calendar",
+        "index",
+        "skipped",
+        "_short",
+        "_long",
+        "_hist",
+        "_base",
+        "_prev_ts",
+        "_prev_close",
+        "_span",
+        "_span_end",
+        "_phase",
+        "_trade_start",
+        "_ref_day",
+        "_ref_hi",
+        "_ref_lo",
+        "_ref_known",
+        "_out",
+        "_ts",
     )
 
     def __init__(self, symbol: str, params: SlobParams | None = None) -> None:
@@ -106,9 +127,14 @@ class SetupTracker:
             gap = False
             if self.params.gap_check and self._prev_ts >= 0:
                 pc = self._prev_close
-                gap = (candle.gap_filled or abs(o - pc) > abs(pc) * self.params.gap_pct / 100
-                       or (ts - self._prev_ts > NS_PER_MINUTE
-                           and ts - NS_PER_MINUTE >= self._trade_start))
+                gap = (
+                    candle.gap_filled
+                    or abs(o - pc) > abs(pc) * self.params.gap_pct / 100
+                    or (
+                        ts - self._prev_ts > NS_PER_MINUTE
+                        and ts - NS_PER_MINUTE >= self._trade_start
+                    )
+                )
             can_start = phase is _TRADE
             self._step(self._short, k, ts, o, h, lo, c, gap, can_start)
             self._step(self._long, k, ts, -o, -lo, -h, -c, gap, can_start)
@@ -141,8 +167,18 @@ class SetupTracker:
         self._phase = span.phase
         self._trim()
 
-    def _step(self, s: Side, k: int, ts: int, o: float, h: float, lo: float, c: float,
-              gap: bool, can_start: bool) -> None:
+    def _step(
+        self,
+        s: Side,
+        k: int,
+        ts: int,
+        o: float,
+        h: float,
+        lo: float,
+        c: float,
+        gap: bool,
+        can_start: bool,
+    ) -> None:
         st = s.stage
         if not st:
             if s.pending:
@@ -272,19 +308,34 @@ class SetupTracker:
         rr = (c - target) / risk if risk > 0 else -INF
         sg = s.sign
         extra = {
-            "trigger_index": k, "trigger_time": ts, "entry_index": k + 1, "entry": sg * c,
-            "stop": sg * stop, "target": sg * target, "rr": round(rr, 6) if rr > -INF else None,
-            "stop_kind": stop_kind, "target_kind": target_kind,
+            "trigger_index": k,
+            "trigger_time": ts,
+            "entry_index": k + 1,
+            "entry": sg * c,
+            "stop": sg * stop,
+            "target": sg * target,
+            "rr": round(rr, 6) if rr > -INF else None,
+            "stop_kind": stop_kind,
+            "target_kind": target_kind,
         }
         if rr <= p.min_rr:
             prev = _STAGE_STATE[s.stage]
             s.stage, s.pending = IDLE, True
-            self._emit(s, EventType.SETUP_INVALIDATED, k, ts, SetupState.INVALIDATED, prev,
-                       "BAD_RR", extra)
+            self._emit(
+                s, EventType.SETUP_INVALIDATED, k, ts, SetupState.INVALIDATED, prev, "BAD_RR", extra
+            )
             return
         s.stage, s.pending = IDLE, True
-        self._emit(s, EventType.SETUP_TRIGGERED, k, ts, SetupState.TRIGGERED,
-                   SetupState.WAITING_ENTRY, None, extra)
+        self._emit(
+            s,
+            EventType.SETUP_TRIGGERED,
+            k,
+            ts,
+            SetupState.TRIGGERED,
+            SetupState.WAITING_ENTRY,
+            None,
+            extra,
+        )
 
     def _target(self, s: Side) -> tuple[float, str]:
         """tp1: the latest swing low after LIQ #1, before the HIGH, below the LOW."""
@@ -298,8 +349,7 @@ class SetupTracker:
                 lj = sg * hist[j - base][col]
                 if lj >= low or j - K < base or j + K > last:
                     continue
-                if all(sg * hist[i - base][col] > lj
-                       for i in range(j - K, j + K + 1) if i != j):
+                if all(sg * hist[i - base][col] > lj for i in range(j - K, j + K + 1) if i != j):
                     return lj - p.tp_buffer, "swing"
         ref = self._ref_lo if s.sign > 0 else -self._ref_hi
         return ref - p.tp_buffer, "ref"
@@ -307,7 +357,7 @@ class SetupTracker:
     def _quality(self, s: Side, end: int) -> float:
         """Quality over the HIGH's candle up to (not including) `end` (lazy, on events)."""
         det = s.det
-        rows = self._hist[det.hi_idx - self._base:end - self._base]
+        rows = self._hist[det.hi_idx - self._base : end - self._base]
         if s.sign > 0:
             highs = [r[H_H] for r in rows]
             lows = [r[H_L] for r in rows]
@@ -316,17 +366,25 @@ class SetupTracker:
             highs = [-r[H_L] for r in rows]
             lows = [-r[H_H] for r in rows]
             closes = [-r[H_C] for r in rows]
-        return quality_score(highs, lows, closes, [r[H_V] for r in rows], det.hi,
-                             det.lo if det.lo_idx >= 0 else None)
+        return quality_score(
+            highs, lows, closes, [r[H_V] for r in rows], det.hi, det.lo if det.lo_idx >= 0 else None
+        )
 
-    def _emit(self, s: Side, etype: EventType, k: int, ts: int, state: SetupState,
-              prev: SetupState | None, reason: str | None,
-              extra: dict[str, Any] | None = None) -> None:
+    def _emit(
+        self,
+        s: Side,
+        etype: EventType,
+        k: int,
+        ts: int,
+        state: SetupState,
+        prev: SetupState | None,
+        reason: str | None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         levels = self._levels(s, k)
         if extra:
             levels.update(extra)
-        upd = SetupUpdate(s.setup_id, self.symbol, s.direction, state, prev, reason, k, ts,
-                          levels)
+        upd = SetupUpdate(s.setup_id, self.symbol, s.direction, state, prev, reason, k, ts, levels)
         s.last = upd
         ev = Event(type=etype, ts=ts, data=upd, source="tracker")
         if self._out is None:
@@ -336,9 +394,13 @@ class SetupTracker:
 
     def _levels(self, s: Side, k: int) -> dict[str, Any]:
         sg = s.sign
-        d: dict[str, Any] = {"ref_high": self._ref_hi, "ref_low": self._ref_lo,
-                             "liq1_price": sg * s.liq1_price, "liq1_index": s.liq1_idx,
-                             "liq1_time": s.liq1_time}
+        d: dict[str, Any] = {
+            "ref_high": self._ref_hi,
+            "ref_low": self._ref_lo,
+            "liq1_price": sg * s.liq1_price,
+            "liq1_index": s.liq1_idx,
+            "liq1_time": s.liq1_time,
+        }
         det = s.det
         if det.hi_idx >= 0:
             far, near = ("high", "low") if sg > 0 else ("low", "high")
@@ -361,7 +423,7 @@ class SetupTracker:
     def _trim(self) -> None:
         keep = self._keep_from()
         if keep > self._base:
-            del self._hist[:keep - self._base]
+            del self._hist[: keep - self._base]
             self._base = keep
 
     def _keep_from(self) -> int:
@@ -382,15 +444,22 @@ class SetupTracker:
         keep = self._keep_from()
         span = self._span
         return {
-            "version": STATE_VERSION, "symbol": self.symbol, "index": self.index,
-            "skipped": self.skipped, "prev_ts": self._prev_ts, "prev_close": self._prev_close,
+            "version": STATE_VERSION,
+            "symbol": self.symbol,
+            "index": self.index,
+            "skipped": self.skipped,
+            "prev_ts": self._prev_ts,
+            "prev_close": self._prev_close,
             "span": [int(span.phase), span.day, span.start, span.end] if span else None,
-            "phase": int(self._phase), "trade_start": self._trade_start,
-            "ref_day": self._ref_day, "ref_hi": encode_inf(self._ref_hi),
+            "phase": int(self._phase),
+            "trade_start": self._trade_start,
+            "ref_day": self._ref_day,
+            "ref_hi": encode_inf(self._ref_hi),
             "ref_lo": encode_inf(self._ref_lo),
             "ref_known": self._ref_known,
             "sides": [self._short.state(), self._long.state()],
-            "hist_base": keep, "hist": [list(r) for r in self._hist[keep - self._base:]],
+            "hist_base": keep,
+            "hist": [list(r) for r in self._hist[keep - self._base :]],
             "params": asdict(self.params),
         }
 
@@ -403,8 +472,9 @@ class SetupTracker:
         A state saved before parameters were kept gets the symbol's profile at its last close.
         """
         if state.get("version") != STATE_VERSION:
-            raise ValueError(f"tracker state version {state.get('version')!r} is not "
-                             f"{STATE_VERSION}")
+            raise ValueError(
+                f"tracker state version {state.get('version')!r} is not {STATE_VERSION}"
+            )
         if params is None:
             saved = state.get("params")
             if saved is not None:

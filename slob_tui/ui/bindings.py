@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 from slob_tui.errors import UsageError
 
@@ -111,7 +112,7 @@ def key_label(keys: str) -> str:
 SPEC_BY_ID = {spec.id: spec for spec in BINDINGS}
 
 
-def textual_bindings() -> list[Binding]:
+def textual_bindings() -> list[BindingType]:
     """The specs as Textual `Binding`s (ids included, so a keymap can remap them)."""
     return [
         Binding(s.keys, s.action, s.description, show=s.show, priority=s.priority, id=s.id)
@@ -119,11 +120,11 @@ def textual_bindings() -> list[Binding]:
     ]
 
 
-def keymap_path(env: dict[str, str] | None = None) -> Path | None:
+def keymap_path(env: Mapping[str, str] | None = None) -> Path | None:
     """The keymap file in force: `$SLOB_KEYMAP`, else the default path if it exists."""
-    env = os.environ if env is None else env
-    if env.get("SLOB_KEYMAP"):
-        return Path(env["SLOB_KEYMAP"]).expanduser()
+    environ: Mapping[str, str] = os.environ if env is None else env
+    if environ.get("SLOB_KEYMAP"):
+        return Path(environ["SLOB_KEYMAP"]).expanduser()
     default = DEFAULT_KEYMAP_PATH.expanduser()
     return default if default.is_file() else None
 

@@ -24,8 +24,11 @@ from slob_tui.ui.messages import EngineStarted, EngineStopped
 log = logging.getLogger("slob_tui.ui.app")
 
 
+# Members are read-only properties: the console only reads them, and the node exposes them as
+# properties (a plain attribute satisfies a read-only protocol member too).
 class TradingControls(Protocol):
-    broker_name: str
+    @property
+    def broker_name(self) -> str: ...
 
     async def kill_switch(self, reason: str) -> dict[str, Any]: ...
 
@@ -37,8 +40,11 @@ class TradingControls(Protocol):
 
 
 class ConsoleFeed(Protocol):
-    name: str
-    symbols: Sequence[str]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def symbols(self) -> Sequence[str]: ...
 
 
 class ConsoleStore(Protocol):
@@ -46,10 +52,17 @@ class ConsoleStore(Protocol):
 
 
 class ConsoleEngine(Protocol):
-    mode: str
-    seq: int
-    paused: bool
-    stop_reason: str
+    @property
+    def mode(self) -> str: ...
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def paused(self) -> bool: ...
+
+    @property
+    def stop_reason(self) -> str: ...
 
     @property
     def feed(self) -> ConsoleFeed: ...

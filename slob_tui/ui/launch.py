@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from slob_tui.errors import SlobError, UsageError
@@ -18,12 +19,12 @@ if TYPE_CHECKING:
     from slob_tui.node import NodeConfig
 
 
-def choose_color_system(env: dict[str, str] | None = None) -> str | None:
+def choose_color_system(env: Mapping[str, str] | None = None) -> str | None:
     """The colour system to force, or None to leave Textual's detection alone."""
-    env = os.environ if env is None else env
-    if env.get("TEXTUAL_COLOR_SYSTEM") or env.get("COLORTERM"):
+    environ: Mapping[str, str] = os.environ if env is None else env
+    if environ.get("TEXTUAL_COLOR_SYSTEM") or environ.get("COLORTERM"):
         return None
-    if env.get("TERM", "") in ("dumb", "linux"):
+    if environ.get("TERM", "") in ("dumb", "linux"):
         return None
     return "truecolor"
 

@@ -99,7 +99,8 @@ class FakeBotAPI:
                 data = json.dumps(payload).encode()
                 writer.write(
                     f"HTTP/1.1 {status} {REASONS[status]}\r\nContent-Type: application/json\r\n"
-                    f"Content-Length: {len(data)}\r\n\r\n".encode() + data
+                    f"Content-Length: {len(data)}\r\n\r\n".encode()
+                    + data
                 )
                 await writer.drain()
         except ConnectionError:
@@ -157,8 +158,9 @@ class FakeBotAPI:
                 self.updates = ready()
             if not ready() and timeout > 0:
                 try:
-                    await asyncio.wait_for(self._new_update.wait_for(lambda: bool(ready())),
-                                           timeout)
+                    await asyncio.wait_for(
+                        self._new_update.wait_for(lambda: bool(ready())), timeout
+                    )
                 except TimeoutError:
                     pass
             return ready()

@@ -309,10 +309,12 @@ def test_the_engine_places_detached_with_alpaca_and_attached_with_paper(server, 
         broker = AlpacaBroker(settings_for(server), paper=True)
         return BrokerSetup(broker, stream=broker)
 
-    remote = TradingNode(NodeConfig(db=str(tmp_path / "a.db"), settings=settings),
-                         feed=IdleFeed(), venue=alpaca).executor
-    paper = TradingNode(NodeConfig(db=str(tmp_path / "p.db"), settings=settings),
-                        feed=IdleFeed()).executor
+    remote = TradingNode(
+        NodeConfig(db=str(tmp_path / "a.db"), settings=settings), feed=IdleFeed(), venue=alpaca
+    ).executor
+    paper = TradingNode(
+        NodeConfig(db=str(tmp_path / "p.db"), settings=settings), feed=IdleFeed()
+    ).executor
     assert remote._queue is not None and paper._queue is None
 
 

@@ -58,12 +58,14 @@ def minute_ticks(symbol: str, minute: int, price: float, n: int = 5) -> list[tup
     """`n` trades inside minute `minute` after T0."""
     start = T0 + minute * NS_PER_MINUTE
     step = NS_PER_MINUTE // (n + 1)
-    return [(symbol, start + (i + 1) * step, price + i * 0.25, 1.0, "", None, None)
-            for i in range(n)]
+    return [
+        (symbol, start + (i + 1) * step, price + i * 0.25, 1.0, "", None, None) for i in range(n)
+    ]
 
 
 async def settle(predicate: Any, timeout: float = 5.0) -> None:
     """Wait (briefly, by polling the loop) until the engine has caught up."""
+
     async def wait() -> None:
         while not predicate():
             await asyncio.sleep(0.01)

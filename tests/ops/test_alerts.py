@@ -31,8 +31,17 @@ class Inbox:
 
 
 def update(state: SetupState, reason: str | None = None) -> SetupUpdate:
-    return SetupUpdate("id", "NQ", Direction.LONG, state, None, reason, 1, T0,
-                       {"entry": 100.5, "stop": 99.0, "target": 104.0, "rr": 2.33})
+    return SetupUpdate(
+        "id",
+        "NQ",
+        Direction.LONG,
+        state,
+        None,
+        reason,
+        1,
+        T0,
+        {"entry": 100.5, "stop": 99.0, "target": 104.0, "rr": 2.33},
+    )
 
 
 async def run_events(router: AlertRouter, events: list[Event]) -> None:
@@ -58,17 +67,26 @@ async def test_each_alert_type_can_be_switched_off():
         "SAFE MODE OFF: trading resumes",
     ]
     quiet = Inbox()
-    await run_events(AlertRouter(quiet, AlertConfig(setup_triggered=False, safe_mode=False)),
-                     events)
+    await run_events(
+        AlertRouter(quiet, AlertConfig(setup_triggered=False, safe_mode=False)), events
+    )
     assert quiet.texts == []
 
 
 async def test_reconnect_storm_alerts_once_per_storm():
     inbox = Inbox()
     s = NS_PER_SECOND
-    times = [T0, T0 + 10 * s, T0 + 20 * s, T0 + 30 * s, T0 + 40 * s,  # one storm
-             T0 + 1000 * s,  # calm: one disconnect alone
-             T0 + 2000 * s, T0 + 2001 * s, T0 + 2002 * s]  # a second storm
+    times = [
+        T0,
+        T0 + 10 * s,
+        T0 + 20 * s,
+        T0 + 30 * s,
+        T0 + 40 * s,  # one storm
+        T0 + 1000 * s,  # calm: one disconnect alone
+        T0 + 2000 * s,
+        T0 + 2001 * s,
+        T0 + 2002 * s,
+    ]  # a second storm
     events = [Event(EventType.FEED_DISCONNECTED, t, {}) for t in times]
     await run_events(AlertRouter(inbox, AlertConfig(storm_count=3, storm_window_s=60)), events)
     assert inbox.texts == ["RECONNECT STORM: 3 feed disconnects within 60 s"] * 2
@@ -132,14 +150,24 @@ def test_config_from_the_environment():
 
 
 async def test_exits_and_kill_switch_alerts():
-    trade = {"symbol": "NQ", "direction": "LONG", "qty": 2.0, "entry_price": 100.0,
-             "exit_price": 104.0, "exit_leg": "target", "pnl": 8.0}
+    trade = {
+        "symbol": "NQ",
+        "direction": "LONG",
+        "qty": 2.0,
+        "entry_price": 100.0,
+        "exit_price": 104.0,
+        "exit_leg": "target",
+        "pnl": 8.0,
+    }
     events = [
         Event(EventType.TRADE_CLOSED, T0, trade),
         Event(EventType.TRADE_CLOSED, T0, {**trade, "exit_leg": "close", "pnl": 1.0}),
         Event(EventType.KILL_SWITCH, T0, {"request": True, "reason": "cli"}),  # a request only
-        Event(EventType.KILL_SWITCH, T0, {"active": True, "reason": "telegram",
-                                          "cancelled": ["a"], "flattened": ["NQ", "ES"]}),
+        Event(
+            EventType.KILL_SWITCH,
+            T0,
+            {"active": True, "reason": "telegram", "cancelled": ["a"], "flattened": ["NQ", "ES"]},
+        ),
         Event(EventType.KILL_SWITCH, T0, {"active": False, "reason": "reset"}),
     ]
     inbox = Inbox()

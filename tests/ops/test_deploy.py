@@ -37,8 +37,7 @@ def exported_metric_names() -> set[str]:
 def test_compose_names_its_services_and_volumes():
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
     assert set(compose["services"]) == {"engine", "redis", "prometheus", "grafana"}
-    assert set(compose["volumes"]) == {"slob-data", "redis-data", "prometheus-data",
-                                       "grafana-data"}
+    assert set(compose["volumes"]) == {"slob-data", "redis-data", "prometheus-data", "grafana-data"}
     engine = compose["services"]["engine"]
     assert engine["build"]["dockerfile"] == "deploy/Dockerfile"
     assert "ports" not in engine, "the engine's metrics must not be published on the host"
@@ -51,8 +50,9 @@ def test_compose_names_its_services_and_volumes():
             source = volume.split(":", 1)[0]
             if source.startswith("."):
                 assert (DEPLOY / source).exists(), source
-    assert not re.search(r"(?i)(token|secret|key)\s*[:=]\s*\S{8,}",
-                         (DEPLOY / "docker-compose.yml").read_text())
+    assert not re.search(
+        r"(?i)(token|secret|key)\s*[:=]\s*\S{8,}", (DEPLOY / "docker-compose.yml").read_text()
+    )
 
 
 def test_prometheus_scrapes_the_engine_and_rules_use_real_metrics():
@@ -72,10 +72,19 @@ def test_grafana_dashboard_queries_exported_metrics():
     used = {n for e in exprs for n in re.findall(r"\bslob_\w+", e)}
     exported = exported_metric_names()
     assert used <= exported, used - exported
-    for needed in ("slob_ticks_total", "slob_candles_total", "slob_feed_reconnects_total",
-                   "slob_buffer_utilization_ratio", "slob_last_candle_age_seconds",
-                   "slob_setups", "slob_orders", "slob_pnl_realized", "slob_safe_mode",
-                   "slob_store_size_bytes", "slob_data_quality_findings_total"):
+    for needed in (
+        "slob_ticks_total",
+        "slob_candles_total",
+        "slob_feed_reconnects_total",
+        "slob_buffer_utilization_ratio",
+        "slob_last_candle_age_seconds",
+        "slob_setups",
+        "slob_orders",
+        "slob_pnl_realized",
+        "slob_safe_mode",
+        "slob_store_size_bytes",
+        "slob_data_quality_findings_total",
+    ):
         assert needed in used, needed
     provider = yaml.safe_load((DEPLOY / "grafana/provisioning/dashboards/slob-tui.yml").read_text())
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"

@@ -17,8 +17,14 @@ TRADER = 111
 async def test_flatten_confirmed_runs_the_executors_kill_switch(clock, tmp_path):
     api = FakeBotAPI(TOKEN)
     await api.start()
-    settings = load_settings(env={"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_CHAT_IDS": "111",
-                                  "SLOB_TELEGRAM_BASE_URL": api.base_url}, dotenv=None)
+    settings = load_settings(
+        env={
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_CHAT_IDS": "111",
+            "SLOB_TELEGRAM_BASE_URL": api.base_url,
+        },
+        dotenv=None,
+    )
     engine = TradingNode(NodeConfig(db=str(tmp_path / "slob.db"), settings=settings),
                          feed=ScriptedFeed(), clock=clock)  # fmt: skip
     executor, handle = engine.executor, engine.ops

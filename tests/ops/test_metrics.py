@@ -26,11 +26,24 @@ from slob_tui.ops.metrics import MetricsServer, health_verdict
 from tests.ops.conftest import T0, ScriptedFeed, minute_ticks, settle
 
 EXPECTED = {
-    "slob_ticks", "slob_ticks_received", "slob_candles", "slob_feed_reconnects",
-    "slob_buffer_dropped_ticks", "slob_buffer_utilization_ratio", "slob_last_candle_age_seconds",
-    "slob_setup_transitions", "slob_setups", "slob_order_events", "slob_orders",
-    "slob_pnl_realized", "slob_pnl_unrealized", "slob_safe_mode", "slob_store_size_bytes",
-    "slob_data_quality_findings", "slob_healthy", "slob_since_progress_seconds",
+    "slob_ticks",
+    "slob_ticks_received",
+    "slob_candles",
+    "slob_feed_reconnects",
+    "slob_buffer_dropped_ticks",
+    "slob_buffer_utilization_ratio",
+    "slob_last_candle_age_seconds",
+    "slob_setup_transitions",
+    "slob_setups",
+    "slob_order_events",
+    "slob_orders",
+    "slob_pnl_realized",
+    "slob_pnl_unrealized",
+    "slob_safe_mode",
+    "slob_store_size_bytes",
+    "slob_data_quality_findings",
+    "slob_healthy",
+    "slob_since_progress_seconds",
 }
 
 
@@ -50,8 +63,17 @@ class ScriptedTracker:
             etype = "SETUP_INVALIDATED"
         else:
             return []
-        update = SetupUpdate(f"{self.symbol}-1", self.symbol, Direction.SHORT, state, prev,
-                             reason, self.n, candle.start, {"ref_high": 1.0, "ref_low": 0.5})
+        update = SetupUpdate(
+            f"{self.symbol}-1",
+            self.symbol,
+            Direction.SHORT,
+            state,
+            prev,
+            reason,
+            self.n,
+            candle.start,
+            {"ref_high": 1.0, "ref_low": 0.5},
+        )
         return [Event(EventType[etype], candle.start, update, "tracker")]
 
 

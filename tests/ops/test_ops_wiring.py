@@ -42,10 +42,15 @@ def test_bad_metrics_port_is_refused(port):
 async def test_telegram_from_settings_sends_a_summary_at_stop(clock):
     api = FakeBotAPI(TOKEN)
     await api.start()
-    settings = load_settings(env={
-        "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_CHAT_IDS": "111",
-        "SLOB_TELEGRAM_BASE_URL": api.base_url, "SLOB_METRICS_PORT": "0",
-    }, dotenv=None)
+    settings = load_settings(
+        env={
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_CHAT_IDS": "111",
+            "SLOB_TELEGRAM_BASE_URL": api.base_url,
+            "SLOB_METRICS_PORT": "0",
+        },
+        dotenv=None,
+    )
     engine = LiveTradingEngine(ScriptedFeed(), clock=clock, enable_tracker=False)
     handle = OpsRuntime(engine, settings)
     assert handle.telegram is not None and handle.metrics is None

@@ -27,8 +27,12 @@ def free_port() -> int:
 async def test_metrics_move_during_a_real_replay(shared_data, tmp_path):
     port = free_port()
     config = NodeConfig(
-        feed="replay", replay_file=str(shared_data / "spy_trades_20131007_et.csv.gz"),
-        symbols=("SPY",), db=str(tmp_path / "candles.db"), speed=None, metrics_port=port,
+        feed="replay",
+        replay_file=str(shared_data / "spy_trades_20131007_et.csv.gz"),
+        symbols=("SPY",),
+        db=str(tmp_path / "candles.db"),
+        speed=None,
+        metrics_port=port,
         settings=Settings(),
     )
     scrapes: list[tuple[int, dict]] = []
@@ -52,8 +56,12 @@ async def test_metrics_move_during_a_real_replay(shared_data, tmp_path):
     for n, m in scrapes:
         assert EXPECTED <= set(m), EXPECTED - set(m)
         assert value(m, "slob_candles", symbol="SPY") == n
-        assert m["slob_engine_info"][(("feed", "replay:spy_trades_20131007_et.csv.gz"),
-                                      ("mode", "REPLAY"))] == 1
+        assert (
+            m["slob_engine_info"][
+                (("feed", "replay:spy_trades_20131007_et.csv.gz"), ("mode", "REPLAY"))
+            ]
+            == 1
+        )
     ticks = [value(m, "slob_ticks", symbol="SPY") for _, m in scrapes]
     # ticks are counted per batch: a replay hands over 16,384 at once (issue 17), so two
     # scrapes 100 candles apart may fall inside one batch; across the day the count moves

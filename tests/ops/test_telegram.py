@@ -41,8 +41,14 @@ async def bot(clock, caplog):
     engine = ControlledEngine(
         LiveTradingEngine(ScriptedFeed(), clock=clock, enable_tracker=False), KillSwitchExecutor()
     )
-    tg = TelegramOps(engine, TOKEN, [TRADER, PARTNER], base_url=api.base_url, poll_timeout_s=1,
-                     retry_delay_s=0.05)
+    tg = TelegramOps(
+        engine,
+        TOKEN,
+        [TRADER, PARTNER],
+        base_url=api.base_url,
+        poll_timeout_s=1,
+        retry_delay_s=0.05,
+    )
     await engine.start()
     await tg.start()
     yield api, engine, tg
@@ -54,8 +60,17 @@ async def bot(clock, caplog):
 
 def triggered() -> SetupUpdate:
     levels = {"entry": 17500.25, "stop": 17510.0, "target": 17480.0, "rr": 2.0}
-    return SetupUpdate("NQ-S-1", "NQ", Direction.SHORT, SetupState.TRIGGERED,
-                       SetupState.WAITING_ENTRY, None, 42, T0 + 31 * 60 * 10**9, levels)
+    return SetupUpdate(
+        "NQ-S-1",
+        "NQ",
+        Direction.SHORT,
+        SetupState.TRIGGERED,
+        SetupState.WAITING_ENTRY,
+        None,
+        42,
+        T0 + 31 * 60 * 10**9,
+        levels,
+    )
 
 
 async def test_alert_reaches_every_allowed_chat_with_the_right_text(bot):
@@ -66,7 +81,8 @@ async def test_alert_reaches_every_allowed_chat_with_the_right_text(bot):
         "SETUP TRIGGERED NQ SHORT at 10:31: entry 17500.25 stop 17510.00 target 17480.00 rr 2.00"
     )
     assert sorted((m["chat_id"], m["text"]) for m in sent) == [
-        (TRADER, expected), (PARTNER, expected)
+        (TRADER, expected),
+        (PARTNER, expected),
     ]
     assert "getMe" in api.calls and "getUpdates" in api.calls
 
@@ -75,12 +91,33 @@ async def test_fill_and_stop_alerts_survive_a_failing_send(bot):
     api, engine, tg = bot
     api.fail_sends = 1  # the first attempt answers 500; the retry goes through
     # payloads shaped as OrderExecutor emits them
-    fill = {"client_order_id": "NQ-S-1-entry", "order_id": "o1", "symbol": "NQ", "side": "sell",
-            "qty": 1.0, "price": 17500.25, "leg": "entry", "execution_id": "x1"}
-    stop_fill = {**fill, "client_order_id": "NQ-S-1-stop", "side": "buy", "price": 17510.0,
-                 "leg": "stop"}
-    trade = {"trade_id": "NQ-S-1-entry", "symbol": "NQ", "direction": "SHORT", "qty": 1.0,
-             "entry_price": 17500.25, "exit_price": 17510.0, "exit_leg": "stop", "pnl": -9.75}
+    fill = {
+        "client_order_id": "NQ-S-1-entry",
+        "order_id": "o1",
+        "symbol": "NQ",
+        "side": "sell",
+        "qty": 1.0,
+        "price": 17500.25,
+        "leg": "entry",
+        "execution_id": "x1",
+    }
+    stop_fill = {
+        **fill,
+        "client_order_id": "NQ-S-1-stop",
+        "side": "buy",
+        "price": 17510.0,
+        "leg": "stop",
+    }
+    trade = {
+        "trade_id": "NQ-S-1-entry",
+        "symbol": "NQ",
+        "direction": "SHORT",
+        "qty": 1.0,
+        "entry_price": 17500.25,
+        "exit_price": 17510.0,
+        "exit_leg": "stop",
+        "pnl": -9.75,
+    }
     engine.bus.emit(Event(EventType.ORDER_FILLED, T0, fill))
     engine.bus.emit(Event(EventType.ORDER_FILLED, T0, stop_fill))  # alerts as the trade below
     engine.bus.emit(Event(EventType.TRADE_CLOSED, T0, trade))

@@ -28,8 +28,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+NQ = "nq_1min_20231119_20231204_et.csv"
 INSTRUMENTS = {  # name -> (file, the symbol it is replayed as)
-    "NQ": ("nq_1min_20231119_20231204_et.csv", "NQ"),
+    "NQ": (NQ, "NQ"),
     "QQQ": ("spy_1min_20131007_et.csv", "QQQ"),
 }
 

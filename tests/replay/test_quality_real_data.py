@@ -110,8 +110,19 @@ def test_validate_report_and_json(shared_data: Path, tmp_path: Path, capsys):
     parser = argparse.ArgumentParser()
     validate.add_arguments(parser)
     out = tmp_path / "report.json"
-    args = parser.parse_args([str(shared_data / XRP_TICKS), "--tz", "UTC", "--conditions",
-                              "none", "--market-hours", "always", "--json", str(out)])
+    args = parser.parse_args(
+        [
+            str(shared_data / XRP_TICKS),
+            "--tz",
+            "UTC",
+            "--conditions",
+            "none",
+            "--market-hours",
+            "always",
+            "--json",
+            str(out),
+        ]
+    )
     assert validate.run(args) == 0
     text = capsys.readouterr().out
     report = json.loads(out.read_text())
@@ -142,7 +153,8 @@ def test_spy_findings_do_not_depend_on_the_batch_sizes(spy_ticks: list[tuple]):
         out, stats, worst = split_run(spy_ticks, sizes)
         assert (stats, worst) == reference[1:]
         assert len(out) == len(reference[0]) and all(
-            a is b for a, b in zip(out, reference[0], strict=True))
+            a is b for a, b in zip(out, reference[0], strict=True)
+        )
 
 
 def random_split(ticks: list[tuple], seed: int) -> list[list[tuple]]:
@@ -173,5 +185,8 @@ def test_spy_through_the_engine_gives_the_same_findings(spy_ticks: list[tuple], 
         stats = validator.stats()
         ticks_kinds = {k: n for k, n in stats["by_kind"].items() if k != "volume_spike"}
         assert (stats["ticks"], stats["passed"], ticks_kinds) == (
-            reference["ticks"], reference["passed"], reference["by_kind"])
+            reference["ticks"],
+            reference["passed"],
+            reference["by_kind"],
+        )
         assert stats["by_kind"]["volume_spike"] == 52  # the candle checks ran too

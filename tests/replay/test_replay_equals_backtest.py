@@ -12,19 +12,33 @@ from slob_tui.strategy.backtest import backtest
 
 def _key(event):
     u = event.data
-    return (event.type, u.setup_id, u.state, u.reason, u.index, u.time,
-            tuple(sorted((k, v) for k, v in u.levels.items())))
+    return (
+        event.type,
+        u.setup_id,
+        u.state,
+        u.reason,
+        u.index,
+        u.time,
+        tuple(sorted((k, v) for k, v in u.levels.items())),
+    )
 
 
 async def test_nq_replay_through_the_engine_equals_backtest(shared_data, tmp_path):
     path = str(shared_data / "nq_1min_20231119_20231204_et.csv")
-    config = NodeConfig(feed="replay", symbols=("NQ",), db=str(tmp_path / "r.db"), speed=None,
-                        replay_file=path, tz="America/New_York",
-                        settings=load_settings(env={}, dotenv=None))
+    config = NodeConfig(
+        feed="replay",
+        symbols=("NQ",),
+        db=str(tmp_path / "r.db"),
+        speed=None,
+        replay_file=path,
+        tz="America/New_York",
+        settings=load_settings(env={}, dotenv=None),
+    )
     engine = TradingNode(config)
     seen = []
-    engine.bus.subscribe(None, lambda e: seen.append(e) if e.type.category is
-                         EventCategory.SETUP else None)
+    engine.bus.subscribe(
+        None, lambda e: seen.append(e) if e.type.category is EventCategory.SETUP else None
+    )
     await engine.run()
 
     candles = load_engine_candles(path, "NQ", "America/New_York")

@@ -45,9 +45,13 @@ def test_nq_setup_counts(shared_data: Path) -> None:
     rep = check_parity(candles, "NQ", json_every=0)
     counts = Counter((s.direction, s.reason or s.state) for s in rep.tracker)
     assert counts == {
-        ("SHORT", "TRIGGERED"): 5, ("LONG", "TRIGGERED"): 5,
-        ("SHORT", "LIQ2_TIMEOUT"): 17, ("LONG", "LIQ2_TIMEOUT"): 21,
-        ("SHORT", "MARKET_CLOSED"): 6, ("LONG", "MARKET_CLOSED"): 8,
-        ("SHORT", "ENTRY_TIMEOUT"): 3, ("LONG", "ENTRY_TIMEOUT"): 1,
+        ("SHORT", "TRIGGERED"): 5,
+        ("LONG", "TRIGGERED"): 5,
+        ("SHORT", "LIQ2_TIMEOUT"): 17,
+        ("LONG", "LIQ2_TIMEOUT"): 21,
+        ("SHORT", "MARKET_CLOSED"): 6,
+        ("LONG", "MARKET_CLOSED"): 8,
+        ("SHORT", "ENTRY_TIMEOUT"): 3,
+        ("LONG", "ENTRY_TIMEOUT"): 1,
         ("LONG", "RETRACE"): 1,
     }

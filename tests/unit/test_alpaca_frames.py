@@ -281,18 +281,39 @@ _POISON = [
     {"T": "success", "msg": "connected"},
     {"T": "t", "S": "SPY", "p": 1.0, "s": 1, "t": 5, "i": 1, "tks": "B"},  # crypto layout
 ]
-_FIELD_SWAPS = (
-    [
-        ("p", 0.0), ("p", -1.0), ("p", float("nan")), ("p", float("inf")), ("p", 3),
-        ("p", True),
-        ("s", -1), ("s", float("nan")), ("s", True), ("s", 2**64 - 1), ("s", -0.0),
-        ("t", True), ("t", 1.5),
-        ("t", "2021-02-22T15:51:45Z"), ("S", ""), ("S", b"SPY"), ("x", None), ("x", 0),
-        ("c", None), ("c", [["I"]]), ("c", ["@"] * 20), ("c", [1]), ("i", True),
-        ("i", 1.5), ("z", {"a": [1]}), ("z", [1]), ("S", ["SPY"]),
-        ("p", _FLOAT_WITH_HEAD), ("i", _INT_WITH_HEAD), ("q", 1), ("z", {(1,): 2}),
-    ]
-)
+_FIELD_SWAPS = [
+    ("p", 0.0),
+    ("p", -1.0),
+    ("p", float("nan")),
+    ("p", float("inf")),
+    ("p", 3),
+    ("p", True),
+    ("s", -1),
+    ("s", float("nan")),
+    ("s", True),
+    ("s", 2**64 - 1),
+    ("s", -0.0),
+    ("t", True),
+    ("t", 1.5),
+    ("t", "2021-02-22T15:51:45Z"),
+    ("S", ""),
+    ("S", b"SPY"),
+    ("x", None),
+    ("x", 0),
+    ("c", None),
+    ("c", [["I"]]),
+    ("c", ["@"] * 20),
+    ("c", [1]),
+    ("i", True),
+    ("i", 1.5),
+    ("z", {"a": [1]}),
+    ("z", [1]),
+    ("S", ["SPY"]),
+    ("p", _FLOAT_WITH_HEAD),
+    ("i", _INT_WITH_HEAD),
+    ("q", 1),
+    ("z", {(1,): 2}),
+]
 
 
 @settings(max_examples=200, deadline=None)
@@ -328,7 +349,13 @@ def test_the_heads_bytes_inside_values_do_not_fool_the_frame_path():
     assert frame.count(_HEAD) == 4  # two real heads, two inside values
     assert _stock_trades(frame) is None
     assert parse_frame(frame).ticks[0] == (
-        "QQQ", ns, _FLOAT_WITH_HEAD, 1.0, "D", ("@", "I"), _INT_WITH_HEAD
+        "QQQ",
+        ns,
+        _FLOAT_WITH_HEAD,
+        1.0,
+        "D",
+        ("@", "I"),
+        _INT_WITH_HEAD,
     )
     smuggled = msgpack.packb([{"z": b"\x89", "T": "t"}, good])  # bin value, then "T":"t"
     assert smuggled.count(_HEAD) == 2
@@ -354,13 +381,35 @@ def test_frames_the_frame_path_cannot_vouch_for_go_message_by_message(odd):
 
 
 def _cancel(t):
-    return {"T": "x", "S": "QQQ", "i": 96921, "x": "D", "p": 126.55, "s": 1, "a": "C", "t": t,
-            "z": "C"}
+    return {
+        "T": "x",
+        "S": "QQQ",
+        "i": 96921,
+        "x": "D",
+        "p": 126.55,
+        "s": 1,
+        "a": "C",
+        "t": t,
+        "z": "C",
+    }
 
 
 def _correction(t):
-    return {"T": "c", "S": "QQQ", "x": "D", "oi": 96921, "op": 126.55, "os": 1, "oc": ["@"],
-            "ci": 96922, "cp": 126.5, "cs": 2, "cc": ["@", "I"], "t": t, "z": "C"}
+    return {
+        "T": "c",
+        "S": "QQQ",
+        "x": "D",
+        "oi": 96921,
+        "op": 126.55,
+        "os": 1,
+        "oc": ["@"],
+        "ci": 96922,
+        "cp": 126.5,
+        "cs": 2,
+        "cc": ["@", "I"],
+        "t": t,
+        "z": "C",
+    }
 
 
 def test_cancels_and_corrections_come_out_beside_the_trades():

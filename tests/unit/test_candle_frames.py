@@ -209,8 +209,10 @@ def test_a_text_scale_or_infinity_in_the_sample_uses_the_row_path(tmp_path: Path
     assert_bit_exact(read(path, "NQ", T0, end), oracle(path, "NQ", T0, end), "NQ")
 
 
-@pytest.mark.parametrize(("column", "value"), [("close", "'abc'"), ("volume", "x'00'"),
-                                               ("tick_count", "'many'"), ("backfilled", "2.5")])
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("close", "'abc'"), ("volume", "x'00'"), ("tick_count", "'many'"), ("backfilled", "2.5")],
+)
 def test_a_value_of_another_type_mid_range_is_never_read_as_a_number(tmp_path, column, value):
     """Arithmetic in SQLite turns text into 0; the aggregate must refuse, and the row path
     then reads what is really there (text in a number column is a corrupt file: it raises)."""

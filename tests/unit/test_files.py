@@ -75,7 +75,7 @@ def test_naive_times_are_read_in_the_zone_with_dst(tmp_path: Path):
                  "2023-03-12 02:30:00,2,1\n"     # does not exist: bad row
                  "2023-03-13 09:30:00,3,1\n"     # EDT, -04:00
                  "2023-11-05 01:30:00,4,1\n"     # ambiguous: first occurrence (EDT)
-                 "2023-11-06 09:30:00,5,1\n")    # fmt: skip
+                 "2023-11-06 09:30:00,5,1\n")  # fmt: skip
     report = ReadReport(str(path))
     ticks = ticks_of(path, report=report)
     assert [t[1] for t in ticks] == [
@@ -91,7 +91,14 @@ def test_nq_candles_naive_eastern(shared_data: Path):
     assert len(candles) == 14_714
     c = candles[0]
     assert (c.symbol, c.start, c.open, c.high, c.low, c.close, c.volume) == (
-        "NQ", ns("2023-11-19T23:00:00+00:00"), 15895.0, 15903.75, 15888.0, 15893.25, 571)
+        "NQ",
+        ns("2023-11-19T23:00:00+00:00"),
+        15895.0,
+        15903.75,
+        15888.0,
+        15893.25,
+        571,
+    )
     assert all(b.start > a.start for a, b in zip(candles, candles[1:], strict=False))
 
 

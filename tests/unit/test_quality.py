@@ -108,7 +108,8 @@ def test_a_flagged_outlier_stays_in_the_candle_and_is_reported():
     assert v.stats()["by_kind"] == {"price_outlier": 2} and v.stats()["passed"] == 403
     events = v.drain_events()
     assert [(e.data["kind"], e.data["count"], e.data["action"]) for e in events] == [
-        ("price_outlier", 2, "flagged")]
+        ("price_outlier", 2, "flagged")
+    ]
     assert events[0].data["price"] == 100.9
 
 
@@ -207,8 +208,13 @@ def test_an_unhashable_id_is_compared_not_indexed():
 
 def test_malformed_ticks_are_counted_and_dropped():
     v, ts = warmed()
-    bad = [5, ("SPY",), ("SPY", "later", 100.0, 1.0, "", None, None),
-           ("SPY", ts, 100.0, 1.0, "", None), (None, ts, 100.0, 1.0, "", None, None)]
+    bad = [
+        5,
+        ("SPY",),
+        ("SPY", "later", 100.0, 1.0, "", None, None),
+        ("SPY", ts, 100.0, 1.0, "", None),
+        (None, ts, 100.0, 1.0, "", None, None),
+    ]
     good = ("SPY", ts + 1, 100.0, 1.0, "", None, None)
     assert v.filter_ticks([*bad, good]) == [good]
     assert v.stats()["by_kind"] == {"malformed": 5}
@@ -439,8 +445,9 @@ def test_never_drops_a_clean_tick(rows: list, batch: int):
 
 
 # ---- the same verdicts for any split into batches -----------------------------------------
-SMALL = QualityPolicy(price_window=6, sample_every=2, min_samples=4,
-                      level_shift_ticks=2)  # every mechanism turns often
+SMALL = QualityPolicy(
+    price_window=6, sample_every=2, min_samples=4, level_shift_ticks=2
+)  # every mechanism turns often
 CLOCK_NOW = T0 + 3000 * 10**9
 KINDS = ["clean"] * 40 + ["drift", "int_size", "outlier"] * 3 + [
     "far", "bad_price", "bad_size", "dup", "again", "again", "same_time", "same_time", "back",

@@ -98,7 +98,7 @@ def overlay_from_levels(
         ov.liq1 = (int(levels["liq1_time"]), float(levels["liq1_price"]))
     if levels.get("liq2_time") is not None and levels.get("liq2_price") is not None:
         ov.liq2 = (int(levels["liq2_time"]), float(levels["liq2_price"]))
-    idx = [levels.get(k) for k in ("high_index", "low_index") if levels.get(k) is not None]
+    idx = [levels[k] for k in ("high_index", "low_index") if levels.get(k) is not None]
     if idx:
         first = min(idx)
         ov.box_start = _time_at(first, index, time, candle_times)
@@ -234,12 +234,12 @@ def layout_candles(
         for mark, label in ((overlay.liq1, "1"), (overlay.liq2, "2")):
             if mark is None:
                 continue
-            x = col_for(mark[0], False)
-            if x is None or not lo <= mark[1] <= hi:
+            mx = col_for(mark[0], False)
+            if mx is None or not lo <= mark[1] <= hi:
                 continue
             r = _sub(mark[1], lo, hi, sub_n) // 2 + (-1 if above else 1)
             if 0 <= r < price_rows:
-                rows[r][x] = (label, "liq")
+                rows[r][mx] = (label, "liq")
     if volume_rows > 0:
         vmax = max(c.volume for c in visible) or 1.0
         steps = volume_rows * 8

@@ -23,8 +23,14 @@ STATUS_TEXT = {"late_ticks": "ticks all late"}
 Row = tuple[str, str, str]  # label, value, style
 
 
+def _section(h: dict[str, Any], key: str) -> dict[str, Any]:
+    """`h[key]` when it is a dict (a nested section of the health report), else empty."""
+    value = h.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _feed_state(h: dict[str, Any]) -> Row:
-    feed = h.get("feed") if isinstance(h.get("feed"), dict) else {}
+    feed = _section(h, "feed")
     state = feed.get("state")
     connected = h.get("connected")
     if state:
@@ -51,8 +57,8 @@ def _breaker(h: dict[str, Any]) -> Row:
 
 def health_rows(h: dict[str, Any], store_bytes: int | None) -> list[Row]:
     """The figures shown, as plain rows (also what decides whether to redraw)."""
-    feed = h.get("feed") if isinstance(h.get("feed"), dict) else {}
-    buf = h.get("buffer") if isinstance(h.get("buffer"), dict) else {}
+    feed = _section(h, "feed")
+    buf = _section(h, "buffer")
     util = None
     if buf.get("maxsize"):
         util = 100.0 * float(buf.get("size", 0)) / float(buf["maxsize"])

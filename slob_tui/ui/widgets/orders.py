@@ -81,7 +81,7 @@ class OrdersPanel(Static):
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(render_orders((), ()), id=id)
-        self._shown: tuple = ()
+        self._shown: tuple[tuple[tuple[object, ...], ...], ...] = ()
         self.border_title = "Orders & positions"
 
     def show(self, snapshot: EngineSnapshot) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual.widgets import Static
 
@@ -19,7 +21,7 @@ STATE_STYLE = {
 KEY_NUMBERS = ("liq1_price", "high", "low", "liq2_price", "entry", "stop", "target", "rr")
 
 
-def _numbers(levels: dict) -> str:
+def _numbers(levels: dict[str, Any]) -> str:
     parts = []
     for key in KEY_NUMBERS:
         if levels.get(key) is not None:
@@ -78,7 +80,7 @@ class SetupsPanel(Static):
     def __init__(self, *, tz: str = "UTC", id: str | None = None) -> None:  # noqa: A002
         super().__init__(render_setups((), tz), id=id)
         self.tz = tz
-        self._shown: tuple = ()
+        self._shown: tuple[tuple[str, int], ...] = ()
         self.border_title = "Setups"
 
     def show(self, snapshot: EngineSnapshot) -> bool:

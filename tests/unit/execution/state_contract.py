@@ -12,15 +12,29 @@ from .conftest import T0, triggered
 
 
 def _order(cid: str, status: OrderStatus = OrderStatus.NEW, leg: str = "entry") -> OrderRecord:
-    return OrderRecord(Order(id=f"id-{cid}", client_order_id=cid, symbol="NQ", side=Side.BUY,
-                             qty=2, type="market", status=status, leg=leg, setup_id="s1",
-                             created_at=T0, updated_at=T0), {"entry": 100.0, "stop": 95.0})
+    return OrderRecord(
+        Order(
+            id=f"id-{cid}",
+            client_order_id=cid,
+            symbol="NQ",
+            side=Side.BUY,
+            qty=2,
+            type="market",
+            status=status,
+            leg=leg,
+            setup_id="s1",
+            created_at=T0,
+            updated_at=T0,
+        ),
+        {"entry": 100.0, "stop": 95.0},
+    )
 
 
 async def check_contract(sm: StateManager) -> None:
     # setups: journal is idempotent, the live set follows the latest state
-    started = replace(triggered(5, Direction.SHORT, 1, 2, 0),
-                      state=SetupState.WATCHING_CONSOL, prev_state=None)
+    started = replace(
+        triggered(5, Direction.SHORT, 1, 2, 0), state=SetupState.WATCHING_CONSOL, prev_state=None
+    )
     assert await sm.record_setup(started) is True
     assert await sm.record_setup(started) is False  # re-derived after a restart
     assert [u.setup_id for u in await sm.live_setups()] == [started.setup_id]
@@ -34,8 +48,10 @@ async def check_contract(sm: StateManager) -> None:
     # tracker state round trip
     await sm.save_tracker("NQ", {"version": 1, "index": 3, "hist": [[1, 2.5]]})
     await sm.save_tracker("ES", {"version": 1, "index": 4})
-    assert await sm.load_trackers() == {"NQ": {"version": 1, "index": 3, "hist": [[1, 2.5]]},
-                                        "ES": {"version": 1, "index": 4}}
+    assert await sm.load_trackers() == {
+        "NQ": {"version": 1, "index": 3, "hist": [[1, 2.5]]},
+        "ES": {"version": 1, "index": 4},
+    }
 
     # orders: upsert by client id; the open set is mirrored in the hot store
     await sm.save_order(_order("a"))
@@ -57,9 +73,19 @@ async def check_contract(sm: StateManager) -> None:
     assert [r.order.client_order_id for r in await sm.orders(open_only=True)] == ["b"]
 
     # trades and the day's figures the risk limits read
-    trade = {"trade_id": "a", "setup_id": "s1", "symbol": "NQ", "direction": "LONG", "qty": 2,
-             "entry_price": 101.0, "exit_price": 96.0, "entry_ts": T0, "exit_ts": T0 + 600,
-             "exit_leg": "stop", "pnl": -10.0}
+    trade = {
+        "trade_id": "a",
+        "setup_id": "s1",
+        "symbol": "NQ",
+        "direction": "LONG",
+        "qty": 2,
+        "entry_price": 101.0,
+        "exit_price": 96.0,
+        "entry_ts": T0,
+        "exit_ts": T0 + 600,
+        "exit_leg": "stop",
+        "pnl": -10.0,
+    }
     assert await sm.record_trade(trade) is True and await sm.record_trade(trade) is False
     day = sm.day_of(T0)
     assert await sm.day_stats(day) == (1, -10.0)  # entries with a broker id count

@@ -11,10 +11,23 @@ from slob_tui.core.models import OrderStatus, Side
 from .conftest import T0, candle
 
 
-def bracket(side: Side = Side.BUY, stop: float = 95.0, target: float = 110.0,
-            cid: str = "b1", qty: float = 2.0, at: int = 0) -> OrderRequest:
-    return OrderRequest(cid, "NQ", side, qty, take_profit=target, stop_loss=stop,
-                        created_at=T0 + at * 60_000_000_000)
+def bracket(
+    side: Side = Side.BUY,
+    stop: float = 95.0,
+    target: float = 110.0,
+    cid: str = "b1",
+    qty: float = 2.0,
+    at: int = 0,
+) -> OrderRequest:
+    return OrderRequest(
+        cid,
+        "NQ",
+        side,
+        qty,
+        take_profit=target,
+        stop_loss=stop,
+        created_at=T0 + at * 60_000_000_000,
+    )
 
 
 async def started(broker: PaperBroker) -> None:
@@ -37,7 +50,8 @@ async def test_market_entry_fills_at_the_next_candles_open_not_the_current_one()
     entry = await b.get_order(placed[0].id)
     assert (entry.status, entry.filled_avg_price) == (OrderStatus.FILLED, 100.5)
     assert [(p.symbol, p.qty, p.avg_price, p.last_price) for p in await b.positions()] == [
-        ("NQ", 2.0, 100.5, 101)]
+        ("NQ", 2.0, 100.5, 101)
+    ]
     assert (await b.positions())[0].unrealized_pnl == pytest.approx(1.0)
 
 
@@ -119,8 +133,9 @@ async def test_duplicate_ids_bad_orders_and_buying_power_are_refused() -> None:
 async def test_stop_limit_fills_within_its_limit_or_rests() -> None:
     b = PaperBroker()
     await b.on_candle(candle(0, 100, 101, 99, 100, "BTC/USD"))
-    sl = await b.submit(OrderRequest("sl", "BTC/USD", Side.SELL, 1, "stop_limit",
-                                     limit_price=94.5, stop_price=95))
+    sl = await b.submit(
+        OrderRequest("sl", "BTC/USD", Side.SELL, 1, "stop_limit", limit_price=94.5, stop_price=95)
+    )
     await b.on_candle(candle(1, 92, 93, 91, 92, "BTC/USD"))  # gapped below the limit
     assert (await b.get_order(sl[0].id)).status is OrderStatus.NEW
     await b.on_candle(candle(2, 93, 94.8, 92, 94, "BTC/USD"))  # back up to the limit

@@ -26,11 +26,9 @@ def test_fixed_risk_loses_the_budget_at_the_stop() -> None:
     ("limits", "ctx", "qty", "needle"),
     [
         (RiskLimits(max_qty=2), RiskContext(), 3, "max_qty"),
-        (RiskLimits(max_open_positions=1), RiskContext(open_positions=1), 1,
-         "max_open_positions"),
+        (RiskLimits(max_open_positions=1), RiskContext(open_positions=1), 1, "max_open_positions"),
         (RiskLimits(max_trades_per_day=2), RiskContext(trades_today=2), 1, "max_trades_per_day"),
-        (RiskLimits(max_daily_loss=100), RiskContext(realized_pnl_today=-100), 1,
-         "max_daily_loss"),
+        (RiskLimits(max_daily_loss=100), RiskContext(realized_pnl_today=-100), 1, "max_daily_loss"),
         (RiskLimits(), RiskContext(kill_switch=True), 1, "kill switch"),
         (RiskLimits(), RiskContext(safe_mode=True), 1, "SAFE MODE"),
         (RiskLimits(), RiskContext(halted="broker position"), 1, "halted"),
@@ -48,10 +46,20 @@ def test_just_inside_every_limit_passes() -> None:
 
 
 def test_limits_from_settings_and_bad_values_name_the_key() -> None:
-    lim = RiskLimits.from_env({"SLOB_SIZING": "fixed_risk", "SLOB_RISK_PER_TRADE": "250",
-                               "SLOB_MAX_TRADES_PER_DAY": "4", "SLOB_MAX_DAILY_LOSS": "600"})
+    lim = RiskLimits.from_env(
+        {
+            "SLOB_SIZING": "fixed_risk",
+            "SLOB_RISK_PER_TRADE": "250",
+            "SLOB_MAX_TRADES_PER_DAY": "4",
+            "SLOB_MAX_DAILY_LOSS": "600",
+        }
+    )
     assert (lim.sizing, lim.risk_per_trade, lim.max_trades_per_day, lim.max_daily_loss) == (
-        "fixed_risk", 250.0, 4, 600.0)
+        "fixed_risk",
+        250.0,
+        4,
+        600.0,
+    )
     with pytest.raises(ConfigError, match="SLOB_MAX_QTY"):
         RiskLimits.from_env({"SLOB_MAX_QTY": "lots"})
     with pytest.raises(ConfigError, match="SLOB_RISK_PER_TRADE"):

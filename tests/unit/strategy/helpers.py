@@ -32,15 +32,26 @@ def _rows() -> list[tuple[str, float | None, float, float, float]]:
     while t < 15 * 60 + 30:
         i = t - 9 * 60
         low = 25300.0 if i == 100 else 25400.0
-        rows.append((at(t), 25420.0 if i == 0 else None, 25440.0 if i in (200, 389) else 25430.0,
-                     low, 25438.0 if t == 15 * 60 + 29 else 25420.0))
+        rows.append(
+            (
+                at(t),
+                25420.0 if i == 0 else None,
+                25440.0 if i in (200, 389) else 25430.0,
+                low,
+                25438.0 if t == 15 * 60 + 29 else 25420.0,
+            )
+        )
         t += 1
     rows.append(("15:30", 25440.0, 25452.0, 25435.0, 25445.0))  # LIQ #1
     for m in range(15):  # 15:31-15:45 rising
         h = 25455.0 + 4 * m
         rows.append((at(15 * 60 + 31 + m), None, h, h - 12, h - 2))
-    rows += [("15:46", None, 25509.0, 25504.0, 25506.0), ("15:47", None, 25510.0, 25506.0, 25507.0),
-             ("15:48", None, 25508.0, 25504.0, 25505.0), ("15:49", None, 25507.0, 25502.0, 25506.0)]
+    rows += [
+        ("15:46", None, 25509.0, 25504.0, 25506.0),
+        ("15:47", None, 25510.0, 25506.0, 25507.0),
+        ("15:48", None, 25508.0, 25504.0, 25505.0),
+        ("15:49", None, 25507.0, 25502.0, 25506.0),
+    ]
     for i in range(11):  # 15:50-16:00 rising towards the HIGH
         low = 25505.0 + 6 * i
         rows.append((at(15 * 60 + 50 + i), None, low + 10, low, low + 7))
@@ -95,8 +106,16 @@ def edit(candles: list[Candle], stamp: str, **fields: float) -> list[Candle]:
 
 def mirror(candles: list[Candle], pivot: float = 25500.0) -> list[Candle]:
     """Prices reflected around `pivot`: every SHORT rule becomes the LONG rule."""
-    return [replace(c, open=2 * pivot - c.open, high=2 * pivot - c.low, low=2 * pivot - c.high,
-                    close=2 * pivot - c.close) for c in candles]
+    return [
+        replace(
+            c,
+            open=2 * pivot - c.open,
+            high=2 * pivot - c.low,
+            low=2 * pivot - c.high,
+            close=2 * pivot - c.close,
+        )
+        for c in candles
+    ]
 
 
 def run(tracker, candles: list[Candle]) -> list:  # noqa: ANN001

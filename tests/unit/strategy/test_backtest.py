@@ -62,9 +62,22 @@ def test_fill_beyond_stop_is_cancelled() -> None:
 def test_stats_drawdown_and_rates() -> None:
     recs = []
     for i, r in enumerate([2.0, -1.0, -1.0, 3.0]):
-        recs.append(SetupRecord(f"s{i}", "NQ", "SHORT", "TRIGGERED", None, i, i, i,
-                                outcome="win" if r > 0 else "loss", exit_time=i,
-                                r_multiple=r, points=r * 10))
+        recs.append(
+            SetupRecord(
+                f"s{i}",
+                "NQ",
+                "SHORT",
+                "TRIGGERED",
+                None,
+                i,
+                i,
+                i,
+                outcome="win" if r > 0 else "loss",
+                exit_time=i,
+                r_multiple=r,
+                points=r * 10,
+            )
+        )
     recs.append(SetupRecord("x", "NQ", "LONG", "INVALIDATED", "RETRACE", 9, 9, 9))
     stats, equity = compute_stats(recs, 100)
     assert [e[1] for e in equity] == [2.0, 1.0, 0.0, 3.0]

@@ -12,19 +12,37 @@ def test_defaults_are_the_spec_values() -> None:
     p = SlobParams()
     assert (p.high_confirm, p.low_confirm, p.consol_min, p.consol_max) == (5, 3, 15, 120)
     assert (p.range_min_pct, p.range_max_pct, p.liq2_min_wait, p.liq2_timeout) == (
-        0.10, 0.50, 5, 20)
+        0.10,
+        0.50,
+        5,
+        20,
+    )
     assert (p.nowick_max_wick, p.retrace_pct, p.entry_timeout, p.spike_ratio) == (
-        0.20, 0.40, 20, 2.0)
+        0.20,
+        0.40,
+        20,
+        2.0,
+    )
     assert (p.sl_buffer, p.spike_buffer, p.tp_buffer, p.tp_mode, p.swing_k) == (
-        1.0, 2.0, 1.0, "tp1", 2)
+        1.0,
+        2.0,
+        1.0,
+        "tp1",
+        2,
+    )
     assert (p.gap_pct, p.gap_check, p.min_quality, p.min_rr) == (0.04, True, 0.0, 0.0)
     assert (p.session_tz, p.ref_window, p.trade_window, p.close_time) == (
-        "Europe/Stockholm", "09:00-15:30", "15:30-22:00", "22:00")
+        "Europe/Stockholm",
+        "09:00-15:30",
+        "15:30-22:00",
+        "22:00",
+    )
 
 
 def test_overrides_are_typed() -> None:
-    p = SlobParams.from_overrides(parse_param_args(
-        ["high_confirm=4", "gap_check=off", "retrace_pct=0.5", "tp_mode=tp2"]))
+    p = SlobParams.from_overrides(
+        parse_param_args(["high_confirm=4", "gap_check=off", "retrace_pct=0.5", "tp_mode=tp2"])
+    )
     assert (p.high_confirm, p.gap_check, p.retrace_pct, p.tp_mode) == (4, False, 0.5, "tp2")
 
 

@@ -63,7 +63,11 @@ def test_worked_example_triggers_short_at_1631_with_spec_levels() -> None:
     assert (lv["stop"], lv["target"], lv["entry"]) == (25593.0, 25501.0, 25572.0)
     assert lv["entry_index"] == trig.index + 1
     assert (lv["high"], lv["low"], lv["liq1_price"], lv["liq2_price"]) == (
-        25587.0, 25542.0, 25452.0, 25592.0)
+        25587.0,
+        25542.0,
+        25452.0,
+        25592.0,
+    )
     assert hm(worked_example()[lv["nw_index"]].start) == "16:25"
     assert hm(worked_example()[lv["high_index"]].start) == "16:01"
     assert hm(worked_example()[lv["low_index"]].start) == "16:11"
@@ -111,14 +115,14 @@ def test_setup_id_is_derived_from_symbol_direction_and_start_time(side: str) -> 
         ({"min_quality": 1.0}, "16:26", "LOW_QUALITY"),
     ],
 )
-def test_parameter_driven_invalidations(side: str, overrides: dict, stamp: str,
-                                        reason: str) -> None:
+def test_parameter_driven_invalidations(
+    side: str, overrides: dict, stamp: str, reason: str
+) -> None:
     events = _events(_series(side), **overrides)
     inv = _first(events, EventType.SETUP_INVALIDATED)
     assert (inv.reason, hm(inv.time)) == (reason, stamp)
     assert inv.direction.value == side
-    assert not any(e.type is EventType.SETUP_TRIGGERED and e.data.time < inv.time
-                   for e in events)
+    assert not any(e.type is EventType.SETUP_TRIGGERED and e.data.time < inv.time for e in events)
 
 
 def test_retrace_invalidates(side: str) -> None:
@@ -134,13 +138,16 @@ def test_market_closed_invalidates_live_candidate(side: str) -> None:
     events = _events([*cut, late])
     inv = events[-1].data
     assert (inv.reason, hm(inv.time), inv.prev_state.value) == (
-        "MARKET_CLOSED", "22:00", "WATCHING_LIQ2")
+        "MARKET_CLOSED",
+        "22:00",
+        "WATCHING_LIQ2",
+    )
     assert inv.index == len(cut)
 
 
 def test_missing_minute_is_a_data_gap_unless_gap_check_is_off(side: str) -> None:
     base = _series(side)
-    candles = base[: find(base, "16:20")] + base[find(base, "16:21"):]
+    candles = base[: find(base, "16:20")] + base[find(base, "16:21") :]
     inv = _first(_events(candles), EventType.SETUP_INVALIDATED)
     assert (inv.reason, hm(inv.time)) == ("DATA_GAP", "16:21")
     # the next candidate starts on the following candle
@@ -154,9 +161,12 @@ def test_open_gap_and_gap_filled_candles_are_data_gaps(side: str) -> None:
     base = _series(side)
     i = find(base, "16:20")
     jumped = list(base)
-    jumped[i] = replace(base[i], open=base[i - 1].close + (20 if side == "SHORT" else -20),
-                        high=max(base[i].high, base[i - 1].close + 20),
-                        low=min(base[i].low, base[i - 1].close - 20))
+    jumped[i] = replace(
+        base[i],
+        open=base[i - 1].close + (20 if side == "SHORT" else -20),
+        high=max(base[i].high, base[i - 1].close + 20),
+        low=min(base[i].low, base[i - 1].close - 20),
+    )
     inv = _first(_events(jumped), EventType.SETUP_INVALIDATED)
     assert (inv.reason, hm(inv.time)) == ("DATA_GAP", "16:20")
     filled = list(base)
@@ -167,8 +177,11 @@ def test_open_gap_and_gap_filled_candles_are_data_gaps(side: str) -> None:
 
 def test_higher_high_before_min_wait_returns_to_consolidation(side: str) -> None:
     events = _events(_series(side), liq2_min_wait=15)
-    back = [e.data for e in events if e.type is EventType.SETUP_TRANSITION
-            and e.data.state.value == "WATCHING_CONSOL"]
+    back = [
+        e.data
+        for e in events
+        if e.type is EventType.SETUP_TRANSITION and e.data.state.value == "WATCHING_CONSOL"
+    ]
     assert back and (back[0].reason, hm(back[0].time)) == ("HIGH_REPLACED", "16:26")
     assert back[0].levels["high" if side == "SHORT" else "low"] == _px(side, 25592.0)
 
@@ -176,11 +189,16 @@ def test_higher_high_before_min_wait_returns_to_consolidation(side: str) -> None
 def test_lower_low_in_liq2_unconfirms_and_rearms(side: str) -> None:
     candles = _edit(side, _series(side), "16:20", low=25540.0)
     events = _events(candles)
-    trans = [(e.data.state.value, e.data.reason, hm(e.data.time)) for e in events
-             if e.type is EventType.SETUP_TRANSITION]
-    assert trans[:3] == [("WATCHING_LIQ2", None, "16:15"),
-                         ("WATCHING_CONSOL", "LOW_REPLACED", "16:20"),
-                         ("WATCHING_LIQ2", None, "16:23")]
+    trans = [
+        (e.data.state.value, e.data.reason, hm(e.data.time))
+        for e in events
+        if e.type is EventType.SETUP_TRANSITION
+    ]
+    assert trans[:3] == [
+        ("WATCHING_LIQ2", None, "16:15"),
+        ("WATCHING_CONSOL", "LOW_REPLACED", "16:20"),
+        ("WATCHING_LIQ2", None, "16:23"),
+    ]
     # LIQ #2 at 16:26 is only 3 candles after the LOW's new confirmation (16:23): a new HIGH
     assert trans[3] == ("WATCHING_CONSOL", "HIGH_REPLACED", "16:26")
 
