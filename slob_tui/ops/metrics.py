@@ -31,8 +31,9 @@ def health_verdict(
     market_open: Callable[[int], bool],
     health: dict[str, Any] | None = None,
 ) -> tuple[bool, dict[str, Any]]:
-    """Healthy unless the engine stopped, its feed failed, or no candle closed for longer than
-    `stale_after_s` of engine time while the market is open: progress, not a heartbeat."""
+    """Healthy unless the engine stopped, its feed failed, its stores refuse writes (trading is
+    halted then), or no candle closed for longer than `stale_after_s` of engine time while the
+    market is open: progress, not a heartbeat."""
     h = engine.health() if health is None else health
     now = engine.clock.now_ns()
     is_open = bool(market_open(now))
@@ -42,6 +43,8 @@ def health_verdict(
         problems.append(f"engine stopped ({engine.stop_reason or 'no reason'})")
     if engine.feed_error is not None:
         problems.append("feed failed")
+    if h.get("status") == "store_fault":
+        problems.append(f"store fault: {(h.get('storage') or {}).get('fault') or 'writes refused'}")
     if is_open and since is not None and since > stale_after_s:
         problems.append(f"no candle processed for {since:.0f} s (limit {stale_after_s:.0f} s)")
     body = {

@@ -220,6 +220,23 @@ async def test_stall_while_market_closed_is_healthy(clock):
     assert not ok and body["problems"][0].startswith("engine stopped")
 
 
+async def test_a_store_fault_turns_healthz_red(clock):
+    """The node reports `store_fault` while its stores refuse writes (trading is halted then):
+    /healthz must answer 503 with the reason, so a supervisor or a probe sees it."""
+    engine = LiveTradingEngine(ScriptedFeed(), clock=clock, enable_tracker=False)
+    await engine.start()
+    try:
+        storage = {"ok": False, "fault": "candle store: database or disk is full"}
+        fault = {**engine.health(), "status": "store_fault", "storage": storage}
+        ok, body = health_verdict(engine, 120, market_open=lambda _ns: False, health=fault)
+        assert not ok
+        assert body["problems"] == ["store fault: candle store: database or disk is full"]
+        ok, _ = health_verdict(engine, 120, market_open=lambda _ns: False)
+        assert ok
+    finally:
+        await engine.stop("test over")
+
+
 async def test_bad_requests_get_clear_answers(rig):
     _, _, server, client, *_ = rig
     assert (await client.get("/nope")).status_code == 404
