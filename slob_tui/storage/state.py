@@ -49,6 +49,14 @@ class OrderRecord:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+INSERT_FILL = "INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def _fill_row(f: Fill) -> tuple[Any, ...]:
+    return (f.execution_id, f.order_id, f.client_order_id, f.symbol, f.side.value, f.qty,
+            f.price, f.ts)  # fmt: skip
+
+
 def _order_row(rec: OrderRecord) -> tuple[Any, ...]:
     o = rec.order
     return (
@@ -364,17 +372,8 @@ class StateManager:
             with conn:
                 added = (
                     conn.execute(
-                        "INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            f.execution_id,
-                            f.order_id,
-                            f.client_order_id,
-                            f.symbol,
-                            f.side.value,
-                            f.qty,
-                            f.price,
-                            f.ts,
-                        ),
+                        INSERT_FILL,
+                        _fill_row(f),
                     ).rowcount
                     > 0
                 )
@@ -404,17 +403,8 @@ class StateManager:
         """True if this execution was not known yet (a fill is never counted twice)."""
         return (
             await self.write(
-                "INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    f.execution_id,
-                    f.order_id,
-                    f.client_order_id,
-                    f.symbol,
-                    f.side.value,
-                    f.qty,
-                    f.price,
-                    f.ts,
-                ),
+                INSERT_FILL,
+                _fill_row(f),
             )
             > 0
         )
