@@ -4,11 +4,7 @@ a free loopback port: SQLite is the journal and the truth, Redis a cache rebuilt
 from __future__ import annotations
 
 import shutil
-import signal
-import socket
 import sqlite3
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,59 +15,17 @@ from slob_tui.core.retry import RetryPolicy
 from slob_tui.storage.errors import StateError
 from slob_tui.storage.hot import MirroredHot, RedisHot, SqliteHot
 from slob_tui.storage.state import StateManager
+from tests.servers import REDIS, RedisServer, free_port
 from tests.unit.execution.state_contract import check_contract
 
-REDIS = shutil.which("redis-server")
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "unversioned.db"
-
-
-class RedisServer:
-    """One redis-server process on a fixed port, without persistence: a restart starts empty,
-    as a Redis that lost its data does."""
-
-    def __init__(self, port: int, folder: Path) -> None:
-        self.port = port
-        self.folder = folder
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        assert REDIS is not None
-        self.proc = subprocess.Popen(
-            [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                assert self.proc.poll() is None, "redis-server exited at start"
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, decode_responses=True)
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RedisServer]:
     if REDIS is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = RedisServer(port, tmp_path)
+    srv = RedisServer(free_port(), tmp_path)
     srv.start()
     try:
         yield srv

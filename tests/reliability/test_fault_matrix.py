@@ -25,9 +25,7 @@ import errno
 import os
 import random
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -41,6 +39,7 @@ import pytest
 from slob_tui.node.config import STOP_TIMEOUT_S
 from slob_tui.node.node import BACKSTOP_GRACE_S
 from tests.reliability.test_crash_restart import NQ, _env, _final, _q
+from tests.servers import REDIS, RedisServer, free_port, tmpfs
 
 REPO = Path(__file__).resolve().parents[2]
 RUNS = int(os.environ.get("SLOB_RELIABILITY_RUNS", "1"))
@@ -48,7 +47,6 @@ SPEED = 86_400  # the NQ file's 15 days in about 15 s
 SLOW = 43_200  # about 30 s: room for a full disk to bite after the WAL's free pages are used
 STOP_S = 10.0  # SLOB_STOP_TIMEOUT_S for every run here
 MARGIN_S = 10.0  # interpreter start and exit on two shared cores
-REDIS = shutil.which("redis-server")
 DEMO_SPEED = 600  # ten market minutes a second
 DEMO_S = 30.0
 
@@ -194,58 +192,17 @@ class Disk:
 
 @pytest.fixture
 def disk(tmp_path: Path) -> Iterator[Disk]:
-    mount = tmp_path / "disk"
-    mount.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root: run the fault matrix as root (CI does)")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)  # fmt: skip
-    assert done.returncode == 0, f"mount -t tmpfs failed: {done.stderr}"
-    try:
+    with tmpfs(tmp_path / "disk", "24m") as mount:
         yield Disk(mount)
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-class Redis:
-    def __init__(self, folder: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.folder = folder
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        assert REDIS is not None
-        self.proc = subprocess.Popen(
-            [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[Redis]:
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     if REDIS is None:
         pytest.fail("redis-server is not installed (apt-get install redis-server)")
-    server = Redis(tmp_path)
+    server = RedisServer(free_port(), tmp_path)
     server.start()
     try:
         yield server
@@ -291,7 +248,7 @@ def demo_reference(tmp_path_factory: pytest.TempPathFactory) -> dict:
 @pytest.mark.reliability
 @pytest.mark.parametrize("moment", _moments("redis"))
 def test_redis_killed_and_restarted(
-    moment: float, tmp_path: Path, demo_reference: dict, redis_server: Redis
+    moment: float, tmp_path: Path, demo_reference: dict, redis_server: RedisServer
 ) -> None:
     """Redis is a copy of SQLite: losing it mid-run costs nothing and stops nothing, and the
     copy is rebuilt once it is back."""
