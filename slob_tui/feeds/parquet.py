@@ -109,6 +109,42 @@ def _batches(path: Path, wanted: list[str], chunk_rows: int) -> Iterator[Any]:
         raise UsageError(f"cannot read {path}: {exc}") from exc
 
 
+def _timed_batches(
+    path: Path, names: dict[str, str | None], tz: str, chunk_rows: int
+) -> Iterator[tuple[Any, Any, int]]:
+    """(batch, its time column as int ns UTC, the batch's first row number) for every batch
+    with rows; the time rule is read from the first value, once per file."""
+    import pyarrow as pa
+
+    time_name = names["time"]
+    assert time_name is not None
+    field_type = _open(path).schema_arrow.field(time_name).type
+    wanted = [n for n in dict.fromkeys(names.values()) if n]
+    rule: TimeRule | None = None
+    seen = 0
+    for batch in _batches(path, wanted, chunk_rows):
+        if not batch.num_rows:
+            continue
+        if rule is None:
+            rule = _time_rule(field_type, batch.column(time_name)[0].as_py(), tz, path, time_name)
+        try:
+            ns = _to_utc_ns(batch.column(time_name), rule)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise UsageError(f"{path}: column {time_name!r}: {exc}") from exc
+        yield batch, ns, seen
+        seen += batch.num_rows
+
+
+def _all_valid(columns: list[Any]) -> Any:
+    """A mask of the rows where every one of `columns` has a value."""
+    import pyarrow.compute as pc
+
+    valid = pc.is_valid(columns[0])
+    for column in columns[1:]:
+        valid = pc.and_(valid, pc.is_valid(column))
+    return valid
+
+
 def tick_chunks(
     path: Path, names: dict[str, str | None], tz: str, chunk_rows: int
 ) -> Iterator[tuple[TickColumns, list[int]]]:
@@ -117,39 +153,18 @@ def tick_chunks(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    wanted = [n for n in dict.fromkeys(names.values()) if n]
-    file = _open(path)
     time_name = names["time"]
-    assert time_name is not None
-    field_type = file.schema_arrow.field(time_name).type
-    rule: TimeRule | None = None
-    seen = 0
-    for batch in _batches(path, wanted, chunk_rows):
-        n = batch.num_rows
-        if not n:
-            continue
-        if rule is None:
-            rule = _time_rule(field_type, batch.column(time_name)[0].as_py(), tz, path, time_name)
-        try:
-            ns = _to_utc_ns(batch.column(time_name), rule)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise UsageError(f"{path}: column {time_name!r}: {exc}") from exc
+    for batch, ns, seen in _timed_batches(path, names, tz, chunk_rows):
         arrays = dict(zip(batch.schema.names, batch.columns, strict=True))
         arrays[time_name] = ns
         table = pa.table(arrays)
-        required = [names["time"], names["price"], names["size"]]
-        valid = None
-        for name in required:
-            ok = pc.is_valid(table.column(name))
-            valid = ok if valid is None else pc.and_(valid, ok)
+        valid = _all_valid([table.column(names[r]) for r in ("time", "price", "size")])
         bad: list[int] = []
-        if table.num_rows and not pc.all(valid).as_py():
+        if not pc.all(valid).as_py():
             bad = [seen + i for i in pc.indices_nonzero(pc.invert(valid)).to_pylist()]
             table = table.filter(valid)
-        seen += n
-        roles = {**names, "time": time_name}
         if table.num_rows:
-            yield tick_columns(table, roles, None), bad
+            yield tick_columns(table, {**names, "time": time_name}, None), bad
         elif bad:
             yield TickColumns(ts=_empty_ns(), price=_empty_ns(), size=[]), bad
 
@@ -167,27 +182,11 @@ def candle_chunks(
     are dropped and their row numbers given under "bad"."""
     import pyarrow.compute as pc
 
-    wanted = [n for n in dict.fromkeys(names.values()) if n]
-    file = _open(path)
-    time_name = names["time"]
-    assert time_name is not None
-    field_type = file.schema_arrow.field(time_name).type
-    rule: TimeRule | None = None
-    seen = 0
-    for batch in _batches(path, wanted, chunk_rows):
-        n = batch.num_rows
-        if not n:
-            continue
-        if rule is None:
-            rule = _time_rule(field_type, batch.column(time_name)[0].as_py(), tz, path, time_name)
+    for batch, ns, seen in _timed_batches(path, names, tz, chunk_rows):
         cols = {role: batch.column(name) for role, name in names.items() if name}
-        cols["time"] = _to_utc_ns(cols["time"], rule)
-        valid = None
-        for role in ("time", "open", "high", "low", "close"):
-            ok = pc.is_valid(cols[role])
-            valid = ok if valid is None else pc.and_(valid, ok)
+        cols["time"] = ns
+        valid = _all_valid([cols[r] for r in ("time", "open", "high", "low", "close")])
         bad = [seen + i for i in pc.indices_nonzero(pc.invert(valid)).to_pylist()]
-        seen += n
         out: dict[str, list[Any]] = {
             role: (pc.filter(col, valid) if bad else col).to_pylist() for role, col in cols.items()
         }
