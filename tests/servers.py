@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import shutil
 import signal
 import socket
@@ -73,3 +74,19 @@ def tmpfs(mount: Path, size: str) -> Iterator[Path]:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill_disk(folder: Path) -> Path:
+    """Write `folder/filler` until ENOSPC, in 1 MB then 4 KB pieces (unbuffered: nothing left
+    to flush); delete the returned file to free the space."""
+    filler = folder / "filler"
+    with open(filler, "ab", buffering=0) as f:
+        for size in (1 << 20, 4096):
+            piece = b"\0" * size
+            while True:
+                try:
+                    f.write(piece)
+                except OSError as exc:
+                    assert exc.errno == errno.ENOSPC, exc
+                    break
+    return filler

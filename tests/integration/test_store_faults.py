@@ -8,7 +8,6 @@ and every candle the engine closed. Needs root for `mount -t tmpfs`.
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from slob_tui.node import NodeConfig, TradingNode
 from slob_tui.ops.alerts import AlertRouter
 from slob_tui.storage.candles import CandleStore
 from slob_tui.storage.errors import StoreError, StoreUnavailableError
-from tests.servers import tmpfs
+from tests.servers import fill_disk, tmpfs
 
 
 @pytest.fixture
@@ -32,20 +31,6 @@ def disk(tmp_path: Path) -> Iterator[Path]:
         pytest.skip("mounting a tmpfs needs root")
     with tmpfs(tmp_path / "disk", "8m") as mount:
         yield mount
-
-
-def fill(folder: Path) -> Path:
-    filler = folder / "filler"
-    with open(filler, "ab", buffering=0) as f:
-        for size in (1 << 20, 4096):
-            piece = b"\0" * size
-            while True:
-                try:
-                    f.write(piece)
-                except OSError as exc:
-                    assert exc.errno == errno.ENOSPC, exc
-                    break
-    return filler
 
 
 async def until(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
@@ -74,7 +59,7 @@ async def test_a_full_disk_halts_trading_says_why_and_loses_no_candle(disk: Path
     router.start()
     await node.start()
     await until(lambda: len(closed) > 20, 30, "candles flowing")
-    filler = fill(disk)
+    filler = fill_disk(disk)
 
     def faulted() -> bool:
         return node.health()["status"] == "store_fault"
@@ -113,7 +98,7 @@ async def test_a_disk_full_past_the_give_up_time_stops_the_node_for_a_restart(
     node.bus.subscribe(EventType.ERROR, events.append)
     run = asyncio.create_task(node.run(duration=120))
     await until(lambda: node.engine.candles_processed > 20, 30, "candles flowing")
-    filler = fill(disk)
+    filler = fill_disk(disk)
     try:
         with pytest.raises(StoreUnavailableError, match="stayed unwritable") as err:
             await asyncio.wait_for(run, 60)
@@ -137,7 +122,7 @@ async def test_the_candle_writer_retries_a_full_disk_by_itself_and_loses_nothing
     first = candles(500)
     store.enqueue(first[:10])
     await until(lambda: store.pending == 0, 10, "the first candles written")
-    filler = fill(disk)
+    filler = fill_disk(disk)
     store.enqueue(first[10:])  # the WAL grows: the disk refuses it
     await until(lambda: store.health.failing, 30, "the write refused")
     assert store.pending == 490 and store.overflowing
@@ -156,7 +141,7 @@ async def test_closing_on_a_full_disk_retries_until_its_timeout_then_says_so(
 ) -> None:
     store = await CandleStore(disk / "c.db", flush_interval=60).open()
     await store.upsert_many(candles(5))
-    filler = fill(disk)
+    filler = fill_disk(disk)
     store.enqueue(candles(3_000, start=1_800_000_000_000_000_000))
     loop = asyncio.get_running_loop()
     t0 = loop.time()

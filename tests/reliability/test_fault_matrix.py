@@ -21,7 +21,6 @@ tests/reliability/test_fault_matrix.py` hits each at N seeded moments.
 
 from __future__ import annotations
 
-import errno
 import os
 import random
 import re
@@ -39,7 +38,7 @@ import pytest
 from slob_tui.node.config import STOP_TIMEOUT_S
 from slob_tui.node.node import BACKSTOP_GRACE_S
 from tests.reliability.test_crash_restart import NQ, _env, _final, _q
-from tests.servers import REDIS, RedisServer, free_port, tmpfs
+from tests.servers import REDIS, RedisServer, fill_disk, free_port, tmpfs
 
 REPO = Path(__file__).resolve().parents[2]
 RUNS = int(os.environ.get("SLOB_RELIABILITY_RUNS", "1"))
@@ -175,16 +174,7 @@ class Disk:
         self.filler = path / "filler"
 
     def fill(self) -> None:
-        """Write until ENOSPC, in 1 MB then 4 KB pieces (unbuffered: nothing left to flush)."""
-        with open(self.filler, "ab", buffering=0) as f:
-            for size in (1 << 20, 4096):
-                piece = b"\0" * size
-                while True:
-                    try:
-                        f.write(piece)
-                    except OSError as exc:
-                        assert exc.errno == errno.ENOSPC, exc
-                        break
+        fill_disk(self.filler.parent)
 
     def free(self) -> None:
         self.filler.unlink()
