@@ -136,7 +136,8 @@ class OrderExecutor:
         `detached`: triggered setups are placed by a task of their own, in order, so that a
         remote broker's round trips and retries (seconds, with backoff) do not hold the candle
         pipeline while ticks pile up in the buffer. The paper broker stays attached: it fills
-        at the next candle's open, which needs the order placed before that candle.
+        at the next candle's open, which needs the order placed before that candle. So does
+        any broker in a replay, whose clock would otherwise run on while the order is out.
         """
         if detached:
             self._queue = asyncio.Queue()

@@ -304,7 +304,11 @@ async def test_detached_placement_frees_the_pipeline_and_keeps_the_order(server,
         assert len(s.of(EventType.ORDER_PLACED)) == 1  # attached: placed before the emit returns
 
 
-def test_the_engine_places_detached_with_alpaca_and_attached_with_paper(server, tmp_path) -> None:
+def test_the_engine_places_detached_with_alpaca_and_attached_with_paper_or_a_replay(
+    server, tmp_path
+) -> None:
+    """Detached, a replay at full speed ran on for an hour of market time while an Alpaca
+    order was out, and the order was then refused as a stale signal."""
     from slob_tui.config import load_settings
     from slob_tui.execution.wiring import BrokerSetup
     from slob_tui.node import NodeConfig, TradingNode
@@ -322,7 +326,12 @@ def test_the_engine_places_detached_with_alpaca_and_attached_with_paper(server, 
     paper = TradingNode(
         NodeConfig(db=str(tmp_path / "p.db"), settings=settings), feed=IdleFeed()
     ).executor
-    assert remote._queue is not None and paper._queue is None
+    replayed = TradingNode(  # the data drives the clock: it waits for the order
+        NodeConfig(db=str(tmp_path / "r.db"), settings=settings),
+        feed=IdleFeed("REPLAY"),
+        venue=alpaca,
+    ).executor
+    assert remote._queue is not None and paper._queue is None and replayed._queue is None
 
 
 async def test_malformed_trade_updates_are_skipped_counted_and_the_stream_goes_on(
