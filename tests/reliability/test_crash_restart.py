@@ -410,7 +410,7 @@ def test_kills_change_nothing(shared_data: Path, tmp_path: Path, symbol: str) ->
 
 
 @pytest.mark.reliability
-@pytest.mark.parametrize("symbol", ["QQQ"])
+@pytest.mark.parametrize("symbol", sorted(INSTRUMENTS))
 def test_kills_change_nothing_with_alpaca(shared_data: Path, tmp_path: Path, symbol: str) -> None:
     """The same matrix with orders through the local Alpaca: 2 kills by default,
     SLOB_RELIABILITY_RUNS for more."""
