@@ -107,7 +107,7 @@ def to_price_grid(x: float, decimals: int, up: bool) -> float:
     round down (for a bracket, the exits are on the side opposite the entry). On a market that
     trades on that grid, the order then fills exactly when the level is crossed; rounding to the
     nearest cent could fire a stop a tick before the strategy's stop was reached."""
-    scale = 10**decimals
+    scale = 10.0**decimals
     ticks = round(x * scale, 6)  # float noise: 165.66 * 100 is 16565.999999999998
     return round((math.ceil(ticks) if up else math.floor(ticks)) / scale, decimals)
 
