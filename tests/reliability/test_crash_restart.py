@@ -156,7 +156,7 @@ def _replay_cmd(data: Path, db: Path, instrument: str) -> list[str]:
     ]
 
 
-def _env(venue: AlpacaVenue | None) -> dict[str, str]:
+def _env(venue: AlpacaVenue | None = None) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -219,7 +219,7 @@ def _tables(db: Path) -> set[str]:
     return {r[0] for r in _q(db, "SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
-def _book(db: Path, venue: AlpacaVenue | None) -> dict:
+def _book(db: Path, venue: AlpacaVenue | None = None) -> dict:
     """What the broker holds: the paper book saved in the database, or the Alpaca venue's."""
     if venue is not None:
         return venue.book()
@@ -273,7 +273,7 @@ def _leg_names(db: Path) -> dict[str, str]:
     return {cid: f"{entry}:{leg}" for cid, leg, entry in rows if entry and leg != "entry"}
 
 
-def _final(db: Path, venue: AlpacaVenue | None) -> dict:
+def _final(db: Path, venue: AlpacaVenue | None = None) -> dict:
     book = _book(db, venue)
     filled = {o["client_order_id"]: o for o in book["orders"] if o["status"] == "filled"}
     fills = _q(
