@@ -66,19 +66,17 @@ class BracketEmulator:
     async def entry_filled(self, rec: OrderRecord, f: Fill) -> None:
         """Record the fill's R:R; close at once beyond the stop; else place emulated exits."""
         info = rec.info
-        long = info["direction"] == Direction.LONG.value
-        stop, target = float(info["stop"]), float(info["target"])
-        risk_pts = (f.price - stop) if long else (stop - f.price)
+        risk_pts = _risk_points(info, f.price)
         info["fill_price"] = f.price
         info["fill_ts"] = f.ts
-        info["actual_rr"] = (abs(target - f.price) / risk_pts) if risk_pts > 0 else None
+        info["actual_rr"] = _actual_rr(info, f.price)
         await self.ledger.save(rec)
         if risk_pts <= 0:
             log.warning(
                 "%s filled at %g, at or beyond the stop %g: closing it",
                 rec.order.client_order_id,
                 f.price,
-                stop,
+                float(info["stop"]),
             )
             await self.cancel_exits(rec, reason="entry filled beyond the stop")
             await self.close(
@@ -189,7 +187,9 @@ class BracketEmulator:
             "exit_leg": exit_rec.order.leg,
             "pnl": round((f.price - entry_px) * qty * sign * self._point_value(), 10),
             "planned_rr": info.get("planned_rr"),
-            "actual_rr": info.get("actual_rr"),
+            # the entry's fill may still be being handled (its reply and its stream update
+            # arrive together): its R:R then comes from the fill price, not from that note
+            "actual_rr": info["actual_rr"] if "actual_rr" in info else _actual_rr(info, entry_px),
         }
         if await self.ledger.state.record_trade(trade):
             self._emit(EventType.TRADE_CLOSED, trade)
@@ -261,3 +261,15 @@ class BracketEmulator:
             fresh = await self.ledger.get(cid)
             if fresh is not None and fresh.order.status is not OrderStatus.FILLED:
                 await self.orders.sync(fresh, placed[0], None)
+
+
+def _risk_points(info: dict[str, Any], price: float) -> float:
+    """Price distance from an entry filled at `price` to its stop (<= 0: at or beyond it)."""
+    stop = float(info["stop"])
+    return (price - stop) if info["direction"] == Direction.LONG.value else (stop - price)
+
+
+def _actual_rr(info: dict[str, Any], price: float) -> float | None:
+    """The target's distance over the stop's, from an entry filled at `price`."""
+    risk_pts = _risk_points(info, price)
+    return abs(float(info["target"]) - price) / risk_pts if risk_pts > 0 else None

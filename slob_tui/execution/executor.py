@@ -136,7 +136,8 @@ class OrderExecutor:
         `detached`: triggered setups are placed by a task of their own, in order, so that a
         remote broker's round trips and retries (seconds, with backoff) do not hold the candle
         pipeline while ticks pile up in the buffer. The paper broker stays attached: it fills
-        at the next candle's open, which needs the order placed before that candle.
+        at the next candle's open, which needs the order placed before that candle. So does
+        any broker in a replay, whose clock would otherwise run on while the order is out.
         """
         if detached:
             self._queue = asyncio.Queue()
@@ -420,16 +421,26 @@ class OrderExecutor:
                     return
 
     async def adopt(self, rec: OrderRecord, orders: list[Order]) -> None:
-        """Take the broker's view of a just-placed order (and its legs) into the state."""
+        """Take the broker's view of a just-placed order (and its legs) into the state.
+
+        The legs are recorded first, so whatever the entry's fill does to its exits finds
+        them; then the entry is brought in line before its legs, so an exit the reply already
+        shows filled (a venue may fill both before it answers) closes a trade whose entry fill
+        is known, instead of being taken for an exit without an entry."""
         main, legs = orders[0], orders[1:]
+        leg_recs = []
         for leg in legs:
-            leg_rec = await self.ledger.get(leg.client_order_id) or OrderRecord(
-                blank_leg(leg),
-                {"entry_cid": rec.order.client_order_id, "direction": rec.info["direction"]},
-            )
+            leg_rec = await self.ledger.get(leg.client_order_id)
+            if leg_rec is None:
+                info = {"entry_cid": rec.order.client_order_id, "direction": rec.info["direction"]}
+                leg_rec = self.ledger.canon(OrderRecord(blank_leg(leg), info))
+                leg_rec.order.parent_id = main.id
+                await self.ledger.save(leg_rec)
             leg_rec.order.parent_id = main.id
-            await self.sync(leg_rec, leg, None)
+            leg_recs.append(leg_rec)
         await self.sync(rec, main, None)
+        for leg_rec, leg in zip(leg_recs, legs, strict=True):
+            await self.sync(leg_rec, leg, None)
 
     # ---- broker updates -----------------------------------------------------------------
     async def on_update(self, up: OrderUpdate) -> None:

@@ -150,7 +150,10 @@ class ExecutionRuntime:
         self.recoveries = 0
         for etype in SETUP_EVENTS:
             engine.bus.subscribe(etype, self.on_setup_event)
-        executor.subscribe(detached=self.simulator is None)
+        # A remote broker's round trips leave the candle path, unless the data drives the
+        # clock (a replay): its time must not run on while an order is in flight, or how
+        # stale a signal is would depend on the machine's speed.
+        executor.subscribe(detached=self.simulator is None and not engine.data_driven_clock)
 
     @property
     def state_fault(self) -> str:

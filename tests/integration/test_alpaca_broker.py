@@ -13,15 +13,15 @@ from slob_tui.brokers.alpaca import AlpacaBroker, parse_ts
 from slob_tui.brokers.base import DuplicateOrderError, OrderRejectedError, OrderRequest
 from slob_tui.config import Settings
 from slob_tui.core.events import Event, EventType
-from slob_tui.core.models import Direction, OrderStatus, Side
+from slob_tui.core.models import NS_PER_MINUTE, Direction, OrderStatus, Side
 from slob_tui.core.retry import RetryPolicy
 from slob_tui.engine.bus import EventBus
 from slob_tui.errors import UsageError
 from slob_tui.execution.executor import OrderExecutor
 from slob_tui.execution.risk import RiskLimits
 from slob_tui.storage.state import StateManager
-from tests.fakes.alpaca import LocalAlpaca
-from tests.unit.execution.conftest import trigger_event, triggered
+from tests.fakes.alpaca import Bar, LocalAlpaca, ReplayFills
+from tests.unit.execution.conftest import T0, trigger_event, triggered
 
 KEY, SECRET = "PKBROKERTEST0001", "broker-secret-never-printed"
 
@@ -62,6 +62,13 @@ class DiesBeforeExits(AlpacaBroker):
         if req.leg != "entry":
             raise SystemExit("killed")
         return await super().submit(req)
+
+
+class DiesNever(AlpacaBroker):
+    """No trade_updates stream: what the executor learns comes with the REST replies."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **{**kwargs, "stream": False})
 
 
 class Setup:
@@ -297,7 +304,11 @@ async def test_detached_placement_frees_the_pipeline_and_keeps_the_order(server,
         assert len(s.of(EventType.ORDER_PLACED)) == 1  # attached: placed before the emit returns
 
 
-def test_the_engine_places_detached_with_alpaca_and_attached_with_paper(server, tmp_path) -> None:
+def test_the_engine_places_detached_with_alpaca_and_attached_with_paper_or_a_replay(
+    server, tmp_path
+) -> None:
+    """Detached, a replay at full speed ran on for an hour of market time while an Alpaca
+    order was out, and the order was then refused as a stale signal."""
     from slob_tui.config import load_settings
     from slob_tui.execution.wiring import BrokerSetup
     from slob_tui.node import NodeConfig, TradingNode
@@ -315,7 +326,12 @@ def test_the_engine_places_detached_with_alpaca_and_attached_with_paper(server, 
     paper = TradingNode(
         NodeConfig(db=str(tmp_path / "p.db"), settings=settings), feed=IdleFeed()
     ).executor
-    assert remote._queue is not None and paper._queue is None
+    replayed = TradingNode(  # the data drives the clock: it waits for the order
+        NodeConfig(db=str(tmp_path / "r.db"), settings=settings),
+        feed=IdleFeed("REPLAY"),
+        venue=alpaca,
+    ).executor
+    assert remote._queue is not None and paper._queue is None and replayed._queue is None
 
 
 async def test_malformed_trade_updates_are_skipped_counted_and_the_stream_goes_on(
@@ -343,3 +359,44 @@ async def test_malformed_trade_updates_are_skipped_counted_and_the_stream_goes_o
         await until(lambda: len(s.of(EventType.TRADE_CLOSED)) == 1)
         assert s.broker.malformed_updates == 5 and s.ex.health()["malformed_updates"] == 5
         assert s.broker.stream_reconnects == 0 and not s.broker._stream_task.done()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["rest-reply-only", "with-stream"])
+async def test_a_bracket_settled_before_the_reply_is_one_trade_with_its_rr(
+    tmp_path: Path, stream: bool
+) -> None:
+    """The venue fills the entry and then the stop before the submit's reply comes back (a
+    fast market): the reply holds the filled stop leg before its filled entry, and the stream
+    may tell of the fills while the reply is being taken in. Either way the trade is recorded
+    once, with the entry's R:R, as when the fills come one at a time."""
+    t = T0
+    bars = [
+        Bar(t, 400.0, 400.5, 399.5, 400.0),  # the trigger candle
+        Bar(t + NS_PER_MINUTE, 400.0, 400.2, 394.0, 395.0),  # the entry's, through the stop
+    ]
+    srv = LocalAlpaca([], KEY, SECRET, replay=ReplayFills({"QQQ": bars}, lambda _cid: t))
+    await srv.start()
+    try:
+        cls = AlpacaBroker if stream else DiesNever
+        async with Setup(srv, tmp_path / "s.db", broker_cls=cls) as s:
+            u = triggered(0, Direction.LONG, entry=400, stop=395.004, target=410.006, symbol="QQQ")
+            await s.ex.on_setup_event(trigger_event(u))
+            await until(lambda: len(s.of(EventType.TRADE_CLOSED)) == 1)
+            await asyncio.sleep(0.2)  # any late update from the stream has arrived
+            trades = s.of(EventType.TRADE_CLOSED)
+            assert len(trades) == 1
+            [trade] = trades
+            assert (trade["exit_leg"], trade["entry_price"], trade["exit_price"]) == (
+                "stop",
+                400.0,
+                395.0,
+            )
+            assert trade["actual_rr"] == pytest.approx((410.006 - 400.0) / (400.0 - 395.004))
+            assert trade["entry_ts"] == trade["exit_ts"] == t + NS_PER_MINUTE
+            assert {r.order.leg: r.order.status for r in await s.state.orders()} == {
+                "entry": OrderStatus.FILLED,
+                "stop": OrderStatus.FILLED,
+                "target": OrderStatus.CANCELED,
+            }
+    finally:
+        await srv.stop()
