@@ -513,7 +513,12 @@ def run_split(ticks: list, sizes: list[int], policy: QualityPolicy) -> tuple:
         out += v.filter_ticks(ticks[i : i + size])
         i, k = i + size, k + 1
     s = v.stats()
-    return out, s["ticks"], s["passed"], s["by_kind"], v.examples()
+    # the state the next batch is judged against: the minute's journal, samples and band
+    state = {
+        sym: (st.journal, st.sampled, list(st.window), st.lo, st.hi, st.last)
+        for sym, st in v._syms.items()
+    }
+    return out, s["ticks"], s["passed"], s["by_kind"], v.examples(), state
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -542,7 +547,7 @@ def test_the_reference_refreshed_at_a_new_minute_applies_to_the_rest_of_that_bat
     ticks.append(("SPY", nxt, 100.35, 1.0, "", None, None))
     ticks.append(("SPY", nxt + MS, 99.7, 1.0, "", None, None))
     ticks += [("SPY", nxt + (2 + i) * MS, 100.35, 1.0, "", None, None) for i in range(9)]
-    out, _, _, kinds, worst = run_split(ticks, sizes, SMALL)
+    out, _, _, kinds, worst, _ = run_split(ticks, sizes, SMALL)
     assert out == ticks and kinds == {"price_outlier": 1}
     assert worst["price_outlier"][0]["median"] == pytest.approx(100.185)
 
