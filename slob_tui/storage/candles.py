@@ -6,8 +6,8 @@ in time order on disk. `timestamp` is the candle's start as fixed-width ISO 8601
 (`2013-10-07T08:00:00.000Z`, readable in any SQLite tool; text order = time order, so range
 queries use the primary key). `ts_ns` repeats the start as integer nanoseconds so reads need no
 date parsing. The table is created and migrated with every other table of the file by `schema`
-(`ensure_schema` at open); the other tables (setups, orders, ...) belong to the StateManager and
-are never touched here.
+(the `Database` migrates the file at open); the other tables (setups, orders, ...) belong to
+the StateManager and are never touched here.
 
 The write path (rows and the multi-row upsert statement) is in `candle_rows`; the batches go
 through the file's one writer connection, the `Database` (`database.py`), which the node shares
