@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,7 +107,7 @@ class Setup:
         await self.broker.close()
         await self.state.close()
 
-    def of(self, etype: EventType) -> list[dict]:
+    def of(self, etype: EventType) -> list[Any]:
         return [e.data for e in self.events if e.type is etype]
 
 
@@ -116,7 +117,7 @@ async def test_bracket_placed_filled_and_closed_through_alpaca_py(server, tmp_pa
         u = triggered(0, Direction.LONG, entry=400, stop=395.004, target=410.006, symbol="QQQ")
         await s.ex.on_setup_event(trigger_event(u))
         [placed] = s.of(EventType.ORDER_PLACED)
-        body = server.trading.orders[placed["order_id"]]
+        body = server.trading.orders[placed.order_id]
         assert (
             body["order_class"] == "bracket"
             and body["client_order_id"] == "slob-QQQ-L-20231114221100-E"
@@ -130,12 +131,12 @@ async def test_bracket_placed_filled_and_closed_through_alpaca_py(server, tmp_pa
         server.set_price("QQQ", 410.5)
         await until(lambda: len(s.of(EventType.TRADE_CLOSED)) == 1)
         [trade] = s.of(EventType.TRADE_CLOSED)
-        assert (trade["exit_leg"], trade["entry_price"], trade["exit_price"]) == (
+        assert (trade.exit_leg, trade.entry_price, trade.exit_price) == (
             "target",
             400.0,
             410.01,
         )
-        await until(lambda: any(c["leg"] == "stop" for c in s.of(EventType.ORDER_CANCELLED)))
+        await until(lambda: any(c.leg == "stop" for c in s.of(EventType.ORDER_CANCELLED)))
         assert await s.broker.positions() == []
         assert {r.order.leg: r.order.status for r in await s.state.orders()} == {
             "entry": OrderStatus.FILLED,
@@ -151,7 +152,7 @@ async def test_insufficient_buying_power_is_rejected_once(server, tmp_path) -> N
         requests_before = server.rest.requests
         await s.ex.on_setup_event(trigger_event(u))
         [rej] = s.of(EventType.ORDER_REJECTED)
-        assert "403" in rej["reason"] and "insufficient buying power" in rej["reason"]
+        assert "403" in rej.reason and "insufficient buying power" in rej.reason
         assert server.rest.requests - requests_before == 1  # never retried
         assert server.trading.orders == {}
 
@@ -163,7 +164,7 @@ async def test_rate_limited_submit_is_retried_then_sent_once(server, tmp_path) -
         u = triggered(0, Direction.SHORT, entry=400, stop=405, target=390, symbol="QQQ")
         await s.ex.on_setup_event(trigger_event(u))
         assert s.ex.retries == 2 and s.of(EventType.ORDER_PLACED) == []
-        assert "429" in s.of(EventType.ERROR)[0]["error"]
+        assert "429" in s.of(EventType.ERROR)[0].error
         server.rest.limiter.per_minute = 200
         server.rest.limiter.hits.clear()  # the next minute
         assert await s.ex.reconcile() == []
@@ -219,7 +220,7 @@ async def test_emulated_crypto_bracket_survives_a_restart_between_legs(server, t
         assert len(server.trading.orders) == 3
         server.set_price("BTC/USD", 29_480.0)  # through the stop, above its limit
         await until(lambda: len(s.of(EventType.TRADE_CLOSED)) == 1)
-        await until(lambda: any(c["leg"] == "target" for c in s.of(EventType.ORDER_CANCELLED)))
+        await until(lambda: any(c.leg == "target" for c in s.of(EventType.ORDER_CANCELLED)))
         [trade] = s.of(EventType.TRADE_CLOSED)
         assert (trade["exit_leg"], trade["exit_price"]) == ("stop", 29_480.0)
         assert await s.broker.positions() == []
