@@ -222,7 +222,7 @@ async def test_emulated_crypto_bracket_survives_a_restart_between_legs(server, t
         await until(lambda: len(s.of(EventType.TRADE_CLOSED)) == 1)
         await until(lambda: any(c.leg == "target" for c in s.of(EventType.ORDER_CANCELLED)))
         [trade] = s.of(EventType.TRADE_CLOSED)
-        assert (trade["exit_leg"], trade["exit_price"]) == ("stop", 29_480.0)
+        assert (trade.exit_leg, trade.exit_price) == ("stop", 29_480.0)
         assert await s.broker.positions() == []
 
 
@@ -269,8 +269,8 @@ async def test_stream_reconnect_reconciles_and_counts_a_fill_once(server, tmp_pa
         await asyncio.sleep(0.2)  # let the stream's own copy of the fill arrive too
         assert s.broker.stream_reconnects == 1 and reconciled == [[]]
         [trade] = s.of(EventType.TRADE_CLOSED)
-        assert (trade["exit_leg"], trade["exit_price"], trade["pnl"]) == ("target", 390.0, 10.0)
-        assert [f["leg"] for f in s.of(EventType.ORDER_FILLED)] == ["entry", "target"]
+        assert (trade.exit_leg, trade.exit_price, trade.pnl) == ("target", 390.0, 10.0)
+        assert [f.leg for f in s.of(EventType.ORDER_FILLED)] == ["entry", "target"]
         [target] = [r for r in await s.state.orders() if r.order.leg == "target"]
         assert [f.qty for f in await s.state.fills(target.order.client_order_id)] == [1.0]
 
@@ -288,7 +288,7 @@ async def test_detached_placement_frees_the_pipeline_and_keeps_the_order(server,
         await s.bus.emit_and_wait(trigger_event(second))
         assert s.of(EventType.ORDER_PLACED) == []  # nothing sent while the pipeline ran
         await s.ex.drain()
-        placed = [p["client_order_id"] for p in s.of(EventType.ORDER_PLACED)]
+        placed = [p.client_order_id for p in s.of(EventType.ORDER_PLACED)]
         assert placed == ["slob-QQQ-L-20231114221100-E", "slob-QQQ-S-20231114221600-E"]
         assert len([o for o in server.trading.orders.values() if o["_parent"] is None]) == 2
     async with Setup(server, tmp_path / "t.db") as s:
