@@ -9,7 +9,7 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slob_tui.core.events import Event, EventType, check_payload
+from slob_tui.core.events import PAYLOAD_TYPES, Event, EventType, check_payload
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,8 @@ class EventBus:
 
     def emit(self, event: Event) -> None:
         """Deliver without waiting for async handlers (they run as tasks)."""
-        if self.check_payloads:
-            check_payload(event)
+        if self.check_payloads and type(event.data) is not PAYLOAD_TYPES[event.type]:
+            check_payload(event)  # a subclass passes; anything else is refused
         self.emitted += 1
         if self.history is not None:
             self.history.append(event)
@@ -89,8 +89,8 @@ class EventBus:
 
     async def emit_and_wait(self, event: Event) -> None:
         """Deliver and await every handler, in registration order."""
-        if self.check_payloads:
-            check_payload(event)
+        if self.check_payloads and type(event.data) is not PAYLOAD_TYPES[event.type]:
+            check_payload(event)  # a subclass passes; anything else is refused
         self.emitted += 1
         if self.history is not None:
             self.history.append(event)
