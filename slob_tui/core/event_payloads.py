@@ -8,7 +8,7 @@ dicts had, so the attach protocol's `dict` frames and the console's lines read a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any, TypeAlias
 
 from slob_tui.core.models import OrderStatus, Side
@@ -235,7 +235,8 @@ HealthPayload: TypeAlias = dict[str, Any]
 
 def payload_fields(payload: object) -> dict[str, Any]:
     """A payload as flat named values: what the console's lines and the attach protocol's
-    `dict` frames show (a finding's details beside its fixed fields)."""
+    `dict` frames show (a finding's details beside its fixed fields). An optional field
+    left at its default is left out, as the dicts these records replace left it out."""
     if isinstance(payload, DataQualityFinding):
         fixed: dict[str, Any] = {"kind": payload.kind}
         if payload.symbol:
@@ -246,7 +247,12 @@ def payload_fields(payload: object) -> dict[str, Any]:
     if isinstance(payload, dict):
         return payload
     if is_dataclass(payload) and not isinstance(payload, type):
-        return {f.name: getattr(payload, f.name) for f in fields(payload)}
+        values = {}
+        for f in fields(payload):
+            value = getattr(payload, f.name)
+            if f.default is MISSING or value != f.default:
+                values[f.name] = value
+        return values
     return {}
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import asdict
 from functools import partial
 from typing import Protocol
 
 from slob_tui.brokers.base import Broker, BrokerError, DuplicateOrderError, OrderRequest
-from slob_tui.core.event_payloads import TradeClosed, payload_fields
+from slob_tui.core.event_payloads import TradeClosed
 from slob_tui.core.events import EventPayload, EventType
 from slob_tui.core.models import Direction, Fill, Order, OrderStatus, Side
 from slob_tui.execution.gate import TradingGate
@@ -192,7 +193,7 @@ class BracketEmulator:
             planned_rr=info.get("planned_rr"),
             actual_rr=info.get("actual_rr"),
         )
-        if await self.ledger.state.record_trade(payload_fields(trade)):
+        if await self.ledger.state.record_trade(asdict(trade)):
             self._emit(EventType.TRADE_CLOSED, trade)
 
     async def cancel_exits(

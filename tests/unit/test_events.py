@@ -6,7 +6,14 @@ import dataclasses
 
 import pytest
 
-from slob_tui.core.event_payloads import ErrorReport, OrderFilled, SafeModeChange
+from slob_tui.core.event_payloads import (
+    DataQualityFinding,
+    ErrorReport,
+    KillSwitchNotice,
+    OrderFilled,
+    SafeModeChange,
+    payload_fields,
+)
 from slob_tui.core.events import (
     PAYLOAD_TYPES,
     Event,
@@ -67,3 +74,13 @@ def test_payload_narrows_or_refuses() -> None:
 
 def test_a_fill_event_says_when_it_filled() -> None:
     assert "ts" in {f.name for f in dataclasses.fields(OrderFilled)}
+
+
+def test_fields_shown_leave_out_optional_values_left_at_their_default() -> None:
+    assert payload_fields(ErrorReport("boom")) == {"error": "boom"}
+    assert payload_fields(KillSwitchNotice(False, "reset")) == {"active": False, "reason": "reset"}
+    assert payload_fields(DataQualityFinding("loop_stall", details={"seconds": 2.5})) == {
+        "kind": "loop_stall",
+        "seconds": 2.5,
+    }
+    assert payload_fields(EXAMPLES[EventType.ORDER_PLACED])["setup_id"] == "NQ-1"
