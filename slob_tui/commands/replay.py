@@ -97,7 +97,9 @@ class ReplayTally:
         bus.subscribe(EventType.TRADE_CLOSED, self._trade)
 
     def _trade(self, event: Event) -> None:
-        pnl = float((event.data or {}).get("pnl") or 0.0)
+        from slob_tui.core.event_payloads import TradeClosed
+
+        pnl = event.payload(TradeClosed).pnl
         self.trades += 1
         self.wins += pnl > 0
         self.pnl += pnl

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import asdict
 from functools import partial
 from typing import Any, Protocol
 
 from slob_tui.brokers.base import Broker, BrokerError, DuplicateOrderError, OrderRequest
-from slob_tui.core.events import EventType
+from slob_tui.core.event_payloads import TradeClosed
+from slob_tui.core.events import EventPayload, EventType
 from slob_tui.core.models import Direction, Fill, Order, OrderStatus, Side
 from slob_tui.execution.gate import TradingGate
 from slob_tui.execution.ids import client_order_id
@@ -24,7 +26,7 @@ from slob_tui.execution.placement import GateClosedError, OrderSubmitter
 from slob_tui.storage.state import OrderRecord
 
 log = logging.getLogger(__name__)
-Emit = Callable[[EventType, dict[str, Any]], None]
+Emit = Callable[[EventType, EventPayload], None]
 
 
 class OrderSync(Protocol):
@@ -174,24 +176,24 @@ class BracketEmulator:
         sign = 1.0 if e.side is Side.BUY else -1.0
         qty = min(e.filled_qty, f.qty) if exit_rec.order.leg != "close" else e.filled_qty
         entry_px = float(e.filled_avg_price or 0.0)
-        trade = {
-            "trade_id": e.client_order_id,
-            "setup_id": e.setup_id,
-            "symbol": e.symbol,
-            "direction": info["direction"],
-            "qty": qty,
-            "entry_price": entry_px,
-            "exit_price": f.price,
-            "entry_ts": int(info.get("fill_ts", e.updated_at)),
-            "exit_ts": f.ts,
-            "exit_leg": exit_rec.order.leg,
-            "pnl": round((f.price - entry_px) * qty * sign * self._point_value(), 10),
-            "planned_rr": info.get("planned_rr"),
+        trade = TradeClosed(
+            trade_id=e.client_order_id,
+            setup_id=e.setup_id,
+            symbol=e.symbol,
+            direction=str(info["direction"]),
+            qty=qty,
+            entry_price=entry_px,
+            exit_price=f.price,
+            entry_ts=int(info.get("fill_ts", e.updated_at)),
+            exit_ts=f.ts,
+            exit_leg=exit_rec.order.leg,
+            pnl=round((f.price - entry_px) * qty * sign * self._point_value(), 10),
+            planned_rr=info.get("planned_rr"),
             # the entry's fill may still be being handled (its reply and its stream update
             # arrive together): its R:R then comes from the fill price, not from that note
-            "actual_rr": info["actual_rr"] if "actual_rr" in info else _actual_rr(info, entry_px),
-        }
-        if await self.ledger.state.record_trade(trade):
+            actual_rr=info["actual_rr"] if "actual_rr" in info else _actual_rr(info, entry_px),
+        )
+        if await self.ledger.state.record_trade(asdict(trade)):
             self._emit(EventType.TRADE_CLOSED, trade)
 
     async def cancel_exits(

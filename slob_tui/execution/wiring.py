@@ -163,7 +163,7 @@ class ExecutionRuntime:
     async def on_setup_event(self, event: Event) -> None:
         """Journal every transition (before the executor sees it). A refused write halts
         trading before the executor is asked, and the transition is kept for the retry."""
-        update: SetupUpdate = event.data
+        update = event.payload(SetupUpdate)
         self._dirty.add(update.symbol)
         if self._fault:
             self._unsaved.append(update)  # behind the ones already waiting: order is kept
@@ -288,7 +288,7 @@ class ExecutionRuntime:
             for candle in await store.candles(symbol, start_ns=since + 1):
                 await self.on_candle(candle)
                 for event in self.engine.tracker_for(symbol, candle.close).on_candle(candle):
-                    self.engine.record_setup(event.data)
+                    self.engine.record_setup(event.payload(SetupUpdate))
                     await self.engine.bus.emit_and_wait(event)
                 self.caught_up += 1
         if self.caught_up:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,7 +114,7 @@ class Setup:
         await self.broker.close()
         await self.state.close()
 
-    def of(self, etype: EventType) -> list[dict]:
+    def of(self, etype: EventType) -> list[Any]:
         return [e.data for e in self.events if e.type is etype]
 
 
@@ -123,7 +124,7 @@ async def test_bracket_placed_filled_and_closed_through_alpaca_py(server, tmp_pa
         u = triggered(0, Direction.LONG, entry=400, stop=395.004, target=410.006, symbol="QQQ")
         await s.ex.on_setup_event(trigger_event(u))
         [placed] = s.of(EventType.ORDER_PLACED)
-        body = server.trading.orders[placed["order_id"]]
+        body = server.trading.orders[placed.order_id]
         assert (
             body["order_class"] == "bracket"
             and body["client_order_id"] == "slob-QQQ-L-20231114221100-E"
@@ -137,12 +138,12 @@ async def test_bracket_placed_filled_and_closed_through_alpaca_py(server, tmp_pa
         server.set_price("QQQ", 410.5)
         await until(lambda: len(s.of(EventType.TRADE_CLOSED)) == 1)
         [trade] = s.of(EventType.TRADE_CLOSED)
-        assert (trade["exit_leg"], trade["entry_price"], trade["exit_price"]) == (
+        assert (trade.exit_leg, trade.entry_price, trade.exit_price) == (
             "target",
             400.0,
             410.01,
         )
-        await until(lambda: any(c["leg"] == "stop" for c in s.of(EventType.ORDER_CANCELLED)))
+        await until(lambda: any(c.leg == "stop" for c in s.of(EventType.ORDER_CANCELLED)))
         assert await s.broker.positions() == []
         assert {r.order.leg: r.order.status for r in await s.state.orders()} == {
             "entry": OrderStatus.FILLED,
@@ -158,7 +159,7 @@ async def test_insufficient_buying_power_is_rejected_once(server, tmp_path) -> N
         requests_before = server.rest.requests
         await s.ex.on_setup_event(trigger_event(u))
         [rej] = s.of(EventType.ORDER_REJECTED)
-        assert "403" in rej["reason"] and "insufficient buying power" in rej["reason"]
+        assert "403" in rej.reason and "insufficient buying power" in rej.reason
         assert server.rest.requests - requests_before == 1  # never retried
         assert server.trading.orders == {}
 
@@ -170,7 +171,7 @@ async def test_rate_limited_submit_is_retried_then_sent_once(server, tmp_path) -
         u = triggered(0, Direction.SHORT, entry=400, stop=405, target=390, symbol="QQQ")
         await s.ex.on_setup_event(trigger_event(u))
         assert s.ex.retries == 2 and s.of(EventType.ORDER_PLACED) == []
-        assert "429" in s.of(EventType.ERROR)[0]["error"]
+        assert "429" in s.of(EventType.ERROR)[0].error
         server.rest.limiter.per_minute = 200
         server.rest.limiter.hits.clear()  # the next minute
         assert await s.ex.reconcile() == []
@@ -226,9 +227,9 @@ async def test_emulated_crypto_bracket_survives_a_restart_between_legs(server, t
         assert len(server.trading.orders) == 3
         server.set_price("BTC/USD", 29_480.0)  # through the stop, above its limit
         await until(lambda: len(s.of(EventType.TRADE_CLOSED)) == 1)
-        await until(lambda: any(c["leg"] == "target" for c in s.of(EventType.ORDER_CANCELLED)))
+        await until(lambda: any(c.leg == "target" for c in s.of(EventType.ORDER_CANCELLED)))
         [trade] = s.of(EventType.TRADE_CLOSED)
-        assert (trade["exit_leg"], trade["exit_price"]) == ("stop", 29_480.0)
+        assert (trade.exit_leg, trade.exit_price) == ("stop", 29_480.0)
         assert await s.broker.positions() == []
 
 
@@ -275,8 +276,8 @@ async def test_stream_reconnect_reconciles_and_counts_a_fill_once(server, tmp_pa
         await asyncio.sleep(0.2)  # let the stream's own copy of the fill arrive too
         assert s.broker.stream_reconnects == 1 and reconciled == [[]]
         [trade] = s.of(EventType.TRADE_CLOSED)
-        assert (trade["exit_leg"], trade["exit_price"], trade["pnl"]) == ("target", 390.0, 10.0)
-        assert [f["leg"] for f in s.of(EventType.ORDER_FILLED)] == ["entry", "target"]
+        assert (trade.exit_leg, trade.exit_price, trade.pnl) == ("target", 390.0, 10.0)
+        assert [f.leg for f in s.of(EventType.ORDER_FILLED)] == ["entry", "target"]
         [target] = [r for r in await s.state.orders() if r.order.leg == "target"]
         assert [f.qty for f in await s.state.fills(target.order.client_order_id)] == [1.0]
 
@@ -294,7 +295,7 @@ async def test_detached_placement_frees_the_pipeline_and_keeps_the_order(server,
         await s.bus.emit_and_wait(trigger_event(second))
         assert s.of(EventType.ORDER_PLACED) == []  # nothing sent while the pipeline ran
         await s.ex.drain()
-        placed = [p["client_order_id"] for p in s.of(EventType.ORDER_PLACED)]
+        placed = [p.client_order_id for p in s.of(EventType.ORDER_PLACED)]
         assert placed == ["slob-QQQ-L-20231114221100-E", "slob-QQQ-S-20231114221600-E"]
         assert len([o for o in server.trading.orders.values() if o["_parent"] is None]) == 2
     async with Setup(server, tmp_path / "t.db") as s:

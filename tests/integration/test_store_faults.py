@@ -105,7 +105,7 @@ async def test_a_disk_full_past_the_give_up_time_stops_the_node_for_a_restart(
     finally:
         filler.unlink()
     assert err.value.exit_status == 75
-    kinds = [e.data.get("kind") for e in events]
+    kinds = [e.data.kind for e in events]
     assert "store_fault" in kinds and "store_give_up" in kinds
     assert node.stopped and not node.lock.held
 
