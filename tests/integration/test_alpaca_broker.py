@@ -387,13 +387,13 @@ async def test_a_bracket_settled_before_the_reply_is_one_trade_with_its_rr(
             trades = s.of(EventType.TRADE_CLOSED)
             assert len(trades) == 1
             [trade] = trades
-            assert (trade["exit_leg"], trade["entry_price"], trade["exit_price"]) == (
+            assert (trade.exit_leg, trade.entry_price, trade.exit_price) == (
                 "stop",
                 400.0,
                 395.0,
             )
-            assert trade["actual_rr"] == pytest.approx((410.006 - 400.0) / (400.0 - 395.004))
-            assert trade["entry_ts"] == trade["exit_ts"] == t + NS_PER_MINUTE
+            assert trade.actual_rr == pytest.approx((410.006 - 400.0) / (400.0 - 395.004))
+            assert trade.entry_ts == trade.exit_ts == t + NS_PER_MINUTE
             assert {r.order.leg: r.order.status for r in await s.state.orders()} == {
                 "entry": OrderStatus.FILLED,
                 "stop": OrderStatus.FILLED,
