@@ -25,6 +25,7 @@ from typing import Any
 
 from slob_tui.core.clock import Clock, ManualClock, WallClock
 from slob_tui.core.events import Event, EventType
+from slob_tui.core.health import HealthReport, RunState
 from slob_tui.core.models import Candle, Order, Position, SetupUpdate
 from slob_tui.engine import gc_policy
 from slob_tui.engine.aggregator import CandleAggregator, SaleConditionPolicy
@@ -482,24 +483,31 @@ class LiveTradingEngine:
         return self._stopped
 
     # ---- read side ----------------------------------------------------------------------
-    def health(self) -> dict[str, Any]:
-        report = self.health_monitor.report()
-        report["mode"] = self.mode
-        report["feed"] = self.feed.health()
-        report["buffer"] = self.buffer.stats()
-        report["aggregator"] = self.aggregator.stats()
-        report["bus"] = self.bus.stats()
-        report["setup_events"] = self.setup_events
-        report["candle_hook_errors"] = self.consumer_errors
-        report["loop_stalls"] = self.loop_stalls
-        report["longest_stall_s"] = round(self.longest_stall_s, 3)
-        if self.validator is not None:
-            report["data_quality"] = self.validator.stats()
-        return report
+    def health(self) -> HealthReport:
+        """The pipeline's part of the health report (a node adds storage, trading, ops)."""
+        return HealthReport(
+            at_ns=self.clock.now_ns(),
+            mode=self.mode,
+            pipeline=self.health_monitor.report(),
+            run=RunState(
+                stopped=self.stopped,
+                stop_reason=self.stop_reason,
+                feed_failed=self.feed_error is not None,
+            ),
+            feed=self.feed.health(),
+            buffer=self.buffer.health(),
+            bus=self.bus.health(),
+            aggregator=self.aggregator.stats(),
+            data_quality=None if self.validator is None else self.validator.stats(),
+            setup_events=self.setup_events,
+            candle_hook_errors=self.consumer_errors,
+            loop_stalls=self.loop_stalls,
+            longest_stall_s=round(self.longest_stall_s, 3),
+        )
 
     def snapshot(
         self,
-        health: dict[str, Any] | None = None,
+        health: HealthReport | None = None,
         orders: Sequence[Order] = (),
         positions: Sequence[Position] = (),
     ) -> EngineSnapshot:

@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from slob_tui.core.events import Event, EventType
+from slob_tui.core.health import HealthReport
 from slob_tui.core.models import Candle, Fill, Order, Position, SetupUpdate
 from slob_tui.engine.snapshot import EngineSnapshot, SetupView
 
@@ -270,7 +271,7 @@ def snapshot_to_wire(snap: EngineSnapshot) -> WireSnapshot:
         setups=tuple(snap.setups),
         orders=tuple(snap.orders),
         positions=tuple(snap.positions),
-        health=scrub(snap.health),
+        health=scrub(snap.health.as_dict()),
         events=tuple(event_to_wire(e) for e in snap.events if isinstance(e, Event)),
     )
 
@@ -289,7 +290,7 @@ def snapshot_from_wire(wire: WireSnapshot) -> EngineSnapshot:
         setups=wire.setups,
         orders=wire.orders,
         positions=wire.positions,
-        health=wire.health,
+        health=HealthReport.from_dict(wire.health),
         events=tuple(event_from_wire(e) for e in wire.events),
     )
 

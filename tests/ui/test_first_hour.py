@@ -15,6 +15,7 @@ from pathlib import Path
 
 from slob_tui.core.clock import ManualClock
 from slob_tui.core.events import Event, EventType
+from slob_tui.core.health import HealthReport
 from slob_tui.core.models import (
     NS_PER_MINUTE,
     NS_PER_SECOND,
@@ -77,7 +78,7 @@ async def test_an_engine_whose_ticks_are_all_late_says_so(caplog) -> None:
             clock.advance(30 * NS_PER_SECOND)
             engine.put_ticks([("NQ", T0 + i * NS_PER_MINUTE + 5, 100.0, 1.0, "X", None, i)])
             await asyncio.sleep(0.15)
-        assert engine.health()["status"] == "late_ticks"
+        assert engine.health().status == "late_ticks"
         await _settle(pilot, app)
         assert "ticks all late" in screen_text(app)
     assert any("was late" in r.getMessage() for r in caplog.records), caplog.records
@@ -218,7 +219,10 @@ def test_last_candle_age_counts_wall_seconds_not_market_seconds() -> None:
     monitor.on_candle(synthetic_candles("NQ", 1, T0)[0])
     market.advance(53 * NS_PER_SECOND)  # the demo's market runs 60x
     wall.advance(1 * NS_PER_SECOND)
-    rows = dict((label, value) for label, value, _ in health_rows(monitor.report(), None))
+    rows = dict(
+        (label, value)
+        for label, value, _ in health_rows(HealthReport(pipeline=monitor.report()), None)
+    )
     assert rows["last candle"] == "1s ago"
 
 
