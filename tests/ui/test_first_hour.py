@@ -89,11 +89,11 @@ def test_late_ticks_on_a_clock_that_stands_still_are_reported_by_count() -> None
     monitor = HealthMonitor(ManualClock(T0), wall=ManualClock(0))
     monitor.started(T0)
     monitor.on_ticks(999, late=999)
-    assert monitor.report()["status"] == "ok"
+    assert monitor.report().progress == "ok"
     monitor.on_ticks(1, late=1)
-    assert monitor.report()["status"] == "late_ticks"
+    assert monitor.report().progress == "late_ticks"
     monitor.on_ticks(5, late=0)  # a tick that is not late: data flows again
-    assert monitor.report()["status"] == "ok"
+    assert monitor.report().progress == "ok"
 
 
 def test_a_clock_that_jumps_at_start_is_not_called_stale() -> None:
@@ -103,9 +103,9 @@ def test_a_clock_that_jumps_at_start_is_not_called_stale() -> None:
     monitor.started(T0)
     clock.advance(8 * NS_PER_MINUTE)  # where the stored candles end
     monitor.on_ticks(10)
-    assert monitor.report()["status"] == "ok"
+    assert monitor.report().progress == "ok"
     clock.advance(4 * NS_PER_MINUTE)  # and no candle since: now it is stale
-    assert monitor.report()["status"] == "stale"
+    assert monitor.report().progress == "stale"
 
 
 # ---- item 4: a corrupt database in the console -------------------------------------------------
