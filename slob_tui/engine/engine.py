@@ -19,13 +19,19 @@ import logging
 import signal
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
 from slob_tui.core.clock import Clock, ManualClock, WallClock
 from slob_tui.core.events import Event, EventType
-from slob_tui.core.health import HealthReport, RunState
+from slob_tui.core.health import (
+    AttachHealth,
+    HealthReport,
+    RunState,
+    StoreHealth,
+    TradingHealth,
+)
 from slob_tui.core.models import Candle, Order, Position, SetupUpdate
 from slob_tui.engine import gc_policy
 from slob_tui.engine.aggregator import CandleAggregator, SaleConditionPolicy
@@ -483,8 +489,15 @@ class LiveTradingEngine:
         return self._stopped
 
     # ---- read side ----------------------------------------------------------------------
-    def health(self) -> HealthReport:
-        """The pipeline's part of the health report (a node adds storage, trading, ops)."""
+    def health(
+        self,
+        *,
+        storage: StoreHealth | None = None,
+        trading: TradingHealth | None = None,
+        ops: Mapping[str, Any] | None = None,
+        attach: AttachHealth | None = None,
+    ) -> HealthReport:
+        """The health report: the pipeline's sections, and those a node owns when given."""
         return HealthReport(
             at_ns=self.clock.now_ns(),
             mode=self.mode,
@@ -503,6 +516,10 @@ class LiveTradingEngine:
             candle_hook_errors=self.consumer_errors,
             loop_stalls=self.loop_stalls,
             longest_stall_s=round(self.longest_stall_s, 3),
+            storage=storage,
+            trading=trading,
+            ops=ops,
+            attach=attach,
         )
 
     def snapshot(

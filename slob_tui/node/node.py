@@ -30,7 +30,6 @@ import logging
 import os
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
 from slob_tui.config import Settings
@@ -398,8 +397,7 @@ class TradingNode:
 
     def health(self) -> HealthReport:
         """The pipeline's report with every section the node owns filled in."""
-        return replace(
-            self.engine.health(),
+        return self.engine.health(
             storage=self.guard.report(),
             trading=self.executor.health(),
             ops=self.ops.health() or None,
