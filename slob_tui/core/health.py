@@ -6,23 +6,27 @@ Each section is filled by the part that owns the state: the pipeline's progress 
 executor, storage by the node's `StoreGuard`, the front door by itself. The overall `status`
 and the `/healthz` verdict are derived here, once, from those sections.
 
-`as_dict()` is the wire shape (JSON for `/healthz`'s neighbours, the front door's frames): the
+`as_dict()` is the wire shape (the front door's `health` command and snapshot frames): the
 pipeline's figures flat at the top, each other section under its own key. `from_dict()` reads
-it back for a console attached from another process.
+it back for a console attached from another process. `/healthz` answers `healthz()`, a smaller
+body.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 T = TypeVar("T")
 
-STATUSES = (
-    "failed", "stopped", "store_fault", "starting", "safe_mode", "stale", "late_ticks", "ok",
-)  # fmt: skip
-"""The statuses, most urgent first, as `HealthReport.status` derives them."""
+Progress = Literal["starting", "ok", "stale", "late_ticks"]
+"""The pipeline's own verdict (`HealthMonitor`)."""
+Status = Literal[
+    "failed", "stopped", "store_fault", "starting", "safe_mode", "stale", "late_ticks", "ok"
+]
+"""The whole report's, most urgent first, as `HealthReport.status` derives it."""
+STATUSES: tuple[str, ...] = get_args(Status)
 
 
 def _pick(cls: type[T], data: Mapping[str, Any]) -> T:
@@ -38,7 +42,7 @@ class PipelineHealth:
     `progress` is the monitor's own verdict: `starting`, `ok`, `stale` (no candle for too long
     while the market is open) or `late_ticks` (ticks arrive but every one is late)."""
 
-    progress: str = "starting"
+    progress: Progress = "starting"
     ticks: int = 0
     ticks_per_s: float = 0.0
     candles: int = 0
@@ -295,7 +299,7 @@ class HealthReport:
         return max(self.pipeline.reconnects, self.feed.reconnects)
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         """One word, most urgent first (see `STATUSES`)."""
         if self.run.stopped:
             return "failed" if self.run.feed_failed else "stopped"

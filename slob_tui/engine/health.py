@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from slob_tui.core.clock import Clock, WallClock
-from slob_tui.core.health import PipelineHealth
+from slob_tui.core.health import PipelineHealth, Progress
 from slob_tui.core.models import NS_PER_MINUTE, NS_PER_SECOND, Candle
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,7 @@ class HealthMonitor:
             if self.last_candle_start is not None
             else None
         )
+        progress: Progress
         if self.start_ns is None:
             progress = "starting"
         elif (
