@@ -140,7 +140,7 @@ async def _run(rate: int, duration: float, db: Path, clients: int) -> dict[str, 
                 )
         await asyncio.sleep(max(0.0, wall0 + duration + 2.0 - time.perf_counter()))
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-        processed = node.health()["ticks"]
+        processed = node.health().pipeline.ticks
         peak_clients = node.front_door.served
     finally:
         await node.stop("benchmark done")

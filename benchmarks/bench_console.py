@@ -98,8 +98,10 @@ class RateFeed:
     def resume(self) -> None:
         self.paused = False
 
-    def health(self) -> dict[str, Any]:
-        return {"feed": self.name, "state": "running", "ticks": self.total}
+    def health(self) -> Any:
+        from slob_tui.core.health import FeedHealth
+
+        return FeedHealth(name=self.name, state="running", counters={"ticks": self.total})
 
 
 def _engine(feed: RateFeed, db: Path) -> Any:
@@ -118,7 +120,7 @@ async def _headless(rate: int, duration: float, db: Path) -> dict[str, float]:
     cpu0, wall0 = time.process_time(), time.perf_counter()
     await engine.run(duration)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    return {"cpu_s": cpu, "wall_s": wall, "ticks": engine.health()["ticks"]}
+    return {"cpu_s": cpu, "wall_s": wall, "ticks": engine.health().pipeline.ticks}
 
 
 async def _console(rate: int, duration: float, db: Path) -> dict[str, Any]:
@@ -163,7 +165,7 @@ async def _console(rate: int, duration: float, db: Path) -> dict[str, Any]:
     return {
         "cpu_s": cpu,
         "wall_s": wall,
-        "ticks": engine.health()["ticks"],
+        "ticks": engine.health().pipeline.ticks,
         "redraws_per_s": redraw_rate,
         "lat_p50_ms": p(0.50),
         "lat_p99_ms": p(0.99),
@@ -197,6 +199,7 @@ def _wall(cmd: list[str], env: dict[str, str] | None = None) -> float:
 
 FIRST_FRAME = """
 import asyncio, os, sys, tempfile, time
+from slob_tui.core.health import FeedHealth
 from slob_tui.ui.app import create_app
 from slob_tui.node import NodeConfig, TradingNode
 async def main():

@@ -48,7 +48,7 @@ async def _replay(data: Path, with_metrics: bool) -> tuple[float, float, int]:
             r0 = time.perf_counter()
             server.render()
             render_ms = (time.perf_counter() - r0) * 1000
-        return elapsed, render_ms, engine.health()["ticks"]
+        return elapsed, render_ms, engine.health().pipeline.ticks
 
 
 def _log_cost(n: int, redact: bool) -> float:

@@ -23,6 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from slob_tui.core.health import FeedHealth
+
 SPY = "spy_trades_20131007_et.csv.gz"
 SPY_CODES = ("20", "20000020", "20100000", "20100200")
 DAY_NS = 86_400 * 1_000_000_000
@@ -107,8 +109,8 @@ class CyclingFeed:
 
     def resume(self) -> None: ...
 
-    def health(self) -> dict[str, Any]:
-        return {"sent": self.sent}
+    def health(self) -> FeedHealth:
+        return FeedHealth(name=self.name, state="running", counters={"sent": self.sent})
 
 
 class MemoryFeed:
@@ -135,8 +137,8 @@ class MemoryFeed:
 
     def resume(self) -> None: ...
 
-    def health(self) -> dict[str, Any]:
-        return {}
+    def health(self) -> FeedHealth:
+        return FeedHealth(name=self.name, state="running")
 
 
 def run_engine(feed: Any, policy: Any) -> Any:

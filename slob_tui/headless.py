@@ -150,14 +150,14 @@ def run_headless(config: NodeConfig) -> int:
         "Ctrl+C stops gracefully."
     )
     asyncio.run(_run(node, config.duration, HeadlessLog(console, tz=config.tz)))
-    h = node.health()
-    late = int(h.get("late_ticks", 0) or 0)
+    h = node.health().pipeline
+    late = h.late_ticks
     late_text = f" ({late} late, dropped)" if late else ""
     console.print(
-        f"stopped ({node.stop_reason or 'error'}): {h['ticks']} ticks{late_text}, "
-        f"{h['candles']} candles, {node.setup_events} setup events"
+        f"stopped ({node.stop_reason or 'error'}): {h.ticks} ticks{late_text}, "
+        f"{h.candles} candles, {node.setup_events} setup events"
     )
-    if late and not h["candles"]:
+    if late and not h.candles:
         console.print(
             "[yellow]no candle was built: every tick was late (the feed is behind the candles "
             f"already stored in {config.db}, or its clock is)[/]"

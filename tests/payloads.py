@@ -24,6 +24,7 @@ from slob_tui.core.event_payloads import (
     TradingHalted,
 )
 from slob_tui.core.events import Event, EventPayload, EventType
+from slob_tui.core.health import FeedHealth, HealthReport, PipelineHealth, TradingHealth
 from slob_tui.core.models import (
     Candle,
     Direction,
@@ -87,7 +88,13 @@ EXAMPLES: dict[EventType, EventPayload] = {
     EventType.FEED_DISCONNECTED: FeedDisconnected("closed"),
     EventType.SAFE_MODE: SafeModeChange(True, "10 consecutive stream failures"),
     EventType.TRADING_HALTED: TradingHalted("store fault"),
-    EventType.HEALTH: {"status": "ok", "feed": {"rows": 3}},
+    EventType.HEALTH: HealthReport(
+        at_ns=T0,
+        mode="PAPER",
+        pipeline=PipelineHealth(progress="ok", ticks=9, candles=2, connected=True),
+        feed=FeedHealth(name="replay", state="running", counters={"rows": 3}),
+        trading=TradingHealth(broker="paper", kill_switch="console"),
+    ),
     EventType.ERROR: ErrorReport("disk full", "store_fault", queued=12),
 }
 

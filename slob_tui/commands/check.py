@@ -30,16 +30,16 @@ def checkpoint_report(
 ) -> tuple[bool, list[tuple[str, Any, bool]]]:
     """Rows of (check, value, passed); the run passes when every row does."""
     h = engine.health()
-    feed = h.get("feed") or {}
-    connected = feed.get("state") not in ("failed", "stopped_error") and engine.feed_error is None
+    p, feed = h.pipeline, h.feed
+    connected = feed.state not in ("failed", "stopped_error") and not h.run.feed_failed
     rows: list[tuple[str, Any, bool]] = [
-        ("uptime", f"{h.get('uptime_s')} s (engine time), {minutes:g} min wall", True),
-        ("connection", feed.get("state", "ok" if connected else "failed"), connected),
-        ("ticks received", h["ticks"], h["ticks"] > 0),
-        ("candles generated", h["candles"], h["candles"] > 0),
-        ("candles persisted", persisted, persisted == h["candles"]),
-        ("buffer drops", h["buffer"]["dropped"], h["buffer"]["dropped"] == 0),
-        ("event handler errors", h["bus"]["handler_errors"], h["bus"]["handler_errors"] == 0),
+        ("uptime", f"{p.uptime_s} s (engine time), {minutes:g} min wall", True),
+        ("connection", feed.state or ("ok" if connected else "failed"), connected),
+        ("ticks received", p.ticks, p.ticks > 0),
+        ("candles generated", p.candles, p.candles > 0),
+        ("candles persisted", persisted, persisted == p.candles),
+        ("buffer drops", h.buffer.dropped, h.buffer.dropped == 0),
+        ("event handler errors", h.bus.handler_errors, h.bus.handler_errors == 0),
     ]
     return all(r[2] for r in rows), rows
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any, TypeAlias
 
+from slob_tui.core.health import HealthReport
 from slob_tui.core.models import OrderStatus, Side
 
 # ---- data ---------------------------------------------------------------------------------
@@ -229,8 +230,8 @@ class ErrorReport:
     queued: int = 0
 
 
-HealthPayload: TypeAlias = dict[str, Any]
-"""HEALTH's payload, as it is today; the typed health report replaces it here."""
+HealthPayload: TypeAlias = HealthReport
+"""HEALTH's payload: the one typed health report (`core/health.py`)."""
 
 
 def payload_fields(payload: object) -> dict[str, Any]:

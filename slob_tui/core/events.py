@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeAlias, TypeVar, get_origin
+from typing import TypeAlias, TypeVar
 
 from slob_tui.core.event_payloads import (
     BackfillCompleted,
@@ -139,7 +139,7 @@ PAYLOAD_TYPES: dict[EventType, type] = {
     EventType.FEED_DISCONNECTED: FeedDisconnected,
     EventType.SAFE_MODE: SafeModeChange,
     EventType.TRADING_HALTED: TradingHalted,
-    EventType.HEALTH: get_origin(HealthPayload) or HealthPayload,  # dict until it is a class
+    EventType.HEALTH: HealthPayload,
     EventType.ERROR: ErrorReport,
 }
 """The one payload class of each event type."""

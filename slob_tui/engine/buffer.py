@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from slob_tui.core.clock import Clock, WallClock
+from slob_tui.core.health import BufferHealth
 
 NS_PER_SECOND = 1_000_000_000
 
@@ -156,14 +157,14 @@ class TickBuffer:
     def utilization(self) -> float:
         return self._size / self.maxsize
 
-    def stats(self) -> dict[str, Any]:
-        return {
-            "size": self._size,
-            "maxsize": self.maxsize,
-            "enqueued": self.enqueued,
-            "dequeued": self.dequeued,
-            "dropped": self.dropped,
-            "evicted": self.evicted,
-            "peak": self.peak,
-            "utilization": self.utilization,
-        }
+    def health(self) -> BufferHealth:
+        return BufferHealth(
+            size=self._size,
+            maxsize=self.maxsize,
+            enqueued=self.enqueued,
+            dequeued=self.dequeued,
+            dropped=self.dropped,
+            evicted=self.evicted,
+            peak=self.peak,
+            utilization=self.utilization,
+        )

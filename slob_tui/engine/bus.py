@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slob_tui.core.events import PAYLOAD_TYPES, Event, EventType, check_payload
+from slob_tui.core.health import BusHealth
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +120,9 @@ class EventBus:
         items = [e for e in self.history if event_type is None or e.type is event_type]
         return items[-limit:]
 
-    def stats(self) -> dict[str, Any]:
-        return {
-            "emitted": self.emitted,
-            "handler_errors": self.handler_errors,
-            "handlers": sum(len(v) for v in self._handlers.values()),
-        }
+    def health(self) -> BusHealth:
+        return BusHealth(
+            emitted=self.emitted,
+            handler_errors=self.handler_errors,
+            handlers=sum(len(v) for v in self._handlers.values()),
+        )

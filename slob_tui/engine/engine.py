@@ -19,7 +19,7 @@ import logging
 import signal
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -32,6 +32,13 @@ from slob_tui.core.event_payloads import (
     SafeModeChange,
 )
 from slob_tui.core.events import Event, EventType
+from slob_tui.core.health import (
+    AttachHealth,
+    HealthReport,
+    RunState,
+    StoreHealth,
+    TradingHealth,
+)
 from slob_tui.core.models import Candle, Order, Position, SetupUpdate
 from slob_tui.engine import gc_policy
 from slob_tui.engine.aggregator import CandleAggregator, SaleConditionPolicy
@@ -493,24 +500,42 @@ class LiveTradingEngine:
         return self._stopped
 
     # ---- read side ----------------------------------------------------------------------
-    def health(self) -> dict[str, Any]:
-        report = self.health_monitor.report()
-        report["mode"] = self.mode
-        report["feed"] = self.feed.health()
-        report["buffer"] = self.buffer.stats()
-        report["aggregator"] = self.aggregator.stats()
-        report["bus"] = self.bus.stats()
-        report["setup_events"] = self.setup_events
-        report["candle_hook_errors"] = self.consumer_errors
-        report["loop_stalls"] = self.loop_stalls
-        report["longest_stall_s"] = round(self.longest_stall_s, 3)
-        if self.validator is not None:
-            report["data_quality"] = self.validator.stats()
-        return report
+    def health(
+        self,
+        *,
+        storage: StoreHealth | None = None,
+        trading: TradingHealth | None = None,
+        ops: Mapping[str, Any] | None = None,
+        attach: AttachHealth | None = None,
+    ) -> HealthReport:
+        """The health report: the pipeline's sections, and those a node owns when given."""
+        return HealthReport(
+            at_ns=self.clock.now_ns(),
+            mode=self.mode,
+            pipeline=self.health_monitor.report(),
+            run=RunState(
+                stopped=self.stopped,
+                stop_reason=self.stop_reason,
+                feed_failed=self.feed_error is not None,
+            ),
+            feed=self.feed.health(),
+            buffer=self.buffer.health(),
+            bus=self.bus.health(),
+            aggregator=self.aggregator.stats(),
+            data_quality=None if self.validator is None else self.validator.stats(),
+            setup_events=self.setup_events,
+            candle_hook_errors=self.consumer_errors,
+            loop_stalls=self.loop_stalls,
+            longest_stall_s=round(self.longest_stall_s, 3),
+            storage=storage,
+            trading=trading,
+            ops=ops,
+            attach=attach,
+        )
 
     def snapshot(
         self,
-        health: dict[str, Any] | None = None,
+        health: HealthReport | None = None,
         orders: Sequence[Order] = (),
         positions: Sequence[Position] = (),
     ) -> EngineSnapshot:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from slob_tui.core.clock import Clock, WallClock
+from slob_tui.core.health import PipelineHealth, Progress
 from slob_tui.core.models import NS_PER_MINUTE, NS_PER_SECOND, Candle
 
 log = logging.getLogger(__name__)
@@ -17,7 +17,8 @@ LATE_ONLY_AFTER_TICKS = 1000  # or this many (a replay's clock stands still on l
 
 
 class HealthMonitor:
-    """Tracks ticks, candles and connection state; `report()` says whether data still flows.
+    """Tracks ticks, candles and connection state; `report()` says whether data still flows
+    (the report's `pipeline` section; safe mode and faults are weighed in `HealthReport`).
 
     The engine is `stale` when no candle has closed for longer than `stale_after_s` of engine
     time while the market is open (by `market_open(now_ns)`, always open unless told), and
@@ -114,7 +115,7 @@ class HealthMonitor:
             self._rate_ticks = 0
             self._rate_t0 = now
 
-    def report(self) -> dict[str, Any]:
+    def report(self) -> PipelineHealth:
         self._update_rate()
         now = self.clock.now_ns()
         age_s = self._since_progress_s(now)
@@ -123,38 +124,36 @@ class HealthMonitor:
             if self.last_candle_start is not None
             else None
         )
+        progress: Progress
         if self.start_ns is None:
-            status = "starting"
-        elif self.safe_mode:
-            status = "safe_mode"
+            progress = "starting"
         elif (
             age_s is not None
             and age_s * NS_PER_SECOND > self.stale_after_ns
             and (self.market_open(now))
         ):
-            status = "stale"
+            progress = "stale"
         elif self._late_only(now):
-            status = "late_ticks"
+            progress = "late_ticks"
         else:
-            status = "ok"
+            progress = "ok"
         today = now // (1440 * NS_PER_MINUTE)
-        return {
-            "status": status,
-            "healthy": status in ("ok", "starting"),
-            "ticks": self.ticks,
-            "ticks_per_s": round(self.ticks_per_s, 1),
-            "candles": self.candles,
-            "candles_today": self.candles_by_day.get(today, 0),
-            "last_candle_start": self.last_candle_start,
-            "last_candle_age_s": None if last_end_age_s is None else round(last_end_age_s, 1),
-            "last_candle_wall_age_s": None
+        return PipelineHealth(
+            progress=progress,
+            ticks=self.ticks,
+            ticks_per_s=round(self.ticks_per_s, 1),
+            candles=self.candles,
+            candles_today=self.candles_by_day.get(today, 0),
+            last_candle_start=self.last_candle_start,
+            last_candle_age_s=None if last_end_age_s is None else round(last_end_age_s, 1),
+            last_candle_wall_age_s=None
             if self.last_candle_wall_ns is None
             else round((self.wall.now_ns() - self.last_candle_wall_ns) / NS_PER_SECOND, 1),
-            "since_progress_s": None if age_s is None else round(age_s, 1),
-            "late_ticks": self.late_ticks,
-            "late_since_candle": self.late_since_candle,
-            "connected": self.connected,
-            "reconnects": self.reconnects,
-            "safe_mode": self.safe_mode,
-            "uptime_s": None if self.start_ns is None else round((now - self.start_ns) / 1e9, 1),
-        }
+            since_progress_s=None if age_s is None else round(age_s, 1),
+            late_ticks=self.late_ticks,
+            late_since_candle=self.late_since_candle,
+            connected=self.connected,
+            reconnects=self.reconnects,
+            safe_mode=self.safe_mode,
+            uptime_s=None if self.start_ns is None else round((now - self.start_ns) / 1e9, 1),
+        )

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from slob_tui.core.events import Event, EventType
+from slob_tui.core.health import HealthReport
 from slob_tui.core.models import Candle, Order, Position, SetupUpdate
 from slob_tui.engine.snapshot import EngineSnapshot, SetupView
 
@@ -73,7 +73,7 @@ def build_snapshot(
     recent: Mapping[str, Sequence[Candle]],
     forming: Mapping[str, Candle | None],
     journal: SetupJournal,
-    health: dict[str, Any],
+    health: HealthReport,
     orders: Sequence[Order] = (),
     positions: Sequence[Position] = (),
 ) -> EngineSnapshot:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from slob_tui.core.events import Event
+from slob_tui.core.health import FeedHealth
 from slob_tui.core.models import Candle
 
 
@@ -62,7 +63,7 @@ class Feed(Protocol):
 
     def resume(self) -> None: ...
 
-    def health(self) -> dict[str, Any]: ...
+    def health(self) -> FeedHealth: ...
 
 
 class CandleSink(Protocol):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from slob_tui.core.health import HealthReport
 from slob_tui.core.models import Candle, Order, Position, SetupUpdate
 
 
@@ -46,5 +47,5 @@ class EngineSnapshot:
     setups: tuple[SetupView, ...]  # live first, then recently ended, newest first
     orders: tuple[Order, ...]
     positions: tuple[Position, ...]
-    health: dict[str, Any]
+    health: HealthReport
     events: tuple[Any, ...] = field(default=())  # recent notable bus events, oldest first

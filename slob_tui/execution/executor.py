@@ -39,6 +39,7 @@ from slob_tui.core.event_payloads import (
     TradingHalted,
 )
 from slob_tui.core.events import Event, EventPayload, EventType
+from slob_tui.core.health import TradingHealth
 from slob_tui.core.models import (
     NS_PER_MINUTE,
     Direction,
@@ -210,18 +211,21 @@ class OrderExecutor:
     def gate_state(self) -> GateState:
         return self.gate.state
 
-    def health(self) -> dict[str, Any]:
-        return {
-            "broker": self.broker.name,
-            "paper": self.broker.paper,
-            **self.gate.state.as_dict(),
-            "placed": self.placed,
-            "rejected": self.rejected,
-            "retries": self.retries,
-            "duplicates": self.duplicates,
-            "open_orders": self.ledger.open_count,
-            "malformed_updates": self.broker.malformed_updates,
-        }
+    def health(self) -> TradingHealth:
+        gate = self.gate.state
+        return TradingHealth(
+            broker=self.broker.name,
+            paper=self.broker.paper,
+            kill_switch=gate.killed,
+            halted=gate.halted,
+            gate_fault=gate.store_fault,
+            placed=self.placed,
+            rejected=self.rejected,
+            retries=self.retries,
+            duplicates=self.duplicates,
+            open_orders=self.ledger.open_count,
+            malformed_updates=self.broker.malformed_updates,
+        )
 
     def _emit(self, etype: EventType, payload: EventPayload) -> None:
         self.bus.emit(Event(etype, self.now(), payload, "executor"))

@@ -52,13 +52,6 @@ class GateState:
     def open(self) -> bool:
         return not (self.killed or self.halted or self.store_fault)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kill_switch": self.killed or None,
-            "halted": self.halted or None,
-            "store_fault": self.store_fault or None,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class GateDecision:

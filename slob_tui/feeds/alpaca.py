@@ -41,6 +41,7 @@ from slob_tui.core.event_payloads import (
     SafeModeChange,
 )
 from slob_tui.core.events import Event, EventPayload, EventType
+from slob_tui.core.health import FeedHealth
 from slob_tui.core.models import NS_PER_MINUTE, Candle
 from slob_tui.core.retry import RetryPolicy
 from slob_tui.feeds.alpaca_backfill import (
@@ -231,22 +232,27 @@ class AlpacaWSFetcher:
                 self._note_edges(self._sink, dict.fromkeys(self.symbols, self._paused_after_ns))
             self._start_backfill(self._sink)
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> FeedHealth:
         age = None
         last = self._conn.last_message_mono if self._conn is not None else None
         if last is not None:
             age = round(time.monotonic() - last, 3)
+        return FeedHealth(
+            name=f"alpaca-{self.feed}",
+            state=self.state,
+            reconnects=self.reconnects,
+            safe_mode=self.safe_mode,
+            counters=self._counters(age),
+        )
+
+    def _counters(self, last_message_age_s: float | None) -> dict[str, Any]:
         return {
-            "feed": f"alpaca-{self.feed}",
-            "state": self.state,
             "messages": self.messages,
             "ticks": self.ticks,
-            "reconnects": self.reconnects,
             "consecutive_failures": self.consecutive_failures,
-            "last_message_age_s": age,
+            "last_message_age_s": last_message_age_s,
             "rejected_messages": self.rejected_messages,
             "corrections": self.corrections,
-            "safe_mode": self.safe_mode,
             "backfilled_candles": self.backfilled_candles,
             "backfill_failures": self.backfill_failures,
             "backfill_overlap_ticks": self.backfill_overlap,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from slob_tui.core.health import FeedHealth
 from slob_tui.feeds.base import FeedSink
 
 
@@ -46,5 +47,9 @@ class BatchFeed:
     def resume(self) -> None:
         """See `pause`."""
 
-    def health(self) -> dict[str, Any]:
-        return {"state": "stopped" if self._stopped else "replaying", "ticks": self.sent}
+    def health(self) -> FeedHealth:
+        return FeedHealth(
+            name=self.name,
+            state="stopped" if self._stopped else "replaying",
+            counters={"ticks": self.sent},
+        )

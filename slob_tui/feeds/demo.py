@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from slob_tui.core.clock import AcceleratedClock, Clock
+from slob_tui.core.health import FeedHealth
 from slob_tui.core.models import NS_PER_MINUTE, Candle
 from slob_tui.core.sessions import DayBounds, SessionCalendar
 from slob_tui.feeds.base import FeedSink
@@ -436,10 +437,11 @@ class DemoFeed:
             self.clock.resume()
         self._running.set()
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> FeedHealth:
+        return FeedHealth(name=self.name, state=self.state, counters=self._counters())
+
+    def _counters(self) -> dict[str, Any]:
         return {
-            "feed": self.name,
-            "state": self.state,
             "seed": self.seed,
             "speed": self.speed,
             "ticks": self.ticks,

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from slob_tui.core.health import FeedHealth
 from slob_tui.feeds.base import FeedSink
 from slob_tui.feeds.files import ReadReport, detect_kind, iter_candle_chunks, iter_tick_chunks
 from slob_tui.feeds.sources import expand
@@ -237,11 +238,12 @@ class ReplayFeed:
             self.state = "running"
             self._resumed.set()
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> FeedHealth:
+        return FeedHealth(name=self.name, state=self.state, counters=self._counters())
+
+    def _counters(self) -> dict[str, Any]:
         return {
-            "feed": self.name,
             "kind": self.kind,
-            "state": self.state,
             "speed": "max" if self.speed is None else self.speed,
             "rows_read": self.report.rows,
             "bad_rows": self.report.bad_rows,

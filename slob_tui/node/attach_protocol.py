@@ -25,6 +25,7 @@ from slob_tui.core.event_payloads import (
     payload_fields,
 )
 from slob_tui.core.events import PAYLOAD_TYPES, Event, EventPayload, EventType
+from slob_tui.core.health import HealthReport
 from slob_tui.core.models import Candle, Order, Position, SetupUpdate
 from slob_tui.engine.snapshot import EngineSnapshot, SetupView
 
@@ -239,6 +240,8 @@ def event_to_wire(event: Event) -> WireEvent:
     for kind, cls in _MODEL_KINDS:
         if isinstance(data, cls):
             return WireEvent(etype, ts, source, kind, data)
+    if isinstance(data, HealthReport):  # nested sections: its own wire shape, as in snapshots
+        return WireEvent(etype, ts, source, "dict", scrub(data.as_dict()))
     return WireEvent(etype, ts, source, "dict", scrub(payload_fields(data)))
 
 
@@ -260,6 +263,10 @@ def event_from_wire(wire: WireEvent) -> Event:
 
 
 def _payload_from_wire(cls: type, data: Any) -> EventPayload:
+    if cls is HealthReport:
+        if not isinstance(data, dict):
+            raise TypeError(f"a health report is an object, got {type(data).__name__}")
+        return HealthReport.from_dict(data)
     if cls is DataQualityFinding:
         if not isinstance(data, dict):
             raise TypeError(f"a finding is an object, got {type(data).__name__}")
@@ -286,7 +293,7 @@ def snapshot_to_wire(snap: EngineSnapshot) -> WireSnapshot:
         setups=tuple(snap.setups),
         orders=tuple(snap.orders),
         positions=tuple(snap.positions),
-        health=scrub(snap.health),
+        health=scrub(snap.health.as_dict()),
         events=tuple(event_to_wire(e) for e in snap.events if isinstance(e, Event)),
     )
 
@@ -305,7 +312,7 @@ def snapshot_from_wire(wire: WireSnapshot) -> EngineSnapshot:
         setups=wire.setups,
         orders=wire.orders,
         positions=wire.positions,
-        health=wire.health,
+        health=HealthReport.from_dict(wire.health),
         events=tuple(event_from_wire(e) for e in wire.events),
     )
 

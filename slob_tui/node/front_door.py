@@ -34,6 +34,7 @@ from websockets.exceptions import ConnectionClosed
 
 from slob_tui.config import Settings
 from slob_tui.core.events import Event
+from slob_tui.core.health import AttachHealth, HealthReport
 from slob_tui.engine.bus import EventBus
 from slob_tui.engine.snapshot import EngineSnapshot
 from slob_tui.errors import UsageError
@@ -162,7 +163,7 @@ class AttachableEngine(Protocol):
 
     def snapshot(self) -> EngineSnapshot: ...
 
-    def health(self) -> dict[str, Any]: ...
+    def health(self) -> HealthReport: ...
 
     def pause_feed(self) -> None: ...
 
@@ -186,7 +187,7 @@ class AttachCommands:
                 "and an engine that permits control (SLOB_ATTACH_CONTROL)"
             )
         if name == "health":
-            return scrub(self._engine.health())
+            return scrub(self._engine.health().as_dict())
         if name == "clients":
             return self._clients.count()
         if name == "kill_reason":
@@ -436,20 +437,20 @@ class FrontDoor:
     def count(self) -> int:
         return len(self.clients)
 
-    def health(self) -> dict[str, Any]:
-        return {
-            "clients": len(self.clients),
-            "control_clients": sum(1 for c in self.clients.values() if c.control),
-            "served": self.served,
-            "refused": self.refused,
-            "protocol_errors": self.protocol_errors,
-            "resyncs": self._resyncs_gone + sum(c.resyncs for c in self.clients.values()),
-            "listening": self.describe(),
-            "attached": [
+    def health(self) -> AttachHealth:
+        return AttachHealth(
+            clients=len(self.clients),
+            control_clients=sum(1 for c in self.clients.values() if c.control),
+            served=self.served,
+            refused=self.refused,
+            protocol_errors=self.protocol_errors,
+            resyncs=self._resyncs_gone + sum(c.resyncs for c in self.clients.values()),
+            listening=self.describe(),
+            attached=tuple(
                 f"{c.name}#{c.number} {c.transport} {'control' if c.control else 'read-only'}"
                 for c in self.clients.values()
-            ],
-        }
+            ),
+        )
 
     # ---- engine -> clients ------------------------------------------------------------------
     def _on_event(self, event: Event) -> None:

@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from slob_tui.core.clock import Clock
 from slob_tui.core.event_payloads import ErrorReport
 from slob_tui.core.events import Event, EventType
+from slob_tui.core.health import CacheStatus, StoreHealth
 from slob_tui.engine.bus import EventBus
 from slob_tui.execution.gate import TradingGate
 from slob_tui.execution.wiring import STORE_HALT, STORE_HALT_REASON, ExecutionRuntime
@@ -129,21 +129,17 @@ class StoreGuard:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
-    def report(self) -> dict[str, Any]:
-        """The health report's `storage` part."""
-        out: dict[str, Any] = {
-            "ok": not self.fault,
-            "fault": self.fault or None,
-            "candles": {
-                **self.store.health.as_dict(),
-                "queued": self.store.pending,
-                "max_queue": self.store.max_pending,
-            },  # fmt: skip
-            "journal": self.state.health.as_dict(),
-            "give_up_s": self.give_up_s,
-        }
+    def report(self) -> StoreHealth:
+        """The health report's `storage` section."""
         cache = self.state.cache_health
-        if cache is not None:
-            out["redis"] = {"stale": cache.stale, "failures": cache.failures,
-                            "last_error": cache.last_error}  # fmt: skip
-        return out
+        return StoreHealth(
+            fault=self.fault,
+            candles=self.store.health.status(),
+            candles_queued=self.store.pending,
+            candles_max_queue=self.store.max_pending,
+            journal=self.state.health.status(),
+            give_up_s=self.give_up_s,
+            redis=None
+            if cache is None
+            else CacheStatus(cache.stale, cache.failures, cache.last_error),
+        )

@@ -34,6 +34,7 @@ from typing import Any
 
 from slob_tui.config import Settings
 from slob_tui.core.clock import Clock
+from slob_tui.core.health import HealthReport
 from slob_tui.core.models import Candle
 from slob_tui.engine.aggregator import SaleConditionPolicy
 from slob_tui.engine.bus import EventBus
@@ -396,18 +397,14 @@ class TradingNode:
     def setup_events(self) -> int:
         return self.engine.setup_events
 
-    def health(self) -> dict[str, Any]:
-        report = self.engine.health()
-        storage = report["storage"] = self.guard.report()
-        if not storage["ok"]:
-            report["status"], report["healthy"] = "store_fault", False
-            report["problems"] = [*report.get("problems", ()), storage["fault"]]
-        report["execution"] = self.executor.health()
-        ops = self.ops.health()
-        if ops:
-            report["ops"] = ops
-        report["attach"] = self.front_door.health()
-        return report
+    def health(self) -> HealthReport:
+        """The pipeline's report with every section the node owns filled in."""
+        return self.engine.health(
+            storage=self.guard.report(),
+            trading=self.executor.health(),
+            ops=self.ops.health() or None,
+            attach=self.front_door.health(),
+        )
 
     def snapshot(self) -> EngineSnapshot:
         orders, positions = self.executor.orders_view()

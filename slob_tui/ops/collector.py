@@ -30,6 +30,7 @@ from slob_tui.core.event_payloads import (
     TradeClosed,
 )
 from slob_tui.core.events import Event, EventType
+from slob_tui.core.health import AttachHealth, BufferHealth, HealthReport, HealthVerdict
 from slob_tui.core.models import Candle, SetupUpdate
 
 NS_PER_SECOND = 1_000_000_000
@@ -111,13 +112,13 @@ class EngineCollector:
         self,
         engine: Any,
         counts: EventCounts,
+        verdict: Callable[[HealthReport], HealthVerdict],
         db_path: str | Path | None = None,
-        verdict: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         self.engine = engine
         self.counts = counts
         self.db_path = db_path
-        self.verdict = verdict or (lambda h: bool(h.get("healthy")))
+        self.verdict = verdict
 
     def describe(self) -> list[Metric]:
         """Nothing up front: the registry must not call `collect` at registration time."""
@@ -125,10 +126,10 @@ class EngineCollector:
 
     def collect(self) -> Iterator[Metric]:
         snap = self.engine.snapshot()
-        h = snap.health
+        h: HealthReport = snap.health
         yield from self._info(snap)
         yield from self._data(h)
-        yield from self._buffer(h.get("buffer") or {})
+        yield from self._buffer(h.buffer)
         yield from self._setups(snap)
         yield from self._orders(snap)
         yield from self._quality()
@@ -140,8 +141,8 @@ class EngineCollector:
         yield info
         yield GaugeMetricFamily("slob_paused", "1 while the feed is paused", value=int(snap.paused))
 
-    def _data(self, h: dict[str, Any]) -> Iterator[Metric]:
-        per_symbol = (h.get("aggregator") or {}).get("symbols") or {}
+    def _data(self, h: HealthReport) -> Iterator[Metric]:
+        per_symbol = h.aggregator.get("symbols") or {}
         ticks = CounterMetricFamily(
             "slob_ticks", "Ticks taken by the aggregator", labels=["symbol"]
         )
@@ -151,7 +152,7 @@ class EngineCollector:
         yield CounterMetricFamily(
             "slob_ticks_received",
             "Ticks out of the buffer into the pipeline",
-            value=h.get("ticks", 0),
+            value=h.pipeline.ticks,
         )
         candles = CounterMetricFamily("slob_candles", "Closed 1-minute candles", labels=["symbol"])
         filled = CounterMetricFamily(
@@ -164,13 +165,13 @@ class EngineCollector:
             filled.add_metric([symbol], self.counts.gap_filled.get(symbol, 0))
         yield candles
         yield filled
-        age = h.get("last_candle_age_s")
+        age = h.pipeline.last_candle_age_s
         yield GaugeMetricFamily(
             "slob_last_candle_age_seconds",
             "Engine time since the end of the last closed candle (NaN before the first)",
             value=float("nan") if age is None else age,
         )
-        since = h.get("since_progress_s")
+        since = h.pipeline.since_progress_s
         yield GaugeMetricFamily(
             "slob_since_progress_seconds",
             "Engine time since a candle was last processed",
@@ -187,24 +188,24 @@ class EngineCollector:
             value=self.counts.late_ticks,
         )
 
-    def _buffer(self, b: dict[str, Any]) -> Iterator[Metric]:
+    def _buffer(self, b: BufferHealth) -> Iterator[Metric]:
         yield CounterMetricFamily(
             "slob_buffer_dropped_ticks",
             "Ticks dropped by the buffer on overflow",
-            value=b.get("dropped", 0),
+            value=b.dropped,
         )
         yield CounterMetricFamily(
             "slob_buffer_evicted_ticks",
             "Ticks evicted by the buffer as too old",
-            value=b.get("evicted", 0),
+            value=b.evicted,
         )
         yield GaugeMetricFamily(
             "slob_buffer_utilization_ratio",
             "Buffered ticks over capacity",
-            value=b.get("utilization", 0.0),
+            value=b.utilization,
         )
         yield GaugeMetricFamily(
-            "slob_buffer_peak_ticks", "Most ticks ever buffered at once", value=b.get("peak", 0)
+            "slob_buffer_peak_ticks", "Most ticks ever buffered at once", value=b.peak
         )
 
     def _setups(self, snap: Any) -> Iterator[Metric]:
@@ -271,13 +272,11 @@ class EngineCollector:
             quality.add_metric([kind], n)
         yield quality
 
-    def _system(self, h: dict[str, Any]) -> Iterator[Metric]:
-        feed = h.get("feed") or {}
-        reconnects = max(int(h.get("reconnects") or 0), int(feed.get("reconnects") or 0))
+    def _system(self, h: HealthReport) -> Iterator[Metric]:
         yield CounterMetricFamily(
-            "slob_feed_reconnects", "Feed reconnections since start", value=reconnects
+            "slob_feed_reconnects", "Feed reconnections since start", value=h.reconnects
         )
-        connected = h.get("connected")
+        connected = h.pipeline.connected
         yield GaugeMetricFamily(
             "slob_feed_connected",
             "1 connected, 0 not, NaN for feeds without a connection",
@@ -286,42 +285,55 @@ class EngineCollector:
         yield GaugeMetricFamily(
             "slob_safe_mode",
             "1 while the engine is in safe mode (no new orders)",
-            value=int(bool(h.get("safe_mode"))),
+            value=int(h.safe_mode),
+        )
+        trading = h.trading
+        yield GaugeMetricFamily(
+            "slob_kill_switch_on",
+            "1 while the kill switch is on (no new orders until it is reset)",
+            value=int(trading is not None and bool(trading.kill_switch)),
+        )
+        yield GaugeMetricFamily(
+            "slob_trading_halted",
+            "1 while the trading gate is halted (by a store fault, for one)",
+            value=int(trading is not None and bool(trading.halted or trading.gate_fault)),
+        )
+        yield GaugeMetricFamily(
+            "slob_store_fault",
+            "1 while the candle store or the state journal refuses writes",
+            value=int(h.storage is not None and not h.storage.ok),
         )
         yield GaugeMetricFamily(
             "slob_healthy",
             "1 when /healthz would answer 200, else 0",
-            value=int(self.verdict(h)),
+            value=int(self.verdict(h).healthy),
         )
         yield GaugeMetricFamily(
             "slob_store_size_bytes",
             "Candle store on disk (SQLite file, WAL and shm)",
             value=store_size_bytes(self.db_path),
         )
-        bus = h.get("bus") or {}
         yield CounterMetricFamily(
-            "slob_bus_events", "Events emitted on the bus", value=bus.get("emitted", 0)
+            "slob_bus_events", "Events emitted on the bus", value=h.bus.emitted
         )
         yield CounterMetricFamily(
-            "slob_bus_handler_errors",
-            "Bus handlers that raised",
-            value=bus.get("handler_errors", 0),
+            "slob_bus_handler_errors", "Bus handlers that raised", value=h.bus.handler_errors
         )
         yield CounterMetricFamily(
             "slob_kill_switches", "Kill-switch activations", value=self.counts.kill_switches
         )
-        attach = h.get("attach") or {}
+        attach = h.attach or AttachHealth()
         yield GaugeMetricFamily(
             "slob_attached_clients",
             "Consoles and tools attached to the front door now",
-            value=attach.get("clients", 0),
+            value=attach.clients,
         )
         yield CounterMetricFamily(
             "slob_attach_resyncs",
             "Attached clients resent a fresh snapshot (slow or gapped)",
-            value=attach.get("resyncs", 0),
+            value=attach.resyncs,
         )
-        uptime = h.get("uptime_s")
+        uptime = h.pipeline.uptime_s
         yield GaugeMetricFamily(
             "slob_uptime_seconds",
             "Engine time since start",

@@ -84,14 +84,14 @@ class CommandProcessor:
     async def _status(self, chat_id: int, arg: str) -> str:
         snap = self.engine.snapshot()
         h = snap.health
-        age = h.get("last_candle_age_s")
+        age = h.pipeline.last_candle_age_s
         pnl = sum(p.unrealized_pnl for p in snap.positions)
         last = ", ".join(f"{s} {p:g}" for s, p in sorted(snap.last_price.items())) or "-"
         return (
-            f"{snap.mode} {snap.feed} — {h.get('status')}"
-            f"{' (paused)' if snap.paused else ''}{' SAFE MODE' if h.get('safe_mode') else ''}\n"
-            f"candles {h.get('candles')} (today {h.get('candles_today')}), last candle age "
-            f"{'-' if age is None else f'{age:.0f} s'}, reconnects {h.get('reconnects')}\n"
+            f"{snap.mode} {snap.feed} — {h.status}"
+            f"{' (paused)' if snap.paused else ''}{' SAFE MODE' if h.safe_mode else ''}\n"
+            f"candles {h.pipeline.candles} (today {h.pipeline.candles_today}), last candle age "
+            f"{'-' if age is None else f'{age:.0f} s'}, reconnects {h.reconnects}\n"
             f"last {last}\npositions {len(snap.positions)}, open orders "
             f"{sum(1 for o in snap.orders if _is_open(o))}, unrealised P&L {pnl:+.2f}"
         )

@@ -16,50 +16,14 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from slob_tui.core.health import HealthReport, HealthVerdict
 from slob_tui.ops.collector import EngineCollector, EventCounts, store_size_bytes
 
-__all__ = ["EngineCollector", "EventCounts", "MetricsServer", "health_verdict", "store_size_bytes"]
+__all__ = ["EngineCollector", "EventCounts", "MetricsServer", "store_size_bytes"]
 
 log = logging.getLogger(__name__)
 
 NS_PER_SECOND = 1_000_000_000
-
-
-def health_verdict(
-    engine: Any,
-    stale_after_s: float,
-    market_open: Callable[[int], bool],
-    health: dict[str, Any] | None = None,
-) -> tuple[bool, dict[str, Any]]:
-    """Healthy unless the engine stopped, its feed failed, its stores refuse writes (trading is
-    halted then), or no candle closed for longer than `stale_after_s` of engine time while the
-    market is open: progress, not a heartbeat."""
-    h = engine.health() if health is None else health
-    now = engine.clock.now_ns()
-    is_open = bool(market_open(now))
-    since = h.get("since_progress_s")
-    problems: list[str] = []
-    if engine.stopped:
-        problems.append(f"engine stopped ({engine.stop_reason or 'no reason'})")
-    if engine.feed_error is not None:
-        problems.append("feed failed")
-    if h.get("status") == "store_fault":
-        problems.append(f"store fault: {(h.get('storage') or {}).get('fault') or 'writes refused'}")
-    if is_open and since is not None and since > stale_after_s:
-        problems.append(f"no candle processed for {since:.0f} s (limit {stale_after_s:.0f} s)")
-    body = {
-        "healthy": not problems,
-        "problems": problems,
-        "status": h.get("status"),
-        "market_open": is_open,
-        "since_progress_s": since,
-        "last_candle_age_s": h.get("last_candle_age_s"),
-        "candles": h.get("candles"),
-        "safe_mode": h.get("safe_mode"),
-        "mode": h.get("mode"),
-        "attached_clients": (h.get("attach") or {}).get("clients", 0),
-    }
-    return not problems, body
 
 
 class MetricsServer:
@@ -89,19 +53,20 @@ class MetricsServer:
             stale_after_s = monitor.stale_after_ns / NS_PER_SECOND
         self.stale_after_s = stale_after_s
         self.market_open = market_open or monitor.market_open
-        self.registry.register(
-            EngineCollector(
-                engine,
-                self.counts,
-                db_path,
-                verdict=lambda h: health_verdict(engine, self.stale_after_s, self.market_open, h)[
-                    0
-                ],
-            )
-        )
+        self.registry.register(EngineCollector(engine, self.counts, self.verdict, db_path))
         self._server: asyncio.base_events.Server | None = None
         self.requests = 0
         engine.bus.subscribe(None, self.counts)
+
+    def verdict(self, report: HealthReport) -> HealthVerdict:
+        """`/healthz`'s verdict on `report`, with this server's staleness limit and hours."""
+        return report.verdict(self.stale_after_s, self.market_open)
+
+    def healthz(self) -> tuple[bool, dict[str, Any]]:
+        """`/healthz`'s answer (healthy, JSON body), from the engine's health report now."""
+        report: HealthReport = self.engine.health()
+        verdict = self.verdict(report)
+        return verdict.healthy, report.healthz(verdict)
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, self.host, self.port)
@@ -158,7 +123,7 @@ class MetricsServer:
         if target == "/metrics":
             return 200, CONTENT_TYPE_LATEST, self.render(), method
         if target == "/healthz":
-            ok, body = health_verdict(self.engine, self.stale_after_s, self.market_open)
+            ok, body = self.healthz()
             code = 200 if ok else 503
             return code, "application/json", json.dumps(body).encode() + b"\n", method
         if target == "/":

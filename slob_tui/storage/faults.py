@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+
+from slob_tui.core.health import WriteStatus
 
 
 @dataclass(slots=True)
@@ -49,11 +50,11 @@ class WriteHealth:
         """Seconds the current fault has lasted (0 when writable)."""
         return 0.0 if self.failing_since is None else self.clock() - self.failing_since
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "ok": not self.failing,
-            "failing_for_s": round(self.failing_for(), 1),
-            "last_error": self.last_error or None,
-            "failures": self.failures,
-            "recoveries": self.recoveries,
-        }
+    def status(self) -> WriteStatus:
+        return WriteStatus(
+            ok=not self.failing,
+            failing_for_s=round(self.failing_for(), 1),
+            last_error=self.last_error or None,
+            failures=self.failures,
+            recoveries=self.recoveries,
+        )

@@ -20,6 +20,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from slob_tui.core.health import RunState
 from slob_tui.core.models import NS_PER_MINUTE
 from slob_tui.errors import SlobError
 from slob_tui.ui.bindings import BINDINGS, key_label, textual_bindings
@@ -235,8 +237,8 @@ class SlobConsole(App[int]):
         health = snap.health
         if self.stopped_reason:  # the figures froze when the engine stopped: say so
             chart.empty_message = f"engine stopped: {self.stopped_reason}"
-            failed = self.runner.error is not None
-            health = {**health, "status": "failed" if failed else "stopped"}
+            failed = self.runner.error is not None  # what the engine's run raised: the feed's
+            health = replace(health, run=RunState(True, self.stopped_reason, failed))
         if changed:
             chart.show(snap, self.symbol)
             self.redraws += 1

@@ -27,6 +27,7 @@ import msgspec
 from websockets.asyncio.client import ClientConnection, connect, unix_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from slob_tui.core.health import HealthReport
 from slob_tui.core.models import Candle
 from slob_tui.core.retry import RetryPolicy
 from slob_tui.engine.snapshot import EngineSnapshot
@@ -129,7 +130,8 @@ class RemoteControls:
 def _empty_snapshot(mode: str, feed: str) -> EngineSnapshot:
     return EngineSnapshot(
         seq=0, now_ns=time.time_ns(), mode=mode, feed=feed, symbols=(), paused=False,
-        candles={}, forming={}, last_price={}, setups=(), orders=(), positions=(), health={},
+        candles={}, forming={}, last_price={}, setups=(), orders=(), positions=(),
+        health=HealthReport(mode=mode),
     )  # fmt: skip
 
 

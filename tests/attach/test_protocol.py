@@ -11,6 +11,17 @@ from hypothesis import strategies as st
 
 from slob_tui.core.event_payloads import ErrorReport
 from slob_tui.core.events import PAYLOAD_TYPES, Event, EventType
+from slob_tui.core.health import (
+    AttachHealth,
+    BufferHealth,
+    CacheStatus,
+    FeedHealth,
+    HealthReport,
+    PipelineHealth,
+    StoreHealth,
+    TradingHealth,
+    WriteStatus,
+)
 from slob_tui.core.models import (
     Candle,
     Direction,
@@ -90,7 +101,17 @@ def full_snapshot() -> EngineSnapshot:
         forming={"NQ": CANDLE, "ES": None}, last_price={"NQ": 101.0},
         setups=(SetupView("NQ-1", "NQ", "SHORT", "TRIGGERED", None, (UPDATE,)),),
         orders=(ORDER,), positions=(POSITION,),
-        health={"status": "ok", "feed": {"rows": 3, "reconnects": 0}, "list": [1, 2]},
+        health=HealthReport(
+            at_ns=T0, mode="PAPER",
+            pipeline=PipelineHealth(progress="ok", ticks=9, candles=2, connected=True),
+            feed=FeedHealth(name="replay", state="paused", counters={"rows": 3, "list": [1, 2]}),
+            buffer=BufferHealth(size=1, maxsize=10, utilization=0.1),
+            aggregator={"symbols": {"NQ": {"ticks": 9}}},
+            storage=StoreHealth(fault="disk full", candles=WriteStatus(ok=False, failures=2),
+                                redis=CacheStatus(stale=True)),
+            trading=TradingHealth(broker="paper", kill_switch="console", placed=1),
+            attach=AttachHealth(clients=1, attached=("console#1 unix read-only",)),
+        ),
         events=events,
     )  # fmt: skip
 

@@ -358,7 +358,7 @@ async def test_malformed_trade_updates_are_skipped_counted_and_the_stream_goes_o
         await until(lambda: len(s.of(EventType.ORDER_FILLED)) == 1)
         server.set_price("QQQ", 410.5)  # the target's fill can only arrive by the stream
         await until(lambda: len(s.of(EventType.TRADE_CLOSED)) == 1)
-        assert s.broker.malformed_updates == 5 and s.ex.health()["malformed_updates"] == 5
+        assert s.broker.malformed_updates == 5 and s.ex.health().malformed_updates == 5
         assert s.broker.stream_reconnects == 0 and not s.broker._stream_task.done()
 
 

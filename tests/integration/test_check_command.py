@@ -9,6 +9,7 @@ import pytest
 
 from slob_tui.cli import main
 from slob_tui.commands.check import checkpoint_report
+from slob_tui.core.health import FeedHealth
 from slob_tui.engine.engine import LiveTradingEngine
 
 
@@ -39,7 +40,7 @@ class BrokenFeed:
         return None
 
     def health(self):
-        return {"state": "failed"}
+        return FeedHealth(name="broken", state="failed")
 
 
 async def test_report_fails_on_a_broken_feed_and_unpersisted_candles():

@@ -8,6 +8,7 @@ import pytest
 
 from slob_tui.core.clock import ManualClock
 from slob_tui.core.events import EventType
+from slob_tui.core.health import FeedHealth
 from slob_tui.core.models import NS_PER_MINUTE, Candle
 from slob_tui.engine.engine import LiveTradingEngine
 from slob_tui.storage.candles import CandleStore
@@ -49,7 +50,7 @@ class ListFeed:
         self.paused = False
 
     def health(self):
-        return {"state": "connected"}
+        return FeedHealth(name="list", state="connected")
 
 
 def minute_ticks(symbol, minute, prices):
@@ -70,7 +71,7 @@ async def test_ticks_become_candles_in_the_store_and_on_the_bus(tmp_path):
     async with CandleStore(tmp_path / "e.db") as again:
         stored = await again.candles("X")
     assert stored == seen  # the last, still-forming candle was closed and flushed at stop
-    assert engine.health()["candles"] == 5 and engine.health()["ticks"] == 20
+    assert engine.health().pipeline.candles == 5 and engine.health().pipeline.ticks == 20
 
 
 async def test_gap_is_filled_and_reported(tmp_path):
@@ -119,9 +120,9 @@ async def test_clock_closes_a_quiet_candle_and_health_judges_progress(tmp_path):
         if closed:
             break
     assert len(closed) == 1 and closed[0].close == 2.0
-    assert engine.health()["status"] == "ok"
+    assert engine.health().status == "ok"
     clock.advance(200 * 10**9)
-    assert engine.health()["status"] == "stale"
+    assert engine.health().status == "stale"
     await engine.stop("test")
     assert engine.stopped and engine.stop_reason == "test"
 
@@ -179,7 +180,7 @@ async def test_batch_feed_hands_every_batch_over_and_stops_when_asked(tmp_path):
     await stopped.stop()
     engine = LiveTradingEngine(stopped, store=None, enable_tracker=False)
     await engine.run()
-    assert stopped.sent == 0 and stopped.health()["state"] == "stopped"
+    assert stopped.sent == 0 and stopped.health().state == "stopped"
 
 
 class CorrectingFeed(ListFeed):
@@ -277,4 +278,4 @@ async def test_a_stalled_loop_loses_no_tick_the_feed_had_received():
     )
     assert late == [] and engine.aggregator.stats()["late_ticks"] == 0
     assert len(stalls) == 1 and stalls[0].details["seconds"] > 0.3
-    assert engine.health()["loop_stalls"] == 1
+    assert engine.health().loop_stalls == 1

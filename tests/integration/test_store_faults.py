@@ -62,12 +62,12 @@ async def test_a_full_disk_halts_trading_says_why_and_loses_no_candle(disk: Path
     filler = fill_disk(disk)
 
     def faulted() -> bool:
-        return node.health()["status"] == "store_fault"
+        return node.health().status == "store_fault"
 
     await until(faulted, 30, "health reporting the store fault")
     health = node.health()
-    assert not health["healthy"]
-    assert "disk is full" in health["storage"]["fault"]
+    assert not health.healthy and health.storage is not None
+    assert "disk is full" in health.storage.fault
     assert "state cannot be persisted" in node.executor.gate.state.halted
     assert node.executor.gate.check("entry").allowed is False
     await until(lambda: any(t.startswith("STORE FAULT") for t in texts), 10, "the alert")
@@ -77,8 +77,8 @@ async def test_a_full_disk_halts_trading_says_why_and_loses_no_candle(disk: Path
     assert node.engine.stopped is False and node.engine.feed_error is None
 
     filler.unlink()
-    await until(lambda: node.health()["storage"]["ok"], 60, "the store writable again")
-    assert node.health()["status"] != "store_fault"
+    await until(lambda: node.health().storage.ok, 60, "the store writable again")
+    assert node.health().status != "store_fault"
     assert node.executor.gate.state.halted == ""
     await until(lambda: any(t.startswith("STORE RECOVERED") for t in texts), 10, "recovery")
     await node.stop("test over")

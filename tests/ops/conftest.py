@@ -10,6 +10,7 @@ import pytest
 
 from slob_tui.core.clock import ManualClock
 from slob_tui.core.events import Event
+from slob_tui.core.health import FeedHealth
 from slob_tui.core.models import NS_PER_MINUTE, NS_PER_SECOND
 
 # Monday 2024-03-04 15:00 UTC (10:00 New York): the market is open.
@@ -47,8 +48,11 @@ class ScriptedFeed:
     def resume(self) -> None:
         self.paused = False
 
-    def health(self) -> dict[str, Any]:
-        return {"paused": self.paused, "reconnects": self.reconnects}
+    def health(self) -> FeedHealth:
+        return FeedHealth(
+            name=self.name, state="paused" if self.paused else "running",
+            reconnects=self.reconnects, counters={"paused": self.paused},
+        )  # fmt: skip
 
     def push(self, ticks: list[tuple[Any, ...]]) -> None:
         self.queue.put_nowait(ticks)

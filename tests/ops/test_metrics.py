@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from slob_tui.core.event_payloads import (
     TradeClosed,
 )
 from slob_tui.core.events import Event, EventType
+from slob_tui.core.health import HealthReport, StoreHealth
 from slob_tui.core.models import (
     NS_PER_MINUTE,
     NS_PER_SECOND,
@@ -30,7 +32,7 @@ from slob_tui.core.models import (
     Side,
 )
 from slob_tui.engine.engine import LiveTradingEngine
-from slob_tui.ops.metrics import MetricsServer, health_verdict
+from slob_tui.ops.metrics import MetricsServer
 from tests.ops.conftest import T0, ScriptedFeed, minute_ticks, settle
 
 EXPECTED = {
@@ -214,6 +216,16 @@ async def test_healthz_red_when_the_feed_stalls_and_green_when_it_resumes(rig, c
     assert r.status_code == 200 and r.json()["since_progress_s"] == 0
 
 
+def health_verdict(
+    engine: LiveTradingEngine, stale_after_s: float, market_open: Any,
+    health: HealthReport | None = None,
+) -> tuple[bool, dict[str, Any]]:  # fmt: skip
+    """What /healthz would answer for `health` (the engine's report now unless given)."""
+    report = engine.health() if health is None else health
+    verdict = report.verdict(stale_after_s, market_open)
+    return verdict.healthy, report.healthz(verdict)
+
+
 async def test_stall_while_market_closed_is_healthy(clock):
     feed = ScriptedFeed()
     engine = LiveTradingEngine(feed, clock=clock, enable_tracker=False, clock_tick_s=0.01)
@@ -236,8 +248,9 @@ async def test_a_store_fault_turns_healthz_red(clock):
     engine = LiveTradingEngine(ScriptedFeed(), clock=clock, enable_tracker=False)
     await engine.start()
     try:
-        storage = {"ok": False, "fault": "candle store: database or disk is full"}
-        fault = {**engine.health(), "status": "store_fault", "storage": storage}
+        storage = StoreHealth(fault="candle store: database or disk is full")
+        fault = replace(engine.health(), storage=storage)
+        assert fault.status == "store_fault" and not fault.healthy
         ok, body = health_verdict(engine, 120, market_open=lambda _ns: False, health=fault)
         assert not ok
         assert body["problems"] == ["store fault: candle store: database or disk is full"]

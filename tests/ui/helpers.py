@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from slob_tui.core.clock import ManualClock
+from slob_tui.core.health import FeedHealth
 from slob_tui.core.models import NS_PER_MINUTE, Candle
 from slob_tui.engine.engine import LiveTradingEngine
 
@@ -47,8 +48,9 @@ class IdleFeed:
         self.paused = False
         self.resume_calls += 1
 
-    def health(self) -> dict[str, Any]:
-        return {"feed": self.name, "paused": self.paused}
+    def health(self) -> FeedHealth:
+        """A feed with no connection: the panel shows it as local."""
+        return FeedHealth(name=self.name, state="local", counters={"paused": self.paused})
 
 
 class ControlledEngine:

@@ -16,6 +16,7 @@ from pathlib import Path
 from slob_tui.core.clock import ManualClock
 from slob_tui.core.event_payloads import BackfillCompleted, OrderFilled
 from slob_tui.core.events import Event, EventType
+from slob_tui.core.health import HealthReport
 from slob_tui.core.models import (
     NS_PER_MINUTE,
     NS_PER_SECOND,
@@ -79,7 +80,7 @@ async def test_an_engine_whose_ticks_are_all_late_says_so(caplog) -> None:
             clock.advance(30 * NS_PER_SECOND)
             engine.put_ticks([("NQ", T0 + i * NS_PER_MINUTE + 5, 100.0, 1.0, "X", None, i)])
             await asyncio.sleep(0.15)
-        assert engine.health()["status"] == "late_ticks"
+        assert engine.health().status == "late_ticks"
         await _settle(pilot, app)
         assert "ticks all late" in screen_text(app)
     assert any("was late" in r.getMessage() for r in caplog.records), caplog.records
@@ -90,11 +91,11 @@ def test_late_ticks_on_a_clock_that_stands_still_are_reported_by_count() -> None
     monitor = HealthMonitor(ManualClock(T0), wall=ManualClock(0))
     monitor.started(T0)
     monitor.on_ticks(999, late=999)
-    assert monitor.report()["status"] == "ok"
+    assert monitor.report().progress == "ok"
     monitor.on_ticks(1, late=1)
-    assert monitor.report()["status"] == "late_ticks"
+    assert monitor.report().progress == "late_ticks"
     monitor.on_ticks(5, late=0)  # a tick that is not late: data flows again
-    assert monitor.report()["status"] == "ok"
+    assert monitor.report().progress == "ok"
 
 
 def test_a_clock_that_jumps_at_start_is_not_called_stale() -> None:
@@ -104,9 +105,9 @@ def test_a_clock_that_jumps_at_start_is_not_called_stale() -> None:
     monitor.started(T0)
     clock.advance(8 * NS_PER_MINUTE)  # where the stored candles end
     monitor.on_ticks(10)
-    assert monitor.report()["status"] == "ok"
+    assert monitor.report().progress == "ok"
     clock.advance(4 * NS_PER_MINUTE)  # and no candle since: now it is stale
-    assert monitor.report()["status"] == "stale"
+    assert monitor.report().progress == "stale"
 
 
 # ---- item 4: a corrupt database in the console -------------------------------------------------
@@ -221,7 +222,10 @@ def test_last_candle_age_counts_wall_seconds_not_market_seconds() -> None:
     monitor.on_candle(synthetic_candles("NQ", 1, T0)[0])
     market.advance(53 * NS_PER_SECOND)  # the demo's market runs 60x
     wall.advance(1 * NS_PER_SECOND)
-    rows = dict((label, value) for label, value, _ in health_rows(monitor.report(), None))
+    rows = dict(
+        (label, value)
+        for label, value, _ in health_rows(HealthReport(pipeline=monitor.report()), None)
+    )
     assert rows["last candle"] == "1s ago"
 
 

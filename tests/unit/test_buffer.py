@@ -19,21 +19,21 @@ def test_batches_come_out_in_order():
     buf.put_batch(ticks(3, 5))
     assert [t[1] for t in buf.take_all()] == [0, 1, 2, 3, 4]
     assert buf.take_all() == []
-    s = buf.stats()
-    assert (s["enqueued"], s["dequeued"], s["dropped"], s["size"]) == (5, 5, 0, 0)
+    s = buf.health()
+    assert (s.enqueued, s.dequeued, s.dropped, s.size) == (5, 5, 0, 0)
 
 
 def test_overflow_drops_the_oldest_and_counts_them():
     buf = TickBuffer(maxsize=10, clock=ManualClock())
     buf.put_batch(ticks(0, 6))
     buf.put_batch(ticks(6, 12))  # 2 over: ticks 0 and 1 go
-    assert buf.stats()["dropped"] == 2
+    assert buf.health().dropped == 2
     assert len(buf) == 10 and buf.utilization == 1.0
     buf.put_batch(ticks(12, 30))  # larger than the buffer: only the newest 10 stay
     out = [t[1] for t in buf.take_all()]
     assert out == list(range(20, 30))
-    assert buf.stats()["dropped"] == 2 + 10 + 8
-    assert buf.stats()["enqueued"] == 30
+    assert buf.health().dropped == 2 + 10 + 8
+    assert buf.health().enqueued == 30
 
 
 def test_ttl_evicts_stale_ticks():
@@ -44,7 +44,7 @@ def test_ttl_evicts_stale_ticks():
     buf.put_batch(ticks(4, 6))
     clock.advance(31 * 10**9)  # the first batch is now 61 s old
     assert [t[1] for t in buf.take_all()] == [4, 5]
-    assert buf.stats()["evicted"] == 4
+    assert buf.health().evicted == 4
 
 
 async def test_get_batch_waits_and_times_out():
@@ -78,8 +78,8 @@ async def test_put_batch_wait_applies_backpressure_without_loss():
     buf.close()
     await task
     assert received == list(range(100))
-    assert buf.stats()["dropped"] == 0
-    assert buf.stats()["peak"] <= 10
+    assert buf.health().dropped == 0
+    assert buf.health().peak <= 10
 
 
 def test_bad_size_rejected():
@@ -116,7 +116,7 @@ async def test_put_batch_wait_on_a_buffer_closed_while_full_raises_instead_of_sp
         with pytest.raises(BufferClosedError, match="tick buffer closed: 6 ticks not added"):
             await waiter
     assert [t[1] for t in buf.take_all()] == [0, 1, 2, 3]
-    assert buf.stats()["dropped"] == 0
+    assert buf.health().dropped == 0
 
 
 async def test_put_batch_wait_on_a_closed_buffer_with_room_raises_at_once():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 
+from slob_tui.core.health import FeedHealth
 from slob_tui.engine import gc_policy
 from slob_tui.engine.engine import LiveTradingEngine
 
@@ -70,8 +71,8 @@ class _TicksFeed:
     def resume(self) -> None:
         pass
 
-    def health(self) -> dict:
-        return {}
+    def health(self) -> FeedHealth:
+        return FeedHealth(name="idle", state="idle")
 
 
 def test_an_engine_holds_the_settings_while_it_runs_and_puts_them_back():

@@ -75,7 +75,7 @@ async def test_ticks_arrive_in_order_in_bounded_batches_with_the_clock_after_eac
     # the clock goes to each batch's first tick, then its last: never behind, never ahead
     expected = [t for b in sink.batches for t in (b[0][1], b[-1][1])]
     assert sink.times == expected
-    assert feed.health()["ticks_sent"] == 400 and feed.health()["state"] == "finished"
+    assert feed.health().counters["ticks_sent"] == 400 and feed.health().state == "finished"
 
 
 async def test_candle_files_go_through_put_candles(shared_data: Path):
@@ -137,7 +137,7 @@ async def test_pause_holds_the_feed_and_stop_ends_it(tmp_path):
         await asyncio.sleep(0.01)
     for _ in range(50):
         await asyncio.sleep(0)
-    assert len(sink.batches) == 1 and feed.health()["state"] == "paused"
+    assert len(sink.batches) == 1 and feed.health().state == "paused"
     feed.resume()
     for _ in range(5):
         await asyncio.sleep(0)
@@ -274,4 +274,4 @@ async def test_replay_health_counts_rows_out_of_time_order(tmp_path: Path):
     engine = LiveTradingEngine(feed, store=None, enable_tracker=False)
     await engine.run()
     health = feed.health()
-    assert health["rows_read"] == 3 and health["rows_out_of_order"] == 1
+    assert health.counters["rows_read"] == 3 and health.counters["rows_out_of_order"] == 1

@@ -94,7 +94,7 @@ class CandleChart(Widget, can_focus=True):
     def show(self, snapshot: EngineSnapshot, symbol: str | None) -> None:
         """Take the candles, forming candle and overlay of `symbol` from a new snapshot."""
         self.symbol = symbol
-        self.ticks_seen = int(snapshot.health.get("ticks", 0) or 0)
+        self.ticks_seen = snapshot.health.pipeline.ticks
         recent = list(snapshot.candles.get(symbol, ())) if symbol else []
         first = recent[0].start if recent else None
         held = self.older.get(symbol or "", ())

@@ -1,13 +1,13 @@
-"""Health panel: feed connection and reconnects, ticks/s, buffer, candles, store, safety state."""
+"""Health panel: the one `HealthReport` as rows: status, feed, ticks, buffer, candles, store,
+safe mode and the trading gate. Every row reads a field some component fills."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from slob_tui.core.health import HealthReport
 from slob_tui.ui.format import size_bytes
 
 STATUS_STYLE = {
@@ -16,65 +16,75 @@ STATUS_STYLE = {
     "stale": "bold red",
     "safe_mode": "bold red",
     "late_ticks": "bold red",
+    "store_fault": "bold red",
     "failed": "bold red",
     "stopped": "yellow",
 }
-STATUS_TEXT = {"late_ticks": "ticks all late"}
+STATUS_TEXT = {"late_ticks": "ticks all late", "store_fault": "STORE FAULT"}
+BAD_FEED_STATES = ("disconnected", "reconnecting", "failed", "closed", "safe_mode")
 Row = tuple[str, str, str]  # label, value, style
 
 
-def _section(h: dict[str, Any], key: str) -> dict[str, Any]:
-    """`h[key]` when it is a dict (a nested section of the health report), else empty."""
-    value = h.get(key)
-    return value if isinstance(value, dict) else {}
+def _feed_state(h: HealthReport) -> Row:
+    """The feed's own state; a feed that names none shows the connection events' verdict."""
+    label = h.feed.state
+    if not label and h.pipeline.connected is not None:
+        label = "connected" if h.pipeline.connected else "disconnected"
+    if not label:
+        return ("feed", "—", "dim")
+    return ("feed", label, "red" if label in BAD_FEED_STATES else "green")
 
 
-def _feed_state(h: dict[str, Any]) -> Row:
-    feed = _section(h, "feed")
-    state = feed.get("state")
-    connected = h.get("connected")
-    if state:
-        label = str(state)
-    elif connected is None:
-        label = "local" if feed else "—"
-    else:
-        label = "connected" if connected else "disconnected"
-    bad = label in ("disconnected", "reconnecting", "failed", "closed")
-    return ("feed", label, "red" if bad else ("dim" if label == "—" else "green"))
+def _breaker(h: HealthReport) -> Row:
+    """The trading gate: KILLED (kill switch), HALTED (e.g. the store refuses writes), or ok;
+    n/a for a bare pipeline, which places no orders."""
+    trading = h.trading
+    if trading is None:
+        return ("breaker", "n/a", "dim")
+    if trading.kill_switch:
+        return ("breaker", "KILLED", "bold red")
+    if trading.halted or trading.gate_fault:
+        return ("breaker", "HALTED", "bold red")
+    return ("breaker", "ok", "green")
 
 
-def _breaker(h: dict[str, Any]) -> Row:
-    """Circuit breaker / halt / kill switch from the execution (or risk) health source."""
-    for name in ("execution", "risk", "executor"):
-        src = h.get(name)
-        if isinstance(src, dict) and src:
-            if src.get("kill_switch"):
-                return ("breaker", "KILLED", "bold red")
-            tripped = src.get("circuit_breaker") or src.get("halted") or src.get("tripped")
-            return ("breaker", "TRIPPED" if tripped else "ok", "bold red" if tripped else "green")
-    return ("breaker", "n/a", "dim")
+def _store(h: HealthReport, store_bytes: int | None) -> Row:
+    size = size_bytes(store_bytes)
+    if h.storage is not None and not h.storage.ok:
+        return ("store", f"{size} FAULT", "bold red")
+    return ("store", size, "")
 
 
-def health_rows(h: dict[str, Any], store_bytes: int | None) -> list[Row]:
+def health_rows(h: HealthReport | None, store_bytes: int | None) -> list[Row]:
     """The figures shown, as plain rows (also what decides whether to redraw)."""
-    feed = _section(h, "feed")
-    buf = _section(h, "buffer")
-    util = None
-    if buf.get("maxsize"):
-        util = 100.0 * float(buf.get("size", 0)) / float(buf["maxsize"])
-    age = h.get("last_candle_wall_age_s")  # wall seconds: market time runs 60x in the demo
-    status = str(h.get("status", "—"))
-    reconnects = max(int(h.get("reconnects", 0) or 0), int(feed.get("reconnects", 0) or 0))
-    safe = bool(h.get("safe_mode") or feed.get("safe_mode"))
+    if h is None:  # nothing reported yet
+        return [
+            ("status", "—", ""),
+            ("feed", "—", "dim"),
+            ("reconnects", "0", ""),
+            ("ticks/s", "0", ""),
+            ("buffer", "—", ""),
+            ("candles today", "0", ""),
+            ("last candle", "—", ""),
+            ("store", size_bytes(store_bytes), ""),
+            ("safe mode", "off", "green"),
+            ("breaker", "n/a", "dim"),
+        ]
+    p, buf = h.pipeline, h.buffer
+    util = 100.0 * buf.size / buf.maxsize if buf.maxsize else None
+    age = p.last_candle_wall_age_s  # wall seconds: market time runs 60x in the demo
+    status = h.status
+    reconnects = h.reconnects
+    safe = h.safe_mode
     return [
         ("status", STATUS_TEXT.get(status, status), STATUS_STYLE.get(status, "")),
         _feed_state(h),
         ("reconnects", str(reconnects), "yellow" if reconnects else ""),
-        ("ticks/s", f"{float(h.get('ticks_per_s', 0) or 0):,.0f}", ""),
+        ("ticks/s", f"{p.ticks_per_s:,.0f}", ""),
         ("buffer", "—" if util is None else f"{util:.0f}%", "red" if (util or 0) > 80 else ""),
-        ("candles today", str(h.get("candles_today", 0)), ""),
+        ("candles today", str(p.candles_today), ""),
         ("last candle", "—" if age is None else f"{max(age, 0):.0f}s ago", ""),
-        ("store", size_bytes(store_bytes), ""),
+        _store(h, store_bytes),
         ("safe mode", "ON" if safe else "off", "bold red" if safe else "green"),
         _breaker(h),
     ]
@@ -93,12 +103,12 @@ class HealthPanel(Static):
     """Redrawn only when a shown figure changed."""
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
-        rows = health_rows({}, None)
+        rows = health_rows(None, None)
         super().__init__(render_health(rows), id=id)
         self._shown: list[Row] = rows
         self.border_title = "Health"
 
-    def show(self, health: dict[str, Any], store_bytes: int | None) -> bool:
+    def show(self, health: HealthReport, store_bytes: int | None) -> bool:
         rows = health_rows(health, store_bytes)
         if rows == self._shown:
             return False

@@ -38,7 +38,7 @@ async def test_bad_keys_stop_with_402_naming_the_settings(spy_trades, caplog):
         fetcher = fast_fetcher(server, settings=settings_for(server, secret=wrong))
         err = await _run_expecting_error(fetcher, AggSink())
     assert "ALPACA_API_KEY" in str(err) and "ALPACA_API_SECRET" in str(err) and "402" in str(err)
-    assert fetcher.health()["state"] == "failed"
+    assert fetcher.health().state == "failed"
     for text in (str(err), repr(err), caplog.text, repr(fetcher.health())):
         assert wrong not in text and SECRET not in text
 
@@ -159,7 +159,7 @@ async def test_safe_mode_after_ten_failures_and_recovery(spy_trades):
         await wait_for(lambda: fetcher.safe_mode, 20, "SAFE MODE")
         on = sink.of_type(EventType.SAFE_MODE)
         assert len(on) == 1 and on[0].data.on is True and "10 consecutive" in on[0].data.reason
-        assert fetcher.health()["state"] == "safe_mode"
+        assert fetcher.health().state == "safe_mode"
         await server.come_up()
         await wait_for(
             lambda: not fetcher.safe_mode and fetcher.state == "subscribed", 20, "recovery"
@@ -308,4 +308,4 @@ async def test_cancels_and_corrections_reach_the_engine():
         ("FAKEPACA", 10**18 + 7, 7, "V", None),
         ("FAKEPACA", 10**18 + 7, 8, "V", (108.5, 4.0, ("@",))),
     ]
-    assert fetcher.health()["corrections"] == 2 and fetcher.rejected_messages == 0
+    assert fetcher.health().counters["corrections"] == 2 and fetcher.rejected_messages == 0

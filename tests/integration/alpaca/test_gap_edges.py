@@ -95,7 +95,7 @@ async def test_edges_of_a_gap_are_repaired_and_the_store_equals_the_uninterrupte
         await wait_for(
             lambda: (
                 (engine.last_candle_start("SPY") or 0) >= SLICE_END - 2 * NS_PER_MINUTE
-                and fetcher.health()["edge_minutes_pending"] == 0
+                and fetcher.health().counters["edge_minutes_pending"] == 0
             ),
             60,
             "the slice and the repairs",
@@ -114,8 +114,8 @@ async def test_edges_of_a_gap_are_repaired_and_the_store_equals_the_uninterrupte
         assert data["before"]["volume"] < data["after"]["volume"] == expected[start].volume
         assert data["symbol"] == "SPY"
     # 09:30, where the stream began, was checked too: complete, so left alone
-    assert fetcher.health()["edge_minutes_checked"] == 3
-    assert fetcher.health()["edge_minutes_flagged"] == 0
+    assert fetcher.health().counters["edge_minutes_checked"] == 3
+    assert fetcher.health().counters["edge_minutes_flagged"] == 0
     assert [c.backfilled for c in stored if c.start in repaired] == [True, True]
 
 
@@ -131,14 +131,14 @@ async def test_edges_equal_to_rest_bars_are_left_alone(spy_trades, reference_can
             lambda: (
                 (sink.last_candle_start("SPY") or 0) >= SLICE_END - 2 * NS_PER_MINUTE
                 and fetcher.reconnects == 1
-                and fetcher.health()["edge_minutes_pending"] == 0
+                and fetcher.health().counters["edge_minutes_pending"] == 0
             ),
             60,
             "the slice and the edge checks",
         )
         await fetcher.stop()
         await asyncio.wait_for(task, 10)
-    assert fetcher.health()["edge_minutes_checked"] == 3  # with 09:30, where it began
+    assert fetcher.health().counters["edge_minutes_checked"] == 3  # with 09:30, where it began
     assert sink.repairs == []
     assert ohlcv(sink.final()) == ohlcv(reference_candles)
 
@@ -170,7 +170,7 @@ async def test_a_feed_without_rest_history_flags_both_edges_incomplete():
         ("incomplete_minute", returned, "returned"),
     ]
     assert all("'test' feed" in d["reason"] and d["symbol"] == "FAKEPACA" for d in flagged)
-    assert fetcher.health()["edge_minutes_flagged"] == 3
+    assert fetcher.health().counters["edge_minutes_flagged"] == 3
     assert server.bars_requests == 0
 
 
@@ -201,7 +201,7 @@ async def test_edges_whose_rest_bars_cannot_be_had_are_flagged(spy_trades):
     assert all(d["reason"] == "REST bars failed 3 times: bars request returned HTTP 500"
                for d in flagged)  # fmt: skip
     health = fetcher.health()
-    assert health["edge_minutes_checked"] + health["edge_minutes_flagged"] == 3
+    assert health.counters["edge_minutes_checked"] + health.counters["edge_minutes_flagged"] == 3
     assert fetcher.reconnects == 1
 
 
@@ -296,7 +296,7 @@ async def test_a_restart_repairs_the_minute_the_stop_flushed_and_the_one_it_bega
         await wait_for(
             lambda: (
                 (after.last_candle_start("SPY") or 0) >= SLICE_END - 2 * NS_PER_MINUTE
-                and second.health()["edge_minutes_pending"] == 0
+                and second.health().counters["edge_minutes_pending"] == 0
             ),
             60,
             "the slice and the repairs",
@@ -327,7 +327,7 @@ async def test_a_pause_is_a_gap_too_its_edges_are_checked(spy_trades, reference_
         await wait_for(
             lambda: (
                 (sink.last_candle_start("SPY") or 0) >= SLICE_END - 2 * NS_PER_MINUTE
-                and fetcher.health()["edge_minutes_pending"] == 0
+                and fetcher.health().counters["edge_minutes_pending"] == 0
             ),
             60,
             "the slice and the edge checks",
@@ -335,5 +335,5 @@ async def test_a_pause_is_a_gap_too_its_edges_are_checked(spy_trades, reference_
         await fetcher.stop()
         await asyncio.wait_for(task, 10)
     assert fetcher.paused_dropped > 0
-    assert fetcher.health()["edge_minutes_checked"] == 3  # 09:30, the pause's two edges
+    assert fetcher.health().counters["edge_minutes_checked"] == 3  # 09:30, the pause's two edges
     assert ohlcv(sink.final()) == ohlcv(reference_candles)

@@ -15,6 +15,7 @@ from slob_tui.brokers.paper import PaperBroker
 from slob_tui.config import load_settings
 from slob_tui.core.clock import ManualClock
 from slob_tui.core.events import EventType
+from slob_tui.core.health import FeedHealth
 from slob_tui.core.models import Direction
 from slob_tui.execution.wiring import BrokerSetup, paper_persist
 from slob_tui.node import NodeConfig, TradingNode
@@ -57,7 +58,7 @@ async def test_every_order_follows_its_persisted_trigger(shared_data: Path, tmp_
     orders, positions = engine2.snapshot().orders, engine2.snapshot().positions
     assert orders and all(o.client_order_id.startswith("slob-NQ-") for o in orders)
     assert isinstance(positions, tuple)
-    assert engine2.health()["execution"]["placed"] == broker[0].checked
+    assert engine2.health().trading.placed == broker[0].checked
 
 
 def config(db: Path, env: dict[str, str] | None = None, live: bool = False) -> NodeConfig:
@@ -81,8 +82,8 @@ class IdleFeed:
 
     def resume(self) -> None: ...
 
-    def health(self) -> dict[str, Any]:
-        return {}
+    def health(self) -> FeedHealth:
+        return FeedHealth(name="idle", state="idle")
 
 
 async def test_flatten_command_reaches_the_running_engine(tmp_path: Path) -> None:

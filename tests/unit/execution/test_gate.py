@@ -164,7 +164,7 @@ async def test_another_process_kill_and_reset_reach_the_next_order(tmp_path: Pat
     await rig.executor.on_setup_event(trigger_event(triggered(2, Direction.LONG, 102, 98, 110)))
     assert len(rig.of(EventType.ORDER_PLACED)) == 2
     assert rig.of(EventType.KILL_SWITCH)[-1] == KillSwitchNotice(False, "reset")
-    assert rig.executor.health()["kill_switch"] is None
+    assert rig.executor.health().kill_switch == ""
     await other.close()
     await rig.state.close()
 

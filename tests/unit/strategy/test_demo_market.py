@@ -98,14 +98,15 @@ async def test_feed_pushes_reference_session_then_ticks_and_pauses() -> None:
     n = len(sink.ticks)
     clock.advance(2 * NS_PER_MINUTE)
     await asyncio.sleep(0.02)
-    assert len(sink.ticks) == n and feed.health()["state"] == "paused"
+    assert len(sink.ticks) == n and feed.health().state == "paused"
     feed.resume()
     await asyncio.sleep(0.02)
-    assert len(sink.ticks) > n and feed.health()["state"] == "running"
+    assert len(sink.ticks) > n and feed.health().state == "running"
     await feed.stop()
     await asyncio.wait_for(task, 1)
     h = feed.health()
-    assert h["state"] == "stopped" and h["ticks"] == len(sink.ticks) and h["seed"] == 7
+    assert h.state == "stopped" and h.counters["ticks"] == len(sink.ticks)
+    assert h.counters["seed"] == 7
 
 
 async def test_engine_on_the_demo_feed_sees_a_triggered_setup() -> None:
