@@ -3,7 +3,10 @@
 Every order asks the gate first. The kill switch is persisted in the state store's
 `kill_switch` value, which `slob-tui flatten` in a second process writes too, so the gate
 re-reads it (one key, one indexed read) before every placement attempt: a kill or a reset
-from anywhere reaches a running engine before its next order, whichever the broker.
+from anywhere reaches a running engine before its next order, whichever the broker. On every
+candle (`poll`) it first compares the stored text with the one it last read in full, on the
+loop's thread, and reads again only when they differ: the same answer for a few microseconds
+instead of a round trip to the state thread per candle.
 Halts (reconcile found a position nobody explains, an exit leg could not be placed, the state
 store refuses writes) live in memory: they are re-derived at every start by reconciliation,
 and the state store's halt is lifted by its owner when a write goes in again.
@@ -25,11 +28,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from slob_tui.storage.errors import StateError
 from slob_tui.storage.state import StateManager
 
 log = logging.getLogger(__name__)
 KILL_KEY = "kill_switch"
 ACK_KEY = "kill_ack"
+_UNSEEN = object()  # no stored text confirmed by a full read: `poll` reads in full
 Purpose = Literal["entry", "exit", "close"]
 """What an order does: opens risk, protects a position (target, stop) or flattens one."""
 
@@ -112,6 +117,7 @@ class TradingGate:
         self.closed = asyncio.Event()
         """Set while killed: a retry sleep wakes on it instead of sleeping on."""
         self.refreshes = 0
+        self._seen: object = _UNSEEN  # the stored switch's text as of the last full read
 
     @property
     def state(self) -> GateState:
@@ -168,6 +174,24 @@ class TradingGate:
         if new != self._state:
             await self._set(new, external=True, notify=notify)
         return self._state
+
+    async def poll(self) -> GateState:
+        """Per candle: `refresh` when the stored switch's text differs from the text seen at the
+        last full read, or cannot be compared (a local kill not saved yet, an unreadable store,
+        a local change since). Unchanged text is the same switch: a kill's text carries its id."""
+        text: object = _UNSEEN
+        if self._unsaved is None and not self._state.store_fault:
+            try:
+                text = self._store.peek_value_text(KILL_KEY)
+            except StateError:
+                text = _UNSEEN
+            if text is not _UNSEEN and text == self._seen:
+                return self._state
+        seen_before = self._version
+        state = await self.refresh()
+        # text read before the full read: a change in between makes the next poll read again
+        self._seen = text if seen_before == self._version else _UNSEEN
+        return state
 
     async def kill(self, reason: str) -> GateState:
         """Close the gate now, then persist the switch (for restarts and other processes).
@@ -255,6 +279,7 @@ class TradingGate:
         before, self._state = self._state, new
         if not external:
             self._version += 1
+            self._seen = _UNSEEN  # the store may not hold this yet: the next poll reads in full
         if new.killed:
             self.closed.set()
         else:

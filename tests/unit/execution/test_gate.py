@@ -257,3 +257,60 @@ async def test_a_kill_the_store_refuses_still_holds_and_is_saved_later(tmp_path:
     assert (await TradingGate(other).load()).killed == "console"
     await other.close()
     await state.close()
+
+
+async def test_the_per_candle_poll_sees_another_process_kill_and_reset(tmp_path: Path) -> None:
+    """`poll` reads in full only when the stored text changed, and then sees what changed."""
+    state = await StateManager(tmp_path / "s.db").open()
+    gate = TradingGate(state)
+    await gate.load()
+    other = await StateManager(tmp_path / "s.db").open()  # `slob-tui flatten`
+    await gate.poll()
+    reads = gate.refreshes
+    for _ in range(3):
+        assert (await gate.poll()).killed == ""
+    assert gate.refreshes == reads  # nothing changed: no full read
+    kill = await TradingGate(other).kill("second process")
+    assert (await gate.poll()).kill_id == kill.kill_id
+    assert gate.pending_kill() is not None and not gate.check("entry").allowed
+    await TradingGate(other).reset()
+    assert (await gate.poll()).killed == "" and gate.check("entry").allowed
+    await other.close()
+    await state.close()
+
+
+async def test_a_local_reset_the_store_refused_is_read_back_by_the_next_poll(
+    tmp_path: Path,
+) -> None:
+    """The switch stays stored as on; a local reset whose write failed must not hide it."""
+    state = await StateManager(tmp_path / "s.db").open()
+    gate = TradingGate(state)
+    await gate.kill("console")
+    await gate.poll()  # the stored text is now the one seen
+    real_clear = state.clear_value
+
+    async def refuse(key: str) -> None:
+        raise OSError("disk I/O error")
+
+    state.clear_value = refuse  # type: ignore[method-assign]
+    try:
+        await gate.reset()
+    except OSError:
+        pass
+    state.clear_value = real_clear  # type: ignore[method-assign]
+    assert gate.state.killed == ""  # in memory only
+    assert (await gate.poll()).killed == "console"
+    await state.close()
+
+
+async def test_a_poll_on_a_closed_store_reads_in_full_and_fails_closed(tmp_path: Path) -> None:
+    state = await StateManager(tmp_path / "s.db").open()
+    gate = TradingGate(state)
+    await gate.poll()
+    await state.close()
+    await gate.poll()
+    assert "kill switch unreadable" in gate.check("entry").reason
+    await state.open()
+    await gate.poll()
+    assert gate.check("entry").allowed
+    await state.close()
