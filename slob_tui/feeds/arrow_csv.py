@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from slob_tui.feeds.bounded import open_bounded
-from slob_tui.feeds.columns import CodedColumn, TickColumns
+from slob_tui.feeds.columns import CodedColumn, TickColumns, numpy_of
 
 # pyarrow parses this many bytes at a time: about 20,000 SPY trades, a batch large enough that
 # the event loop turns a few times per chunk, small enough that memory stays flat.
@@ -160,14 +160,14 @@ def tick_columns(part: Any, columns: dict[str, str | None], epoch_scale: int | N
     if columns.get("suspicious"):
         flag = part.column(columns["suspicious"])
         if pa.types.is_integer(flag.type) or pa.types.is_boolean(flag.type):
-            flags = pc.fill_null(flag.cast(pa.bool_()), False).to_numpy(zero_copy_only=False)
+            flags = numpy_of(flag.cast(pa.bool_()), null=False)
         else:  # text or float cells: truthiness, as the row-by-row path judges them
             flags = np.array([bool(f) for f in flag.to_pylist()], dtype=bool)
     ids = part.column(columns["id"]).to_pylist() if columns.get("id") else None
     return TickColumns(
-        ts=ns.to_numpy(zero_copy_only=False),
-        price=price.to_numpy(zero_copy_only=False),
-        size=part.column(columns["size"]).to_numpy(zero_copy_only=False).tolist(),
+        ts=numpy_of(ns),
+        price=numpy_of(price),
+        size=numpy_of(part.column(columns["size"])).tolist(),
         exchange=coded("exchange"),
         conditions=coded("conditions"),
         suspicious=flags,

@@ -13,6 +13,50 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def _bits(buffer: Any, offset: int, n: int) -> Any:
+    import numpy as np
+
+    bits = np.unpackbits(np.frombuffer(buffer, np.uint8), bitorder="little")
+    return bits[offset : offset + n].astype(bool)
+
+
+def numpy_of(column: Any, null: int | None = None) -> Any:
+    """A pyarrow numeric or boolean (chunked) array as a numpy array; a null cell is `null`
+    (with None, a column with a null is refused).
+
+    Read from the array's buffers: pyarrow's own `to_numpy`, and any array or scalar it builds
+    from Python values, import pandas on first use (~0.15 s and ~40 MB in a replay that
+    otherwise never needs it)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if column.null_count and null is None:
+        raise ValueError("numpy_of: the column has nulls")
+    kind = column.type
+    n, offset = len(column), column.offset
+    valid, data = column.buffers()[:2]
+    if pa.types.is_boolean(kind):
+        dtype = np.dtype(bool)
+    elif pa.types.is_floating(kind):
+        dtype = np.dtype(f"float{kind.bit_width}")
+    elif pa.types.is_integer(kind):
+        dtype = np.dtype(f"{'int' if pa.types.is_signed_integer(kind) else 'uint'}{kind.bit_width}")
+    else:
+        raise TypeError(f"numpy_of: {kind} is not a number")
+    if data is None or n == 0:
+        return np.zeros(0, dtype=dtype)
+    if dtype.kind == "b":
+        out = _bits(data, offset, n)
+    else:
+        out = np.frombuffer(data, dtype=dtype, count=offset + n)[offset:]
+    if column.null_count:
+        out = out.copy()
+        out[~_bits(valid, offset, n)] = null
+    return out
+
+
 @dataclass(frozen=True)
 class CodedColumn:
     """A text column as indices into its distinct values; a null cell is the value None."""
@@ -35,9 +79,8 @@ class CodedColumn:
         values = column.dictionary.to_pylist()
         indices = column.indices
         if indices.null_count:
-            indices = pc.fill_null(indices, len(values))
             values.append(None)
-        return cls(indices.to_numpy(zero_copy_only=False), values)
+        return cls(numpy_of(indices, null=len(values) - 1), values)
 
     def take(self, mapped: list[Any]) -> list[Any]:
         """Row values after mapping each distinct value (`mapped[i]` for `values[i]`)."""
