@@ -3,10 +3,11 @@
 Every order asks the gate first. The kill switch is persisted in the state store's
 `kill_switch` value, which `slob-tui flatten` in a second process writes too, so the gate
 re-reads it (one key, one indexed read) before every placement attempt: a kill or a reset
-from anywhere reaches a running engine before its next order, whichever the broker. On every
-candle (`poll`) it first compares the stored text with the one it last read in full, on the
-loop's thread, and reads again only when they differ: the same answer for a few microseconds
-instead of a round trip to the state thread per candle.
+from anywhere reaches a running engine before its next order, whichever the broker. Between
+orders, candles `poll` it, so a kill is acted on (cancel, flatten) with no order due: a poll
+reads again when `POLL_EVERY_S` of wall time passed since the last read. Live, that is every
+candle; a replay at full speed closes thousands of candles a second, and one read per candle
+was a round trip to the state thread each (~1.25 s per million trades replayed).
 Halts (reconcile found a position nobody explains, an exit leg could not be placed, the state
 store refuses writes) live in memory: they are re-derived at every start by reconciliation,
 and the state store's halt is lifted by its owner when a write goes in again.
@@ -23,18 +24,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from slob_tui.storage.errors import StateError
 from slob_tui.storage.state import StateManager
 
 log = logging.getLogger(__name__)
 KILL_KEY = "kill_switch"
 ACK_KEY = "kill_ack"
-_UNSEEN = object()  # no stored text confirmed by a full read: `poll` reads in full
+POLL_EVERY_S = 0.05
+"""Wall time between two reads of the switch by `poll` (orders always read it: `admit`)."""
 Purpose = Literal["entry", "exit", "close"]
 """What an order does: opens risk, protects a position (target, stop) or flattens one."""
 
@@ -105,9 +107,15 @@ def decide(state: GateState, purpose: Purpose) -> GateDecision:
 
 
 class TradingGate:
-    def __init__(self, state: StateManager, now: Callable[[], int] = lambda: 0) -> None:
+    def __init__(
+        self, state: StateManager, now: Callable[[], int] = lambda: 0,
+        poll_every_s: float = POLL_EVERY_S, monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:  # fmt: skip
         self._store = state
         self._now = now
+        self._poll_every_s = poll_every_s
+        self._monotonic = monotonic
+        self._read_at: float | None = None  # monotonic time of the last read of the switch
         self._state = GateState()
         self._version = 0  # bumped by every local change: a read that raced one is dropped
         self._unsaved: dict[str, Any] | None = None  # a local kill the store has not taken
@@ -117,7 +125,6 @@ class TradingGate:
         self.closed = asyncio.Event()
         """Set while killed: a retry sleep wakes on it instead of sleeping on."""
         self.refreshes = 0
-        self._seen: object = _UNSEEN  # the stored switch's text as of the last full read
 
     @property
     def state(self) -> GateState:
@@ -157,6 +164,7 @@ class TradingGate:
             return self._state  # a local kill the store has not taken yet stays in force
         version = self._version
         self.refreshes += 1
+        self._read_at = self._monotonic()
         try:
             raw = await self._store.get_value(KILL_KEY)
         except Exception as exc:  # noqa: BLE001 - any store failure closes the gate for entries
@@ -176,22 +184,17 @@ class TradingGate:
         return self._state
 
     async def poll(self) -> GateState:
-        """Per candle: `refresh` when the stored switch's text differs from the text seen at the
-        last full read, or cannot be compared (a local kill not saved yet, an unreadable store,
-        a local change since). Unchanged text is the same switch: a kill's text carries its id."""
-        text: object = _UNSEEN
-        if self._unsaved is None and not self._state.store_fault:
-            try:
-                text = self._store.peek_value_text(KILL_KEY)
-            except StateError:
-                text = _UNSEEN
-            if text is not _UNSEEN and text == self._seen:
-                return self._state
-        seen_before = self._version
-        state = await self.refresh()
-        # text read before the full read: a change in between makes the next poll read again
-        self._seen = text if seen_before == self._version else _UNSEEN
-        return state
+        """Per candle: `refresh` when `poll_every_s` passed since the switch was last read, or
+        when the last read or save failed (it is tried again at once)."""
+        read_at = self._read_at
+        if (
+            read_at is not None
+            and self._unsaved is None
+            and not self._state.store_fault
+            and self._monotonic() - read_at < self._poll_every_s
+        ):
+            return self._state
+        return await self.refresh()
 
     async def kill(self, reason: str) -> GateState:
         """Close the gate now, then persist the switch (for restarts and other processes).
@@ -279,7 +282,6 @@ class TradingGate:
         before, self._state = self._state, new
         if not external:
             self._version += 1
-            self._seen = _UNSEEN  # the store may not hold this yet: the next poll reads in full
         if new.killed:
             self.closed.set()
         else:

@@ -140,7 +140,6 @@ class StateManager:
         self.namespace = namespace
         self.tz = ZoneInfo(tz)
         self._conn: sqlite3.Connection | None = None
-        self._peek: sqlite3.Connection | None = None  # `peek_value_text`'s reader
         self._pool: ThreadPoolExecutor | None = None
         self.hot: HotStore | None = None
         self.writes = 0
@@ -197,9 +196,6 @@ class StateManager:
         return self.hot.health if isinstance(self.hot, MirroredHot) else None
 
     async def close(self) -> None:
-        if self._peek is not None:
-            self._peek.close()
-            self._peek = None
         if self.hot is not None:
             await self.hot.close()
             self.hot = None
@@ -481,24 +477,6 @@ class StateManager:
     # ---- small values: kill switch, halt reason, the paper book ----------------------
     async def get_value(self, key: str) -> Any | None:
         return await self._h.get(f"value:{key}")
-
-    def peek_value_text(self, key: str) -> str | None:
-        """A small value's stored text, read at once on the caller's thread: what the trading
-        gate compares on every candle, so it pays for a full read (a hop to the state thread and
-        back) only when the text changed. A read-only connection of its own, in WAL mode, never
-        waits for a writer. Raises `StateError` when the store is closed or cannot be read."""
-        if self._conn is None:
-            raise StateError("state store is not open")
-        try:
-            if self._peek is None:
-                self._peek = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
-                                             timeout=0.05, isolation_level=None)  # fmt: skip
-            row = self._peek.execute(
-                "SELECT value FROM hot_state WHERE key = ?", (f"value:{key}",)
-            ).fetchone()
-        except sqlite3.Error as exc:
-            raise StateError(f"cannot read the state database {self.path}: {exc}") from exc
-        return None if row is None else str(row[0])
 
     async def set_value(self, key: str, value: Any) -> None:
         await self._h.put(f"value:{key}", value)
