@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from slob_tui.feeds.bounded import open_bounded
-from slob_tui.feeds.columns import CodedColumn, TickColumns, numpy_of
+from slob_tui.feeds.columns import CodedColumn, TickColumns, numpy_of, use_system_allocator
 
 # pyarrow parses this many bytes at a time: about 20,000 SPY trades, a batch large enough that
 # the event loop turns a few times per chunk, small enough that memory stays flat.
@@ -57,6 +57,7 @@ def tick_batches(
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
+    use_system_allocator()
     time_col, price_col = columns["time"], columns["price"]
     assert time_col is not None and price_col is not None, "time and price columns are required"
     text = {c for r in ("exchange", "conditions", "symbol") if (c := columns.get(r))}

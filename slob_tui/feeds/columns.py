@@ -13,6 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def use_system_allocator() -> None:
+    """Arrow's memory from the C allocator rather than its default (mimalloc here), which
+    keeps freed blocks per reading thread: measured on four SPY days replayed from CSV, the
+    peak RSS was 177 MB with mimalloc and 153 MB with the C allocator, at the same speed.
+    The whole process's choice (`ARROW_DEFAULT_MEMORY_POOL` overrides it); set before the
+    first read, so no buffer is handed between pools."""
+    import os
+
+    import pyarrow as pa
+
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL") is None:
+        pa.set_memory_pool(pa.system_memory_pool())
+
+
 def _bits(buffer: Any, offset: int, n: int) -> Any:
     import numpy as np
 
