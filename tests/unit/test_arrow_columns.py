@@ -66,3 +66,27 @@ def test_a_csv_replay_reads_without_pandas_or_arrow_compute(shared_data: Path):
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True).stdout  # fmt: skip
     assert out.split(maxsplit=1) == ["250601", "[]\n"]
+
+
+def test_parquet_rows_with_missing_values_are_counted_and_the_rest_kept(tmp_path: Path):
+    """A missing price drops its row as bad; a missing exchange is an empty one; times with a
+    zone other than UTC are the same instants."""
+    import pyarrow.parquet as pq
+
+    from slob_tui.feeds.files import ReadReport, iter_tick_chunks
+
+    t0 = 1_381_150_800_000_000_000  # 2013-10-07 09:00 ET
+    times = [t0 + i * 10**9 for i in range(4)]
+    table = pa.table({
+        "timestamp": pa.array(times, pa.timestamp("ns", tz="America/New_York")),
+        "price": pa.array([1.0, None, 3.0, 4.0]),
+        "size": pa.array([10, 20, 30, 40]),
+        "exchange": pa.array(["P", "Q", None, "P"]),
+    })  # fmt: skip
+    path = tmp_path / "t.parquet"
+    pq.write_table(table, path)
+    report = ReadReport(str(path))
+    ticks = [t for c in iter_tick_chunks(path, "SPY", chunk_rows=3, report=report) for t in c]
+    assert [(t[1], t[2], t[3], t[4]) for t in ticks] == [
+        (times[0], 1.0, 10, "P"), (times[2], 3.0, 30, ""), (times[3], 4.0, 40, "P")]  # fmt: skip
+    assert report.bad_rows == 1
