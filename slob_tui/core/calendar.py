@@ -111,7 +111,11 @@ def _cache_file(code: str, first: int, last: int) -> Path | None:
     stamp = _library_stamp()
     if stamp is None:
         return None
-    return cache_dir() / f"calendar-{code}-{first}-{last}-{stamp}.json"
+    try:
+        folder = cache_dir()
+    except RuntimeError:  # no home folder to be found (a bare service account): no cache
+        return None
+    return folder / f"calendar-{code}-{first}-{last}-{stamp}.json"
 
 
 def _read_cached(path: Path) -> Schedule | None:
