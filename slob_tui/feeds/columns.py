@@ -51,10 +51,11 @@ def numpy_of(column: Any, null: int | None = None) -> Any:
     kind = column.type
     n, offset = len(column), column.offset
     valid, data = column.buffers()[:2]
+    dtype: Any
     if pa.types.is_boolean(kind):
         dtype = np.dtype(bool)
     elif pa.types.is_timestamp(kind):
-        dtype = np.dtype(np.int64)  # the count of its unit since the epoch, UTC
+        dtype = np.dtype("int64")  # the count of its unit since the epoch, UTC
     elif pa.types.is_floating(kind):
         dtype = np.dtype(f"float{kind.bit_width}")
     elif pa.types.is_integer(kind):
