@@ -2,7 +2,7 @@
 
 The NQ candles (14,714) are repeated, shifted later in time, to 350,000 rows of one symbol.
 The peer is plain `sqlite3` in the same run, on the same table shape and WAL mode, with rows
-already built: the floor the store's aiosqlite thread, row conversion and batching sit on.
+already built: the floor the store's write queue, row conversion and batching sit on.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from slob_tui.core.event_payloads import payload_fields
 from slob_tui.core.events import Event, EventType
 from slob_tui.core.models import NS_PER_MINUTE, Candle, SetupUpdate
 from slob_tui.core.timefmt import hhmm, hhmmss, human, zone, zone_label
@@ -30,10 +31,11 @@ def compact(data: Any, limit: int = 12, tz: str = "UTC") -> str:
     times in `tz`."""
     if data is None:
         return ""
-    if not isinstance(data, dict):
+    values = payload_fields(data)
+    if not values:
         return str(data)
     parts = []
-    for key, value in data.items():
+    for key, value in values.items():
         if isinstance(value, float):
             parts.append(f"{key}={value:.6g}")
         elif isinstance(value, str | int | bool) or value is None:
@@ -75,7 +77,7 @@ class HeadlessLog:
         t = event.type
         tz = self.tz
         if t is EventType.CANDLE_COMPLETED:
-            c: Candle = event.data
+            c = event.payload(Candle)
             if c.backfilled:
                 self.history += 1
                 return
@@ -88,7 +90,7 @@ class HeadlessLog:
                 )
         elif t.category.value == "setup":
             self._history_done()
-            u: SetupUpdate = event.data
+            u = event.payload(SetupUpdate)
             colour = {"SETUP_TRIGGERED": "bold green", "SETUP_INVALIDATED": "yellow"}.get(
                 t.name, "magenta"
             )

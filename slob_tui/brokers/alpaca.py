@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -96,6 +97,19 @@ def order_from_alpaca(
         kind = "target" if (leg_d.get("type") or leg_d.get("order_type")) == "limit" else "stop"
         out.extend(order_from_alpaca(leg_d, kind, o.id))
     return out
+
+
+def to_price_grid(x: float, decimals: int, up: bool) -> float:
+    """`x` on Alpaca's price grid (cents; 8 decimals for crypto), rounded up or down.
+
+    A resting order's price goes to the first grid price at or beyond the strategy's level,
+    away from the market: a sell limit and a buy stop round up, a buy limit and a sell stop
+    round down (for a bracket, the exits are on the side opposite the entry). On a market that
+    trades on that grid, the order then fills exactly when the level is crossed; rounding to the
+    nearest cent could fire a stop a tick before the strategy's stop was reached."""
+    scale = 10.0**decimals
+    ticks = round(x * scale, 6)  # float noise: 165.66 * 100 is 16565.999999999998
+    return round((math.ceil(ticks) if up else math.floor(ticks)) / scale, decimals)
 
 
 def _translate(exc: Exception) -> BrokerError:
@@ -216,9 +230,11 @@ class AlpacaBroker:
         crypto = "/" in req.symbol
         tif = TimeInForce.GTC if crypto else TimeInForce(req.time_in_force)
 
-        def px(x: float | None) -> Any:
+        def px(x: float | None, up: bool) -> Any:
             """Alpaca's price precision; None stays None (the request model refuses it)."""
-            return None if x is None else (round(x, 8) if crypto else round(x, 2))
+            return None if x is None else to_price_grid(x, 8 if crypto else 2, up)
+
+        sell = req.side is Side.SELL  # a limit that sells and a stop that buys round up
 
         common: dict[str, Any] = {
             "symbol": req.symbol,
@@ -230,18 +246,20 @@ class AlpacaBroker:
         if req.take_profit is not None and req.stop_loss is not None:  # a bracket
             common.update(
                 order_class=OrderClass.BRACKET,
-                take_profit=TakeProfitRequest(limit_price=px(req.take_profit)),
-                stop_loss=StopLossRequest(stop_price=px(req.stop_loss)),
+                take_profit=TakeProfitRequest(limit_price=px(req.take_profit, not sell)),
+                stop_loss=StopLossRequest(stop_price=px(req.stop_loss, sell)),
             )
         if req.type == "market":
             return MarketOrderRequest(**common)
         if req.type == "limit":
-            return LimitOrderRequest(**common, limit_price=px(req.limit_price))
+            return LimitOrderRequest(**common, limit_price=px(req.limit_price, sell))
         if req.type == "stop":
-            return StopOrderRequest(**common, stop_price=px(req.stop_price))
+            return StopOrderRequest(**common, stop_price=px(req.stop_price, not sell))
         if req.type == "stop_limit":
             return StopLimitOrderRequest(
-                **common, stop_price=px(req.stop_price), limit_price=px(req.limit_price)
+                **common,
+                stop_price=px(req.stop_price, not sell),
+                limit_price=px(req.limit_price, sell),
             )
         raise OrderRejectedError(f"order type {req.type!r} is not supported")
 

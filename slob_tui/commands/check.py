@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     from slob_tui.errors import UsageError
     from slob_tui.node import TradingNode, from_args
-    from slob_tui.storage.candles import CandleStore
+    from slob_tui.storage.candles import count_stored
 
     if args.minutes <= 0:
         raise UsageError("--minutes must be positive")
@@ -68,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
         async def go() -> int:
             engine.install_signal_handlers()
             await engine.run(duration=config.duration)
-            async with CandleStore(config.db) as store:
-                return await store.count()
+            return await asyncio.to_thread(count_stored, config.db)
 
         persisted = asyncio.run(go())
     ok, rows = checkpoint_report(engine, persisted, args.minutes)

@@ -97,7 +97,9 @@ class ReplayTally:
         bus.subscribe(EventType.TRADE_CLOSED, self._trade)
 
     def _trade(self, event: Event) -> None:
-        pnl = float((event.data or {}).get("pnl") or 0.0)
+        from slob_tui.core.event_payloads import TradeClosed
+
+        pnl = event.payload(TradeClosed).pnl
         self.trades += 1
         self.wins += pnl > 0
         self.pnl += pnl
@@ -227,7 +229,7 @@ async def _replay(
     from slob_tui.commands._file_progress import file_progress
     from slob_tui.commands._file_report import order_lines
     from slob_tui.feeds.replay import ReplayFeed
-    from slob_tui.storage.candles import CandleStore
+    from slob_tui.storage.candles import count_stored
 
     node.install_signal_handlers()
     feed = node.engine.feed
@@ -246,8 +248,8 @@ async def _replay(
     assert sink is not None, "a replay node writes its candles to a store"
     report = feed.report
     agg = engine.aggregator.stats()
-    async with CandleStore(sink.path) as store:
-        rows = await store.count(feed.symbol) if feed.kind == "ticks" else await store.count()
+    symbol = feed.symbol if feed.kind == "ticks" else None
+    rows = await asyncio.to_thread(count_stored, sink.path, symbol)
     where = (
         "a temporary database, deleted now (--db FILE keeps one)" if temporary else str(sink.path)
     )

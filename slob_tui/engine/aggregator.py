@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from slob_tui.core.event_payloads import CandleGap, CandleGapReport, LateTicks
 from slob_tui.core.events import EventType
 from slob_tui.core.models import NS_PER_MINUTE, Candle
 
@@ -149,7 +150,7 @@ class CandleAggregator:
         self.grace_ns = grace_ns
         self.max_fill_minutes = max_fill_minutes
         self._states: dict[str, _SymbolState] = {}
-        self._gaps: list[dict[str, Any]] = []
+        self._gaps: list[CandleGap] = []
         self._late: dict[str, int] = {}
         self.late_total = 0  # every late tick so far (the engine's health reads the change)
 
@@ -270,14 +271,7 @@ class CandleAggregator:
             return
         if missing > self.max_fill_minutes:
             st.gaps += 1
-            self._gaps.append(
-                {
-                    "symbol": st.symbol,
-                    "from": last + NS_PER_MINUTE,
-                    "to": minute,
-                    "minutes": missing,
-                }
-            )
+            self._gaps.append(CandleGap(st.symbol, last + NS_PER_MINUTE, minute, missing))
             return
         price = st.last_close if st.last_close is not None else next_open
         if price is None:
@@ -374,20 +368,16 @@ class CandleAggregator:
     def symbols(self) -> tuple[str, ...]:
         return tuple(self._states)
 
-    def drain_notices(self) -> list[tuple[EventType, dict[str, Any]]]:
-        """Gap and late-tick reports since the last call: at most one notice per kind.
-
-        CANDLE_GAP carries the first gap's symbol/from/to/minutes (`from` = first missing
-        minute, `to` = start of the candle after the gap) plus `count` and every gap in `gaps`.
-        LATE_TICK carries `count` and `by_symbol`.
-        """
-        notices: list[tuple[EventType, dict[str, Any]]] = []
+    def drain_notices(self) -> list[tuple[EventType, CandleGapReport | LateTicks]]:
+        """Gap and late-tick reports since the last call: at most one notice per kind
+        (CANDLE_GAP: every gap, the first one's fields up front; LATE_TICK: counts)."""
+        notices: list[tuple[EventType, CandleGapReport | LateTicks]] = []
         if self._gaps:
             gaps, self._gaps = self._gaps, []
-            notices.append((EventType.CANDLE_GAP, {**gaps[0], "count": len(gaps), "gaps": gaps}))
+            notices.append((EventType.CANDLE_GAP, CandleGapReport.of(tuple(gaps))))
         if self._late:
             late, self._late = self._late, {}
-            notices.append((EventType.LATE_TICK, {"count": sum(late.values()), "by_symbol": late}))
+            notices.append((EventType.LATE_TICK, LateTicks(sum(late.values()), late)))
         return notices
 
     def stats(self) -> dict[str, Any]:

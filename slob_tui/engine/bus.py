@@ -9,7 +9,7 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slob_tui.core.events import Event, EventType
+from slob_tui.core.events import PAYLOAD_TYPES, Event, EventType, check_payload
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +22,14 @@ class EventBus:
     `emit` runs sync handlers at once and schedules async ones; `emit_and_wait` awaits every
     handler, for critical events (a setup that must be persisted before it is acted on).
     A handler that raises is logged and counted; the others still run.
+
+    `check_payloads` (on unless Python runs with -O) refuses an event whose payload is not
+    its type's class, raising `PayloadMismatchError` to the publisher before any handler runs:
+    a dict lookup and a type comparison per event, and events are per candle or rarer.
     """
 
-    def __init__(self, history_size: int = 1000) -> None:
+    def __init__(self, history_size: int = 1000, check_payloads: bool = __debug__) -> None:
+        self.check_payloads = check_payloads
         self._handlers: dict[EventType | None, list[Handler]] = defaultdict(list)
         self.history: deque[Event] | None = deque(maxlen=history_size) if history_size else None
         self.emitted = 0
@@ -66,6 +71,8 @@ class EventBus:
 
     def emit(self, event: Event) -> None:
         """Deliver without waiting for async handlers (they run as tasks)."""
+        if self.check_payloads and type(event.data) is not PAYLOAD_TYPES[event.type]:
+            check_payload(event)  # a subclass passes; anything else is refused
         self.emitted += 1
         if self.history is not None:
             self.history.append(event)
@@ -82,6 +89,8 @@ class EventBus:
 
     async def emit_and_wait(self, event: Event) -> None:
         """Deliver and await every handler, in registration order."""
+        if self.check_payloads and type(event.data) is not PAYLOAD_TYPES[event.type]:
+            check_payload(event)  # a subclass passes; anything else is refused
         self.emitted += 1
         if self.history is not None:
             self.history.append(event)

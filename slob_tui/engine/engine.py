@@ -24,6 +24,13 @@ from datetime import date
 from typing import Any
 
 from slob_tui.core.clock import Clock, ManualClock, WallClock
+from slob_tui.core.event_payloads import (
+    DataQualityFinding,
+    EngineStarted,
+    EngineStopped,
+    ErrorReport,
+    SafeModeChange,
+)
 from slob_tui.core.events import Event, EventType
 from slob_tui.core.models import Candle, Order, Position, SetupUpdate
 from slob_tui.engine import gc_policy
@@ -162,7 +169,7 @@ class LiveTradingEngine:
             self.health_monitor.connected = False
             self.health_monitor.reconnects += 1
         elif event.type is EventType.SAFE_MODE:
-            self.health_monitor.safe_mode = bool((event.data or {}).get("on", True))
+            self.health_monitor.safe_mode = event.payload(SafeModeChange).on
         self.seq += 1
         self.bus.emit(event)
 
@@ -204,15 +211,17 @@ class LiveTradingEngine:
         if before is not None:
             recent[at] = candle
         self.seq += 1
-        data = {
-            "kind": "gap_edge_repaired",
-            "symbol": candle.symbol,
-            "ts": candle.start,
-            "candle_start": candle.start,
-            "before": None if before is None else before.to_dict(),
-            "after": candle.to_dict(),
-        }
-        self.bus.emit(Event(EventType.DATA_QUALITY, candle.start, data, "feed"))
+        finding = DataQualityFinding(
+            "gap_edge_repaired",
+            candle.symbol,
+            candle.start,
+            {
+                "candle_start": candle.start,
+                "before": None if before is None else before.to_dict(),
+                "after": candle.to_dict(),
+            },
+        )
+        self.bus.emit(Event(EventType.DATA_QUALITY, candle.start, finding, "feed"))
 
     def _store_adjusted(self) -> list[Candle]:
         if self.validator is None:
@@ -280,7 +289,7 @@ class LiveTradingEngine:
         if not self.enable_tracker:
             return
         for event in self.tracker_for(candle.symbol, candle.close).on_candle(candle):
-            self.journal.record(event.data)
+            self.journal.record(event.payload(SetupUpdate))
             self.setup_events += 1
             await self.bus.emit_and_wait(event)
 
@@ -290,8 +299,8 @@ class LiveTradingEngine:
         self.consumer_errors += 1
         name = getattr(consumer, "__qualname__", repr(consumer))
         log.error("candle hook %s failed on %s %d: %s", name, candle.symbol, candle.start, exc)
-        data = {"kind": "candle_hook_failed", "hook": name, "error": str(exc)}
-        self.bus.emit(Event(EventType.ERROR, self.clock.now_ns(), data, "engine"))
+        report = ErrorReport(str(exc), "candle_hook_failed", hook=name)
+        self.bus.emit(Event(EventType.ERROR, self.clock.now_ns(), report, "engine"))
 
     async def _publish_notices(self) -> None:
         for etype, data in self.aggregator.drain_notices():
@@ -338,9 +347,10 @@ class LiveTradingEngine:
         self.longest_stall_s = max(self.longest_stall_s, seconds)
         log.warning("event loop stalled for %.1f s: no minute is closed by the clock for "
                     "%.1f s while the feed catches up", seconds, self.stall_settle_s)  # fmt: skip
-        data = {"kind": "loop_stall", "seconds": round(seconds, 3),
-                "settle_s": self.stall_settle_s}  # fmt: skip
-        self.bus.emit(Event(EventType.DATA_QUALITY, self.clock.now_ns(), data, "engine"))
+        finding = DataQualityFinding(
+            "loop_stall", details={"seconds": round(seconds, 3), "settle_s": self.stall_settle_s}
+        )
+        self.bus.emit(Event(EventType.DATA_QUALITY, self.clock.now_ns(), finding, "engine"))
 
     async def _run_feed(self) -> None:
         try:
@@ -350,7 +360,8 @@ class LiveTradingEngine:
         except Exception as exc:
             self.feed_error = exc
             log.error("feed %s failed: %s", self.feed.name, exc)
-            self.bus.emit(Event(EventType.ERROR, self.clock.now_ns(), {"error": str(exc)}, "feed"))
+            report = ErrorReport(str(exc))
+            self.bus.emit(Event(EventType.ERROR, self.clock.now_ns(), report, "feed"))
         finally:
             self.buffer.close()
 
@@ -370,7 +381,8 @@ class LiveTradingEngine:
             return
         self._started = True
         self.health_monitor.started(self.clock.now_ns())
-        self.bus.emit(Event(EventType.ENGINE_STARTED, self.clock.now_ns(), {"mode": self.mode}))
+        started = EngineStarted(self.mode)
+        self.bus.emit(Event(EventType.ENGINE_STARTED, self.clock.now_ns(), started))
         gc_policy.acquire()  # process-wide collector settings while engines run
         self._holds_gc = True
         self._tasks.append(asyncio.create_task(self._consume(), name="engine-consumer"))
@@ -464,9 +476,8 @@ class LiveTradingEngine:
             if self.store is not None and self._opened:
                 await self.store.close(store_timeout_s)
         finally:
-            self.bus.emit(
-                Event(EventType.ENGINE_STOPPED, self.clock.now_ns(), {"reason": self.stop_reason})
-            )
+            stopped = EngineStopped(self.stop_reason)
+            self.bus.emit(Event(EventType.ENGINE_STOPPED, self.clock.now_ns(), stopped))
             self.seq += 1
             if self._holds_gc:
                 self._holds_gc = False

@@ -22,6 +22,7 @@ from slob_tui.core.calendar import (
     us_equity_sessions,
     weekday_calendar,
 )
+from slob_tui.core.event_payloads import DataQualityFinding
 from slob_tui.core.events import Event, EventType
 from slob_tui.core.models import NS_PER_MINUTE, NS_PER_SECOND, Candle
 from slob_tui.errors import SlobError
@@ -81,10 +82,12 @@ class TickFindings:
         events = []
         for (kind, symbol), items in self.batch.items():
             examples = [x for x in items if x]
-            data = {"kind": kind, "symbol": symbol, "count": len(items), **examples[0],
-                    "examples": examples,
-                    "action": "rejected" if kind in REJECT_KINDS else "flagged"}  # fmt: skip
-            events.append(Event(EventType.DATA_QUALITY, examples[0]["ts"], data, "validator"))
+            first = {k: v for k, v in examples[0].items() if k != "ts"}
+            ts = examples[0]["ts"]
+            details = {"count": len(items), **first, "examples": examples,
+                       "action": "rejected" if kind in REJECT_KINDS else "flagged"}  # fmt: skip
+            finding = DataQualityFinding(kind, symbol, ts, details)
+            events.append(Event(EventType.DATA_QUALITY, ts, finding, "validator"))
         self.batch = {}
         return events
 
@@ -154,12 +157,8 @@ class CandleChecks:
 
     def _event(self, kind: str, c: Candle, values: dict[str, Any], severity: float) -> Event:
         self.findings.add(kind, c.symbol, c.start, values, severity)
-        return Event(
-            EventType.DATA_QUALITY,
-            c.start,
-            {"kind": kind, "symbol": c.symbol, "ts": c.start, **values},
-            "validator",
-        )
+        finding = DataQualityFinding(kind, c.symbol, c.start, values)
+        return Event(EventType.DATA_QUALITY, c.start, finding, "validator")
 
     def check(self, c: Candle) -> list[Event]:
         self.checked += 1
@@ -275,13 +274,13 @@ class CandleChecks:
                 after_ticks.insert(found, (symbol, orig[1], price, size, orig[4], cond, trade_id))
         after = self._ohlcv(after_ticks)
         kind = "trade_cancel" if corrected is None else "trade_correction"
-        data = {"kind": kind, "symbol": symbol, "ts": ts, "candle_start": minute,
-                "id": trade_id, "found": found >= 0, "kept": kept, "before": before,
-                "after": after}  # fmt: skip
+        details = {"candle_start": minute, "id": trade_id, "found": found >= 0, "kept": kept,
+                   "before": before, "after": after}  # fmt: skip
         if found >= 0 and after is not None:
             self.adjusted.append(Candle(symbol, minute, *after, tick_count=len(after_ticks)))
         self.findings.add(kind, symbol, ts, {"id": trade_id, "found": found >= 0}, 1.0)
-        return Event(EventType.DATA_QUALITY, ts, data, "validator")
+        finding = DataQualityFinding(kind, symbol, ts, details)
+        return Event(EventType.DATA_QUALITY, ts, finding, "validator")
 
     def _ohlcv(
         self, ticks: list[tuple[Any, ...]]

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import asdict
 from functools import partial
 from typing import Any, Protocol
 
 from slob_tui.brokers.base import Broker, BrokerError, DuplicateOrderError, OrderRequest
-from slob_tui.core.events import EventType
+from slob_tui.core.event_payloads import TradeClosed
+from slob_tui.core.events import EventPayload, EventType
 from slob_tui.core.models import Direction, Fill, Order, OrderStatus, Side
 from slob_tui.execution.gate import TradingGate
 from slob_tui.execution.ids import client_order_id
@@ -24,7 +26,7 @@ from slob_tui.execution.placement import GateClosedError, OrderSubmitter
 from slob_tui.storage.state import OrderRecord
 
 log = logging.getLogger(__name__)
-Emit = Callable[[EventType, dict[str, Any]], None]
+Emit = Callable[[EventType, EventPayload], None]
 
 
 class OrderSync(Protocol):
@@ -66,19 +68,17 @@ class BracketEmulator:
     async def entry_filled(self, rec: OrderRecord, f: Fill) -> None:
         """Record the fill's R:R; close at once beyond the stop; else place emulated exits."""
         info = rec.info
-        long = info["direction"] == Direction.LONG.value
-        stop, target = float(info["stop"]), float(info["target"])
-        risk_pts = (f.price - stop) if long else (stop - f.price)
+        risk_pts = _risk_points(info, f.price)
         info["fill_price"] = f.price
         info["fill_ts"] = f.ts
-        info["actual_rr"] = (abs(target - f.price) / risk_pts) if risk_pts > 0 else None
+        info["actual_rr"] = _actual_rr(info, f.price)
         await self.ledger.save(rec)
         if risk_pts <= 0:
             log.warning(
                 "%s filled at %g, at or beyond the stop %g: closing it",
                 rec.order.client_order_id,
                 f.price,
-                stop,
+                float(info["stop"]),
             )
             await self.cancel_exits(rec, reason="entry filled beyond the stop")
             await self.close(
@@ -176,22 +176,24 @@ class BracketEmulator:
         sign = 1.0 if e.side is Side.BUY else -1.0
         qty = min(e.filled_qty, f.qty) if exit_rec.order.leg != "close" else e.filled_qty
         entry_px = float(e.filled_avg_price or 0.0)
-        trade = {
-            "trade_id": e.client_order_id,
-            "setup_id": e.setup_id,
-            "symbol": e.symbol,
-            "direction": info["direction"],
-            "qty": qty,
-            "entry_price": entry_px,
-            "exit_price": f.price,
-            "entry_ts": int(info.get("fill_ts", e.updated_at)),
-            "exit_ts": f.ts,
-            "exit_leg": exit_rec.order.leg,
-            "pnl": round((f.price - entry_px) * qty * sign * self._point_value(), 10),
-            "planned_rr": info.get("planned_rr"),
-            "actual_rr": info.get("actual_rr"),
-        }
-        if await self.ledger.state.record_trade(trade):
+        trade = TradeClosed(
+            trade_id=e.client_order_id,
+            setup_id=e.setup_id,
+            symbol=e.symbol,
+            direction=str(info["direction"]),
+            qty=qty,
+            entry_price=entry_px,
+            exit_price=f.price,
+            entry_ts=int(info.get("fill_ts", e.updated_at)),
+            exit_ts=f.ts,
+            exit_leg=exit_rec.order.leg,
+            pnl=round((f.price - entry_px) * qty * sign * self._point_value(), 10),
+            planned_rr=info.get("planned_rr"),
+            # the entry's fill may still be being handled (its reply and its stream update
+            # arrive together): its R:R then comes from the fill price, not from that note
+            actual_rr=info["actual_rr"] if "actual_rr" in info else _actual_rr(info, entry_px),
+        )
+        if await self.ledger.state.record_trade(asdict(trade)):
             self._emit(EventType.TRADE_CLOSED, trade)
 
     async def cancel_exits(
@@ -261,3 +263,15 @@ class BracketEmulator:
             fresh = await self.ledger.get(cid)
             if fresh is not None and fresh.order.status is not OrderStatus.FILLED:
                 await self.orders.sync(fresh, placed[0], None)
+
+
+def _risk_points(info: dict[str, Any], price: float) -> float:
+    """Price distance from an entry filled at `price` to its stop (<= 0: at or beyond it)."""
+    stop = float(info["stop"])
+    return (price - stop) if info["direction"] == Direction.LONG.value else (stop - price)
+
+
+def _actual_rr(info: dict[str, Any], price: float) -> float | None:
+    """The target's distance over the stop's, from an entry filled at `price`."""
+    risk_pts = _risk_points(info, price)
+    return abs(float(info["target"]) - price) / risk_pts if risk_pts > 0 else None

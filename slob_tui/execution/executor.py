@@ -28,7 +28,17 @@ from slob_tui.brokers.base import (
     OrderUpdate,
 )
 from slob_tui.core.clock import Clock
-from slob_tui.core.events import Event, EventType
+from slob_tui.core.event_payloads import (
+    ErrorReport,
+    KillSwitchNotice,
+    OrderCancelled,
+    OrderFilled,
+    OrderPlaced,
+    OrderRejected,
+    PositionChanged,
+    TradingHalted,
+)
+from slob_tui.core.events import Event, EventPayload, EventType
 from slob_tui.core.models import (
     NS_PER_MINUTE,
     Direction,
@@ -136,7 +146,8 @@ class OrderExecutor:
         `detached`: triggered setups are placed by a task of their own, in order, so that a
         remote broker's round trips and retries (seconds, with backoff) do not hold the candle
         pipeline while ticks pile up in the buffer. The paper broker stays attached: it fills
-        at the next candle's open, which needs the order placed before that candle.
+        at the next candle's open, which needs the order placed before that candle. So does
+        any broker in a replay, whose clock would otherwise run on while the order is out.
         """
         if detached:
             self._queue = asyncio.Queue()
@@ -158,7 +169,7 @@ class OrderExecutor:
             try:
                 await self.on_setup_event(event)
             except Exception:  # noqa: BLE001 - one setup's failure must not stop the next
-                log.exception("placing %s failed", getattr(event.data, "setup_id", "?"))
+                log.exception("placing %s failed", event.payload(SetupUpdate).setup_id)
             finally:
                 self._queue.task_done()
 
@@ -212,12 +223,12 @@ class OrderExecutor:
             "malformed_updates": self.broker.malformed_updates,
         }
 
-    def _emit(self, etype: EventType, data: dict[str, Any]) -> None:
-        self.bus.emit(Event(etype, self.now(), data, "executor"))
+    def _emit(self, etype: EventType, payload: EventPayload) -> None:
+        self.bus.emit(Event(etype, self.now(), payload, "executor"))
 
     # ---- placing ------------------------------------------------------------------------
     async def on_setup_event(self, event: Event) -> None:
-        update: SetupUpdate = event.data
+        update = event.payload(SetupUpdate)
         if update.state is SetupState.TRIGGERED:
             async with self._lock:
                 await self.place(update)
@@ -293,14 +304,9 @@ class OrderExecutor:
         await self.ledger.save(rec)
         self.rejected += 1
         log.warning("order %s rejected: %s", rec.order.client_order_id, reason)
+        o = rec.order
         self._emit(
-            EventType.ORDER_REJECTED,
-            {
-                "client_order_id": rec.order.client_order_id,
-                "symbol": rec.order.symbol,
-                "setup_id": rec.order.setup_id,
-                "reason": reason,
-            },
+            EventType.ORDER_REJECTED, OrderRejected(o.client_order_id, o.symbol, o.setup_id, reason)
         )
         return rec
 
@@ -353,7 +359,7 @@ class OrderExecutor:
             )
             self._emit(
                 EventType.ERROR,
-                {"error": f"order {rec.order.client_order_id} not confirmed: {exc}"},
+                ErrorReport(f"order {rec.order.client_order_id} not confirmed: {exc}"),
             )
             return "unconfirmed"
         await self._placed(rec, orders)
@@ -363,21 +369,19 @@ class OrderExecutor:
         await self.adopt(rec, orders)
         self.placed += 1
         o = rec.order
-        self._emit(
-            EventType.ORDER_PLACED,
-            {
-                "client_order_id": o.client_order_id,
-                "order_id": o.id,
-                "symbol": o.symbol,
-                "side": o.side.value,
-                "qty": o.qty,
-                "setup_id": o.setup_id,
-                "entry": rec.info["entry"],
-                "stop": rec.info["stop"],
-                "target": rec.info["target"],
-                "emulated": rec.info["emulated"],
-            },
+        placed = OrderPlaced(
+            o.client_order_id,
+            o.id,
+            o.symbol,
+            o.side,
+            o.qty,
+            o.setup_id,
+            float(rec.info["entry"]),
+            float(rec.info["stop"]),
+            float(rec.info["target"]),
+            bool(rec.info["emulated"]),
         )
+        self._emit(EventType.ORDER_PLACED, placed)
 
     def _resolve_later(self, rec: OrderRecord) -> None:
         cid = rec.order.client_order_id
@@ -420,16 +424,26 @@ class OrderExecutor:
                     return
 
     async def adopt(self, rec: OrderRecord, orders: list[Order]) -> None:
-        """Take the broker's view of a just-placed order (and its legs) into the state."""
+        """Take the broker's view of a just-placed order (and its legs) into the state.
+
+        The legs are recorded first, so whatever the entry's fill does to its exits finds
+        them; then the entry is brought in line before its legs, so an exit the reply already
+        shows filled (a venue may fill both before it answers) closes a trade whose entry fill
+        is known, instead of being taken for an exit without an entry."""
         main, legs = orders[0], orders[1:]
+        leg_recs = []
         for leg in legs:
-            leg_rec = await self.ledger.get(leg.client_order_id) or OrderRecord(
-                blank_leg(leg),
-                {"entry_cid": rec.order.client_order_id, "direction": rec.info["direction"]},
-            )
+            leg_rec = await self.ledger.get(leg.client_order_id)
+            if leg_rec is None:
+                info = {"entry_cid": rec.order.client_order_id, "direction": rec.info["direction"]}
+                leg_rec = self.ledger.canon(OrderRecord(blank_leg(leg), info))
+                leg_rec.order.parent_id = main.id
+                await self.ledger.save(leg_rec)
             leg_rec.order.parent_id = main.id
-            await self.sync(leg_rec, leg, None)
+            leg_recs.append(leg_rec)
         await self.sync(rec, main, None)
+        for leg_rec, leg in zip(leg_recs, legs, strict=True):
+            await self.sync(leg_rec, leg, None)
 
     # ---- broker updates -----------------------------------------------------------------
     async def on_update(self, up: OrderUpdate) -> None:
@@ -468,20 +482,19 @@ class OrderExecutor:
             o.filled_qty, o.status = b.filled_qty, b.status
             o.filled_avg_price = b.filled_avg_price or price
             await self.ledger.save_fill(f, rec)
-            self._emit(
-                EventType.ORDER_FILLED,
-                {
-                    "client_order_id": o.client_order_id,
-                    "order_id": o.id,
-                    "symbol": o.symbol,
-                    "side": o.side.value,
-                    "qty": f.qty,
-                    "price": f.price,
-                    "leg": o.leg,
-                    "execution_id": f.execution_id,
-                    "setup_id": o.setup_id,
-                },
+            filled = OrderFilled(
+                o.client_order_id,
+                o.id,
+                o.symbol,
+                o.side,
+                f.qty,
+                f.price,
+                o.leg,
+                f.execution_id,
+                o.setup_id,
+                f.ts,
             )
+            self._emit(EventType.ORDER_FILLED, filled)
             if o.status is OrderStatus.FILLED:
                 await self._after_fill(rec, f)
             return
@@ -494,22 +507,16 @@ class OrderExecutor:
         o.status = b.status
         await self.ledger.save(rec)
         if o.status in _DONE and prev_status not in _DONE:
-            etype = (
-                EventType.ORDER_REJECTED
-                if o.status is OrderStatus.REJECTED
-                else EventType.ORDER_CANCELLED
-            )
-            self._emit(
-                etype,
-                {
-                    "client_order_id": o.client_order_id,
-                    "order_id": o.id,
-                    "symbol": o.symbol,
-                    "leg": o.leg,
-                    "status": o.status.value,
-                    "setup_id": o.setup_id,
-                },
-            )
+            if o.status is OrderStatus.REJECTED:
+                rejected = OrderRejected(
+                    o.client_order_id, o.symbol, o.setup_id, "", o.id, o.leg, o.status
+                )
+                self._emit(EventType.ORDER_REJECTED, rejected)
+            else:
+                cancelled = OrderCancelled(
+                    o.client_order_id, o.id, o.symbol, o.leg, o.status, o.setup_id
+                )
+                self._emit(EventType.ORDER_CANCELLED, cancelled)
 
     async def _after_fill(self, rec: OrderRecord, f: Fill) -> None:
         o = rec.order
@@ -525,11 +532,7 @@ class OrderExecutor:
         pos = next((p for p in self.ledger.positions if p.symbol == symbol), None)
         self._emit(
             EventType.POSITION_CHANGED,
-            {
-                "symbol": symbol,
-                "qty": pos.qty if pos else 0.0,
-                "avg_price": pos.avg_price if pos else None,
-            },
+            PositionChanged(symbol, pos.qty if pos else 0.0, pos.avg_price if pos else None),
         )
 
     # ---- kill switch and halts ------------------------------------------------------------
@@ -547,17 +550,16 @@ class OrderExecutor:
         report = await cancel_and_flatten(
             state, self.ledger, self.broker, self.submitter, self.brackets, self, self.now()
         )
-        data = report.as_event()
-        self._emit(EventType.KILL_SWITCH, data)
-        return data
+        self._emit(EventType.KILL_SWITCH, report.notice())
+        return report.as_dict()
 
     async def reset_kill_switch(self) -> None:
         await self.gate.reset()
 
     async def _on_kill_event(self, event: Event) -> None:
-        data = event.data or {}
-        if isinstance(data, dict) and data.get("request"):
-            await self.kill_switch(str(data.get("reason") or "requested on the bus"))
+        notice = event.payload(KillSwitchNotice)
+        if notice.request:
+            await self.kill_switch(notice.reason or "requested on the bus")
 
     async def check_kill_request(self) -> None:
         """Per candle: poll the gate, so a kill or reset from `slob-tui flatten` in another
@@ -571,9 +573,9 @@ class OrderExecutor:
     async def _on_gate_change(self, change: GateChange) -> None:
         before, after = change.before, change.after
         if after.halted and after.halted != before.halted:
-            self._emit(EventType.TRADING_HALTED, {"reason": after.halted})
+            self._emit(EventType.TRADING_HALTED, TradingHalted(after.halted))
         if before.killed and not after.killed:
-            self._emit(EventType.KILL_SWITCH, {"active": False, "reason": "reset"})
+            self._emit(EventType.KILL_SWITCH, KillSwitchNotice(active=False, reason="reset"))
         if change.external and self.gate.pending_kill() is not None:
             # an order in flight, or a remote broker the candle pipeline must not wait on
             if self._lock.locked() or self._queue is not None:

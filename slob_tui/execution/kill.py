@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 from slob_tui.brokers.base import Broker, BrokerError
+from slob_tui.core.event_payloads import KillSwitchNotice
 from slob_tui.core.models import Order, OrderStatus
 from slob_tui.execution.brackets import BracketEmulator, OrderAdopter
 from slob_tui.execution.gate import GateState
@@ -31,7 +32,12 @@ class KillReport:
     flattened: tuple[str, ...]
     """Symbols whose position was closed."""
 
-    def as_event(self) -> dict[str, Any]:
+    def notice(self) -> KillSwitchNotice:
+        """The KILL_SWITCH event's payload."""
+        return KillSwitchNotice(True, self.reason, self.cancelled, self.flattened)
+
+    def as_dict(self) -> dict[str, Any]:
+        """What a kill command answers (the front door, Telegram, the console)."""
         return {
             "active": True,
             "reason": self.reason,

@@ -150,7 +150,10 @@ class ExecutionRuntime:
         self.recoveries = 0
         for etype in SETUP_EVENTS:
             engine.bus.subscribe(etype, self.on_setup_event)
-        executor.subscribe(detached=self.simulator is None)
+        # A remote broker's round trips leave the candle path, unless the data drives the
+        # clock (a replay): its time must not run on while an order is in flight, or how
+        # stale a signal is would depend on the machine's speed.
+        executor.subscribe(detached=self.simulator is None and not engine.data_driven_clock)
 
     @property
     def state_fault(self) -> str:
@@ -160,7 +163,7 @@ class ExecutionRuntime:
     async def on_setup_event(self, event: Event) -> None:
         """Journal every transition (before the executor sees it). A refused write halts
         trading before the executor is asked, and the transition is kept for the retry."""
-        update: SetupUpdate = event.data
+        update = event.payload(SetupUpdate)
         self._dirty.add(update.symbol)
         if self._fault:
             self._unsaved.append(update)  # behind the ones already waiting: order is kept
@@ -285,7 +288,7 @@ class ExecutionRuntime:
             for candle in await store.candles(symbol, start_ns=since + 1):
                 await self.on_candle(candle)
                 for event in self.engine.tracker_for(symbol, candle.close).on_candle(candle):
-                    self.engine.record_setup(event.data)
+                    self.engine.record_setup(event.payload(SetupUpdate))
                     await self.engine.bus.emit_and_wait(event)
                 self.caught_up += 1
         if self.caught_up:

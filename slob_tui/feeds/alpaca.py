@@ -33,7 +33,14 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from slob_tui.config import Settings
 from slob_tui.core.calendar import us_equity_calendar
 from slob_tui.core.clock import Clock, WallClock
-from slob_tui.core.events import Event, EventType
+from slob_tui.core.event_payloads import (
+    BackfillCompleted,
+    DataQualityFinding,
+    FeedConnected,
+    FeedDisconnected,
+    SafeModeChange,
+)
+from slob_tui.core.events import Event, EventPayload, EventType
 from slob_tui.core.models import NS_PER_MINUTE, Candle
 from slob_tui.core.retry import RetryPolicy
 from slob_tui.feeds.alpaca_backfill import (
@@ -279,10 +286,10 @@ class AlpacaWSFetcher:
             self.state = "subscribed"
             if self._reconnect.succeeded():
                 sink.feed_event(
-                    self._event(EventType.SAFE_MODE, {"on": False, "reason": "feed recovered"})
+                    self._event(EventType.SAFE_MODE, SafeModeChange(False, "feed recovered"))
                 )
             sink.feed_event(
-                self._event(EventType.FEED_CONNECTED, {"url": self.url, "feed": self.feed})
+                self._event(EventType.FEED_CONNECTED, FeedConnected(self.url, self.feed))
             )
             self._fatal = None
             self._session_retry = ""
@@ -302,7 +309,7 @@ class AlpacaWSFetcher:
                 self._held = []
                 sink.feed_event(
                     self._event(
-                        EventType.FEED_DISCONNECTED, {"reason": self.last_error or "closed"}
+                        EventType.FEED_DISCONNECTED, FeedDisconnected(self.last_error or "closed")
                     )
                 )
                 if self._fatal is not None:
@@ -382,9 +389,8 @@ class AlpacaWSFetcher:
                     # Releasing the held ticks now would leave a hole for good: end the
                     # session instead, and the next one backfills from the same minute.
                     self._session_retry = f"backfill failed {retry.failures} times: {exc}"
-                    sink.feed_event(
-                        self._event(EventType.DATA_QUALITY, {"backfill_error": str(exc)})
-                    )
+                    finding = DataQualityFinding("backfill_error", details={"error": str(exc)})
+                    sink.feed_event(self._event(EventType.DATA_QUALITY, finding))
                     await self._end_session()
                     return
                 await asyncio.sleep(retry.next_delay())
@@ -423,9 +429,8 @@ class AlpacaWSFetcher:
             await sink.put_candles(fresh)
             self.backfilled_candles += len(fresh)
             covered[sym] = fresh[-1].end
-            data = {"symbol": sym, "candles": len(fresh), "start": fresh[0].start,
-                    "end": covered[sym]}  # fmt: skip
-            sink.feed_event(self._event(EventType.BACKFILL_COMPLETED, data))
+            done = BackfillCompleted(sym, len(fresh), fresh[0].start, covered[sym])
+            sink.feed_event(self._event(EventType.BACKFILL_COMPLETED, done))
         return covered
 
     # ----------------------------------------------------------------- a gap's edge minutes
@@ -510,9 +515,9 @@ class AlpacaWSFetcher:
             "Alpaca feed: the minute %s of %s (%s edge of a gap) may be incomplete: %s",
             format_rfc3339_ns(edge.start), edge.symbol, edge.side, reason,
         )  # fmt: skip
-        data = {"kind": "incomplete_minute", "symbol": edge.symbol, "ts": edge.start,
-                "candle_start": edge.start, "edge": edge.side, "reason": reason}  # fmt: skip
-        sink.feed_event(Event(EventType.DATA_QUALITY, edge.start, data, self.name))
+        details = {"candle_start": edge.start, "edge": edge.side, "reason": reason}
+        finding = DataQualityFinding("incomplete_minute", edge.symbol, edge.start, details)
+        sink.feed_event(Event(EventType.DATA_QUALITY, edge.start, finding, self.name))
 
     # ----------------------------------------------------------------- failures
     def _failed(self, sink: FeedSink) -> None:
@@ -527,7 +532,7 @@ class AlpacaWSFetcher:
         if tripped:
             reason = f"{self._reconnect.failures} consecutive stream failures: {self.last_error}"
             log.error("Alpaca feed enters SAFE MODE: %s", reason)
-            sink.feed_event(self._event(EventType.SAFE_MODE, {"on": True, "reason": reason}))
+            sink.feed_event(self._event(EventType.SAFE_MODE, SafeModeChange(True, reason)))
 
     @property
     def consecutive_failures(self) -> int:
@@ -541,8 +546,8 @@ class AlpacaWSFetcher:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop_event.wait(), seconds)
 
-    def _event(self, kind: EventType, data: dict[str, Any]) -> Event:
-        return Event(kind, self.clock.now_ns(), data=data, source=self.name)
+    def _event(self, kind: EventType, payload: EventPayload) -> Event:
+        return Event(kind, self.clock.now_ns(), payload, self.name)
 
 
 def _describe(exc: BaseException) -> str:

@@ -18,8 +18,14 @@ from typing import Any
 
 import msgspec
 
-from slob_tui.core.events import Event, EventType
-from slob_tui.core.models import Candle, Fill, Order, Position, SetupUpdate
+from slob_tui.core.event_payloads import (
+    DataQualityFinding,
+    ErrorReport,
+    finding_from_fields,
+    payload_fields,
+)
+from slob_tui.core.events import PAYLOAD_TYPES, Event, EventPayload, EventType
+from slob_tui.core.models import Candle, Order, Position, SetupUpdate
 from slob_tui.engine.snapshot import EngineSnapshot, SetupView
 
 PROTOCOL_VERSION = 1
@@ -100,7 +106,9 @@ class WireEvent(msgspec.Struct):
     type: str
     ts: int
     source: str = ""
-    kind: str = "none"  # none | candle | setup | order | fill | position | dict | text
+    kind: str = "none"
+    """How `data` is written: `candle`, `setup` (the models) or `dict` (a payload's fields);
+    engines before typed payloads also sent `order`, `fill`, `position`, `text`, `none`."""
     data: Any = None
 
 
@@ -219,41 +227,49 @@ class Redactor:
 
 # ---- events and snapshots <-> wire ----------------------------------------------------------
 
-_KINDS: tuple[tuple[str, type], ...] = (
-    ("candle", Candle),
-    ("setup", SetupUpdate),
-    ("order", Order),
-    ("fill", Fill),
-    ("position", Position),
-)
-_KIND_TYPES = dict(_KINDS)
+_MODEL_KINDS: tuple[tuple[str, type], ...] = (("candle", Candle), ("setup", SetupUpdate))
+"""Payloads that are domain models go as themselves; every other payload as its fields."""
 
 
 def event_to_wire(event: Event) -> WireEvent:
+    """An event's payload, encoded explicitly: a model by its kind, a record as `dict` (its
+    `payload_fields`, secrets scrubbed). The receiver rebuilds it from the event's type."""
     data = event.data
-    if data is None:
-        return WireEvent(str(event.type.value), event.ts, event.source)
-    for kind, cls in _KINDS:
+    etype, ts, source = str(event.type.value), event.ts, event.source
+    for kind, cls in _MODEL_KINDS:
         if isinstance(data, cls):
-            return WireEvent(str(event.type.value), event.ts, event.source, kind, data)
-    if isinstance(data, dict):
-        return WireEvent(str(event.type.value), event.ts, event.source, "dict", scrub(data))
-    return WireEvent(str(event.type.value), event.ts, event.source, "text", str(data))
+            return WireEvent(etype, ts, source, kind, data)
+    return WireEvent(etype, ts, source, "dict", scrub(payload_fields(data)))
 
 
 def event_from_wire(wire: WireEvent) -> Event:
+    """The event again, its payload of its type's class. An event this console cannot read
+    (a newer engine's type, a payload of another shape) is shown as an ERROR, not fatal."""
     try:
         etype = EventType(wire.type)
     except ValueError:
-        etype = EventType.ERROR  # a newer engine's event type: shown, not fatal
-    data: Any = wire.data
-    cls = _KIND_TYPES.get(wire.kind)
-    if cls is not None and data is not None:
-        try:
-            data = msgspec.convert(data, cls)
-        except msgspec.ValidationError:
-            data = str(data)
-    return Event(etype, wire.ts, data, wire.source)
+        report = ErrorReport(f"{wire.type}: {_text(wire.data)}", "unknown_event")
+        return Event(EventType.ERROR, wire.ts, report, wire.source)
+    cls = PAYLOAD_TYPES[etype]
+    try:
+        payload = _payload_from_wire(cls, wire.data)
+    except (msgspec.ValidationError, TypeError, ValueError) as exc:
+        report = ErrorReport(f"{wire.type}: unreadable payload ({exc})", "undecodable_event")
+        return Event(EventType.ERROR, wire.ts, report, wire.source)
+    return Event(etype, wire.ts, payload, wire.source)
+
+
+def _payload_from_wire(cls: type, data: Any) -> EventPayload:
+    if cls is DataQualityFinding:
+        if not isinstance(data, dict):
+            raise TypeError(f"a finding is an object, got {type(data).__name__}")
+        return finding_from_fields(data)
+    payload: EventPayload = msgspec.convert(data, cls)
+    return payload
+
+
+def _text(data: Any) -> str:
+    return "" if data is None else str(data)[:200]
 
 
 def snapshot_to_wire(snap: EngineSnapshot) -> WireSnapshot:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slob_tui.core.clock import Clock
+from slob_tui.core.event_payloads import ErrorReport
 from slob_tui.core.events import Event, EventType
 from slob_tui.engine.bus import EventBus
 from slob_tui.execution.gate import TradingGate
@@ -107,8 +108,8 @@ class StoreGuard:
             self._give_up(reason)
 
     def _emit(self, kind: str, reason: str) -> None:
-        data = {"kind": kind, "error": reason, "queued": self.store.pending}
-        self.bus.emit(Event(EventType.ERROR, self.clock.now_ns(), data, "storage"))
+        report = ErrorReport(reason, kind, queued=self.store.pending)
+        self.bus.emit(Event(EventType.ERROR, self.clock.now_ns(), report, "storage"))
 
     async def _run(self) -> None:
         while True:

@@ -51,6 +51,7 @@ from slob_tui.node.front_door import FrontDoor, FrontDoorConfig
 from slob_tui.node.guard import StoreGuard
 from slob_tui.ops.wiring import OpsRuntime, equity_market_open
 from slob_tui.storage.candles import CandleStore
+from slob_tui.storage.database import Database
 from slob_tui.storage.errors import DatabaseLockedError, StoreError, StoreUnavailableError
 from slob_tui.storage.lock import DatabaseLock
 from slob_tui.storage.state import StateManager
@@ -155,8 +156,9 @@ class TradingNode:
         db.parent.mkdir(parents=True, exist_ok=True)
         self.limits = config.faults
         self.lock = DatabaseLock(db)
-        self.store = CandleStore(db, max_pending=self.limits.store_max_queue)
-        self.state = StateManager(db, redis_url=settings.redis_url, tz=settings.tz)
+        self.database = Database(db)  # the file's one writer: both stores write through it
+        self.store = CandleStore(self.database, max_pending=self.limits.store_max_queue)
+        self.state = StateManager(self.database, redis_url=settings.redis_url, tz=settings.tz)
         self.venue = (
             venue(self.state)
             if venue is not None

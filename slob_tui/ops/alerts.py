@@ -17,7 +17,15 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from slob_tui.core.event_payloads import (
+    ErrorReport,
+    KillSwitchNotice,
+    OrderFilled,
+    SafeModeChange,
+    TradeClosed,
+)
 from slob_tui.core.events import Event, EventType
+from slob_tui.core.models import SetupUpdate
 from slob_tui.errors import SlobError
 
 log = logging.getLogger(__name__)
@@ -69,12 +77,6 @@ class AlertConfig:
         return cfg
 
 
-def _get(data: Any, name: str, default: Any = None) -> Any:
-    if isinstance(data, dict):
-        return data.get(name, default)
-    return getattr(data, name, default)
-
-
 def _plain(v: Any) -> str:
     return str(getattr(v, "value", v))
 
@@ -89,8 +91,8 @@ def _hhmm(ns: int, tz: ZoneInfo) -> str:
     return datetime.fromtimestamp(ns / NS_PER_SECOND, UTC).astimezone(tz).strftime("%H:%M")
 
 
-def format_setup_triggered(update: Any, tz: ZoneInfo) -> str:
-    lv = _get(update, "levels") or {}
+def format_setup_triggered(update: SetupUpdate, tz: ZoneInfo) -> str:
+    lv = update.levels
     return (
         f"SETUP TRIGGERED {update.symbol} {_plain(update.direction)} at "
         f"{_hhmm(update.time, tz)}: entry {_num(lv.get('entry'))} stop {_num(lv.get('stop'))} "
@@ -98,34 +100,29 @@ def format_setup_triggered(update: Any, tz: ZoneInfo) -> str:
     )
 
 
-def format_fill(order: Any) -> str:
-    price = _get(order, "filled_avg_price", None) or _get(order, "price", None)
-    qty = _get(order, "filled_qty", None) or _get(order, "qty", "?")
+def format_fill(fill: OrderFilled) -> str:
     return (
-        f"ORDER FILLED {_get(order, 'symbol', '?')} {_plain(_get(order, 'side', '?'))} "
-        f"{_num(qty)} @ {_num(price)} ({_get(order, 'client_order_id', '')})"
+        f"ORDER FILLED {fill.symbol} {_plain(fill.side)} "
+        f"{_num(fill.qty)} @ {_num(fill.price)} ({fill.client_order_id})"
     )
 
 
-def format_exit(trade: Any) -> str:
+def format_exit(trade: TradeClosed) -> str:
     """A trade closed by its stop or target leg, with the P&L the executor recorded."""
-    what = "STOP HIT" if _get(trade, "exit_leg") == "stop" else "TARGET HIT"
-    pnl = _get(trade, "pnl")
+    what = "STOP HIT" if trade.exit_leg == "stop" else "TARGET HIT"
     return (
-        f"{what} {_get(trade, 'symbol', '?')} {_plain(_get(trade, 'direction', ''))} "
-        f"{_num(_get(trade, 'qty', '?'))}: entry {_num(_get(trade, 'entry_price'))} exit "
-        f"{_num(_get(trade, 'exit_price'))}, P&L {'?' if pnl is None else f'{float(pnl):+.2f}'}"
+        f"{what} {trade.symbol} {_plain(trade.direction)} "
+        f"{_num(trade.qty)}: entry {_num(trade.entry_price)} exit "
+        f"{_num(trade.exit_price)}, P&L {trade.pnl:+.2f}"
     )
 
 
-def format_kill_switch(data: Any) -> str:
-    if not _get(data, "active", True):
+def format_kill_switch(notice: KillSwitchNotice) -> str:
+    if not notice.active:
         return "KILL SWITCH reset: new orders allowed again"
-    cancelled = _get(data, "cancelled") or []
-    flattened = _get(data, "flattened") or []
     return (
-        f"KILL SWITCH ({_get(data, 'reason', '') or '?'}): {len(cancelled)} orders cancelled, "
-        f"positions closed: {', '.join(flattened) or 'none'}"
+        f"KILL SWITCH ({notice.reason or '?'}): {len(notice.cancelled)} orders cancelled, "
+        f"positions closed: {', '.join(notice.flattened) or 'none'}"
     )
 
 
@@ -137,13 +134,11 @@ STORE_FAULT_TEXT = {
 }
 
 
-def format_store_fault(data: Any) -> str:
+def format_store_fault(report: ErrorReport) -> str:
     """The text for a storage ERROR event (`node/guard.py`); empty for any other error."""
-    kind = _get(data, "kind")
-    if kind not in STORE_FAULT_TEXT:
+    if report.kind not in STORE_FAULT_TEXT:
         return ""
-    return STORE_FAULT_TEXT[kind].format(error=_get(data, "error", "?"),
-                                         queued=_get(data, "queued", 0))  # fmt: skip
+    return STORE_FAULT_TEXT[report.kind].format(error=report.error or "?", queued=report.queued)
 
 
 @dataclass
@@ -251,6 +246,7 @@ class AlertRouter:
     def on_event(self, event: Event) -> None:
         t = event.type
         cfg = self.config
+        data = event.data
         if t is EventType.CANDLE_COMPLETED:
             self._day_for(event.ts).candles += 1
         elif t is EventType.SETUP_STARTED:
@@ -258,30 +254,26 @@ class AlertRouter:
         elif t is EventType.SETUP_TRIGGERED:
             self._day_for(event.ts).triggered += 1
             if cfg.setup_triggered:
-                self.post(format_setup_triggered(event.data, self.tz))
+                self.post(format_setup_triggered(event.payload(SetupUpdate), self.tz))
         elif t is EventType.SETUP_INVALIDATED:
             self._day_for(event.ts).invalidated += 1
-        elif t is EventType.ORDER_FILLED:
-            self._on_fill(event)
-        elif t is EventType.TRADE_CLOSED:
+        elif isinstance(data, OrderFilled):
+            self._on_fill(event.ts, data)
+        elif isinstance(data, TradeClosed):
             day = self._day_for(event.ts)
             day.trades += 1
-            pnl = _get(event.data, "pnl")
-            if pnl is not None:
-                day.pnl += float(pnl)
-            if cfg.exits and _get(event.data, "exit_leg") in ("stop", "target"):
-                self.post(format_exit(event.data))
-        elif t is EventType.SAFE_MODE and cfg.safe_mode:
-            on = bool(_get(event.data, "on", True)) if event.data is not None else True
-            why = _get(event.data, "reason", "") if event.data is not None else ""
-            state = "ON: no new orders" if on else "OFF: trading resumes"
-            self.post(f"SAFE MODE {state}{f' ({why})' if why else ''}")
-        elif t is EventType.KILL_SWITCH and not _get(event.data or {}, "request"):
-            self.post(format_kill_switch(event.data or {}))
+            day.pnl += data.pnl
+            if cfg.exits and data.exit_leg in ("stop", "target"):
+                self.post(format_exit(data))
+        elif isinstance(data, SafeModeChange) and cfg.safe_mode:
+            state = "ON: no new orders" if data.on else "OFF: trading resumes"
+            self.post(f"SAFE MODE {state}{f' ({data.reason})' if data.reason else ''}")
+        elif isinstance(data, KillSwitchNotice) and not data.request:
+            self.post(format_kill_switch(data))
         elif t is EventType.FEED_DISCONNECTED:
             self._on_disconnect(event.ts)
-        elif t is EventType.ERROR and cfg.store_fault:
-            text = format_store_fault(event.data)
+        elif isinstance(data, ErrorReport) and cfg.store_fault:
+            text = format_store_fault(data)
             if text:
                 self.post(text)
 
@@ -290,12 +282,11 @@ class AlertRouter:
         if self.day is not None and self.config.daily_summary:
             self.post(f"{self.day.text()} ({note})")
 
-    def _on_fill(self, event: Event) -> None:
+    def _on_fill(self, ts: int, fill: OrderFilled) -> None:
         """Entry fills alert at once; a stop or target fill alerts as the trade it closes."""
-        self._day_for(event.ts).fills += 1
-        leg = str(_get(event.data, "leg", "entry") or "entry")
-        if leg not in ("stop", "target") and self.config.order_filled:
-            self.post(format_fill(event.data))
+        self._day_for(ts).fills += 1
+        if fill.leg not in ("stop", "target") and self.config.order_filled:
+            self.post(format_fill(fill))
 
     def _on_disconnect(self, ts: int) -> None:
         window = int(self.config.storm_window_s * NS_PER_SECOND)

@@ -21,7 +21,16 @@ from prometheus_client.core import (
     Metric,
 )
 
+from slob_tui.core.event_payloads import (
+    CandleGapReport,
+    DataQualityFinding,
+    LateTicks,
+    OrderCancelled,
+    OrderRejected,
+    TradeClosed,
+)
 from slob_tui.core.events import Event, EventType
+from slob_tui.core.models import Candle, SetupUpdate
 
 NS_PER_SECOND = 1_000_000_000
 _ORDER_EVENT_STATUS = {
@@ -30,13 +39,6 @@ _ORDER_EVENT_STATUS = {
     EventType.ORDER_REJECTED: "rejected",
     EventType.ORDER_CANCELLED: "cancelled",
 }
-
-
-def _field(data: Any, name: str, default: Any = None) -> Any:
-    """Read `name` from a dict or an object: event payloads come in both shapes."""
-    if isinstance(data, dict):
-        return data.get(name, default)
-    return getattr(data, name, default)
 
 
 def _value(v: Any) -> str:
@@ -65,26 +67,23 @@ class EventCounts:
     def __call__(self, event: Event) -> None:
         t = event.type
         data = event.data
-        if t is EventType.CANDLE_COMPLETED:
+        if isinstance(data, Candle):
             self.candles[data.symbol] += 1
             if data.gap_filled:
                 self.gap_filled[data.symbol] += 1
-        elif t.category.value == "setup":
-            state = _value(_field(data, "state"))
-            self.setup_transitions[(state, _value(_field(data, "reason")))] += 1
+        elif isinstance(data, SetupUpdate):
+            self.setup_transitions[(_value(data.state), _value(data.reason))] += 1
         elif t in _ORDER_EVENT_STATUS:
-            status = _value(_field(data, "status")) or _ORDER_EVENT_STATUS[t]
-            self.order_events[status] += 1
-        elif t is EventType.DATA_QUALITY:
-            self.quality[_value(_field(data, "kind")) or "unknown"] += 1
-        elif t is EventType.CANDLE_GAP:
-            self.candle_gaps += int(_field(data, "count", 1) or 1)
-        elif t is EventType.LATE_TICK:
-            self.late_ticks += int(_field(data, "count", 1) or 1)
-        elif t is EventType.TRADE_CLOSED:
-            pnl = _field(data, "pnl")
-            if pnl is not None:
-                self.realized_pnl += float(pnl)
+            status = data.status if isinstance(data, OrderRejected | OrderCancelled) else None
+            self.order_events[_value(status) or _ORDER_EVENT_STATUS[t]] += 1
+        elif isinstance(data, DataQualityFinding):
+            self.quality[data.kind or "unknown"] += 1
+        elif isinstance(data, CandleGapReport):
+            self.candle_gaps += data.count or 1
+        elif isinstance(data, LateTicks):
+            self.late_ticks += data.count or 1
+        elif isinstance(data, TradeClosed):
+            self.realized_pnl += data.pnl
             self.trades_closed += 1
         elif t is EventType.SAFE_MODE:
             self.safe_mode_events += 1

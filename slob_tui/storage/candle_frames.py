@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from slob_tui.storage.candle_rows import iso_utc
+from slob_tui.storage.database import read_only_uri
 
 # The frame's columns after `symbol`, in order, with their dtypes.
 FRAME_DTYPES: dict[str, Any] = {
@@ -138,9 +139,12 @@ def read_frame(path: Path, symbol: str, where: str, params: Sequence[Any]) -> pd
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    # Read-only (the database's writer is the only connection that writes the file).
     # Autocommit: transactions are opened explicitly. One connection per thread, but a half's
     # connection is opened here and handed to the worker thread.
-    return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    return sqlite3.connect(
+        read_only_uri(path), uri=True, isolation_level=None, check_same_thread=False
+    )
 
 
 def _data_version(conn: sqlite3.Connection) -> int:

@@ -94,12 +94,7 @@ def _chunks(candles: Sequence[Candle], size: int) -> Iterator[list[Any]]:
 
 
 def _write(wdb: sqlite3.Connection, candles: Sequence[Candle]) -> None:
-    """One transaction; a failure (a bad candle mid-batch too) leaves none of it written."""
+    """The statements of one batch, inside the transaction the database's writer opened (a
+    failure, a bad candle mid-batch too, rolls all of it back there)."""
     size = _rows_per_statement()
-    try:
-        wdb.executemany(_upsert_sql(size), _chunks(candles, size))
-        wdb.commit()
-    except BaseException:
-        with contextlib.suppress(sqlite3.Error):
-            wdb.rollback()
-        raise
+    wdb.executemany(_upsert_sql(size), _chunks(candles, size))

@@ -1,4 +1,4 @@
-"""CandleStore: 1-minute candles in SQLite (aiosqlite, WAL), written in batches off the tick path.
+"""CandleStore: 1-minute candles in SQLite (WAL), written in batches off the tick path.
 
 Schema: `candles(symbol, timestamp, open, high, low, close, volume, tick_count, gap_filled,
 backfilled, ts_ns)`, primary key (symbol, timestamp), WITHOUT ROWID so a symbol's candles sit
@@ -6,10 +6,12 @@ in time order on disk. `timestamp` is the candle's start as fixed-width ISO 8601
 (`2013-10-07T08:00:00.000Z`, readable in any SQLite tool; text order = time order, so range
 queries use the primary key). `ts_ns` repeats the start as integer nanoseconds so reads need no
 date parsing. The table is created and migrated with every other table of the file by `schema`
-(`ensure_schema` at open); the other tables (setups, orders, ...) belong to the StateManager and
-are never touched here.
+(the `Database` migrates the file at open); the other tables (setups, orders, ...) belong to
+the StateManager and are never touched here.
 
-The write path (rows and the multi-row upsert statement) is in `candle_rows`.
+The write path (rows and the multi-row upsert statement) is in `candle_rows`; the batches go
+through the file's one writer connection, the `Database` (`database.py`), which the node shares
+with the `StateManager`. Reads use a read-only aiosqlite connection of the store's own.
 
 When the file refuses writes (disk full, read-only, locked for long) the candles stay queued in
 order and the writer retries under `STORE_RETRY` (0.5 s doubling to 5 s) instead of every
@@ -36,40 +38,12 @@ import aiosqlite
 from slob_tui.core.models import Candle
 from slob_tui.core.retry import RetryPolicy
 from slob_tui.storage.candle_rows import _write, iso_utc
+from slob_tui.storage.database import PRAGMAS, Database, connect_read_only, read_only_uri
 from slob_tui.storage.errors import SchemaTooNewError, StoreError
 from slob_tui.storage.faults import WriteHealth
-from slob_tui.storage.schema import ensure_schema
 
 log = logging.getLogger(__name__)
 
-
-# Per connection. A small page cache keeps RSS flat while the file grows (the default 2 MB cache
-# fills over hours of candles and reads as growth; appends and range scans gain nothing from
-# more). The -wal file is cut back to 8 MB after a checkpoint instead of keeping its largest size.
-PRAGMAS = (
-    "PRAGMA synchronous=NORMAL",
-    "PRAGMA busy_timeout=5000",
-    "PRAGMA cache_size=-256",
-    "PRAGMA journal_size_limit=8388608",
-)
-
-# The writes run on the event loop's thread, through a plain sqlite3 connection of their own.
-# In aiosqlite's thread they starved: the sqlite3 module drops the GIL around every step and the
-# thread must take it back, but a thread waiting for the GIL asks its holder to drop it only after
-# a whole switch interval (5 ms) without a release, and a busy event loop (a replay at full speed)
-# releases and retakes it at every select(). Measured on the 10 M-tick memory figure: steps of
-# 0.4 ms stalled for 0.2-1 s (none with a 1 ms switch interval), no batch was committed before
-# the end of the run and the queue held every candle (the RSS growth). On the loop a write costs
-# the loop what the GIL made it cost anyway (~2.5 us a candle). What could block the loop is kept
-# off it: another connection's lock is waited for in short attempts (WRITE_BUSY_MS inside SQLite)
-# with the loop free for BUSY_PAUSE_S in between, and the WAL checkpoint (fsync) runs in
-# aiosqlite's thread after CHECKPOINT_EVERY candles (bulk writes) or CHECKPOINT_COMMITS commits
-# (live: a commit of a few candles still adds whole pages, ~16 KB, so counting candles alone
-# would let the WAL grow for days).
-WRITE_BUSY_MS = 5
-BUSY_PAUSE_S = 0.05
-CHECKPOINT_EVERY = 20_000  # candles (~1000 WAL pages)
-CHECKPOINT_COMMITS = 200  # ~3 MB of WAL
 
 STORE_RETRY = RetryPolicy(base_s=0.5, cap_s=5.0)
 MAX_PENDING = 100_000
@@ -84,6 +58,17 @@ def _candle(r: Sequence[Any]) -> Candle:
     return Candle(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]), bool(r[9]))
 
 
+def count_stored(path: str | Path, symbol: str | None = None) -> int:
+    """Candles in a file no store has open (a command's summary after its node stopped),
+    through a read-only connection: the file keeps a single writer."""
+    where, params = ("", ()) if symbol is None else (" WHERE symbol = ?", (symbol,))
+    try:
+        with contextlib.closing(connect_read_only(Path(path))) as conn:
+            return int(conn.execute(f"SELECT COUNT(*) FROM candles{where}", params).fetchone()[0])
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read candles from {path}: {exc}") from exc
+
+
 class CandleStore:
     """Async candle persistence. `enqueue` never blocks; a writer task batches the writes.
 
@@ -95,24 +80,22 @@ class CandleStore:
 
     def __init__(
         self,
-        path: str | Path,
+        database: Database | str | Path,
         flush_interval: float = 0.5,
         batch_size: int = 5_000,
         *,
         retry: RetryPolicy = STORE_RETRY,
         max_pending: int = MAX_PENDING,
     ) -> None:
-        self.path = Path(path)
+        self.database = database if isinstance(database, Database) else Database(database)
+        self.path = self.database.path
         self.flush_interval = flush_interval
         self.batch_size = batch_size
         self.retry = retry
         self.max_pending = max_pending
         self.health = WriteHealth("candles")
-        self.busy_timeout = 5.0  # seconds a write waits for another connection's lock
-        self._db: aiosqlite.Connection | None = None
-        self._wdb: sqlite3.Connection | None = None  # the writes' connection (loop thread)
-        self._checkpoint: asyncio.Task[None] | None = None
-        self._since_checkpoint = [0, 0]  # candles, commits
+        self.busy_timeout = 5.0  # seconds a write waits for another process's lock
+        self._db: aiosqlite.Connection | None = None  # the reads' (read-only) connection
         self._pending: list[Candle] = []
         self._wake: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
@@ -135,26 +118,23 @@ class CandleStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create folder for candle store {self.path}: {exc}") from exc
-        db = wdb = None
+        db = None
         try:
-            await asyncio.to_thread(ensure_schema, self.path)
-            db = await aiosqlite.connect(self.path)  # WAL: set in the file by ensure_schema
-            for pragma in PRAGMAS:
-                await db.execute(pragma)
-            wdb = sqlite3.connect(self.path)
-            for pragma in (*PRAGMAS, f"PRAGMA busy_timeout={WRITE_BUSY_MS}",
-                           "PRAGMA wal_autocheckpoint=0"):  # fmt: skip
-                wdb.execute(pragma)
+            await self.database.open()
         except (sqlite3.Error, OSError, SchemaTooNewError) as exc:
-            if wdb is not None:
-                wdb.close()
-            if db is not None:
-                await db.close()
             if isinstance(exc, SchemaTooNewError):
                 raise
             raise StoreError(f"cannot open candle store {self.path}: {exc}") from exc
-        self._db, self._wdb = db, wdb
-        self._since_checkpoint = [0, 0]
+        try:
+            db = await aiosqlite.connect(read_only_uri(self.path), uri=True)
+            for pragma in PRAGMAS:
+                await db.execute(pragma)
+        except (sqlite3.Error, OSError) as exc:
+            if db is not None:
+                await db.close()
+            await self.database.close()
+            raise StoreError(f"cannot open candle store {self.path}: {exc}") from exc
+        self._db = db
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._closing = False
@@ -181,15 +161,11 @@ class CandleStore:
                 except Exception:  # noqa: BLE001 - it was logged; the connections still close
                     log.exception("candle store %s: the writer had failed", self.path)
                 self._writer = None
-            if self._checkpoint is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    await self._checkpoint
-                self._checkpoint = None
-            if self._wdb is not None:
-                self._wdb.close()  # first: the last connection to close checkpoints, in a thread
-                self._wdb = None
-            await self._db.close()
-            self._db = None
+            try:
+                await self._db.close()  # first: the writer, closed last, checkpoints the WAL
+            finally:
+                self._db = None
+                await self.database.close()
 
     async def __aenter__(self) -> CandleStore:
         return await self.open()
@@ -306,38 +282,23 @@ class CandleStore:
     async def upsert_many(self, candles: Sequence[Candle]) -> int:
         """Insert or replace by (symbol, start) in one transaction; returns rows written.
 
-        Runs on the event loop's thread (see WRITE_BUSY_MS); waits up to `busy_timeout` seconds
-        for another connection's write lock, with the loop free in between attempts.
+        Goes through the database's one writer connection, on the event loop's thread (see
+        `database`), after the writes asked for before it; waits up to `busy_timeout` seconds
+        for another process's write lock, with the loop free in between attempts.
         """
         self._conn()
-        wdb = self._wdb
-        assert wdb is not None
         n = len(candles)
         if n == 0:
             return 0
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.busy_timeout
-        while True:
-            try:
-                _write(wdb, candles)
-                break
-            except sqlite3.Error as exc:
-                busy = getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
-                if busy and loop.time() < deadline:
-                    await asyncio.sleep(BUSY_PAUSE_S)
-                    continue
-                self._failed(exc)
-            except (TypeError, ValueError, OverflowError) as exc:  # a candle SQLite cannot bind
-                self._failed(exc)
+        try:
+            await self.database.write(
+                lambda conn: _write(conn, candles), rows=n, busy_timeout_s=self.busy_timeout
+            )
+        except (sqlite3.Error, StoreError, TypeError, ValueError, OverflowError) as exc:
+            # StoreError: the database closed while the batch waited; TypeError and the
+            # others: a candle SQLite cannot bind
+            self._failed(exc)
         self.writes += n
-        since = self._since_checkpoint
-        since[0] += n
-        since[1] += 1
-        if (since[0] >= CHECKPOINT_EVERY or since[1] >= CHECKPOINT_COMMITS) and (
-            self._checkpoint is None or self._checkpoint.done()
-        ):
-            since[:] = [0, 0]
-            self._checkpoint = asyncio.create_task(self._checkpoint_wal())
         return n
 
     def _failed(self, exc: Exception) -> NoReturn:
@@ -346,14 +307,6 @@ class CandleStore:
         error = StoreError(f"cannot write candles to {self.path}: {exc}")
         error.bad_data = isinstance(exc, _BAD_DATA)
         raise error from exc
-
-    async def _checkpoint_wal(self) -> None:
-        """Copy the WAL into the file in aiosqlite's thread; PASSIVE never blocks the writer."""
-        try:
-            async with self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)") as cur:
-                await cur.fetchall()
-        except (sqlite3.Error, StoreError) as exc:
-            log.warning("candle store %s: WAL checkpoint failed: %s", self.path, exc)
 
     # ------------------------------------------------------------------ reads
     async def _select(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
@@ -456,10 +409,7 @@ class CandleStore:
     async def vacuum(self) -> None:
         """Flush, checkpoint the WAL and compact the file."""
         await self.flush()
-        db = self._conn()
         try:
-            async with db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
-                await cur.fetchall()
-            await db.execute("VACUUM")
+            await self.database.vacuum()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot vacuum {self.path}: {exc}") from exc

@@ -4,8 +4,9 @@ One file holds the candles (`CandleStore`), the journal (setups, orders, fills, 
 hot state (tracker state, small values) of `StateManager`. Before this module each store created
 its own tables and nothing said which layout a file had, so a later change to a table could not
 tell an old file from a new one. Now the version is SQLite's `PRAGMA user_version` (0 in a file
-written before versions existed, and in a new empty file) and `ensure_schema` brings a file up to
-`SCHEMA_VERSION` at open, running each missing migration in order, all in one transaction. A file
+written before versions existed, and in a new empty file) and `migrate` brings a file up to
+`SCHEMA_VERSION` at open (the `Database` runs it on its writer connection), running each missing
+migration in order, all in one transaction. A file
 whose version is newer than this code is refused: this code would misread or damage it.
 
 Adding a change: append a `Migration` with the next version; never edit a released one (a file
@@ -140,9 +141,10 @@ def migrate(conn: sqlite3.Connection, path: Path) -> int:
 def ensure_schema(path: str | Path) -> int:
     """Open the file (creating it), switch it to WAL and migrate it; the version it had.
 
-    Every writer of the file calls this at open, before its own connections touch a table.
-    Raises `SchemaTooNewError` for a newer file and `sqlite3.Error` for a file SQLite cannot
-    use (each store words that error with its own name for the file).
+    For a file on its own (tools, tests); the stores' `Database` runs `migrate` on its writer
+    connection instead, so the file keeps one writing connection. Raises `SchemaTooNewError`
+    for a newer file and `sqlite3.Error` for a file SQLite cannot use (each store words that
+    error with its own name for the file).
     """
     path = Path(path)
     conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)

@@ -5,9 +5,10 @@ candles; `schema` owns every table and migrates the file at open. Hot state (tra
 setups, open orders, the paper book, flags such as the kill switch) sits behind `HotStore`
 (`hot.py`): always in SQLite (`tracker_state`/`hot_state`), the source of truth, and copied to
 Redis when a URL is given (`MirroredHot`: the write rule and what happens when one of the two
-writes fails are in its module). SQLite calls run on one dedicated thread: the candle store
-writes the same file from its own connection, and a write that blocked the event loop while the
-candle store's transaction waited for the loop to commit would deadlock until the busy timeout.
+writes fails are in its module). Writes go through the file's one writer connection, the
+`Database` (`database.py`) the node shares with the candle store: each is one transaction, in the
+order asked for, after the candle batches asked for before it. Reads run on one dedicated thread
+through a read-only connection of this manager's own: they see every write that has returned.
 
 A write the file refuses (disk full, read-only) raises `StateError` and is recorded in `health`
 (a `WriteHealth`): the caller keeps what it could not save and tries again (the execution
@@ -28,10 +29,10 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from slob_tui.core.models import Fill, Order, OrderStatus, SetupUpdate, Side
-from slob_tui.storage.errors import SchemaTooNewError, StateError
+from slob_tui.storage.database import Database, connect_read_only
+from slob_tui.storage.errors import SchemaTooNewError, StateError, StoreError
 from slob_tui.storage.faults import WriteHealth
 from slob_tui.storage.hot import CacheHealth, HotStore, MirroredHot, RedisHot, SqliteHot
-from slob_tui.storage.schema import ensure_schema
 
 R = TypeVar("R")
 ORDER_COLS = (
@@ -49,6 +50,7 @@ class OrderRecord:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+WRITE_BUSY_TIMEOUT_S = 30.0  # another process's write lock (a `flatten`, a migration)
 INSERT_FILL = "INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
 
@@ -130,16 +132,17 @@ class StateManager:
 
     def __init__(
         self,
-        path: str | Path,
+        database: Database | str | Path,
         redis_url: str = "",
         tz: str = "America/New_York",
         namespace: str = "slob",
     ) -> None:
-        self.path = Path(path)
+        self.database = database if isinstance(database, Database) else Database(database)
+        self.path = self.database.path
         self.redis_url = redis_url
         self.namespace = namespace
         self.tz = ZoneInfo(tz)
-        self._conn: sqlite3.Connection | None = None
+        self._conn: sqlite3.Connection | None = None  # the reads' (read-only) connection
         self._pool: ThreadPoolExecutor | None = None
         self.hot: HotStore | None = None
         self.writes = 0
@@ -150,24 +153,19 @@ class StateManager:
         return "redis" if self.redis_url else "sqlite"
 
     async def open(self) -> StateManager:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-db")
-
-        def connect() -> sqlite3.Connection:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            ensure_schema(self.path)
-            conn = sqlite3.connect(
-                self.path, timeout=30, isolation_level="DEFERRED", check_same_thread=False
-            )
-            conn.execute("PRAGMA synchronous=NORMAL")
-            return conn
-
         try:
-            self._conn = await self._run(connect)
+            await self.database.open()
         except (sqlite3.Error, OSError, SchemaTooNewError) as exc:
-            self._pool.shutdown()
-            self._pool = None
             if isinstance(exc, SchemaTooNewError):
                 raise
+            raise StateError(f"state database {self.path}: {exc}") from exc
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-db")
+        try:
+            self._conn = await self._run(connect_read_only, self.path)
+        except (sqlite3.Error, OSError) as exc:
+            self._pool.shutdown()
+            self._pool = None
+            await self.database.close()
             raise StateError(f"state database {self.path}: {exc}") from exc
         journal = SqliteHot(self)
         if self.redis_url:
@@ -202,6 +200,7 @@ class StateManager:
         if self._conn is not None:
             await self._run(self._conn.close)
             self._conn = None
+            await self.database.close()  # after the reader: the last to close checkpoints
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
@@ -223,11 +222,13 @@ class StateManager:
             raise StateError("state store is not open")
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
-    async def _commit(self, fn: Callable[[], R]) -> R:
-        """Run one write transaction; a refusal is a StateError and counts in `health`."""
+    async def _commit(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        """Run one write transaction through the database's writer; a refusal is a StateError
+        and counts in `health`."""
+        self._c  # noqa: B018 - raises when this manager is not open
         try:
-            out = await self._run(fn)
-        except sqlite3.Error as exc:
+            out = await self.database.write(fn, busy_timeout_s=WRITE_BUSY_TIMEOUT_S)
+        except (sqlite3.Error, StoreError) as exc:
             self.health.failed(exc)
             raise StateError(f"cannot write the state database {self.path}: {exc}") from exc
         self.health.succeeded()
@@ -242,13 +243,7 @@ class StateManager:
 
     async def write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         """One statement in its own transaction; the number of rows it changed."""
-        conn = self._c
-
-        def go() -> int:
-            with conn:
-                return conn.execute(sql, params).rowcount
-
-        return await self._commit(go)
+        return await self._commit(lambda conn: conn.execute(sql, params).rowcount)
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         conn = self._c
@@ -366,22 +361,15 @@ class StateManager:
     async def save_fill_and_order(self, f: Fill, rec: OrderRecord) -> bool:
         """Record a fill and the order's new filled quantity in one transaction, so a crash
         cannot leave one without the other (a lost or a doubled fill after restart)."""
-        conn, row = self._c, _order_row(rec)
+        row = _order_row(rec)
 
-        def go() -> bool:
-            with conn:
-                added = (
-                    conn.execute(
-                        INSERT_FILL,
-                        _fill_row(f),
-                    ).rowcount
-                    > 0
-                )
-                conn.execute(
-                    f"INSERT OR REPLACE INTO orders ({ORDER_COLS}) VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    row,
-                )
+        def go(conn: sqlite3.Connection) -> bool:
+            added = conn.execute(INSERT_FILL, _fill_row(f)).rowcount > 0
+            conn.execute(
+                f"INSERT OR REPLACE INTO orders ({ORDER_COLS}) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
             return added
 
         new = await self._commit(go)

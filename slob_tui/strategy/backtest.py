@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from slob_tui.core.events import Event, EventType
-from slob_tui.core.models import Candle
+from slob_tui.core.models import Candle, SetupUpdate
 from slob_tui.strategy.params import DEFAULTS, SlobParams
 from slob_tui.strategy.tracker import SetupTracker
 
@@ -83,7 +83,7 @@ def summarize(events: list[Event]) -> list[SetupRecord]:
     """Fold the tracker's events into one record per setup id, in start order."""
     recs: dict[str, SetupRecord] = {}
     for ev in events:
-        u = ev.data
+        u = ev.payload(SetupUpdate)
         lv = u.levels
         rec = recs.get(u.setup_id)
         if rec is None:

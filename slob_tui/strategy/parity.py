@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from slob_tui.core.models import Candle
+from slob_tui.core.models import Candle, SetupUpdate
 from slob_tui.strategy.backtest import SetupRecord, strictly_increasing, summarize
 from slob_tui.strategy.params import DEFAULTS, SlobParams
 from slob_tui.strategy.reference import RefSetup, reference_setups
@@ -62,7 +62,11 @@ def check_prefix_invariance(
                 f"candle {t}: restored tracker emitted {len(got)} events, "
                 f"uninterrupted {len(want)} (or they differ)"
             )
-        bad = [e for e in want if e.data.index != t or e.ts != c.start or e.data.time != c.start]
+        bad = [
+            e
+            for e in want
+            if (u := e.payload(SetupUpdate)).index != t or e.ts != c.start or u.time != c.start
+        ]
         if bad:
             rep.violations.append(f"candle {t}: {len(bad)} events stamped with another candle")
         if json_every and t % json_every == 0 and restored.state_dict() != full.state_dict():
@@ -75,7 +79,7 @@ def check_prefix_invariance(
             got_all = []
             for c in candles[: t + 1]:
                 got_all.extend(prefix.on_candle(c))
-            want_all = [e for e in all_events if e.data.index <= t]
+            want_all = [e for e in all_events if e.payload(SetupUpdate).index <= t]
             rep.literal_prefixes += 1
             if [e.data for e in got_all] != [e.data for e in want_all]:
                 rep.violations.append(f"prefix 0..{t}: events differ from the full run")

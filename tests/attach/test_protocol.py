@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from slob_tui.core.events import Event, EventType
+from slob_tui.core.event_payloads import ErrorReport
+from slob_tui.core.events import PAYLOAD_TYPES, Event, EventType
 from slob_tui.core.models import (
     Candle,
     Direction,
-    Fill,
     Order,
     OrderStatus,
     Position,
@@ -25,11 +25,13 @@ from slob_tui.engine.snapshot import EngineSnapshot, SetupView
 from slob_tui.node.attach_protocol import (
     MAX_SOCKET_PATH,
     Command,
+    EventFrame,
     Hello,
     ProtocolError,
     Redactor,
     Resync,
     SnapshotFrame,
+    WireEvent,
     decode_client,
     decode_server,
     encode,
@@ -40,6 +42,7 @@ from slob_tui.node.attach_protocol import (
     snapshot_to_wire,
     socket_path_for,
 )
+from tests.payloads import example_event
 
 T0 = 1_700_000_000_000_000_000
 CANDLE = Candle("NQ", T0, 100.0, 101.5, 99.25, 101.0, 42.0, 7, False, True)
@@ -72,7 +75,6 @@ ORDER = Order(
     T0,
     T0,
 )
-FILL = Fill("o1", "c1", "NQ", Side.SELL, 1.0, 100.5, T0, "x1")
 POSITION = Position("NQ", -1.0, 100.5, 101.0)
 
 
@@ -80,10 +82,7 @@ def full_snapshot() -> EngineSnapshot:
     events = (
         Event(EventType.CANDLE_COMPLETED, T0, CANDLE, "aggregator"),
         Event(EventType.SETUP_TRIGGERED, T0, UPDATE, "tracker"),
-        Event(EventType.ORDER_FILLED, T0, ORDER, "executor"),
-        Event(EventType.POSITION_CHANGED, T0, POSITION, "executor"),
-        Event(EventType.ENGINE_STARTED, T0, {"mode": "DEMO"}, ""),
-        Event(EventType.HEALTH, T0, None, ""),
+        *(example_event(t, T0, "executor") for t in EventType),
     )
     return EngineSnapshot(
         seq=41, now_ns=T0 + 5, mode="PAPER", feed="replay", symbols=("NQ", "ES"),
@@ -104,24 +103,49 @@ def test_a_snapshot_survives_the_wire_field_for_field() -> None:
     assert back == snap  # events included: Event is a dataclass, data rebuilt by kind
 
 
-@pytest.mark.parametrize("data", [CANDLE, UPDATE, ORDER, FILL, POSITION, {"a": 1}, None])
-def test_every_kind_of_event_data_comes_back_as_its_type(data: object) -> None:
-    event = Event(EventType.ORDER_PLACED, T0, data, "x")
-    wire = json.loads(encode(event_to_wire(event)))
-    assert event_from_wire(decode_server_event(wire)) == event
+@pytest.mark.parametrize("etype", list(EventType))
+def test_every_event_type_comes_back_with_its_payload(etype: EventType) -> None:
+    event = example_event(etype, T0, "x")
+    wire = json.loads(encode(EventFrame(5, event_to_wire(event))))
+    frame = decode_server(json.dumps(wire))
+    assert isinstance(frame, EventFrame)
+    back = event_from_wire(frame.event)
+    assert back == event
+    assert type(back.data) is PAYLOAD_TYPES[etype]
 
 
-def decode_server_event(wire: dict[str, object]):  # noqa: ANN201
-    import msgspec
+def test_record_payloads_go_as_their_fields_as_the_dicts_did() -> None:
+    """The frame a console sees: `kind` dict, the payload's field names as keys."""
+    wire = json.loads(encode(event_to_wire(example_event(EventType.ORDER_FILLED))))
+    assert wire["kind"] == "dict"
+    assert wire["data"] == {
+        "client_order_id": "c1", "order_id": "o1", "symbol": "NQ", "side": "sell",
+        "qty": 1.0, "price": 100.5, "leg": "entry", "execution_id": "x1",
+        "setup_id": "NQ-1", "ts": T0 + 60_000_000_000 + 5,
+    }  # fmt: skip
+    finding = json.loads(encode(event_to_wire(example_event(EventType.DATA_QUALITY))))
+    assert finding["data"] == {"kind": "volume_spike", "symbol": "NQ", "ts": T0,
+                               "volume": 900.0, "median": 100.0, "factor": 9.0}  # fmt: skip
+    assert (
+        json.loads(encode(event_to_wire(example_event(EventType.CANDLE_COMPLETED))))["kind"]
+        == "candle"
+    )
 
-    from slob_tui.node.attach_protocol import WireEvent
 
-    return msgspec.convert(wire, WireEvent)
+def test_a_payload_of_another_shape_is_shown_as_an_error_not_fatal() -> None:
+    """An older engine's dict (no fill time) or a newer engine's event type."""
+    old = WireEvent("order_filled", T0, "executor", "dict", {"symbol": "NQ", "leg": "entry"})
+    back = event_from_wire(old)
+    assert back.type is EventType.ERROR
+    assert back.payload(ErrorReport).kind == "undecodable_event"
+    assert "order_filled" in back.payload(ErrorReport).error
+    newer = event_from_wire(WireEvent("margin_call", T0, "x", "dict", {"symbol": "NQ"}))
+    assert newer.type is EventType.ERROR and newer.payload(ErrorReport).kind == "unknown_event"
 
 
-def test_unknown_event_data_goes_as_text() -> None:
-    event = Event(EventType.ERROR, T0, Path("/x"), "feed")
-    assert event_from_wire(event_to_wire(event)).data == "/x"
+def test_secret_keys_in_a_payload_are_scrubbed() -> None:
+    event = Event(EventType.HEALTH, T0, {"feed": {"api_key": "AKXYZ"}}, "x")
+    assert event_to_wire(event).data == {"feed": {"api_key": "<redacted>"}}
 
 
 def test_secret_keys_are_scrubbed_and_secret_values_redacted() -> None:

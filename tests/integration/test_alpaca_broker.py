@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,15 +14,15 @@ from slob_tui.brokers.alpaca import AlpacaBroker, parse_ts
 from slob_tui.brokers.base import DuplicateOrderError, OrderRejectedError, OrderRequest
 from slob_tui.config import Settings
 from slob_tui.core.events import Event, EventType
-from slob_tui.core.models import Direction, OrderStatus, Side
+from slob_tui.core.models import NS_PER_MINUTE, Direction, OrderStatus, Side
 from slob_tui.core.retry import RetryPolicy
 from slob_tui.engine.bus import EventBus
 from slob_tui.errors import UsageError
 from slob_tui.execution.executor import OrderExecutor
 from slob_tui.execution.risk import RiskLimits
 from slob_tui.storage.state import StateManager
-from tests.fakes.alpaca import LocalAlpaca
-from tests.unit.execution.conftest import trigger_event, triggered
+from tests.fakes.alpaca import Bar, LocalAlpaca, ReplayFills
+from tests.unit.execution.conftest import T0, trigger_event, triggered
 
 KEY, SECRET = "PKBROKERTEST0001", "broker-secret-never-printed"
 
@@ -62,6 +63,13 @@ class DiesBeforeExits(AlpacaBroker):
         if req.leg != "entry":
             raise SystemExit("killed")
         return await super().submit(req)
+
+
+class DiesNever(AlpacaBroker):
+    """No trade_updates stream: what the executor learns comes with the REST replies."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **{**kwargs, "stream": False})
 
 
 class Setup:
@@ -106,7 +114,7 @@ class Setup:
         await self.broker.close()
         await self.state.close()
 
-    def of(self, etype: EventType) -> list[dict]:
+    def of(self, etype: EventType) -> list[Any]:
         return [e.data for e in self.events if e.type is etype]
 
 
@@ -116,7 +124,7 @@ async def test_bracket_placed_filled_and_closed_through_alpaca_py(server, tmp_pa
         u = triggered(0, Direction.LONG, entry=400, stop=395.004, target=410.006, symbol="QQQ")
         await s.ex.on_setup_event(trigger_event(u))
         [placed] = s.of(EventType.ORDER_PLACED)
-        body = server.trading.orders[placed["order_id"]]
+        body = server.trading.orders[placed.order_id]
         assert (
             body["order_class"] == "bracket"
             and body["client_order_id"] == "slob-QQQ-L-20231114221100-E"
@@ -130,12 +138,12 @@ async def test_bracket_placed_filled_and_closed_through_alpaca_py(server, tmp_pa
         server.set_price("QQQ", 410.5)
         await until(lambda: len(s.of(EventType.TRADE_CLOSED)) == 1)
         [trade] = s.of(EventType.TRADE_CLOSED)
-        assert (trade["exit_leg"], trade["entry_price"], trade["exit_price"]) == (
+        assert (trade.exit_leg, trade.entry_price, trade.exit_price) == (
             "target",
             400.0,
             410.01,
         )
-        await until(lambda: any(c["leg"] == "stop" for c in s.of(EventType.ORDER_CANCELLED)))
+        await until(lambda: any(c.leg == "stop" for c in s.of(EventType.ORDER_CANCELLED)))
         assert await s.broker.positions() == []
         assert {r.order.leg: r.order.status for r in await s.state.orders()} == {
             "entry": OrderStatus.FILLED,
@@ -151,7 +159,7 @@ async def test_insufficient_buying_power_is_rejected_once(server, tmp_path) -> N
         requests_before = server.rest.requests
         await s.ex.on_setup_event(trigger_event(u))
         [rej] = s.of(EventType.ORDER_REJECTED)
-        assert "403" in rej["reason"] and "insufficient buying power" in rej["reason"]
+        assert "403" in rej.reason and "insufficient buying power" in rej.reason
         assert server.rest.requests - requests_before == 1  # never retried
         assert server.trading.orders == {}
 
@@ -163,7 +171,7 @@ async def test_rate_limited_submit_is_retried_then_sent_once(server, tmp_path) -
         u = triggered(0, Direction.SHORT, entry=400, stop=405, target=390, symbol="QQQ")
         await s.ex.on_setup_event(trigger_event(u))
         assert s.ex.retries == 2 and s.of(EventType.ORDER_PLACED) == []
-        assert "429" in s.of(EventType.ERROR)[0]["error"]
+        assert "429" in s.of(EventType.ERROR)[0].error
         server.rest.limiter.per_minute = 200
         server.rest.limiter.hits.clear()  # the next minute
         assert await s.ex.reconcile() == []
@@ -219,9 +227,9 @@ async def test_emulated_crypto_bracket_survives_a_restart_between_legs(server, t
         assert len(server.trading.orders) == 3
         server.set_price("BTC/USD", 29_480.0)  # through the stop, above its limit
         await until(lambda: len(s.of(EventType.TRADE_CLOSED)) == 1)
-        await until(lambda: any(c["leg"] == "target" for c in s.of(EventType.ORDER_CANCELLED)))
+        await until(lambda: any(c.leg == "target" for c in s.of(EventType.ORDER_CANCELLED)))
         [trade] = s.of(EventType.TRADE_CLOSED)
-        assert (trade["exit_leg"], trade["exit_price"]) == ("stop", 29_480.0)
+        assert (trade.exit_leg, trade.exit_price) == ("stop", 29_480.0)
         assert await s.broker.positions() == []
 
 
@@ -268,8 +276,8 @@ async def test_stream_reconnect_reconciles_and_counts_a_fill_once(server, tmp_pa
         await asyncio.sleep(0.2)  # let the stream's own copy of the fill arrive too
         assert s.broker.stream_reconnects == 1 and reconciled == [[]]
         [trade] = s.of(EventType.TRADE_CLOSED)
-        assert (trade["exit_leg"], trade["exit_price"], trade["pnl"]) == ("target", 390.0, 10.0)
-        assert [f["leg"] for f in s.of(EventType.ORDER_FILLED)] == ["entry", "target"]
+        assert (trade.exit_leg, trade.exit_price, trade.pnl) == ("target", 390.0, 10.0)
+        assert [f.leg for f in s.of(EventType.ORDER_FILLED)] == ["entry", "target"]
         [target] = [r for r in await s.state.orders() if r.order.leg == "target"]
         assert [f.qty for f in await s.state.fills(target.order.client_order_id)] == [1.0]
 
@@ -287,7 +295,7 @@ async def test_detached_placement_frees_the_pipeline_and_keeps_the_order(server,
         await s.bus.emit_and_wait(trigger_event(second))
         assert s.of(EventType.ORDER_PLACED) == []  # nothing sent while the pipeline ran
         await s.ex.drain()
-        placed = [p["client_order_id"] for p in s.of(EventType.ORDER_PLACED)]
+        placed = [p.client_order_id for p in s.of(EventType.ORDER_PLACED)]
         assert placed == ["slob-QQQ-L-20231114221100-E", "slob-QQQ-S-20231114221600-E"]
         assert len([o for o in server.trading.orders.values() if o["_parent"] is None]) == 2
     async with Setup(server, tmp_path / "t.db") as s:
@@ -297,7 +305,11 @@ async def test_detached_placement_frees_the_pipeline_and_keeps_the_order(server,
         assert len(s.of(EventType.ORDER_PLACED)) == 1  # attached: placed before the emit returns
 
 
-def test_the_engine_places_detached_with_alpaca_and_attached_with_paper(server, tmp_path) -> None:
+def test_the_engine_places_detached_with_alpaca_and_attached_with_paper_or_a_replay(
+    server, tmp_path
+) -> None:
+    """Detached, a replay at full speed ran on for an hour of market time while an Alpaca
+    order was out, and the order was then refused as a stale signal."""
     from slob_tui.config import load_settings
     from slob_tui.execution.wiring import BrokerSetup
     from slob_tui.node import NodeConfig, TradingNode
@@ -315,7 +327,12 @@ def test_the_engine_places_detached_with_alpaca_and_attached_with_paper(server, 
     paper = TradingNode(
         NodeConfig(db=str(tmp_path / "p.db"), settings=settings), feed=IdleFeed()
     ).executor
-    assert remote._queue is not None and paper._queue is None
+    replayed = TradingNode(  # the data drives the clock: it waits for the order
+        NodeConfig(db=str(tmp_path / "r.db"), settings=settings),
+        feed=IdleFeed("REPLAY"),
+        venue=alpaca,
+    ).executor
+    assert remote._queue is not None and paper._queue is None and replayed._queue is None
 
 
 async def test_malformed_trade_updates_are_skipped_counted_and_the_stream_goes_on(
@@ -343,3 +360,44 @@ async def test_malformed_trade_updates_are_skipped_counted_and_the_stream_goes_o
         await until(lambda: len(s.of(EventType.TRADE_CLOSED)) == 1)
         assert s.broker.malformed_updates == 5 and s.ex.health()["malformed_updates"] == 5
         assert s.broker.stream_reconnects == 0 and not s.broker._stream_task.done()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["rest-reply-only", "with-stream"])
+async def test_a_bracket_settled_before_the_reply_is_one_trade_with_its_rr(
+    tmp_path: Path, stream: bool
+) -> None:
+    """The venue fills the entry and then the stop before the submit's reply comes back (a
+    fast market): the reply holds the filled stop leg before its filled entry, and the stream
+    may tell of the fills while the reply is being taken in. Either way the trade is recorded
+    once, with the entry's R:R, as when the fills come one at a time."""
+    t = T0
+    bars = [
+        Bar(t, 400.0, 400.5, 399.5, 400.0),  # the trigger candle
+        Bar(t + NS_PER_MINUTE, 400.0, 400.2, 394.0, 395.0),  # the entry's, through the stop
+    ]
+    srv = LocalAlpaca([], KEY, SECRET, replay=ReplayFills({"QQQ": bars}, lambda _cid: t))
+    await srv.start()
+    try:
+        cls = AlpacaBroker if stream else DiesNever
+        async with Setup(srv, tmp_path / "s.db", broker_cls=cls) as s:
+            u = triggered(0, Direction.LONG, entry=400, stop=395.004, target=410.006, symbol="QQQ")
+            await s.ex.on_setup_event(trigger_event(u))
+            await until(lambda: len(s.of(EventType.TRADE_CLOSED)) == 1)
+            await asyncio.sleep(0.2)  # any late update from the stream has arrived
+            trades = s.of(EventType.TRADE_CLOSED)
+            assert len(trades) == 1
+            [trade] = trades
+            assert (trade["exit_leg"], trade["entry_price"], trade["exit_price"]) == (
+                "stop",
+                400.0,
+                395.0,
+            )
+            assert trade["actual_rr"] == pytest.approx((410.006 - 400.0) / (400.0 - 395.004))
+            assert trade["entry_ts"] == trade["exit_ts"] == t + NS_PER_MINUTE
+            assert {r.order.leg: r.order.status for r in await s.state.orders()} == {
+                "entry": OrderStatus.FILLED,
+                "stop": OrderStatus.FILLED,
+                "target": OrderStatus.CANCELED,
+            }
+    finally:
+        await srv.stop()

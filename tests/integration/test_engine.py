@@ -220,7 +220,7 @@ async def test_trade_cancels_and_corrections_fix_the_candles(tmp_path):
     assert stored[0].volume == 3 and stored[0].tick_count == 3
     assert stored[1].open == 50.0 and stored[1].low == 50.0  # corrected before it closed
     assert hooked[1].open == 50.0  # what the hooks and the tracker saw
-    kinds = [f["kind"] for f in findings if f["kind"].startswith("trade_")]
+    kinds = [f.kind for f in findings if f.kind.startswith("trade_")]
     assert kinds == ["trade_cancel", "trade_correction"]
     assert engine.recent["X"][0].high == 101.0
 
@@ -266,7 +266,7 @@ async def test_a_stalled_loop_loses_no_tick_the_feed_had_received():
     engine.bus.subscribe(EventType.LATE_TICK, late.append)
     engine.bus.subscribe(
         EventType.DATA_QUALITY,
-        lambda e: stalls.append(e.data) if e.data["kind"] == "loop_stall" else None,
+        lambda e: stalls.append(e.data) if e.data.kind == "loop_stall" else None,
     )
     await engine.run()
     (candle,) = engine.recent["X"]
@@ -276,5 +276,5 @@ async def test_a_stalled_loop_loses_no_tick_the_feed_had_received():
         100.3,
     )
     assert late == [] and engine.aggregator.stats()["late_ticks"] == 0
-    assert len(stalls) == 1 and stalls[0]["seconds"] > 0.3
+    assert len(stalls) == 1 and stalls[0].details["seconds"] > 0.3
     assert engine.health()["loop_stalls"] == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,7 +118,7 @@ async def test_a_timed_out_order_is_found_adopted_and_managed(server, tmp_path: 
     bus = EventBus()
     bus.subscribe(None, events.append)
 
-    def of(etype: EventType) -> list[dict]:
+    def of(etype: EventType) -> list[Any]:
         return [e.data for e in events if e.type is etype]
 
     ex = OrderExecutor(broker, state, bus, retry=RetryPolicy(base_s=0.05, cap_s=0.1, attempts=3))
@@ -129,7 +130,7 @@ async def test_a_timed_out_order_is_found_adopted_and_managed(server, tmp_path: 
         u = triggered(0, Direction.LONG, entry=400, stop=395, target=410, symbol="QQQ")
         await ex.on_setup_event(trigger_event(u))
         assert proxy.held == 3 and of(EventType.ORDER_PLACED) == []
-        assert "not confirmed" in of(EventType.ERROR)[0]["error"]
+        assert "not confirmed" in of(EventType.ERROR)[0].error
         await until(lambda: len(of(EventType.ORDER_PLACED)) == 1)
         cid = "slob-QQQ-L-20231114221100-E"
         [parent] = [o for o in server.trading.orders.values() if o["client_order_id"] == cid]
@@ -138,8 +139,8 @@ async def test_a_timed_out_order_is_found_adopted_and_managed(server, tmp_path: 
         assert legs["entry"].id == parent["id"] and set(legs) == {"entry", "target", "stop"}
         server.set_price("QQQ", 410.5)  # managed like any other: the target closes the trade
         await until(lambda: len(of(EventType.TRADE_CLOSED)) == 1)
-        assert of(EventType.TRADE_CLOSED)[0]["exit_leg"] == "target"
-        await until(lambda: [c["leg"] for c in of(EventType.ORDER_CANCELLED)] == ["stop"])
+        assert of(EventType.TRADE_CLOSED)[0].exit_leg == "target"
+        await until(lambda: [c.leg for c in of(EventType.ORDER_CANCELLED)] == ["stop"])
         [stop] = [r for r in await state.orders() if r.order.leg == "stop"]
         assert stop.order.status is OrderStatus.CANCELED
         await ex.drain()

@@ -105,7 +105,7 @@ async def test_a_disk_full_past_the_give_up_time_stops_the_node_for_a_restart(
     finally:
         filler.unlink()
     assert err.value.exit_status == 75
-    kinds = [e.data.get("kind") for e in events]
+    kinds = [e.data.kind for e in events]
     assert "store_fault" in kinds and "store_give_up" in kinds
     assert node.stopped and not node.lock.held
 
@@ -148,5 +148,5 @@ async def test_closing_on_a_full_disk_retries_until_its_timeout_then_says_so(
     with pytest.raises(StoreError, match="full"):
         await asyncio.wait_for(store.close(timeout_s=2.0), 20)
     assert 1.5 <= loop.time() - t0 < 15  # it retried, then gave up within its bound
-    assert store._db is None and store._wdb is None  # the connections are closed anyway
+    assert store._db is None and not store.database.is_open  # closed anyway
     filler.unlink()

@@ -7,6 +7,12 @@ import asyncio
 import pytest
 
 from slob_tui.config import load_settings
+from slob_tui.core.event_payloads import (
+    FeedDisconnected,
+    KillSwitchNotice,
+    SafeModeChange,
+    TradeClosed,
+)
 from slob_tui.core.events import Event, EventType
 from slob_tui.core.models import NS_PER_SECOND, Candle, Direction, SetupState, SetupUpdate
 from slob_tui.engine.bus import EventBus
@@ -44,6 +50,12 @@ def update(state: SetupState, reason: str | None = None) -> SetupUpdate:
     )
 
 
+def closed_trade(exit_leg: str = "target", pnl: float = 8.0) -> TradeClosed:
+    return TradeClosed(
+        "c1", "NQ-1", "NQ", "LONG", 2.0, 100.0, 104.0, T0, T0, exit_leg, pnl, None, None
+    )
+
+
 async def run_events(router: AlertRouter, events: list[Event]) -> None:
     bus = EventBus()
     router.attach(bus)
@@ -56,8 +68,8 @@ async def run_events(router: AlertRouter, events: list[Event]) -> None:
 async def test_each_alert_type_can_be_switched_off():
     events = [
         Event(EventType.SETUP_TRIGGERED, T0, update(SetupState.TRIGGERED)),
-        Event(EventType.SAFE_MODE, T0, {"on": True, "reason": "feed stalled"}),
-        Event(EventType.SAFE_MODE, T0, {"on": False}),
+        Event(EventType.SAFE_MODE, T0, SafeModeChange(True, "feed stalled")),
+        Event(EventType.SAFE_MODE, T0, SafeModeChange(False)),
     ]
     inbox = Inbox()
     await run_events(AlertRouter(inbox), events)
@@ -87,7 +99,7 @@ async def test_reconnect_storm_alerts_once_per_storm():
         T0 + 2001 * s,
         T0 + 2002 * s,
     ]  # a second storm
-    events = [Event(EventType.FEED_DISCONNECTED, t, {}) for t in times]
+    events = [Event(EventType.FEED_DISCONNECTED, t, FeedDisconnected("closed")) for t in times]
     await run_events(AlertRouter(inbox, AlertConfig(storm_count=3, storm_window_s=60)), events)
     assert inbox.texts == ["RECONNECT STORM: 3 feed disconnects within 60 s"] * 2
 
@@ -100,11 +112,11 @@ async def test_daily_summary_when_the_day_turns():
         Event(EventType.CANDLE_COMPLETED, T0 + 60 * NS_PER_SECOND, candle),
         Event(EventType.SETUP_STARTED, T0, update(SetupState.WATCHING_LIQ1)),
         Event(EventType.SETUP_INVALIDATED, T0, update(SetupState.INVALIDATED, "RETRACE")),
-        Event(EventType.TRADE_CLOSED, T0, {"pnl": -12.5}),
-        Event(EventType.TRADE_CLOSED, T0, {"pnl": 40.0}),
+        Event(EventType.TRADE_CLOSED, T0, closed_trade("stop", -12.5)),
+        Event(EventType.TRADE_CLOSED, T0, closed_trade("target", 40.0)),
         Event(EventType.CANDLE_COMPLETED, T0 + DAY, candle),
     ]
-    router = AlertRouter(inbox, AlertConfig(setup_triggered=False))
+    router = AlertRouter(inbox, AlertConfig(setup_triggered=False, exits=False))
     await run_events(router, events)
     assert inbox.texts == [
         "DAILY SUMMARY 2024-03-04: 2 candles, 1 setups (0 triggered, 1 invalidated), 0 fills, "
@@ -150,25 +162,12 @@ def test_config_from_the_environment():
 
 
 async def test_exits_and_kill_switch_alerts():
-    trade = {
-        "symbol": "NQ",
-        "direction": "LONG",
-        "qty": 2.0,
-        "entry_price": 100.0,
-        "exit_price": 104.0,
-        "exit_leg": "target",
-        "pnl": 8.0,
-    }
     events = [
-        Event(EventType.TRADE_CLOSED, T0, trade),
-        Event(EventType.TRADE_CLOSED, T0, {**trade, "exit_leg": "close", "pnl": 1.0}),
-        Event(EventType.KILL_SWITCH, T0, {"request": True, "reason": "cli"}),  # a request only
-        Event(
-            EventType.KILL_SWITCH,
-            T0,
-            {"active": True, "reason": "telegram", "cancelled": ["a"], "flattened": ["NQ", "ES"]},
-        ),
-        Event(EventType.KILL_SWITCH, T0, {"active": False, "reason": "reset"}),
+        Event(EventType.TRADE_CLOSED, T0, closed_trade()),
+        Event(EventType.TRADE_CLOSED, T0, closed_trade("close", 1.0)),
+        Event(EventType.KILL_SWITCH, T0, KillSwitchNotice.requested("cli")),  # a request only
+        Event(EventType.KILL_SWITCH, T0, KillSwitchNotice(True, "telegram", ("a",), ("NQ", "ES"))),
+        Event(EventType.KILL_SWITCH, T0, KillSwitchNotice(False, "reset")),
     ]
     inbox = Inbox()
     await run_events(AlertRouter(inbox), events)

@@ -43,7 +43,7 @@ async def test_flatten_confirmed_runs_the_executors_kill_switch(clock, tmp_path)
             "KILL SWITCH (telegram): 0 orders cancelled, positions closed: none",
         ]
         assert executor.killed == "telegram"
-        assert [k.data["reason"] for k in kills if k.data.get("active")] == ["telegram"]
+        assert [k.data.reason for k in kills if k.data.active] == ["telegram"]
         assert handle.telegram.commands.flattened == 1
     finally:
         await engine.stop("test over")

@@ -9,6 +9,14 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from slob_tui.core.event_payloads import (
+    DataQualityFinding,
+    FeedDisconnected,
+    OrderFilled,
+    OrderPlaced,
+    SafeModeChange,
+    TradeClosed,
+)
 from slob_tui.core.events import Event, EventType
 from slob_tui.core.models import (
     NS_PER_MINUTE,
@@ -145,18 +153,20 @@ async def test_every_metric_is_present_and_moves(rig, clock):
         feed.push(minute_ticks("NQ", minute, 100.0 + minute))
     clock.set(T0 + 4 * NS_PER_MINUTE + 3 * NS_PER_SECOND)
     await settle(lambda: engine.candles_processed >= 4)
-    engine.bus.emit(Event(EventType.DATA_QUALITY, clock.now_ns(), {"kind": "price_spike"}))
-    engine.bus.emit(Event(EventType.DATA_QUALITY, clock.now_ns(), {"kind": "price_spike"}))
-    engine.bus.emit(Event(EventType.DATA_QUALITY, clock.now_ns(), {"kind": "stale_quote"}))
+    for kind in ("price_spike", "price_spike", "stale_quote"):
+        engine.bus.emit(Event(EventType.DATA_QUALITY, clock.now_ns(), DataQualityFinding(kind)))
     order = Order("o1", "c1", "NQ", Side.SELL, 2, "limit", OrderStatus.NEW, limit_price=101.0)
     orders.append(order)
-    engine.bus.emit(Event(EventType.ORDER_PLACED, clock.now_ns(), order))
+    placed = OrderPlaced("c1", "o1", "NQ", Side.SELL, 2, None, 101.0, 103.0, 97.0, False)
+    engine.bus.emit(Event(EventType.ORDER_PLACED, clock.now_ns(), placed))
     order.status = OrderStatus.FILLED
-    engine.bus.emit(Event(EventType.ORDER_FILLED, clock.now_ns(), order))
+    filled = OrderFilled("c1", "o1", "NQ", Side.SELL, 2, 101.0, "entry", "x1", None, T0)
+    engine.bus.emit(Event(EventType.ORDER_FILLED, clock.now_ns(), filled))
     positions.append(Position("NQ", -2, 101.0, last_price=100.0))
-    engine.bus.emit(Event(EventType.TRADE_CLOSED, clock.now_ns(), {"pnl": 12.5}))
-    engine.feed_event(Event(EventType.FEED_DISCONNECTED, clock.now_ns(), {}))
-    engine.feed_event(Event(EventType.SAFE_MODE, clock.now_ns(), {"on": True}))
+    trade = TradeClosed("c0", None, "NQ", "SHORT", 1, 103.0, 90.5, T0, T0, "target", 12.5)
+    engine.bus.emit(Event(EventType.TRADE_CLOSED, clock.now_ns(), trade))
+    engine.feed_event(Event(EventType.FEED_DISCONNECTED, clock.now_ns(), FeedDisconnected("x")))
+    engine.feed_event(Event(EventType.SAFE_MODE, clock.now_ns(), SafeModeChange(True)))
 
     m = await scrape(client)
     assert value(m, "slob_ticks", symbol="NQ") == 20

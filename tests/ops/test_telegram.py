@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 
 import pytest
 
+from slob_tui.core.event_payloads import OrderFilled, TradeClosed
 from slob_tui.core.events import Event, EventType
-from slob_tui.core.models import Direction, SetupState, SetupUpdate
+from slob_tui.core.models import Direction, SetupState, SetupUpdate, Side
 from slob_tui.engine.engine import LiveTradingEngine
 from slob_tui.ops.commands import CommandProcessor
 from slob_tui.ops.telegram_bot import TelegramOps
@@ -91,33 +93,15 @@ async def test_fill_and_stop_alerts_survive_a_failing_send(bot):
     api, engine, tg = bot
     api.fail_sends = 1  # the first attempt answers 500; the retry goes through
     # payloads shaped as OrderExecutor emits them
-    fill = {
-        "client_order_id": "NQ-S-1-entry",
-        "order_id": "o1",
-        "symbol": "NQ",
-        "side": "sell",
-        "qty": 1.0,
-        "price": 17500.25,
-        "leg": "entry",
-        "execution_id": "x1",
-    }
-    stop_fill = {
-        **fill,
-        "client_order_id": "NQ-S-1-stop",
-        "side": "buy",
-        "price": 17510.0,
-        "leg": "stop",
-    }
-    trade = {
-        "trade_id": "NQ-S-1-entry",
-        "symbol": "NQ",
-        "direction": "SHORT",
-        "qty": 1.0,
-        "entry_price": 17500.25,
-        "exit_price": 17510.0,
-        "exit_leg": "stop",
-        "pnl": -9.75,
-    }
+    fill = OrderFilled(
+        "NQ-S-1-entry", "o1", "NQ", Side.SELL, 1.0, 17500.25, "entry", "x1", "NQ-S-1", T0
+    )
+    stop_fill = replace(
+        fill, client_order_id="NQ-S-1-stop", side=Side.BUY, price=17510.0, leg="stop"
+    )
+    trade = TradeClosed(
+        "NQ-S-1-entry", "NQ-S-1", "NQ", "SHORT", 1.0, 17500.25, 17510.0, T0, T0, "stop", -9.75
+    )
     engine.bus.emit(Event(EventType.ORDER_FILLED, T0, fill))
     engine.bus.emit(Event(EventType.ORDER_FILLED, T0, stop_fill))  # alerts as the trade below
     engine.bus.emit(Event(EventType.TRADE_CLOSED, T0, trade))

@@ -1,8 +1,13 @@
-"""SIGKILL `slob-tui replay` (paper broker) at seeded random moments, restart, compare.
+"""SIGKILL `slob-tui replay` at seeded random moments, restart, compare.
 
 Two instrument profiles: NQ minutes (a point-based future) and SPY minutes traded as QQQ (a
 price-fraction symbol, the default Alpaca one), whose stops and targets a restart must keep to
-the last digit.
+the last digit. Two brokers: paper (the book saved in the database) and Alpaca, whose orders go
+through the local Alpaca (tests/fakes/alpaca) running in a thread of the test: the venue
+outlives every engine process, keeps its orders across the kills, and fills them against the
+replayed minute bars at the engine time of each order (`replay_fills.py`), so an uninterrupted
+run is deterministic and the restarted engine has to reconcile with what the venue did while it
+was dead.
 
 After every kill the database must hold: at most one entry order per setup (no duplicate
 client_order_id for the same setup), every order the broker got recorded before it was sent
@@ -10,11 +15,13 @@ client_order_id for the same setup), every order the broker got recorded before 
 and never exceed their order, and candles that are an unbroken prefix of an uninterrupted
 run's. At the end: the same setup journal, trades, fills and orders as the uninterrupted run,
 every broker order known, and no open exit leg without a position.
-The default run makes 3 kills; SLOB_RELIABILITY_RUNS sets the count for the full matrix.
+The default run makes 3 kills with paper and 2 with Alpaca; SLOB_RELIABILITY_RUNS sets the
+count for the full matrix.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -22,10 +29,15 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.fakes.alpaca import Bar, LocalAlpaca, ReplayFills
 
 REPO = Path(__file__).resolve().parents[2]
 NQ = "nq_1min_20231119_20231204_et.csv"
@@ -33,6 +45,97 @@ INSTRUMENTS = {  # name -> (file, the symbol it is replayed as)
     "NQ": (NQ, "NQ"),
     "QQQ": ("spy_1min_20131007_et.csv", "QQQ"),
 }
+
+KEY, SECRET = "PKCRASHMATRIX0001", "crash-matrix-secret"
+ALPACA_LEGS = {"limit": "target", "stop": "stop"}
+
+
+def _decided_at(db: Path, client_order_id: str) -> int | None:
+    """The engine time at which the engine decided an order: its journal row, written before
+    the order is sent (what the venue fills the order at)."""
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        row = conn.execute(
+            "SELECT created_at FROM orders WHERE client_order_id = ?", (client_order_id,)
+        ).fetchone()
+    except sqlite3.OperationalError:  # no tables yet
+        return None
+    finally:
+        conn.close()
+    return None if row is None else int(row[0])
+
+
+def _engine_bars(db: Path, symbol: str) -> list[Bar]:
+    """The minute candles an engine replayed, as stored (the file's minutes, plus the flat
+    candles the engine makes for minutes without a trade)."""
+    rows = _q(
+        db,
+        "SELECT ts_ns, open, high, low, close FROM candles WHERE symbol = ? ORDER BY ts_ns",
+        (symbol,),
+    )
+    return [Bar(*r) for r in rows]
+
+
+class AlpacaVenue:
+    """The local Alpaca in a thread with its own event loop, filling against `bars`; one venue
+    (one account) per engine database, whatever happens to the engine."""
+
+    def __init__(self, bars: dict[str, list[Bar]], db: Path) -> None:
+        fills = ReplayFills(bars, partial(_decided_at, db))
+        self.fills = fills
+        self.server = LocalAlpaca([], KEY, SECRET, rate_limit_per_minute=100_000, replay=fills)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self._call(self.server.start())
+
+    def _call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "SLOB_BROKER": "alpaca",
+            "ALPACA_API_KEY": KEY,
+            "ALPACA_API_SECRET": SECRET,
+            "ALPACA_API_BASE_URL": self.server.rest_url,
+            "ALPACA_TRADING_STREAM_URL": self.server.trading_stream_url,
+        }
+
+    def book(self) -> dict:
+        """The venue's account in the paper book's shape (read on the venue's own loop)."""
+
+        async def snapshot() -> dict:
+            eng = self.server.trading
+            orders = []
+            for o in eng.orders.values():
+                parent = o["_parent"]
+                if parent is None:
+                    leg = "close" if o["client_order_id"].endswith("-X") else "entry"
+                else:
+                    leg = ALPACA_LEGS[o["type"]]
+                orders.append(
+                    {
+                        "client_order_id": o["client_order_id"],
+                        "leg": leg,
+                        "setup_id": o["client_order_id"] if parent is None else None,
+                        "symbol": o["symbol"],
+                        "status": o["status"],
+                        "qty": float(o["qty"]),
+                        "filled_avg_price": None
+                        if o["filled_avg_price"] is None
+                        else float(o["filled_avg_price"]),
+                    }
+                )
+            positions = {s: list(p) for s, p in eng.positions.items()}
+            return {"orders": orders, "positions": positions, "cash": eng.cash}
+
+        return self._call(snapshot())
+
+    def close(self) -> None:
+        self._call(self.server.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
 
 
 def _replay_cmd(data: Path, db: Path, instrument: str) -> list[str]:
@@ -53,22 +156,24 @@ def _replay_cmd(data: Path, db: Path, instrument: str) -> list[str]:
     ]
 
 
-def _env() -> dict[str, str]:
+def _env(venue: AlpacaVenue | None = None) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("SLOB_", "ALPACA_", "APCA_", "REDIS_", "TELEGRAM_"))
     }
     env["PYTHONPATH"] = str(REPO)
-    return env
+    return env if venue is None else {**env, **venue.env()}
 
 
-def _run_to_end(data: Path, db: Path, cwd: Path, instrument: str) -> float:
+def _run_to_end(
+    data: Path, db: Path, cwd: Path, instrument: str, venue: AlpacaVenue | None
+) -> float:
     t0 = time.monotonic()
     proc = subprocess.run(
         _replay_cmd(data, db, instrument),
         cwd=cwd,
-        env=_env(),
+        env=_env(venue),
         capture_output=True,
         text=True,
         timeout=300,
@@ -77,12 +182,14 @@ def _run_to_end(data: Path, db: Path, cwd: Path, instrument: str) -> float:
     return time.monotonic() - t0
 
 
-def _run_and_kill(data: Path, db: Path, cwd: Path, delay: float, instrument: str) -> bool:
+def _run_and_kill(
+    data: Path, db: Path, cwd: Path, delay: float, instrument: str, venue: AlpacaVenue | None
+) -> bool:
     """Start a replay and SIGKILL it after `delay` s; False if it finished first."""
     proc = subprocess.Popen(
         _replay_cmd(data, db, instrument),
         cwd=cwd,
-        env=_env(),
+        env=_env(venue),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -112,12 +219,17 @@ def _tables(db: Path) -> set[str]:
     return {r[0] for r in _q(db, "SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
-def _book(db: Path) -> dict:
+def _book(db: Path, venue: AlpacaVenue | None = None) -> dict:
+    """What the broker holds: the paper book saved in the database, or the Alpaca venue's."""
+    if venue is not None:
+        return venue.book()
     rows = _q(db, "SELECT value FROM hot_state WHERE key = 'value:paper_book'")
     return json.loads(rows[0][0]) if rows else {"orders": []}
 
 
-def _check_invariants(db: Path, ref_candles: list[tuple], symbol: str) -> None:
+def _check_invariants(
+    db: Path, ref_candles: list[tuple], symbol: str, venue: AlpacaVenue | None
+) -> None:
     """What must hold at any moment, even straight after a SIGKILL."""
     tables = _tables(db)
     if "candles" in tables:
@@ -136,7 +248,7 @@ def _check_invariants(db: Path, ref_candles: list[tuple], symbol: str) -> None:
         "GROUP BY setup_id HAVING COUNT(*) > 1",
     )
     assert per_setup == [], f"two entry orders for one setup: {per_setup}"
-    book = _book(db)
+    book = _book(db, venue)
     cids = [o["client_order_id"] for o in book["orders"]]
     assert len(cids) == len(set(cids)), "the broker holds a client_order_id twice"
     setups = [o["setup_id"] for o in book["orders"] if o["leg"] == "entry"]
@@ -154,8 +266,15 @@ def _check_invariants(db: Path, ref_candles: list[tuple], symbol: str) -> None:
     assert unknown == [], f"orders sent before they were recorded: {unknown}"
 
 
-def _final(db: Path) -> dict:
-    book = _book(db)
+def _leg_names(db: Path) -> dict[str, str]:
+    """Exit legs named by their entry: Alpaca gives a bracket's legs random client ids, so two
+    runs are compared by `<entry id>:<leg>` (a paper leg's id already says as much)."""
+    rows = _q(db, "SELECT client_order_id, leg, json_extract(info, '$.entry_cid') FROM orders")
+    return {cid: f"{entry}:{leg}" for cid, leg, entry in rows if entry and leg != "entry"}
+
+
+def _final(db: Path, venue: AlpacaVenue | None = None) -> dict:
+    book = _book(db, venue)
     filled = {o["client_order_id"]: o for o in book["orders"] if o["status"] == "filled"}
     fills = _q(
         db,
@@ -187,52 +306,96 @@ def _final(db: Path) -> dict:
         "WHERE o.status IN ('new', 'held', 'accepted', 'pending_new')",
     )
     assert open_db == [], f"exit legs open for closed trades: {open_db}"
+    name = _leg_names(db)
+    orders = _q(
+        db,
+        "SELECT client_order_id, status, qty, filled_qty, filled_avg_price, limit_price, "
+        "stop_price FROM orders",
+    )
     return {
         "trades": _q(db, "SELECT * FROM trades ORDER BY trade_id"),
         "setups": _q(db, "SELECT * FROM setups ORDER BY setup_id, idx, state"),
-        "orders": _q(
-            db,
-            "SELECT client_order_id, status, qty, filled_qty, filled_avg_price "
-            "FROM orders ORDER BY client_order_id",
-        ),
-        "fills": fills,
+        "orders": sorted((name.get(o[0], o[0]), *o[1:]) for o in orders),
+        "fills": sorted((name.get(f[0], f[0]), *f[1:]) for f in fills),
         "candles": _q(db, "SELECT COUNT(*), MIN(ts_ns), MAX(ts_ns) FROM candles"),
         "cash": book["cash"],
         "positions": book["positions"],
     }
 
 
+class _Venues:
+    """The Alpaca venue of each engine database (none with the paper broker)."""
+
+    def __init__(self, bars: dict[str, list[Bar]] | None) -> None:
+        self.bars = bars
+        self.open: dict[Path, AlpacaVenue] = {}
+
+    def of(self, db: Path) -> AlpacaVenue | None:
+        if self.bars is None:
+            return None
+        if db not in self.open:
+            self.open[db] = AlpacaVenue(self.bars, db)
+        return self.open[db]
+
+    def forget(self, db: Path) -> None:
+        """The database starts over: so does its account."""
+        venue = self.open.pop(db, None)
+        if venue is not None:
+            venue.close()
+
+    def close(self) -> None:
+        for db in list(self.open):
+            self.forget(db)
+
+
 def _crash_matrix(shared_data: Path, tmp_path: Path, kills: int, seed: int,
-                  symbol: str = "NQ") -> None:  # fmt: skip
+                  symbol: str = "NQ", broker: str = "paper") -> None:  # fmt: skip
+    bars = None
+    if broker == "alpaca":  # the candles the engine replays, from a first (paper) replay
+        bars_db = tmp_path / "candles.db"
+        _run_to_end(shared_data, bars_db, tmp_path, symbol, None)
+        bars = {symbol: _engine_bars(bars_db, symbol)}
+    venues = _Venues(bars)
+    try:
+        _kill_and_compare(shared_data, tmp_path, kills, seed, symbol, venues)
+    finally:
+        venues.close()
+
+
+def _kill_and_compare(shared_data: Path, tmp_path: Path, kills: int, seed: int, symbol: str,
+                      venues: _Venues) -> None:  # fmt: skip
     ref_db = tmp_path / "reference.db"
-    duration = _run_to_end(shared_data, ref_db, tmp_path, symbol)
-    ref = _final(ref_db)
+    duration = _run_to_end(shared_data, ref_db, tmp_path, symbol, venues.of(ref_db))
+    ref = _final(ref_db, venues.of(ref_db))
     assert ref["trades"], "the reference run made no trades: nothing would be proven"
     ref_candles = _q(
         ref_db,
         "SELECT ts_ns, open, high, low, close, volume FROM candles WHERE symbol = ? ORDER BY ts_ns",
         (symbol,),
     )
+    venue = venues.of(ref_db)
+    if venue is not None:  # the venue fills on exactly the candles the engine replayed
+        assert [Bar(*c[:5]) for c in ref_candles] == venue.fills.bars[symbol]
     rng = random.Random(seed)
     db = tmp_path / "crashed.db"
     done = attempts = 0
     while done < kills:
         attempts += 1
         assert attempts < kills * 4, "replays kept finishing before the kill"
-        finished = not _run_and_kill(
-            shared_data, db, tmp_path, rng.uniform(0.3, max(0.5, duration * 0.95)), symbol
-        )
-        _check_invariants(db, ref_candles, symbol)
+        delay = rng.uniform(0.3, max(0.5, duration * 0.95))
+        finished = not _run_and_kill(shared_data, db, tmp_path, delay, symbol, venues.of(db))
+        _check_invariants(db, ref_candles, symbol, venues.of(db))
         if finished:  # it ran to the end: start over so that later kills land mid-run
-            got = _final(db)
+            got = _final(db, venues.of(db))
             assert got == ref, "a run with kills ended different from the uninterrupted run"
             for p in tmp_path.glob("crashed.db*"):
                 p.unlink()
+            venues.forget(db)
             continue
         done += 1
-    _run_to_end(shared_data, db, tmp_path, symbol)
-    _check_invariants(db, ref_candles, symbol)
-    got = _final(db)
+    _run_to_end(shared_data, db, tmp_path, symbol, venues.of(db))
+    _check_invariants(db, ref_candles, symbol, venues.of(db))
+    got = _final(db, venues.of(db))
     assert got["trades"] == ref["trades"]
     assert got == ref
 
@@ -244,3 +407,12 @@ def test_kills_change_nothing(shared_data: Path, tmp_path: Path, symbol: str) ->
     for the full matrix (each kill is a fresh seeded moment)."""
     kills = int(os.environ.get("SLOB_RELIABILITY_RUNS", "3"))
     _crash_matrix(shared_data, tmp_path, kills=kills, seed=20231119 + kills, symbol=symbol)
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize("symbol", sorted(INSTRUMENTS))
+def test_kills_change_nothing_with_alpaca(shared_data: Path, tmp_path: Path, symbol: str) -> None:
+    """The same matrix with orders through the local Alpaca: 2 kills by default,
+    SLOB_RELIABILITY_RUNS for more."""
+    kills = int(os.environ.get("SLOB_RELIABILITY_RUNS", "2"))
+    _crash_matrix(shared_data, tmp_path, kills, 20131007 + kills, symbol, broker="alpaca")

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from slob_tui.core.clock import ManualClock
+from slob_tui.core.event_payloads import BackfillCompleted, OrderFilled
 from slob_tui.core.events import Event, EventType
 from slob_tui.core.models import (
     NS_PER_MINUTE,
@@ -22,6 +23,7 @@ from slob_tui.core.models import (
     Position,
     SetupState,
     SetupUpdate,
+    Side,
 )
 from slob_tui.engine.health import HealthMonitor
 from slob_tui.ui.app import create_app
@@ -197,16 +199,17 @@ def test_event_log_is_newest_first_by_the_time_it_shows_and_prints_no_raw_ns() -
                          SetupState.WATCHING_LIQ1, None, 5, candle, {})  # fmt: skip
     fill_ts = candle + NS_PER_MINUTE + 200_000_000
     events = (
-        Event(EventType.ORDER_FILLED, fill_ts, {"symbol": "NQ", "leg": "entry", "price": 1.0}),
+        Event(EventType.ORDER_FILLED, fill_ts, OrderFilled("c1", "o1", "NQ", Side.SELL, 1.0,
+              1.0, "entry", "x1", "s1", fill_ts)),
         Event(EventType.SETUP_STARTED, candle, update),
-        Event(EventType.TRADE_CLOSED, fill_ts + 5 * NS_PER_MINUTE,
-              {"symbol": "NQ", "entry_ts": candle, "exit_ts": fill_ts + 5 * NS_PER_MINUTE}),
+        Event(EventType.BACKFILL_COMPLETED, fill_ts + 5 * NS_PER_MINUTE,
+              BackfillCompleted("NQ", 6, candle, fill_ts + 5 * NS_PER_MINUTE)),
     )  # fmt: skip
     lines = render_events(events, "all", "America/New_York", 20).plain.splitlines()
     times = [ln.split()[0] for ln in lines]
     assert times == sorted(times, reverse=True), lines
     assert lines[-1].startswith("10:50:00 SETUP_STARTED")
-    assert "entry_ts=10:49:00" in lines[0] and "exit_ts=10:55:00" in lines[0]
+    assert "start=10:49:00" in lines[0] and "end=10:55:00" in lines[0]
     assert not any(ch.isdigit() and len(tok) > 12 for ln in lines for tok in ln.split()
                    for ch in tok[:1])  # fmt: skip
 

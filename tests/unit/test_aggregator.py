@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from slob_tui.core.event_payloads import CandleGap, CandleGapReport, LateTicks
 from slob_tui.core.events import EventType
 from slob_tui.core.models import NS_PER_MINUTE, NS_PER_SECOND, Candle
 from slob_tui.engine.aggregator import (
@@ -52,8 +53,8 @@ def test_gaps_of_one_and_two_minutes_are_filled_three_reported():
     notices = agg.drain_notices()
     assert notices == [
         (EventType.CANDLE_GAP,
-         {"symbol": "AAA", "from": T0 + 6 * M, "to": T0 + 9 * M, "minutes": 3, "count": 1,
-          "gaps": [{"symbol": "AAA", "from": T0 + 6 * M, "to": T0 + 9 * M, "minutes": 3}]})
+         CandleGapReport("AAA", T0 + 6 * M, T0 + 9 * M, 3, 1,
+                         (CandleGap("AAA", T0 + 6 * M, T0 + 9 * M, 3),)))
     ]  # fmt: skip
     assert agg.drain_notices() == []
     s = agg.stats()
@@ -64,7 +65,7 @@ def test_max_fill_minutes_is_configurable():
     agg = CandleAggregator(max_fill_minutes=0)
     out = agg.process([tick(T0, 10), tick(T0 + 2 * M, 11)])
     assert [c.gap_filled for c in out] == [False]
-    assert agg.drain_notices()[0][1]["minutes"] == 1
+    assert agg.drain_notices()[0][1].minutes == 1
 
 
 def test_late_ticks_are_counted_per_symbol_never_merged():
@@ -75,7 +76,7 @@ def test_late_ticks_are_counted_per_symbol_never_merged():
     out += agg.flush()
     assert 99 not in [c.high for c in out] and 97 not in [c.low for c in out]
     notices = dict(agg.drain_notices())
-    assert notices[EventType.LATE_TICK] == {"count": 2, "by_symbol": {"AAA": 2}}
+    assert notices[EventType.LATE_TICK] == LateTicks(2, {"AAA": 2})
     stats = agg.stats()
     assert stats["late_ticks"] == 2 and stats["symbols"]["AAA"]["late_ticks"] == 2
     assert stats["symbols"]["BBB"]["late_ticks"] == 0
@@ -90,7 +91,7 @@ def test_tick_for_a_minute_closed_by_the_clock_is_late():
     assert [c.start for c in out] == [T0] and agg.forming("AAA") is None
     assert agg.last_closed_start("AAA") == T0
     assert agg.process([tick(T0 + 59 * S, 55)]) == []
-    assert dict(agg.drain_notices())[EventType.LATE_TICK]["count"] == 1
+    assert dict(agg.drain_notices())[EventType.LATE_TICK] == LateTicks(1, {"AAA": 1})
     out = agg.process([tick(T0 + 2 * M, 12)])  # the quiet minute in between is filled
     assert [(c.start, c.gap_filled, c.close) for c in out] == [(T0 + M, True, 10)]
 

@@ -1,11 +1,13 @@
 import asyncio
+from dataclasses import replace
 
 from slob_tui.core.events import Event, EventCategory, EventType
 from slob_tui.engine.bus import EventBus
+from tests.payloads import CANDLE, EXAMPLES
 
 
 def ev(t: EventType = EventType.CANDLE_COMPLETED, data=None) -> Event:
-    return Event(t, 0, data)
+    return Event(t, 0, EXAMPLES[t] if data is None else data)
 
 
 def test_at_least_the_seeds_fourteen_types_across_four_categories():
@@ -39,10 +41,10 @@ async def test_failing_handler_is_isolated_and_counted():
 
     bus.subscribe(EventType.CANDLE_COMPLETED, boom)
     bus.subscribe(EventType.CANDLE_COMPLETED, aboom)
-    bus.subscribe(EventType.CANDLE_COMPLETED, lambda e: seen.append(e.data))
-    bus.emit(ev(data=1))
+    bus.subscribe(EventType.CANDLE_COMPLETED, lambda e: seen.append(e.data.start))
+    bus.emit(ev(data=replace(CANDLE, start=1)))
     await bus.drain()
-    await bus.emit_and_wait(ev(data=2))
+    await bus.emit_and_wait(ev(data=replace(CANDLE, start=2)))
     assert seen == [1, 2]
     assert bus.handler_errors == 4
     assert sum(bus.errors_by_handler.values()) == 4
@@ -71,19 +73,20 @@ async def test_emit_schedules_async_handlers_without_waiting():
         done.append(e.data)
 
     bus.subscribe(EventType.HEALTH, handler)
-    bus.emit(ev(EventType.HEALTH, 5))
+    bus.emit(ev(EventType.HEALTH, {"n": 5}))
     assert done == []
     await bus.drain()
-    assert done == [5]
+    assert done == [{"n": 5}]
 
 
 def test_history_keeps_the_last_thousand():
     bus = EventBus()
     for i in range(1500):
-        bus.emit(ev(data=i))
+        bus.emit(ev(data=replace(CANDLE, start=i)))
     assert len(bus.history) == 1000
-    assert bus.history[0].data == 500
-    assert [e.data for e in bus.recent(EventType.CANDLE_COMPLETED, 3)] == [1497, 1498, 1499]
+    assert bus.history[0].payload(type(CANDLE)).start == 500
+    starts = [e.payload(type(CANDLE)).start for e in bus.recent(EventType.CANDLE_COMPLETED, 3)]
+    assert starts == [1497, 1498, 1499]
     assert EventBus(history_size=0).recent() == []
 
 

@@ -217,6 +217,6 @@ def test_the_validator_on_cme_hours_sees_a_hole_on_thanksgiving_the_nyse_calenda
         validator = DataQualityValidator(QualityPolicy(holidays=holidays))
         events = [e for c in kept for e in validator.check_candle(c)]
         found[holidays] = sorted(
-            e.data["minutes"] for e in events if e.data["kind"] == "missing_minutes"
+            e.data.details["minutes"] for e in events if e.data.kind == "missing_minutes"
         )
     assert found == {"us": [], "cme": [10], "none": [10, 165, 180]}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import slob_tui.storage.candle_rows as rows_mod
-import slob_tui.storage.candles as candles_mod
+import slob_tui.storage.database as database_mod
 from slob_tui.core.models import NS_PER_MINUTE, Candle
 from slob_tui.storage.candles import CandleStore, StoreError
 
@@ -92,29 +92,29 @@ async def test_a_lock_held_past_busy_timeout_fails_and_keeps_the_candles(tmp_pat
 
 
 async def test_the_wal_is_checkpointed_in_the_background(tmp_path: Path, monkeypatch):
-    # The writes' connection never checkpoints (an fsync would hold the event loop); aiosqlite's
-    # thread copies the WAL into the file every CHECKPOINT_EVERY candles.
-    monkeypatch.setattr(candles_mod, "CHECKPOINT_EVERY", 1_000)
+    # A checkpoint fsyncs, which would hold the event loop: the writer connection copies the WAL
+    # into the file in a worker thread every CHECKPOINT_EVERY candles.
+    monkeypatch.setattr(database_mod, "CHECKPOINT_EVERY", 1_000)
     path = tmp_path / "c.db"
     async with CandleStore(path) as store:
         before = path.stat().st_size
         await store.upsert_many(make(5_000))
-        assert store._checkpoint is not None
-        await store._checkpoint
+        assert store.database.checkpointing is not None
+        await store.database.checkpointing
         assert path.stat().st_size > before + 100_000  # the rows reached the main file
         assert await store.count() == 5_000
 
 
 async def test_small_live_commits_are_checkpointed_too(tmp_path: Path, monkeypatch):
     """Live, a flush commits a few candles but whole pages: the WAL must not grow for days."""
-    monkeypatch.setattr(candles_mod, "CHECKPOINT_COMMITS", 50)
+    monkeypatch.setattr(database_mod, "CHECKPOINT_COMMITS", 50)
     path = tmp_path / "c.db"
     candles = make(2_000)
     async with CandleStore(path) as store:
         for k in range(0, 600, 3):  # 200 commits of 3 candles
             await store.upsert_many(candles[k : k + 3])
-            if store._checkpoint is not None:
-                await store._checkpoint
+            if store.database.checkpointing is not None:
+                await store.database.checkpointing
         wal = Path(f"{path}-wal").stat().st_size
         assert await store.count() == 600
     assert wal < 60 * 4096 * 2  # about 50 commits' pages, reused after each checkpoint
@@ -130,7 +130,7 @@ async def test_a_candle_sqlite_cannot_bind_is_a_store_error_and_the_store_still_
     store.enqueue([bad])
     with pytest.raises(StoreError):
         await store.close()
-    assert store._db is None and store._wdb is None
+    assert store._db is None and not store.database.is_open
 
 
 async def test_a_candle_sqlite_refuses_is_set_aside_and_the_others_are_written(tmp_path: Path):

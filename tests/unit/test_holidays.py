@@ -102,18 +102,18 @@ def test_a_holiday_is_not_missing_minutes_unless_the_calendar_is_off(holidays, m
     v = DataQualityValidator(QualityPolicy(holidays=holidays))
     v.check_candle(minute_candle("2026-01-16 15:59"))
     found = v.check_candle(minute_candle("2026-01-20 09:30"))
-    assert [e.data["minutes"] for e in found if e.data["kind"] == "missing_minutes"] == missing
+    assert [e.data.details["minutes"] for e in found if e.data.kind == "missing_minutes"] == missing
 
 
 def test_an_early_close_ends_the_session_at_one():
     v = DataQualityValidator()
     v.check_candle(minute_candle("2025-11-28 12:59"))
     found = v.check_candle(minute_candle("2025-12-01 09:30"))
-    assert [e.data["kind"] for e in found] == []
+    assert [e.data.kind for e in found] == []
     gap = DataQualityValidator()
     gap.check_candle(minute_candle("2025-11-28 12:00"))
     found = gap.check_candle(minute_candle("2025-12-01 09:30"))
-    assert [e.data["minutes"] for e in found] == [59]
+    assert [e.data.details["minutes"] for e in found] == [59]
 
 
 def test_a_bad_holidays_policy_names_the_setting():

@@ -107,10 +107,10 @@ def test_a_flagged_outlier_stays_in_the_candle_and_is_reported():
     assert forming is not None and (forming.high, forming.low, forming.close) == (100.9, 99.1, 99.1)
     assert v.stats()["by_kind"] == {"price_outlier": 2} and v.stats()["passed"] == 403
     events = v.drain_events()
-    assert [(e.data["kind"], e.data["count"], e.data["action"]) for e in events] == [
+    assert [(e.data.kind, e.data.details["count"], e.data.details["action"]) for e in events] == [
         ("price_outlier", 2, "flagged")
     ]
-    assert events[0].data["price"] == 100.9
+    assert events[0].data.details["price"] == 100.9
 
 
 def test_a_run_of_same_side_outliers_is_a_level_shift_not_bad_prints():
@@ -260,9 +260,9 @@ def test_tick_findings_become_one_event_per_batch_kind_and_symbol():
     assert len(events) == 1
     e = events[0]
     assert e.type is EventType.DATA_QUALITY and e.source == "validator"
-    assert e.data["kind"] == "bad_price" and e.data["count"] == 10
-    assert e.data["action"] == "rejected" and len(e.data["examples"]) == 3
-    assert e.data["price"] == -1.0 and e.ts == ts
+    assert e.data.kind == "bad_price" and e.data.details["count"] == 10
+    assert e.data.details["action"] == "rejected" and len(e.data.details["examples"]) == 3
+    assert e.data.details["price"] == -1.0 and e.ts == ts
     assert v.drain_events() == []
 
 
@@ -288,7 +288,7 @@ def candle(k: int, o: float = 100.0, h: float = 100.5, lo: float = 99.5, c: floa
 
 
 def kinds(events: list) -> list[str]:
-    return [e.data["kind"] for e in events]
+    return [e.data.kind for e in events]
 
 
 @pytest.mark.parametrize(("o", "h", "lo", "c", "v", "bad"), [
@@ -312,7 +312,7 @@ def test_volume_spike_boundary():
         assert val.check_candle(candle(k, v=100.0)) == []
     assert val.check_candle(candle(20, v=1000.0)) == []  # exactly 10x: not a spike
     events = val.check_candle(candle(21, v=1000.1))
-    assert kinds(events) == ["volume_spike"] and events[0].data["median"] == 100.0
+    assert kinds(events) == ["volume_spike"] and events[0].data.details["median"] == 100.0
 
 
 @settings(max_examples=60, deadline=None)
@@ -342,16 +342,16 @@ def test_missing_minutes_counted_in_market_hours():
     val = DataQualityValidator()
     val.check_candle(candle(0))
     events = val.check_candle(candle(4))
-    assert kinds(events) == ["missing_minutes"] and events[0].data["minutes"] == 3
+    assert kinds(events) == ["missing_minutes"] and events[0].data.details["minutes"] == 3
     # 15:58 -> next day 09:31 New York: only 15:59 and 09:30 are market minutes
     val2 = DataQualityValidator()
     close = 1_700_082_000 * 10**9  # 2023-11-15 16:00 New York
     val2.check_candle(candle(-2, start=close))
     nxt = val2.check_candle(candle(0, start=close + (17 * 60 + 31) * NS_PER_MINUTE))
-    assert kinds(nxt) == ["missing_minutes"] and nxt[0].data["minutes"] == 2
+    assert kinds(nxt) == ["missing_minutes"] and nxt[0].data.details["minutes"] == 2
     always = DataQualityValidator(QualityPolicy(market_hours="always"))
     always.check_candle(candle(0, start=close))
-    assert always.check_candle(candle(61, start=close))[0].data["minutes"] == 60
+    assert always.check_candle(candle(61, start=close))[0].data.details["minutes"] == 60
 
 
 # ---- corrections ------------------------------------------------------------------------
@@ -362,13 +362,15 @@ def test_cancel_and_correction_adjust_the_candle_they_belong_to():
     ticks.append(("AAPL", T0 + NS_PER_MINUTE, 100.0, 10.0, "Q", None, 9))  # next minute
     v.filter_ticks(ticks)
     cancel = v.apply_correction("AAPL", T0 + MS, 1, "Q")
-    assert cancel is not None and cancel.data["kind"] == "trade_cancel" and cancel.data["found"]
-    assert cancel.data["before"] == (100.0, 101.0, 99.0, 100.5, 40.0)
-    assert cancel.data["after"] == (100.0, 100.5, 99.0, 100.5, 30.0)
+    assert (
+        cancel is not None and cancel.data.kind == "trade_cancel" and cancel.data.details["found"]
+    )
+    assert cancel.data.details["before"] == (100.0, 101.0, 99.0, 100.5, 40.0)
+    assert cancel.data.details["after"] == (100.0, 100.5, 99.0, 100.5, 30.0)
     fix = v.apply_correction("AAPL", T0 + 2 * MS, 2, "Q", (99.8, 5.0, None))
-    assert fix is not None and fix.data["after"] == (100.0, 101.0, 99.8, 100.5, 35.0)
+    assert fix is not None and fix.data.details["after"] == (100.0, 101.0, 99.8, 100.5, 35.0)
     missing = v.apply_correction("AAPL", T0, 77, "Q")
-    assert missing is not None and missing.data["found"] is False
+    assert missing is not None and missing.data.details["found"] is False
     assert v.stats()["by_kind"] == {"trade_cancel": 2, "trade_correction": 1}
     assert [c.high for c in v.candles.adjusted] == [100.5, 101.0]
 
@@ -378,8 +380,8 @@ def test_correction_of_the_forming_minute_waits_for_its_close():
     v.filter_ticks([("AAPL", T0 + i, 100.0 + i, 1.0, "", None, i) for i in range(3)])
     assert v.apply_correction("AAPL", T0 + 2, 2, "") is None
     done = v.check_candle(Candle("AAPL", T0, 100.0, 102.0, 100.0, 102.0, 3.0, 3))
-    assert [e.data["kind"] for e in done] == ["trade_cancel"]
-    assert done[0].data["after"] == (100.0, 101.0, 100.0, 101.0, 2.0)
+    assert [e.data.kind for e in done] == ["trade_cancel"]
+    assert done[0].data.details["after"] == (100.0, 101.0, 100.0, 101.0, 2.0)
     assert v.candles.pending == []
 
 
@@ -392,16 +394,25 @@ def test_corrections_of_minutes_no_longer_kept_are_reported_not_applied():
                          10 * m + i) for i in range(3)])  # fmt: skip
     assert len(v._recent) == 2  # the current minute and one before it
     old = v.apply_correction("AAPL", T0 + 2 * NS_PER_MINUTE + MS, 21, "Q")
-    assert old is not None and (old.data["kept"], old.data["found"]) == (False, False)
+    assert old is not None and (old.data.details["kept"], old.data.details["found"]) == (
+        False,
+        False,
+    )
     kept = v.apply_correction("AAPL", T0 + 3 * NS_PER_MINUTE + MS, 31, "Q")
-    assert kept is not None and (kept.data["kept"], kept.data["found"]) == (True, True)
-    assert kept.data["after"] == (100.0, 102.0, 100.0, 102.0, 2.0)
+    assert kept is not None and (kept.data.details["kept"], kept.data.details["found"]) == (
+        True,
+        True,
+    )
+    assert kept.data.details["after"] == (100.0, 102.0, 100.0, 102.0, 2.0)
     assert [c.start for c in v.candles.adjusted] == [T0 + 3 * NS_PER_MINUTE]
     off = DataQualityValidator(QualityPolicy(recent_minutes=0))
     off.filter_ticks([("AAPL", T0 + i * MS, 100.0, 1.0, "Q", None, i) for i in range(3)])
     off.filter_ticks([("AAPL", T0 + NS_PER_MINUTE, 100.0, 1.0, "Q", None, 3)])
     none = off.apply_correction("AAPL", T0 + MS, 1, "Q")
-    assert none is not None and (none.data["kept"], none.data["found"]) == (False, False)
+    assert none is not None and (none.data.details["kept"], none.data.details["found"]) == (
+        False,
+        False,
+    )
 
 
 # ---- properties -------------------------------------------------------------------------
@@ -513,7 +524,12 @@ def run_split(ticks: list, sizes: list[int], policy: QualityPolicy) -> tuple:
         out += v.filter_ticks(ticks[i : i + size])
         i, k = i + size, k + 1
     s = v.stats()
-    return out, s["ticks"], s["passed"], s["by_kind"], v.examples()
+    # the state the next batch is judged against: the minute's journal, samples and band
+    state = {
+        sym: (st.journal, st.sampled, list(st.window), st.lo, st.hi, st.last)
+        for sym, st in v._syms.items()
+    }
+    return out, s["ticks"], s["passed"], s["by_kind"], v.examples(), state
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -542,7 +558,7 @@ def test_the_reference_refreshed_at_a_new_minute_applies_to_the_rest_of_that_bat
     ticks.append(("SPY", nxt, 100.35, 1.0, "", None, None))
     ticks.append(("SPY", nxt + MS, 99.7, 1.0, "", None, None))
     ticks += [("SPY", nxt + (2 + i) * MS, 100.35, 1.0, "", None, None) for i in range(9)]
-    out, _, _, kinds, worst = run_split(ticks, sizes, SMALL)
+    out, _, _, kinds, worst, _ = run_split(ticks, sizes, SMALL)
     assert out == ticks and kinds == {"price_outlier": 1}
     assert worst["price_outlier"][0]["median"] == pytest.approx(100.185)
 
@@ -598,7 +614,7 @@ def test_engine_drops_rejected_ticks_and_shows_findings(tmp_path: Path):
     asyncio.run(engine.run())
     assert validator.clock is None  # the data drives this engine's clock
     assert max(c.high for c in engine.recent["SPY"]) < 101
-    assert [e.data["kind"] for e in seen] == ["fat_finger"]
+    assert [e.data.kind for e in seen] == ["fat_finger"]
     assert engine.health()["data_quality"]["by_kind"] == {"fat_finger": 1}
     assert any(e.type is EventType.DATA_QUALITY for e in engine.snapshot().events)
 

@@ -12,6 +12,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
+from slob_tui.core.event_payloads import payload_fields
 from slob_tui.core.events import Event
 from slob_tui.core.models import SetupUpdate
 from slob_tui.ui.format import decided_at, hhmmss, human
@@ -46,10 +47,11 @@ def describe(event: Event, tz: str = "UTC") -> str:
     if isinstance(data, SetupUpdate):
         reason = f" ({data.reason})" if data.reason else ""
         return f"{data.symbol} {data.direction.value} {data.state.value}{reason}"
-    if isinstance(data, dict):
-        keys = [k for k in PREFERRED_KEYS if data.get(k) is not None]
-        keys += [k for k in data if k not in keys][: max(0, 4 - len(keys))]
-        return " ".join(f"{k}={human(k, data[k], tz)}" for k in keys[:6])
+    values = payload_fields(data)
+    if values:
+        keys = [k for k in PREFERRED_KEYS if values.get(k) is not None]
+        keys += [k for k in values if k not in keys][: max(0, 4 - len(keys))]
+        return " ".join(f"{k}={human(k, values[k], tz)}" for k in keys[:6])
     return "" if data is None else str(data)[:120]
 
 

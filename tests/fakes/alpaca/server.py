@@ -9,6 +9,8 @@ client that backfills the missed minutes from REST (and repairs the minutes on t
 the gap) rebuilds exactly the candles of a run without faults. Faults are methods (`drop`,
 `send_garbage`, `stall`, `refuse_auth`, `internal_error`, `slow_client`, `restart`,
 `go_down`/`come_up`) or scheduled at a tape position with `schedule(at_trade, kind, **args)`.
+With `replay`, orders fill against the minute bars an engine replays from a file instead of
+against the tape (`replay_fills.py`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import msgpack
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from .replay_fills import ReplayFills
 from .rest import RestApp
 from .trade_updates import serve_trade_updates
 from .trades import NS_MIN, Trade, minute_bars, rfc3339
@@ -81,6 +84,7 @@ class LocalAlpaca:
         rate_limit_per_minute: int = 200,
         host: str = "127.0.0.1",
         away_s: float | None = None,
+        replay: ReplayFills | None = None,
     ) -> None:
         self.tape = sorted(trades, key=lambda t: t.ts)
         self._ts = [t.ts for t in self.tape]
@@ -94,7 +98,7 @@ class LocalAlpaca:
         self.rate_limit_per_minute = rate_limit_per_minute
         self.host = host
         self.away_ns = None if away_s is None else int(away_s * 1_000_000_000)
-        self.trading = TradingEngine(self.clock.now_ns)
+        self.trading = TradingEngine(self.clock.now_ns, replay=replay)
         self.rest = RestApp(self)
         self.port = 0
         self.rest_port = 0

@@ -3,7 +3,9 @@
 Pure and synchronous (the HTTP and stream layers wrap it). Drive prices with
 `set_price(symbol, price)` (the server also calls it for every trade it serves): open orders
 fill against the latest price, and every change becomes a trade-update dict handed to the
-listeners (the `/stream` endpoint). Error replies follow Alpaca: (status, {"code", "message"}).
+listeners (the `/stream` endpoint). With `replay` set (`replay_fills.ReplayFills`), orders fill
+instead against the minute bars an engine replays, at the engine's time of each order, so a run
+is deterministic. Error replies follow Alpaca: (status, {"code", "message"}).
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from .replay_fills import ReplayFills, fill_price
 from .trades import rfc3339
 
 OPEN = ("new", "accepted", "pending_new", "partially_filled", "held")
+FILLABLE = ("new", "accepted", "partially_filled")
+_EXIT_FIRST = {"stop": 0, "stop_limit": 0, "limit": 1}  # one bar touching both: the stop fills
 ORDER_TYPES = ("market", "limit", "stop", "stop_limit")
 ALL_TIF = ("day", "gtc", "opg", "cls", "ioc", "fok")
 
@@ -42,14 +47,19 @@ def _num(body: dict[str, Any], key: str, where: str = "") -> float | None:
 
 
 def _s(x: float | None) -> str | None:
-    return None if x is None else f"{x:g}"
+    """A number as Alpaca's JSON string: every digit kept (`:g` would cut 16543.25 to 16543.2)."""
+    return None if x is None else f"{x:.15g}"
 
 
 class TradingEngine:
     """One paper account. `clock()` gives ns UTC for the order timestamps."""
 
-    def __init__(self, clock: Callable[[], int], cash: float = 100_000.0) -> None:
+    def __init__(
+        self, clock: Callable[[], int], cash: float = 100_000.0, replay: ReplayFills | None = None
+    ) -> None:
         self.clock = clock
+        self.replay = replay
+        self._at: int | None = None  # the bar time of the change being made (replay fills)
         self.account_id = str(uuid.uuid4())
         self.cash = cash
         self.prices: dict[str, float] = {}
@@ -60,12 +70,13 @@ class TradingEngine:
 
     # ------------------------------------------------------------------ views
     def _ts(self) -> str:
-        return rfc3339(self.clock())
+        return rfc3339(self.clock() if self._at is None else self._at)
 
     def order_view(self, oid: str, nested: bool = True) -> dict[str, Any]:
         o = dict(self.orders[oid])
         legs = o.pop("_legs", [])
         o.pop("_parent", None)
+        o.pop("_triggered", None)
         o["legs"] = [self.order_view(x, nested) for x in legs] if (nested and legs) else None
         return o
 
@@ -177,6 +188,11 @@ class TradingEngine:
             raise OrderRejected(422, 40010000, "client_order_id must be no more than 48 characters")
         if cid in self.by_client_id:
             raise OrderRejected(422, 40010001, "client_order_id must be unique")
+        decided = self.replay.order_time(cid) if self.replay is not None else None
+        if self.replay is not None and decided is not None:
+            price = self.replay.price_at(symbol, decided)
+            if price is not None:  # the market as the engine saw it when it decided
+                self.prices[symbol] = price
         oclass = body.get("order_class") or "simple"
         legs_spec: list[tuple[str, str, float | None, float | None]] = []
         if oclass == "bracket":
@@ -186,6 +202,7 @@ class TradingEngine:
         ref = limit or stop or self.prices.get(symbol)
         if ref is not None and side == "buy" and qty * ref > self.buying_power():
             raise OrderRejected(403, 40310000, "insufficient buying power")
+        self._at = decided
         parent = self._new(symbol, qty, side, otype, tif, limit, stop, cid, oclass, "new")
         for leg_type, leg_side, leg_limit, leg_stop in legs_spec:
             leg = self._new(
@@ -203,7 +220,11 @@ class TradingEngine:
             )
             self.orders[parent]["_legs"].append(leg)
         self._emit("new", parent)
-        self._try_fill(parent)
+        self._at = None
+        if self.replay is None:
+            self._try_fill(parent)
+        elif decided is not None:
+            self._settle_on_bars(parent, decided)
         return self.order_view(parent)
 
     def _bracket_legs(
@@ -341,11 +362,41 @@ class TradingEngine:
 
     # ------------------------------------------------------------------ prices and fills
     def set_price(self, symbol: str, price: float) -> None:
-        """The market moved: fill whatever the new price reaches."""
+        """The market moved: fill whatever the new price reaches (replay fills: nothing)."""
         self.prices[symbol] = price
+        if self.replay is not None:
+            return
         for oid, o in list(self.orders.items()):
             if o["symbol"] == symbol and o["status"] in ("new", "accepted", "partially_filled"):
                 self._try_fill(oid)
+
+    def _settle_on_bars(self, oid: str, decided: int) -> None:
+        """Fill an order and its bracket exits against the replay's bars (see replay_fills)."""
+        assert self.replay is not None
+        o = self.orders[oid]
+        try:
+            for bar in self.replay.bars_from(o["symbol"], decided - decided % 60_000_000_000):
+                self._at = bar.start
+                self.prices[o["symbol"]] = bar.open
+                if o["status"] in FILLABLE:
+                    px = fill_price(o, bar, decided)
+                    if px is None:
+                        continue
+                    self._fill(oid, px)
+                exits = [x for x in o["_legs"] if self.orders[x]["status"] in FILLABLE]
+                exits.sort(key=lambda x: _EXIT_FIRST.get(self.orders[x]["type"], 2))
+                for leg in exits:
+                    px = fill_price(self.orders[leg], bar, decided)
+                    if px is not None:
+                        self._fill(leg, px)
+                        break
+                self.prices[o["symbol"]] = bar.close
+                if o["status"] not in OPEN and not any(
+                    self.orders[x]["status"] in OPEN for x in o["_legs"]
+                ):
+                    return
+        finally:
+            self._at = None
 
     def _try_fill(self, oid: str) -> None:
         o = self.orders[oid]

@@ -78,7 +78,7 @@ async def test_cold_start_backfills_the_session_before_any_tick(spy_trades, refe
     assert all(c.backfilled for c in first)
     assert sink.order_violations == 0
     assert ohlcv(sink.final()) == ohlcv(reference_candles)
-    assert sink.of_type(EventType.BACKFILL_COMPLETED)[0].data["candles"] == 15
+    assert sink.of_type(EventType.BACKFILL_COMPLETED)[0].data.candles == 15
 
 
 async def test_drop_mid_batch_is_backfilled_without_hole_or_duplicate(
@@ -113,6 +113,7 @@ async def test_failing_backfill_ends_the_session_instead_of_leaving_a_hole(
         await run_until_done(fetcher, sink)
     assert fetcher.backfill_failures == 4
     assert fetcher.reconnects == 1
-    assert sink.of_type(EventType.DATA_QUALITY)[0].data["backfill_error"]
+    finding = sink.of_type(EventType.DATA_QUALITY)[0].data
+    assert finding.kind == "backfill_error" and finding.details["error"]
     assert sink.order_violations == 0
     assert ohlcv(sink.final()) == ohlcv(reference_candles)

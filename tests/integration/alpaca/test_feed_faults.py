@@ -158,9 +158,7 @@ async def test_safe_mode_after_ten_failures_and_recovery(spy_trades):
         await server.go_down()
         await wait_for(lambda: fetcher.safe_mode, 20, "SAFE MODE")
         on = sink.of_type(EventType.SAFE_MODE)
-        assert (
-            len(on) == 1 and on[0].data["on"] is True and "10 consecutive" in on[0].data["reason"]
-        )
+        assert len(on) == 1 and on[0].data.on is True and "10 consecutive" in on[0].data.reason
         assert fetcher.health()["state"] == "safe_mode"
         await server.come_up()
         await wait_for(
@@ -168,7 +166,7 @@ async def test_safe_mode_after_ten_failures_and_recovery(spy_trades):
         )
         await fetcher.stop()
         await task
-    modes = [e.data["on"] for e in sink.of_type(EventType.SAFE_MODE)]
+    modes = [e.data.on for e in sink.of_type(EventType.SAFE_MODE)]
     assert modes == [True, False]
     assert fetcher.consecutive_failures == 0
 

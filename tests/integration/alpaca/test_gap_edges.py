@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from slob_tui.core.clock import ManualClock
+from slob_tui.core.event_payloads import payload_fields
 from slob_tui.core.events import Event, EventType
 from slob_tui.core.models import NS_PER_MINUTE, NS_PER_SECOND
 from slob_tui.engine.aggregator import SaleConditionPolicy
@@ -106,8 +107,8 @@ async def test_edges_of_a_gap_are_repaired_and_the_store_equals_the_uninterrupte
     assert ohlcv(stored) == ohlcv(reference_candles)
     expected = {c.start: c for c in reference_candles}
     assert partial.volume < expected[dropped].volume  # what the issue saw stored
-    repaired = {e.data["candle_start"]: e.data for e in findings
-                if e.data["kind"] == "gap_edge_repaired"}  # fmt: skip
+    repaired = {e.data.details["candle_start"]: payload_fields(e.data) for e in findings
+                if e.data.kind == "gap_edge_repaired"}  # fmt: skip
     assert sorted(repaired) == [dropped, returned]
     for start, data in repaired.items():
         assert data["before"]["volume"] < data["after"]["volume"] == expected[start].volume
@@ -162,7 +163,7 @@ async def test_a_feed_without_rest_history_flags_both_edges_incomplete():
         )
         await fetcher.stop()
         await asyncio.wait_for(task, 10)
-    flagged = [e.data for e in sink.of_type(EventType.DATA_QUALITY)]
+    flagged = [payload_fields(e.data) for e in sink.of_type(EventType.DATA_QUALITY)]
     assert [(d["kind"], d["candle_start"], d["edge"]) for d in flagged] == [
         ("incomplete_minute", start, "returned"),
         ("incomplete_minute", dropped, "dropped"),
@@ -205,7 +206,7 @@ async def test_edges_whose_rest_bars_cannot_be_had_are_flagged(spy_trades):
 
 
 def flags(sink: AggSink) -> list[dict]:
-    return [e.data for e in sink.of_type(EventType.DATA_QUALITY)]
+    return [payload_fields(e.data) for e in sink.of_type(EventType.DATA_QUALITY)]
 
 
 async def test_edge_bars_asks_for_the_edge_minutes_only(spy_trades, reference_candles):
@@ -306,7 +307,8 @@ async def test_a_restart_repairs_the_minute_the_stop_flushed_and_the_one_it_bega
         stored = await store.candles("SPY", SLICE_START, SLICE_END - NS_PER_MINUTE)
     assert ohlcv(stored) == ohlcv(reference_candles)
     assert flushed.volume < {c.start: c for c in reference_candles}[dropped].volume
-    repaired = [e.data["candle_start"] for e in findings if e.data["kind"] == "gap_edge_repaired"]
+    repaired = [e.data.details["candle_start"] for e in findings
+                if e.data.kind == "gap_edge_repaired"]  # fmt: skip
     assert repaired == [dropped, returned]
 
 

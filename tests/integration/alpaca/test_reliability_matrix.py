@@ -75,7 +75,7 @@ async def test_seeded_faults_end_with_the_fault_free_candles(seed, spy_trades, r
     assert sink.order_violations == 0, context
     assert ohlcv(sink.final()) == ohlcv(reference_candles), context
     assert fetcher.state == "stopped", context
-    modes = [e.data["on"] for e in sink.of_type(EventType.SAFE_MODE)]
+    modes = [e.data.on for e in sink.of_type(EventType.SAFE_MODE)]
     if outage:
         assert modes == [True, False], context
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,7 +65,7 @@ class Rig:
     events: list[Event]
     sleeps: list[float]
 
-    def of(self, etype: EventType) -> list[dict]:
+    def of(self, etype: EventType) -> list[Any]:
         return [e.data for e in self.events if e.type is etype]
 
     async def feed(self, *candles: Candle) -> None:

@@ -127,7 +127,7 @@ async def test_flatten_command_reaches_the_running_engine(tmp_path: Path) -> Non
         assert "executed by the running engine: cancelled" in out.decode()  # its front door
         assert ex.killed == "from the shell"
         assert await ex.broker.positions() == [] and await ex.broker.open_orders() == []
-        assert [k.data["flattened"] for k in kills] == [["NQ"]]
+        assert [k.data.flattened for k in kills] == [("NQ",)]
     finally:
         await node.stop("test over")
 

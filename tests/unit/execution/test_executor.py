@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from slob_tui.brokers.base import OrderRequest, TransientBrokerError
 from slob_tui.brokers.paper import PaperBroker
+from slob_tui.core.event_payloads import KillSwitchNotice
 from slob_tui.core.events import Event, EventType
 from slob_tui.core.models import Direction, OrderStatus, Side
 from slob_tui.execution.risk import RiskLimits
@@ -39,17 +41,22 @@ async def test_trigger_to_closed_trade_with_every_event(rig) -> None:
     u = triggered(0, Direction.LONG, entry=100, stop=95, target=110)
     await rig.executor.on_setup_event(trigger_event(u))
     placed = rig.of(EventType.ORDER_PLACED)
-    assert [p["client_order_id"] for p in placed] == ["slob-NQ-L-20231114221100-E"]
+    assert [p.client_order_id for p in placed] == ["slob-NQ-L-20231114221100-E"]
     assert {r.order.leg for r in await rig.state.orders()} == {"entry", "target", "stop"}
     await rig.feed(candle(1, 101, 102, 100, 101), candle(2, 101, 111, 100, 110))
     fills = rig.of(EventType.ORDER_FILLED)
-    assert [(f["leg"], f["price"]) for f in fills] == [("entry", 101), ("target", 110)]
+    assert [(f.leg, f.price) for f in fills] == [("entry", 101), ("target", 110)]
+    # each fill event says when it filled: the paper venue's fill at the candle's open
+    assert [f.ts for f in fills] == [candle(1, 0, 0, 0, 0).start, candle(2, 0, 0, 0, 0).start]
+    assert [(f.execution_id, f.ts) for f in fills] == [
+        (x.execution_id, x.ts) for x in await rig.state.fills()
+    ]
     [trade] = rig.of(EventType.TRADE_CLOSED)
-    assert (trade["pnl"], trade["exit_leg"], trade["entry_price"]) == (9.0, "target", 101)
-    assert trade["actual_rr"] == pytest.approx(9 / 6)
-    assert [c["leg"] for c in rig.of(EventType.ORDER_CANCELLED)] == ["stop"]
-    assert [p["qty"] for p in rig.of(EventType.POSITION_CHANGED)] == [1.0, 0.0]
-    assert await rig.state.trades() == [dict(trade, day="2023-11-14")]
+    assert (trade.pnl, trade.exit_leg, trade.entry_price) == (9.0, "target", 101)
+    assert trade.actual_rr == pytest.approx(9 / 6)
+    assert [c.leg for c in rig.of(EventType.ORDER_CANCELLED)] == ["stop"]
+    assert [p.qty for p in rig.of(EventType.POSITION_CHANGED)] == [1.0, 0.0]
+    assert await rig.state.trades() == [dict(dataclasses.asdict(trade), day="2023-11-14")]
     assert await rig.state.open_order_mirror() == []
 
 
@@ -108,10 +115,10 @@ async def test_risk_limits_reject_and_the_rejection_is_remembered(tmp_path: Path
     second = triggered(0, Direction.SHORT, 100, 105, 90)
     await rig.executor.on_setup_event(trigger_event(second))
     [rej] = rig.of(EventType.ORDER_REJECTED)
-    assert "max_trades_per_day" in rej["reason"]
+    assert "max_trades_per_day" in rej.reason
     await rig.executor.on_setup_event(trigger_event(second))  # re-derived: not re-decided
     assert len(rig.of(EventType.ORDER_REJECTED)) == 1
-    rec = await rig.state.get_order(rej["client_order_id"])
+    rec = await rig.state.get_order(rej.client_order_id)
     assert rec.order.status is OrderStatus.REJECTED and "max_trades" in rec.info["reason"]
     await rig.state.close()
 
@@ -123,11 +130,11 @@ async def test_safe_mode_and_daily_loss_block_new_orders(tmp_path: Path) -> None
     await rig.feed(candle(1, 100, 100, 99, 99), candle(2, 99, 99, 90, 91))  # stopped: -5
     assert [t["pnl"] for t in await rig.state.trades()] == [-5.0]
     await rig.executor.on_setup_event(trigger_event(triggered(2, Direction.LONG, 91, 89, 95)))
-    assert "max_daily_loss" in rig.of(EventType.ORDER_REJECTED)[-1]["reason"]
+    assert "max_daily_loss" in rig.of(EventType.ORDER_REJECTED)[-1].reason
     rig.executor.safe_mode = lambda: True
     rig.executor.limits = RiskLimits()
     await rig.executor.on_setup_event(trigger_event(triggered(2, Direction.SHORT, 91, 93, 85)))
-    assert "SAFE MODE" in rig.of(EventType.ORDER_REJECTED)[-1]["reason"]
+    assert "SAFE MODE" in rig.of(EventType.ORDER_REJECTED)[-1].reason
     await rig.state.close()
 
 
@@ -136,9 +143,9 @@ async def test_a_fill_beyond_the_stop_is_closed_at_once(rig) -> None:
     await rig.executor.on_setup_event(trigger_event(triggered(0, Direction.LONG, 100, 95, 110)))
     await rig.feed(candle(1, 94, 96, 93, 95))  # entry at 94: below the stop already
     [trade] = rig.of(EventType.TRADE_CLOSED)
-    assert (trade["exit_leg"], trade["entry_price"], trade["exit_price"]) == ("close", 94, 94)
+    assert (trade.exit_leg, trade.entry_price, trade.exit_price) == ("close", 94, 94)
     assert await rig.broker.positions() == [] and await rig.broker.open_orders() == []
-    assert sorted(c["leg"] for c in rig.of(EventType.ORDER_CANCELLED)) == ["stop", "target"]
+    assert sorted(c.leg for c in rig.of(EventType.ORDER_CANCELLED)) == ["stop", "target"]
 
 
 async def test_emulated_crypto_bracket_is_oco(rig) -> None:
@@ -155,7 +162,7 @@ async def test_emulated_crypto_bracket_is_oco(rig) -> None:
     )
     await rig.feed(candle(2, 100, 112, 99, 111, "BTC/USD"))
     [trade] = rig.of(EventType.TRADE_CLOSED)
-    assert (trade["exit_leg"], trade["pnl"]) == ("target", 10.0)
+    assert (trade.exit_leg, trade.pnl) == ("target", 10.0)
     assert await rig.broker.open_orders() == []  # the stop was cancelled by us
 
 
@@ -176,14 +183,14 @@ async def test_restart_between_emulated_legs_completes_the_bracket(tmp_path: Pat
 
     second = await make_rig(db)  # a new process: book and journal from disk
     assert await second.executor.reconcile() == []
-    assert [f["leg"] for f in second.of(EventType.ORDER_FILLED)] == ["entry"]  # missed event
+    assert [f.leg for f in second.of(EventType.ORDER_FILLED)] == ["entry"]  # missed event
     legs = sorted(o.leg for o in await second.broker.open_orders())
     assert legs == ["stop", "target"]
     assert await second.executor.reconcile() == []  # again: nothing doubled
     assert sorted(o.leg for o in await second.broker.open_orders()) == legs
     await second.feed(candle(2, 100, 105, 99, 104, "BTC/USD"))
     [trade] = second.of(EventType.TRADE_CLOSED)
-    assert trade["exit_leg"] == "stop" and await second.broker.open_orders() == []
+    assert trade.exit_leg == "stop" and await second.broker.open_orders() == []
     await second.state.close()
 
 
@@ -194,9 +201,9 @@ async def test_unknown_broker_position_halts_trading(rig) -> None:
     problems = await rig.executor.reconcile()
     assert len(problems) == 1 and "broker holds 5 NQ" in problems[0]
     [halt] = rig.of(EventType.TRADING_HALTED)
-    assert "position changed outside slob-tui" in halt["reason"]
+    assert "position changed outside slob-tui" in halt.reason
     await rig.executor.on_setup_event(trigger_event(triggered(1, Direction.LONG, 100, 95, 110)))
-    assert "trading halted" in rig.of(EventType.ORDER_REJECTED)[-1]["reason"]
+    assert "trading halted" in rig.of(EventType.ORDER_REJECTED)[-1].reason
 
 
 async def test_kill_switch_cancels_flattens_blocks_and_survives_restart(tmp_path: Path) -> None:
@@ -207,12 +214,10 @@ async def test_kill_switch_cancels_flattens_blocks_and_survives_restart(tmp_path
     await rig.feed(candle(1, 100, 103, 99, 102))
     rig.executor.subscribe()
     await rig.bus.emit_and_wait(
-        Event(EventType.KILL_SWITCH, 0, {"request": True, "reason": "console"})
+        Event(EventType.KILL_SWITCH, 0, KillSwitchNotice.requested("console"))
     )
-    active = [k for k in rig.of(EventType.KILL_SWITCH) if k.get("active")]
-    assert [(k["reason"], k["flattened"], len(k["cancelled"])) for k in active] == [
-        ("console", ["NQ"], 2)
-    ]
+    active = [k for k in rig.of(EventType.KILL_SWITCH) if k.active]
+    assert [(k.reason, k.flattened, len(k.cancelled)) for k in active] == [("console", ("NQ",), 2)]
     assert await rig.broker.positions() == [] and await rig.broker.open_orders() == []
     [trade] = await rig.state.trades()
     assert (trade["exit_leg"], trade["exit_price"]) == ("close", 102)
@@ -220,7 +225,7 @@ async def test_kill_switch_cancels_flattens_blocks_and_survives_restart(tmp_path
     again = await make_rig(db)
     assert again.executor.killed == "console"
     await again.executor.on_setup_event(trigger_event(triggered(3, Direction.LONG, 100, 95, 110)))
-    assert "kill switch" in again.of(EventType.ORDER_REJECTED)[-1]["reason"]
+    assert "kill switch" in again.of(EventType.ORDER_REJECTED)[-1].reason
     await again.executor.reset_kill_switch()
     await again.executor.on_setup_event(trigger_event(triggered(4, Direction.LONG, 100, 95, 110)))
     assert len(again.of(EventType.ORDER_PLACED)) == 1
@@ -248,5 +253,5 @@ async def test_partial_fills_add_up_to_one_trade(rig) -> None:
     fills = await rig.state.fills(target.client_order_id)
     assert [(f.qty, f.price) for f in fills] == [(1, 110.0), (2, 110.5), (1, 111.0)]
     [trade] = rig.of(EventType.TRADE_CLOSED)
-    assert trade["qty"] == 4 and trade["exit_price"] == pytest.approx(110.5)  # 442 / 4
-    assert trade["pnl"] == pytest.approx(4 * 10.5)
+    assert trade.qty == 4 and trade.exit_price == pytest.approx(110.5)  # 442 / 4
+    assert trade.pnl == pytest.approx(4 * 10.5)

@@ -12,6 +12,7 @@ from pathlib import Path
 from slob_tui.brokers.base import OrderRequest, TransientBrokerError
 from slob_tui.brokers.paper import PaperBroker
 from slob_tui.core.clock import ManualClock
+from slob_tui.core.event_payloads import KillSwitchNotice
 from slob_tui.core.events import Event, EventType
 from slob_tui.core.models import Direction, OrderStatus
 from slob_tui.core.retry import RetryPolicy
@@ -151,18 +152,18 @@ async def test_another_process_kill_and_reset_reach_the_next_order(tmp_path: Pat
     kill = await shell.kill("second process")
     # no candle: the next trigger alone makes the executor read the switch
     await rig.executor.on_setup_event(trigger_event(triggered(1, Direction.SHORT, 102, 105, 95)))
-    assert rig.of(EventType.ORDER_REJECTED)[-1]["reason"] == (
+    assert rig.of(EventType.ORDER_REJECTED)[-1].reason == (
         "kill switch is on: no new orders until it is reset (second process)"
     )
     await rig.executor.drain()  # the kill it learned of, acted on after the refused order
-    [active] = [k for k in rig.of(EventType.KILL_SWITCH) if k["active"]]
-    assert (active["reason"], active["flattened"]) == ("second process", ["NQ"])
+    [active] = [k for k in rig.of(EventType.KILL_SWITCH) if k.active]
+    assert (active.reason, active.flattened) == ("second process", ("NQ",))
     assert await rig.broker.positions() == [] and await rig.broker.open_orders() == []
     assert await shell.acknowledged(kill.kill_id)
     await shell.reset()
     await rig.executor.on_setup_event(trigger_event(triggered(2, Direction.LONG, 102, 98, 110)))
     assert len(rig.of(EventType.ORDER_PLACED)) == 2
-    assert rig.of(EventType.KILL_SWITCH)[-1] == {"active": False, "reason": "reset"}
+    assert rig.of(EventType.KILL_SWITCH)[-1] == KillSwitchNotice(False, "reset")
     assert rig.executor.health()["kill_switch"] is None
     await other.close()
     await rig.state.close()
