@@ -566,9 +566,9 @@ class OrderExecutor:
             await self.kill_switch(notice.reason or "requested on the bus")
 
     async def check_kill_request(self) -> None:
-        """Per candle: re-read the gate, so a kill or reset from `slob-tui flatten` in another
+        """Per candle: poll the gate, so a kill or reset from `slob-tui flatten` in another
         process is acted on even when no order is due."""
-        await self.gate.refresh()
+        await self.gate.poll()
 
     async def halt(self, reason: str) -> None:
         """Stop new orders (fail closed); the console and the log say why."""

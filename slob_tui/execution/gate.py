@@ -3,7 +3,11 @@
 Every order asks the gate first. The kill switch is persisted in the state store's
 `kill_switch` value, which `slob-tui flatten` in a second process writes too, so the gate
 re-reads it (one key, one indexed read) before every placement attempt: a kill or a reset
-from anywhere reaches a running engine before its next order, whichever the broker.
+from anywhere reaches a running engine before its next order, whichever the broker. Between
+orders, candles `poll` it, so a kill is acted on (cancel, flatten) with no order due: a poll
+reads again when `POLL_EVERY_S` of wall time passed since the last read. Live, that is every
+candle; a replay at full speed closes thousands of candles a second, and one read per candle
+was a round trip to the state thread each (~1.25 s per million trades replayed).
 Halts (reconcile found a position nobody explains, an exit leg could not be placed, the state
 store refuses writes) live in memory: they are re-derived at every start by reconciliation,
 and the state store's halt is lifted by its owner when a write goes in again.
@@ -20,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -30,6 +35,8 @@ from slob_tui.storage.state import StateManager
 log = logging.getLogger(__name__)
 KILL_KEY = "kill_switch"
 ACK_KEY = "kill_ack"
+POLL_EVERY_S = 0.05
+"""Wall time between two reads of the switch by `poll` (orders always read it: `admit`)."""
 Purpose = Literal["entry", "exit", "close"]
 """What an order does: opens risk, protects a position (target, stop) or flattens one."""
 
@@ -93,9 +100,15 @@ def decide(state: GateState, purpose: Purpose) -> GateDecision:
 
 
 class TradingGate:
-    def __init__(self, state: StateManager, now: Callable[[], int] = lambda: 0) -> None:
+    def __init__(
+        self, state: StateManager, now: Callable[[], int] = lambda: 0,
+        poll_every_s: float = POLL_EVERY_S, monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:  # fmt: skip
         self._store = state
         self._now = now
+        self._poll_every_s = poll_every_s
+        self._monotonic = monotonic
+        self._read_at: float | None = None  # monotonic time of the last read of the switch
         self._state = GateState()
         self._version = 0  # bumped by every local change: a read that raced one is dropped
         self._unsaved: dict[str, Any] | None = None  # a local kill the store has not taken
@@ -144,6 +157,7 @@ class TradingGate:
             return self._state  # a local kill the store has not taken yet stays in force
         version = self._version
         self.refreshes += 1
+        self._read_at = self._monotonic()
         try:
             raw = await self._store.get_value(KILL_KEY)
         except Exception as exc:  # noqa: BLE001 - any store failure closes the gate for entries
@@ -161,6 +175,19 @@ class TradingGate:
         if new != self._state:
             await self._set(new, external=True, notify=notify)
         return self._state
+
+    async def poll(self) -> GateState:
+        """Per candle: `refresh` when `poll_every_s` passed since the switch was last read, or
+        when the last read or save failed (it is tried again at once)."""
+        read_at = self._read_at
+        if (
+            read_at is not None
+            and self._unsaved is None
+            and not self._state.store_fault
+            and self._monotonic() - read_at < self._poll_every_s
+        ):
+            return self._state
+        return await self.refresh()
 
     async def kill(self, reason: str) -> GateState:
         """Close the gate now, then persist the switch (for restarts and other processes).

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from slob_tui.feeds.bounded import open_bounded
-from slob_tui.feeds.columns import CodedColumn, TickColumns
+from slob_tui.feeds.columns import CodedColumn, TickColumns, numpy_of, use_system_allocator
 
 # pyarrow parses this many bytes at a time: about 20,000 SPY trades, a batch large enough that
 # the event loop turns a few times per chunk, small enough that memory stays flat.
@@ -57,10 +57,12 @@ def tick_batches(
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
+    use_system_allocator()
     time_col, price_col = columns["time"], columns["price"]
     assert time_col is not None and price_col is not None, "time and price columns are required"
     text = {c for r in ("exchange", "conditions", "symbol") if (c := columns.get(r))}
-    types: dict[str, Any] = {c: pa.string() for c in text}
+    # few distinct values: decoded once each (see `columns.py`)
+    types: dict[str, Any] = {c: pa.dictionary(pa.int32(), pa.string()) for c in text}
     if epoch_scale is None:
         types[time_col] = pa.timestamp("ns", tz="UTC")
     else:
@@ -138,16 +140,23 @@ def _check(table: Any, columns: dict[str, str | None]) -> None:
 
 
 def tick_columns(part: Any, columns: dict[str, str | None], epoch_scale: int | None) -> TickColumns:
-    """One pyarrow table or record batch (no nulls in time, price, size) as `TickColumns`."""
+    """One pyarrow table or record batch (no nulls in time, price, size) as `TickColumns`.
+
+    Columns of the types the CSV reader is asked for go to numpy from their buffers, so a
+    CSV replay never loads pyarrow's compute module; other types are cast first."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
+    if isinstance(part, pa.Table):
+        part = part.unify_dictionaries()  # text columns: one dictionary for every chunk
     ts = part.column(columns["time"])
     if epoch_scale is None:
-        ns = ts.cast(pa.int64())
+        if ts.type == pa.timestamp("ns", tz="UTC") or ts.type == pa.int64():
+            ns = numpy_of(ts)
+        else:
+            ns = numpy_of(ts.cast(pa.int64()))
     else:
-        ns = pc.multiply(ts.cast(pa.int64()), epoch_scale)
+        ns = numpy_of(ts.cast(pa.int64())) * epoch_scale
     price = part.column(columns["price"])
     if not pa.types.is_float64(price.type):
         price = price.cast(pa.float64())
@@ -159,15 +168,17 @@ def tick_columns(part: Any, columns: dict[str, str | None], epoch_scale: int | N
     flags = None
     if columns.get("suspicious"):
         flag = part.column(columns["suspicious"])
-        if pa.types.is_integer(flag.type) or pa.types.is_boolean(flag.type):
-            flags = pc.fill_null(flag.cast(pa.bool_()), False).to_numpy(zero_copy_only=False)
+        if pa.types.is_boolean(flag.type):
+            flags = numpy_of(flag, null=False)
+        elif pa.types.is_integer(flag.type):
+            flags = numpy_of(flag, null=0) != 0
         else:  # text or float cells: truthiness, as the row-by-row path judges them
             flags = np.array([bool(f) for f in flag.to_pylist()], dtype=bool)
     ids = part.column(columns["id"]).to_pylist() if columns.get("id") else None
     return TickColumns(
-        ts=ns.to_numpy(zero_copy_only=False),
-        price=price.to_numpy(zero_copy_only=False),
-        size=part.column(columns["size"]).to_numpy(zero_copy_only=False).tolist(),
+        ts=ns,
+        price=numpy_of(price),
+        size=numpy_of(part.column(columns["size"])).tolist(),
         exchange=coded("exchange"),
         conditions=coded("conditions"),
         suspicious=flags,

@@ -15,7 +15,7 @@ from typing import Any
 
 from slob_tui.errors import UsageError
 from slob_tui.feeds.arrow_csv import tick_columns
-from slob_tui.feeds.columns import TickColumns
+from slob_tui.feeds.columns import TickColumns, use_system_allocator
 
 SUFFIX = ".parquet"
 
@@ -24,15 +24,18 @@ def is_parquet(path: Path) -> bool:
     return path.suffix.lower() in (SUFFIX, ".pq")
 
 
-def _open(path: Path) -> Any:
+def _open(path: Path, text: tuple[str, ...] = ()) -> Any:
+    """The file, with the `text` columns read dictionary-encoded (few distinct values)."""
     try:
         import pyarrow.parquet as pq
     except ImportError as exc:  # pragma: no cover - pyarrow is a dependency
         raise UsageError(f"{path}: reading Parquet needs pyarrow") from exc
+    use_system_allocator()
     try:
         # read a column chunk a MiB at a time rather than whole row groups up front: on four
         # SPY days in 65,536-row groups this took the reader's peak from 37 MB to 22 MB
-        return pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)
+        return pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False,
+                              read_dictionary=list(text) or None)  # fmt: skip
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds for a bad file
         raise UsageError(f"cannot read {path}: not a Parquet file ({exc})") from exc
 
@@ -72,6 +75,10 @@ def _time_rule(field_type: Any, sample: Any, tz: str, path: Path, name: str) -> 
 def _to_utc_ns(column: Any, rule: TimeRule) -> Any:
     """A pyarrow time column -> int64 ns UTC (pyarrow array)."""
     import pyarrow as pa
+
+    kind = column.type
+    if pa.types.is_timestamp(kind) and kind.tz is not None and kind.unit == "ns":
+        return column.view(pa.int64())  # already ns UTC: no copy, no compute module
     import pyarrow.compute as pc
 
     if rule.epoch_scale is not None:
@@ -84,25 +91,35 @@ def _to_utc_ns(column: Any, rule: TimeRule) -> Any:
     return column.cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64())
 
 
+def _sample(column: Any) -> Any:
+    """The first value, as `_time_rule` needs it: a number for an integer column, else None
+    (a timestamp's `as_py` would import pandas, which a replay otherwise never needs)."""
+    import pyarrow as pa
+
+    return column[0].as_py() if pa.types.is_integer(column.type) else None
+
+
 def first_time(path: Path, name: str, tz: str) -> int | None:
     """The first row's time in ns UTC, or None for a file without rows or with a null time."""
     file = _open(path)
     for batch in file.iter_batches(batch_size=1, columns=[name]):
         if not batch.num_rows:
             continue
-        value = batch.column(0)[0].as_py()
-        if value is None:
+        if batch.column(0).null_count:
             return None
-        rule = _time_rule(file.schema_arrow.field(name).type, value, tz, path, name)
+        rule = _time_rule(file.schema_arrow.field(name).type, _sample(batch.column(0)), tz, path,
+                          name)  # fmt: skip
         return int(_to_utc_ns(batch.column(0), rule)[0].as_py())
     return None
 
 
-def _batches(path: Path, wanted: list[str], chunk_rows: int) -> Iterator[Any]:
+def _batches(
+    path: Path, wanted: list[str], chunk_rows: int, text: tuple[str, ...] = ()
+) -> Iterator[Any]:
     import pyarrow as pa
 
     try:
-        yield from _open(path).iter_batches(
+        yield from _open(path, text).iter_batches(
             batch_size=chunk_rows, columns=wanted, use_threads=False
         )
     except (pa.ArrowInvalid, OSError) as exc:
@@ -118,15 +135,20 @@ def _timed_batches(
 
     time_name = names["time"]
     assert time_name is not None
-    field_type = _open(path).schema_arrow.field(time_name).type
+    schema = _open(path).schema_arrow
+    field_type = schema.field(time_name).type
     wanted = [n for n in dict.fromkeys(names.values()) if n]
     rule: TimeRule | None = None
     seen = 0
-    for batch in _batches(path, wanted, chunk_rows):
+    text = tuple(  # read as dictionaries: decoded once per distinct value (`columns.py`)
+        n for r in ("exchange", "conditions", "symbol")
+        if (n := names.get(r)) and pa.types.is_string(schema.field(n).type)
+    )  # fmt: skip
+    for batch in _batches(path, wanted, chunk_rows, text):
         if not batch.num_rows:
             continue
         if rule is None:
-            rule = _time_rule(field_type, batch.column(time_name)[0].as_py(), tz, path, time_name)
+            rule = _time_rule(field_type, _sample(batch.column(time_name)), tz, path, time_name)
         try:
             ns = _to_utc_ns(batch.column(time_name), rule)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
@@ -151,16 +173,18 @@ def tick_chunks(
     """`TickColumns` of at most `chunk_rows` rows, with the (0-based) row numbers of the rows
     left out for a missing time, price or size. `names` maps roles to the file's columns."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     time_name = names["time"]
     for batch, ns, seen in _timed_batches(path, names, tz, chunk_rows):
         arrays = dict(zip(batch.schema.names, batch.columns, strict=True))
         arrays[time_name] = ns
         table = pa.table(arrays)
-        valid = _all_valid([table.column(names[r]) for r in ("time", "price", "size")])
+        required = [table.column(names[r]) for r in ("time", "price", "size")]
         bad: list[int] = []
-        if not pc.all(valid).as_py():
+        if any(c.null_count for c in required):  # the compute module only for such a file
+            import pyarrow.compute as pc
+
+            valid = _all_valid(required)
             bad = [seen + i for i in pc.indices_nonzero(pc.invert(valid)).to_pylist()]
             table = table.filter(valid)
         if table.num_rows:

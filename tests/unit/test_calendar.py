@@ -4,6 +4,7 @@ span `is_open` keeps, and the library staying out of start-up."""
 from __future__ import annotations
 
 import csv
+import os
 import random
 import subprocess
 import sys
@@ -13,9 +14,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from slob_tui.core.calendar import (
+    CACHE_ENV,
     NS_PER_MINUTE,
     MarketCalendar,
     Session,
+    _library_schedule,
+    _schedule,
     always_open_calendar,
     cme_equity_calendar,
     local_ns,
@@ -155,9 +159,10 @@ def test_weekday_window_until_midnight():
     assert monday is not None and monday.close - monday.open == 24 * 3600 * 10**9
 
 
-def test_the_calendar_library_stays_out_of_start_up():
+def test_the_calendar_library_stays_out_of_start_up(tmp_path: Path):
     """`--help` imports neither pandas nor exchange-calendars; building a validator does not
-    import the library either (its first question does), `prepare()` does."""
+    import the library either (its first question does), `prepare()` does, once: a second
+    process reads the schedule the first kept and imports neither."""
     probe = (
         "import sys, contextlib, io\n"
         "from slob_tui.cli import main\n"
@@ -167,12 +172,34 @@ def test_the_calendar_library_stays_out_of_start_up():
         "DataQualityValidator()\n"
         "print(sorted({'pandas', 'exchange_calendars'} & set(sys.modules)))\n"
         "from slob_tui.core.calendar import us_equity_calendar\n"
-        "us_equity_calendar().prepare()\n"
-        "print('exchange_calendars' in sys.modules)\n"
+        "print(us_equity_calendar().prepare().is_open_minute(10**18))\n"
+        "print(sorted({'pandas', 'exchange_calendars'} & set(sys.modules)))\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         check=True).stdout  # fmt: skip
-    assert out.split() == ["[]", "True"]
+    env = {**os.environ, CACHE_ENV: str(tmp_path / "cache")}
+
+    def run() -> list[str]:
+        return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                              check=True, env=env).stdout.split("\n")[:3]  # fmt: skip
+
+    first = run()
+    assert first[0] == "[]" and "exchange_calendars" in first[2]
+    assert len(list((tmp_path / "cache").glob("calendar-XNYS-*.json"))) == 1
+    assert run() == [first[0], first[1], "[]"]
+
+
+def test_the_kept_schedule_is_the_library_s_own(tmp_path: Path, monkeypatch):
+    """Read back from its file, the schedule equals the library's (open, close, early close
+    for every session of 1990-2045, XNYS and CME); a damaged file is built again."""
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    for code in ("XNYS", "CMES"):
+        library = _library_schedule(code, 1990, 2045)
+        assert _schedule.__wrapped__(code, 1990, 2045) == library  # builds and keeps it
+        [kept] = tmp_path.glob(f"calendar-{code}-*.json")
+        assert _schedule.__wrapped__(code, 1990, 2045) == library  # read from the file
+        assert sum(early for _, _, early in library.values()) > 100
+        kept.write_text(kept.read_text()[:1000])
+        assert _schedule.__wrapped__(code, 1990, 2045) == library
+        assert len(kept.read_text()) > 100_000  # written whole again
 
 
 def test_the_validator_on_cme_hours_sees_a_hole_on_thanksgiving_the_nyse_calendar_hides(

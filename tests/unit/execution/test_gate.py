@@ -258,3 +258,53 @@ async def test_a_kill_the_store_refuses_still_holds_and_is_saved_later(tmp_path:
     assert (await TradingGate(other).load()).killed == "console"
     await other.close()
     await state.close()
+
+
+class Stopwatch:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_the_per_candle_poll_reads_the_switch_once_per_interval(tmp_path: Path) -> None:
+    """A kill or reset from another process reaches `poll` once the interval has passed since
+    the last read; polls within it answer from memory; an order's `admit` always reads."""
+    state = await StateManager(tmp_path / "s.db").open()
+    watch = Stopwatch()
+    gate = TradingGate(state, poll_every_s=5.0, monotonic=watch)
+    await gate.load()
+    other = await StateManager(tmp_path / "s.db").open()  # `slob-tui flatten`
+    reads = gate.refreshes
+    kill = await TradingGate(other).kill("second process")
+    watch.now += 4.0
+    assert (await gate.poll()).killed == "" and gate.refreshes == reads  # within the interval
+    watch.now += 2.0
+    assert (await gate.poll()).kill_id == kill.kill_id
+    assert gate.pending_kill() is not None and not gate.check("entry").allowed
+    await TradingGate(other).reset()
+    assert not (await gate.poll()).killed == ""  # just read: not yet
+    assert (await gate.admit("entry")).allowed  # an order reads it whatever the interval
+    await TradingGate(other).kill("again")
+    watch.now += 5.0
+    assert (await gate.poll()).killed == "again"
+    await other.close()
+    await state.close()
+
+
+async def test_a_poll_after_a_failed_read_reads_again_at_once(tmp_path: Path) -> None:
+    """An unreadable switch keeps entries refused, and the next poll tries again without
+    waiting for the interval."""
+    state = await StateManager(tmp_path / "s.db").open()
+    gate = TradingGate(state, poll_every_s=3600.0, monotonic=Stopwatch())
+    await gate.poll()
+    await state.close()
+    await gate.admit("entry")
+    assert "kill switch unreadable" in gate.check("entry").reason
+    await state.open()
+    await gate.poll()
+    assert gate.check("entry").allowed
+    await state.close()
