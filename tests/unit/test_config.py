@@ -1,13 +1,17 @@
 import pytest
 
-from slob_tui.config import ConfigError, load_settings
+from slob_tui.config import ConfigError, Settings, load_settings
+
+
+def keys(s: Settings) -> tuple[str, str]:
+    return s.alpaca_api_key.get_secret_value(), s.alpaca_api_secret.get_secret_value()
 
 
 def test_seed_names_and_alpacas_own_names(tmp_path):
     s = load_settings({"ALPACA_API_KEY": "k1", "ALPACA_API_SECRET": "s1"}, dotenv=None)
-    assert (s.alpaca_api_key, s.alpaca_api_secret) == ("k1", "s1")
+    assert keys(s) == ("k1", "s1")
     s = load_settings({"APCA_API_KEY_ID": "k2", "APCA_API_SECRET_KEY": "s2"}, dotenv=None)
-    assert (s.alpaca_api_key, s.alpaca_api_secret) == ("k2", "s2")
+    assert keys(s) == ("k2", "s2")
     assert s.has_alpaca_keys and s.alpaca_paper
 
 
@@ -15,7 +19,7 @@ def test_dotenv_is_read_and_environment_wins(tmp_path):
     env_file = tmp_path / ".env"
     env_file.write_text("ALPACA_API_KEY=fromfile\nSLOB_SYMBOLS=QQQ, SPY\nALPACA_FEED=sip\n")
     s = load_settings({"ALPACA_FEED": "iex"}, dotenv=env_file)
-    assert s.alpaca_api_key == "fromfile"
+    assert s.alpaca_api_key.get_secret_value() == "fromfile"
     assert s.symbols == ("QQQ", "SPY")
     assert s.alpaca_feed == "iex"
 
