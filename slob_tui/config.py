@@ -47,6 +47,7 @@ __all__ = [
     "ConfigError",
     "FaultLimits",
     "Settings",
+    "known_variables",
     "load_settings",
     "validate_redis_url",
 ]
@@ -152,8 +153,11 @@ class BrokerSettings(BaseModel):
     paper_balance: Positive = Field(100_000.0, validation_alias="SLOB_PAPER_BALANCE")
 
 
-_PREFIXED = {"risk": "SLOB_", "quality": "SLOB_DQ_"}
-"""The plain dataclasses among the groups, read as `<prefix><FIELD>` (SLOB_MAX_QTY, SLOB_DQ_...)."""
+_PREFIXED: dict[str, tuple[str, Any]] = {
+    "risk": ("SLOB_", RiskLimits),
+    "quality": ("SLOB_DQ_", QualityPolicy),
+}
+"""The groups that are plain dataclasses in core, read as `<prefix><FIELD>` (SLOB_MAX_QTY)."""
 _GROUPS = ("alerts", "faults", "attach", "broker")
 _LOWER = frozenset({"ALPACA_FEED", "SLOB_FEED", "SLOB_BROKER", "SLOB_SIZING"})
 _UPPER = frozenset({"SLOB_LOG_LEVEL", "LOG_LEVEL"})
@@ -230,15 +234,10 @@ class Settings(BaseSettings):
         if not isinstance(data, dict):
             return data
         out = dict(data)
-        for group, prefix in _PREFIXED.items():
+        for group, (prefix, kind) in _PREFIXED.items():
             if group not in out:
-                kind = QualityPolicy if group == "quality" else RiskLimits
-                names = (f.name for f in dataclasses.fields(kind))
-                found = {
-                    n: data[f"{prefix}{n.upper()}"] for n in names if f"{prefix}{n.upper()}" in data
-                }
-                if found:
-                    out[group] = found
+                names = {f"{prefix}{f.name.upper()}": f.name for f in dataclasses.fields(kind)}
+                out[group] = {names[v]: value for v, value in data.items() if v in names}
         for group in _GROUPS:
             if group not in out:
                 out[group] = data
@@ -297,6 +296,26 @@ class Settings(BaseSettings):
         return [v for v in (s.get_secret_value() for s in found) if v]
 
 
+def known_variables() -> frozenset[str]:
+    """Every variable name (and alias) the settings read."""
+    names: set[str] = set()
+    models: list[type[BaseModel]] = [
+        Settings,
+        AlertConfig,
+        FaultLimits,
+        AttachSettings,
+        BrokerSettings,
+    ]
+    for model in models:
+        for info in model.model_fields.values():
+            alias = info.validation_alias
+            names.update(map(str, alias.choices) if isinstance(alias, AliasChoices) else [])
+            names.update([alias] if isinstance(alias, str) else [])
+    for prefix, kind in _PREFIXED.values():
+        names.update(f"{prefix}{f.name.upper()}" for f in dataclasses.fields(kind))
+    return frozenset(names)
+
+
 def _shown(value: Any) -> Any:
     if isinstance(value, SecretStr):
         return "<set>" if value.get_secret_value() else "<unset>"
@@ -311,17 +330,18 @@ def load_settings(
     env: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
 ) -> Settings:
     """Settings from `.env` overlaid by the process environment (or `env`): the environment
-    wins, and an empty variable counts as unset."""
+    wins, an empty variable counts as unset, and only upper-case names are variables (so a
+    stray lower-case `port` or `tz` in a shell never reaches a field by its Python name)."""
     merged: dict[str, str] = {}
     if dotenv is not None:
         found = DotEnvSettingsSource(Settings, env_file=dotenv, case_sensitive=True).env_vars
         merged.update({k: v for k, v in found.items() if v is not None})
     merged.update(os.environ if env is None else env)
-    variables = {k: _normal(k, v) for k, v in merged.items() if v and v.strip()}
+    variables = {k: _normal(k, v) for k, v in merged.items() if k.isupper() and v and v.strip()}
     try:
         return Settings.model_validate(variables)
     except ValidationError as exc:
-        raise _one_line(exc, variables) from None
+        raise _one_line(exc) from None
 
 
 def _normal(name: str, value: str) -> str:
@@ -343,42 +363,35 @@ def _variable(loc: tuple[int | str, ...]) -> str:
     if last.isupper():
         return last
     if head in _PREFIXED and len(loc) > 1:
-        return f"{_PREFIXED[head]}{last.upper()}"
+        return f"{_PREFIXED[head][0]}{last.upper()}"
     alias = Settings.model_fields[head].validation_alias if head in Settings.model_fields else None
     if isinstance(alias, AliasChoices):
         return str(alias.choices[0])
     return alias if isinstance(alias, str) else head
 
 
-def _one_line(exc: ValidationError, variables: Mapping[str, str]) -> ConfigError:
+_WHAT = {
+    "bool_parsing": "must be true or false",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "finite_number": "must be a finite number",
+}
+
+
+def _one_line(exc: ValidationError) -> ConfigError:
     """The first problem as `NAME must be ..., got 'VALUE'` (secrets never repeated)."""
     err = exc.errors()[0]
     name = _variable(err["loc"])
     kind, ctx = err["type"], err.get("ctx", {})
-    if kind == "bool_parsing":
-        what = "must be true or false"
-    elif kind in ("int_parsing", "int_from_float", "int_type"):
-        what = "must be a port number" if name.endswith("_PORT") else "must be a whole number"
-    elif kind in ("float_parsing", "float_type"):
-        what = "must be a number"
-    elif kind == "finite_number":
-        what = "must be a finite number"
+    if name.endswith("_PORT") and kind in ("int_parsing", "greater_than_equal", "less_than_equal"):
+        what = "must be a port number"
+    elif kind == "greater_than" and ctx.get("gt") == 0:
+        what = "must be positive"
     elif kind == "literal_error":
-        what = f"must be {str(ctx.get('expected', '')).replace(chr(39), '')}"
-    elif kind in ("greater_than", "less_than_equal", "greater_than_equal"):
-        limit = ctx.get("gt", ctx.get("ge", ctx.get("le")))
-        what = (
-            "must be positive"
-            if kind == "greater_than" and limit == 0
-            else (
-                "must be a port number"
-                if name.endswith("_PORT")
-                else f"must be {err['msg'].removeprefix('Input should be ')}"
-            )
-        )
+        what = "must be " + str(ctx.get("expected", "")).replace("'", "")
     else:
-        what = f"is not valid ({err['msg']})"
+        what = _WHAT.get(kind) or "must be " + err["msg"].removeprefix("Input should be ")
     raw = err.get("input")
-    raw = variables.get(name, raw) if not isinstance(raw, str) else raw
-    shown = "" if name in _NOT_SHOWN or isinstance(raw, dict) else f", got {raw!r}"
+    shown = f", got {raw!r}" if isinstance(raw, str) and name not in _NOT_SHOWN else ""
     return ConfigError(f"{name} {what}{shown}")
