@@ -128,3 +128,27 @@ def test_every_variable_of_the_template_and_the_alpaca_aliases_is_read():
     aliases = {"APCA_API_KEY_ID", "APCA_API_SECRET_KEY", "APCA_API_BASE_URL", "LOG_LEVEL"}
     assert set(dotenv_values(template)) | aliases <= known_variables()
     assert "SLOB_RELIABILITY_RUNS" not in known_variables()  # a test knob, not a setting
+
+
+def test_help_and_the_engine_never_import_pydantic():
+    """pydantic costs ~0.1 s to import: `--help` (every subcommand's too) stays without it, and
+    so do the engine and execution (their settings groups are plain dataclasses in core)."""
+    import subprocess
+    import sys
+
+    from slob_tui.cli import SUBCOMMANDS
+
+    probe = (
+        "import sys, contextlib, io\n"
+        "from slob_tui.cli import main\n"
+        f"for argv in [['--help']] + [[n, '--help'] for n in {sorted(SUBCOMMANDS)!r}]:\n"
+        "    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "        main(argv)\n"
+        "import slob_tui.engine.engine, slob_tui.execution.executor, slob_tui.strategy.backtest\n"
+        "print(sorted(m for m in sys.modules if m.startswith('pydantic')))\n"
+        "import slob_tui.config\n"
+        "print('pydantic_settings' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout  # fmt: skip
+    assert out.split() == ["[]", "True"]
