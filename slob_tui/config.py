@@ -204,6 +204,8 @@ class Settings(BaseSettings):
     metrics_port: Port = Field(0, validation_alias="SLOB_METRICS_PORT")
     metrics_host: str = Field("127.0.0.1", validation_alias="SLOB_METRICS_HOST")
     theme: str = Field("slob-dark", validation_alias="SLOB_THEME")
+    keymap: str = Field("", validation_alias="SLOB_KEYMAP")
+    """A keymap file; '' = ~/.config/slob-tui/keymap.toml when it exists (ui/bindings.py)."""
     tz: str = Field("America/New_York", validation_alias="SLOB_TZ")
     extra_holidays: frozenset[date] = Field(frozenset(), validation_alias="SLOB_EXTRA_HOLIDAYS")
     """Closures no rule knows (core/calendar.py)."""

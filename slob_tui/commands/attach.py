@@ -133,7 +133,7 @@ def build_console(
         "theme": settings.theme or os.environ.get("TEXTUAL_THEME"),
         "tz": settings.tz,
         "symbol": symbol or first_symbol,
-        "keymap": load_keymap(keymap_path()),
+        "keymap": load_keymap(keymap_path(settings.keymap)),
         "install_signals": True,
         "watch_terminal": True,
         "stop_timeout": 5.0,
