@@ -5,8 +5,12 @@ are typed sub-objects (`risk`, `quality`, `alerts`, `faults`, `attach`, `broker`
 of the program parses a string again. Secrets are `SecretStr`: never in repr, logs, the store
 or `redacted()`. A bad value is a `ConfigError` naming the variable, on one line.
 
-Importing this module loads pydantic (~0.1 s): only commands that run something import it,
-never `slob-tui --help`.
+Importing this module loads pydantic and pydantic-settings (~0.15 s): only commands that run
+something import it, never `slob-tui --help` (tests/unit/test_config.py checks).
+
+pydantic-settings' own environment source reads nested groups only as SLOB_RISK__QTY-style
+names; the documented names are flat (SLOB_QTY), so `load_settings()` gathers `.env` (with
+pydantic-settings' dotenv reader) and the environment, and the model hands each group its own.
 """
 
 from __future__ import annotations

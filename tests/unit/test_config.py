@@ -131,7 +131,7 @@ def test_every_variable_of_the_template_and_the_alpaca_aliases_is_read():
 
 
 def test_help_and_the_engine_never_import_pydantic():
-    """pydantic costs ~0.1 s to import: `--help` (every subcommand's too) stays without it, and
+    """pydantic costs ~0.15 s to import: `--help` (every subcommand's too) stays without it, and
     so do the engine and execution (their settings groups are plain dataclasses in core)."""
     import subprocess
     import sys
