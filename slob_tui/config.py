@@ -19,6 +19,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from datetime import date
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -93,7 +94,7 @@ def _var(*names: str) -> Any:
     return AliasChoices(*names) if len(names) > 1 else names[0]
 
 
-_GROUP = ConfigDict(frozen=True, extra="ignore", validate_by_name=True, validate_by_alias=True)
+_GROUP = ConfigDict(frozen=True, extra="forbid", validate_by_name=True, validate_by_alias=True)
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Port = Annotated[int, Field(ge=0, le=65535)]
 
@@ -162,7 +163,12 @@ _PREFIXED: dict[str, tuple[str, Any]] = {
     "quality": ("SLOB_DQ_", QualityPolicy),
 }
 """The groups that are plain dataclasses in core, read as `<prefix><FIELD>` (SLOB_MAX_QTY)."""
-_GROUPS = ("alerts", "faults", "attach", "broker")
+_GROUPS: dict[str, type[BaseModel]] = {
+    "alerts": AlertConfig,
+    "faults": FaultLimits,
+    "attach": AttachSettings,
+    "broker": BrokerSettings,
+}
 _LOWER = frozenset({"ALPACA_FEED", "SLOB_FEED", "SLOB_BROKER", "SLOB_SIZING"})
 _UPPER = frozenset({"SLOB_LOG_LEVEL", "LOG_LEVEL"})
 
@@ -175,7 +181,7 @@ class Settings(BaseSettings):
     """
 
     model_config = SettingsConfigDict(
-        frozen=True, extra="ignore", validate_by_name=True, validate_by_alias=True
+        frozen=True, extra="forbid", validate_by_name=True, validate_by_alias=True
     )
 
     alpaca_api_key: SecretStr = Field(
@@ -239,14 +245,12 @@ class Settings(BaseSettings):
         """Hand each group the flat variables it reads, unless it was given whole."""
         if not isinstance(data, dict):
             return data
-        out = dict(data)
-        for group, (prefix, kind) in _PREFIXED.items():
-            if group not in out:
-                names = {f"{prefix}{f.name.upper()}": f.name for f in dataclasses.fields(kind)}
-                out[group] = {names[v]: value for v, value in data.items() if v in names}
-        for group in _GROUPS:
-            if group not in out:
-                out[group] = data
+        groups = _group_variables()
+        out = {k: v for k, v in data.items() if not any(k in names for names in groups.values())}
+        for group, names in groups.items():
+            given = {names[k]: v for k, v in data.items() if k in names}
+            if group not in out and given:
+                out[group] = given
         return out
 
     @field_validator("symbols", mode="before")
@@ -302,23 +306,25 @@ class Settings(BaseSettings):
         return [v for v in (s.get_secret_value() for s in found) if v]
 
 
+@cache
+def _group_variables() -> dict[str, dict[str, str]]:
+    """Each group's variables: variable name -> the group's field name."""
+    out: dict[str, dict[str, str]] = {}
+    for group, (prefix, kind) in _PREFIXED.items():
+        out[group] = {f"{prefix}{f.name.upper()}": f.name for f in dataclasses.fields(kind)}
+    for group, model in _GROUPS.items():
+        out[group] = {str(info.validation_alias): name for name, info in model.model_fields.items()}
+    return out
+
+
+@cache
 def known_variables() -> frozenset[str]:
     """Every variable name (and alias) the settings read."""
-    names: set[str] = set()
-    models: list[type[BaseModel]] = [
-        Settings,
-        AlertConfig,
-        FaultLimits,
-        AttachSettings,
-        BrokerSettings,
-    ]
-    for model in models:
-        for info in model.model_fields.values():
-            alias = info.validation_alias
-            names.update(map(str, alias.choices) if isinstance(alias, AliasChoices) else [])
-            names.update([alias] if isinstance(alias, str) else [])
-    for prefix, kind in _PREFIXED.values():
-        names.update(f"{prefix}{f.name.upper()}" for f in dataclasses.fields(kind))
+    names = {v for group in _group_variables().values() for v in group}
+    for info in Settings.model_fields.values():
+        alias = info.validation_alias
+        names.update(map(str, alias.choices) if isinstance(alias, AliasChoices) else [])
+        names.update([alias] if isinstance(alias, str) else [])
     return frozenset(names)
 
 
@@ -336,14 +342,15 @@ def load_settings(
     env: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
 ) -> Settings:
     """Settings from `.env` overlaid by the process environment (or `env`): the environment
-    wins, an empty variable counts as unset, and only upper-case names are variables (so a
+    wins, an empty variable counts as unset, and only the documented names are read (so a
     stray lower-case `port` or `tz` in a shell never reaches a field by its Python name)."""
     merged: dict[str, str] = {}
     if dotenv is not None:
         found = DotEnvSettingsSource(Settings, env_file=dotenv, case_sensitive=True).env_vars
         merged.update({k: v for k, v in found.items() if v is not None})
     merged.update(os.environ if env is None else env)
-    variables = {k: _normal(k, v) for k, v in merged.items() if k.isupper() and v and v.strip()}
+    known = known_variables()
+    variables = {k: _normal(k, v) for k, v in merged.items() if k in known and v and v.strip()}
     try:
         return Settings.model_validate(variables)
     except ValidationError as exc:
@@ -368,8 +375,10 @@ def _variable(loc: tuple[int | str, ...]) -> str:
     head, last = str(loc[0]), str(loc[-1])
     if last.isupper():
         return last
-    if head in _PREFIXED and len(loc) > 1:
-        return f"{_PREFIXED[head][0]}{last.upper()}"
+    group = _group_variables().get(head, {})
+    by_field = {field: variable for variable, field in group.items()}
+    if last in by_field:
+        return by_field[last]
     alias = Settings.model_fields[head].validation_alias if head in Settings.model_fields else None
     if isinstance(alias, AliasChoices):
         return str(alias.choices[0])

@@ -152,3 +152,13 @@ def test_help_and_the_engine_never_import_pydantic():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True).stdout  # fmt: skip
     assert out.split() == ["[]", "True"]
+
+
+def test_an_unknown_field_is_refused_not_ignored():
+    """The old `Settings(extra={...})` would otherwise run silently on defaults."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="extra"):
+        Settings(extra={"SLOB_STOP_TIMEOUT_S": "3"})
+    with pytest.raises(ValidationError, match="stop_timeout"):
+        Settings(faults={"stop_timeout": 3})
