@@ -294,7 +294,7 @@ async def test_detached_placement_frees_the_pipeline_and_keeps_the_order(server,
         await s.bus.emit_and_wait(trigger_event(first))
         await s.bus.emit_and_wait(trigger_event(second))
         assert s.of(EventType.ORDER_PLACED) == []  # nothing sent while the pipeline ran
-        await s.ex.drain()
+        await asyncio.wait_for(s.ex.drain(), 60)  # a hang fails here instead of stalling CI
         placed = [p.client_order_id for p in s.of(EventType.ORDER_PLACED)]
         assert placed == ["slob-QQQ-L-20231114221100-E", "slob-QQQ-S-20231114221600-E"]
         assert len([o for o in server.trading.orders.values() if o["_parent"] is None]) == 2

@@ -19,6 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from slob_tui.config import load_settings
+from slob_tui.core.event_payloads import SafeModeChange
 from slob_tui.core.events import Event, EventType
 from slob_tui.core.health import HealthReport
 from slob_tui.node import NodeConfig, TradingNode
@@ -107,13 +108,13 @@ async def test_panel_healthz_and_metrics_show_the_real_gate_safe_mode_and_store(
 
             # Safe mode, as a feed reports it through the engine's port.
             now = node.clock.now_ns()
-            node.engine.feed_event(Event(EventType.SAFE_MODE, now, {"on": True}, "feed"))
+            node.engine.feed_event(Event(EventType.SAFE_MODE, now, SafeModeChange(True), "feed"))
             rows = panel(node.health())
             assert rows["safe mode"] == "ON" and rows["status"] == "safe_mode"
             body = (await client.get("/healthz")).json()
             assert body["safe_mode"] is True and body["status"] == "safe_mode"
             assert gauges((await client.get("/metrics")).text)["slob_safe_mode"] == 1
-            node.engine.feed_event(Event(EventType.SAFE_MODE, now, {"on": False}, "feed"))
+            node.engine.feed_event(Event(EventType.SAFE_MODE, now, SafeModeChange(False), "feed"))
             assert panel(node.health())["safe mode"] == "off"
 
             # The store fault: a full disk; the guard halts the gate and says why.

@@ -73,10 +73,11 @@ async def test_emit_schedules_async_handlers_without_waiting():
         done.append(e.data)
 
     bus.subscribe(EventType.HEALTH, handler)
-    bus.emit(ev(EventType.HEALTH, {"n": 5}))
+    report = EXAMPLES[EventType.HEALTH]
+    bus.emit(ev(EventType.HEALTH, report))
     assert done == []
     await bus.drain()
-    assert done == [{"n": 5}]
+    assert done == [report]
 
 
 def test_history_keeps_the_last_thousand():
