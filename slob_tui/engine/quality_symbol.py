@@ -86,7 +86,7 @@ class SymbolState:
             return
         count = (n - 1 - k) // every + 1
         first = k + every * max(0, count - policy.price_window)
-        self.window.extend([u if type(u) is float else u[2] for u in journal[first:n:every]])
+        self.window.extend([u if isinstance(u, float) else u[2] for u in journal[first:n:every]])
         self.sampled = k + every * count
 
     def refresh(self, policy: QualityPolicy) -> None:

@@ -21,8 +21,13 @@ POLICY_CODES = ("I", "Z")
 def streams(draw: Any) -> tuple[list[int], list[float], list[Any], list[int]]:
     """Times that mostly rise, with jumps of minutes (gaps) and steps back (late ticks)."""
     n = draw(st.integers(1, 300))
-    steps = draw(st.lists(st.sampled_from([0, 0, 1, 7, 900, 4_000, 25_000, 61_000, 190_000,
-                                           -3_000, -70_000]), min_size=n, max_size=n))
+    steps = draw(
+        st.lists(
+            st.sampled_from([0, 0, 1, 7, 900, 4_000, 25_000, 61_000, 190_000, -3_000, -70_000]),
+            min_size=n,
+            max_size=n,
+        )
+    )
     prices = draw(st.lists(st.floats(0.5, 2.0, allow_nan=False), min_size=n, max_size=n))
     sizes = draw(st.lists(st.one_of(st.integers(1, 5_000), st.floats(1e-6, 1e3)),
                           min_size=n, max_size=n))  # fmt: skip
