@@ -190,8 +190,9 @@ class DataQualityValidator:
         inside its bounds; a chunk has no trade ids); the clean rows before the first row that
         fails them are accepted at once (their prices join the journal) and that row, built as
         a tuple, takes `_check`, which may move the minute and the band for the next window.
-        The window doubles while rows stay clean, so the numpy work follows the clean run's
-        length, not the chunk's, and a minute's first tick costs one short window."""
+        In a chunk in time order the window is the rest of the minute (a binary search for its
+        end); otherwise it doubles while rows stay clean, so the numpy work follows the clean
+        run's length, not the chunk's."""
         import numpy as np
 
         n = len(chunk)
@@ -204,22 +205,35 @@ class DataQualityValidator:
         rising = np.empty(n, dtype=bool)  # row k's time is not behind row k - 1's
         rising[0] = True
         np.greater_equal(ts[1:], ts[:-1], out=rising[1:])
+        in_order = bool(rising.all())
+        sizes_ok: Any = None  # size inside the clean bounds: changes only with them
+        bounds: Any = None
         dropped: list[int] = []
         i, width = 0, _FIRST_WINDOW
         while i < n:
             end = min(st.end, cap)
             lo, hi = st.band()
-            zlo, zhi = st.sizes
-            b = min(i + width, n)
-            p, z, t = price[i:b], size[i:b], ts[i:b]
-            ok = (t < end) & (p > lo) & (p < hi) & (z > zlo) & (z < zhi) & rising[i:b]
-            ok[0] &= bool(ts[i] >= st.last)
-            k = int(ok.argmin()) if not ok.all() else b - i
+            if st.sizes is not bounds:
+                bounds = st.sizes
+                sizes_ok = (size > bounds[0]) & (size < bounds[1])
+            if in_order:  # the rows before the minute's end (or the future limit): up to b
+                b = n if end == INF else int(ts.searchsorted(end))
+                p = price[i:b]
+                ok = sizes_ok[i:b] & (p > lo) & (p < hi)
+            else:
+                b = min(i + width, n)
+                p = price[i:b]
+                ok = sizes_ok[i:b] & (p > lo) & (p < hi) & (ts[i:b] < end)
+            k = 0
+            if b > i:
+                ok[1:] &= rising[i + 1 : b]
+                ok[0] &= bool(ts[i] >= st.last)
+                k = int(ok.argmin()) if not ok.all() else b - i
             if k:
                 st.last = int(ts[i + k - 1])
                 st.journal += p[:k].tolist()
             i += k
-            if i == b:
+            if i == b and b > i - k:
                 width = min(width * 2, _LAST_WINDOW)
                 continue
             if not self._slow(st, chunk.tick(i), tmax):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -78,11 +79,15 @@ def test_the_columnar_entry_gives_the_per_tick_verdicts_counts_findings_and_stat
     assert run([whole], policy, columnar=True) == per_tick
 
 
-def test_a_long_clean_run_crosses_minutes_and_windows_with_its_outliers_found():
-    """Thousands of rows across minutes (the window doubles past its first size), a fat
-    finger and an outlier inside: the same drops and flags as the per-tick path."""
-    n = 20_000
-    ts = T0 + np.arange(n, dtype=np.int64) * 7_000_000  # 7 ms apart: 140 s
+@pytest.mark.parametrize("back", [False, True])
+def test_a_long_clean_run_crosses_minutes_and_windows_with_its_outliers_found(back: bool):
+    """Thousands of rows across minutes, two of them exactly on a minute's start, a fat
+    finger and an outlier inside, in time order or with one tick a little out of it (the
+    window then doubles past its first size): the same drops and flags as per tick."""
+    n = 30_000
+    ts = T0 + np.arange(n, dtype=np.int64) * 5_000_000  # 5 ms apart: 150 s
+    if back:
+        ts[20_000] -= 7_000_000
     price = 100.0 + np.sin(np.arange(n) / 50.0) * 0.05
     price[9_000] = 180.0  # fat finger
     price[15_000] = 100.9  # outlier
@@ -91,5 +96,6 @@ def test_a_long_clean_run_crosses_minutes_and_windows_with_its_outliers_found():
                       (None,))  # fmt: skip
     got = run([chunk], QualityPolicy(), columnar=True)
     assert got == run([chunk], QualityPolicy(), columnar=False)
-    assert got[1]["by_kind"] == {"fat_finger": 1, "price_outlier": 1}
+    kinds = {"fat_finger": 1, "price_outlier": 1}
+    assert got[1]["by_kind"] == ({**kinds, "out_of_order": 1} if back else kinds)
     assert len(got[0]) == n - 1
