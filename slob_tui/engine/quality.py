@@ -32,7 +32,9 @@ the band (the last `price_window` of them), refreshed at each new minute and whe
 falls outside the band: samples are taken from the journal then, so the clean branch neither
 counts nor samples. A tick that is not seven fields long fails the unpacking: malformed.
 On CPython 3.11 this loop beats column extraction: `map(itemgetter)` per column costs more
-than the compares it feeds.
+than the compares it feeds. Columns that arrive as columns (a file replay's `TickChunk`) take
+`filter_columns`: the same clean branch in numpy, `_check` for every other row; a row it
+passes on the clean branch is journaled as its price (it has no id).
 """
 
 from __future__ import annotations
