@@ -1,6 +1,7 @@
 """ReplayFeed: a tick or candle file pushed through the live pipeline, at a speed or flat out.
 
-The file is read in chunks in a worker thread (pyarrow parses while the engine aggregates), and
+The file is read in chunks in a worker thread a few chunks ahead (`read_ahead.py`: pyarrow
+parses while the engine aggregates), and
 handed over in batches: ticks with `put_ticks_wait` (backpressure, nothing dropped), candles
 with `put_candles`. After each batch the feed moves the engine clock to the batch's last time
 (`set_time`), so the clock follows the data. At `--speed max` a batch is a whole chunk, and the
@@ -31,6 +32,7 @@ from slob_tui.feeds.files import (
     iter_tick_chunks,
     iter_tick_column_chunks,
 )
+from slob_tui.feeds.read_ahead import ReadAhead
 from slob_tui.feeds.sources import expand
 
 NS_PER_SECOND = 1_000_000_000
@@ -120,14 +122,13 @@ class ReplayFeed:
                 chunks = iter_candle_chunks(
                     self.inputs.label, self.symbol, self.tz, self.chunk_rows, report=self.report
                 )
-            # Parse the next chunk in a worker thread while this one goes through the engine.
-            reading = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
+            # Parse the next chunks in a worker thread while this one goes through the engine.
+            reading = ReadAhead(chunks)
             try:
                 while not self._stop:
-                    chunk: Any = await reading
+                    chunk: Any = await reading.get()
                     if chunk is None:  # the files are read (a chunk is never None)
                         break
-                    reading = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
                     if isinstance(chunk, TickChunk):
                         assert isinstance(sink, ColumnSink)  # only such a sink is given one
                         await self._send_columns(sink, chunk)
@@ -136,9 +137,7 @@ class ReplayFeed:
                     else:
                         await self._send_candles(sink, chunk)
             finally:
-                if not reading.done():
-                    reading.cancel()
-                    await asyncio.gather(reading, return_exceptions=True)
+                await reading.close()
             self.state = "stopped" if self._stop else "finished"
         except BaseException:
             self.state = "failed"
