@@ -99,10 +99,9 @@ def engine_factory(
         feed = FramesFeed(frames, parts["parse"], symbol)
         quality = None
         if validate:
-            from slob_tui.config import Settings
             from slob_tui.engine.quality import QualityPolicy
 
-            quality = QualityPolicy.from_settings(Settings())
+            quality = QualityPolicy()
         engine = parts["engine"](
             feed,
             store=parts["store"](path),

@@ -9,3 +9,7 @@ class SlobError(Exception):
 
 class UsageError(SlobError):
     """Bad flags or bad input."""
+
+
+class ConfigError(UsageError):
+    """A setting (environment or `.env`) is missing or malformed; the message names it."""

@@ -152,14 +152,17 @@ class AlpacaBroker:
         self.confirmed_live = confirmed_live
         self.timeout_s = timeout_s
         self._client = TradingClient(
-            settings.alpaca_api_key,
-            settings.alpaca_api_secret,
+            settings.alpaca_api_key.get_secret_value(),
+            settings.alpaca_api_secret.get_secret_value(),
             paper=paper,
             raw_data=True,
             url_override=settings.alpaca_api_base_url or None,
         )
         self._client._retry = 0  # the executor retries with backoff (see the module doc)
-        self._key, self._secret = settings.alpaca_api_key, settings.alpaca_api_secret
+        self._key, self._secret = (
+            settings.alpaca_api_key.get_secret_value(),
+            settings.alpaca_api_secret.get_secret_value(),
+        )
         self.stream_url = settings.alpaca_trading_stream_url or (
             PAPER_STREAM if paper else LIVE_STREAM
         )

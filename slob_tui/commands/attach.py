@@ -48,7 +48,7 @@ def target_from_args(args: argparse.Namespace, settings: object | None = None) -
         url = str(args.url)
         if not url.startswith(("ws://", "wss://")):
             raise UsageError(f"--url must be a ws:// or wss:// address, got {url!r}")
-        return AttachTarget(url=url, token=conf.extra.get("SLOB_ATTACH_TOKEN", ""))
+        return AttachTarget(url=url, token=conf.attach.token.get_secret_value())
     if getattr(args, "socket", None):
         return AttachTarget(socket=Path(args.socket))
     db = getattr(args, "db", None) or conf.db_path
@@ -133,7 +133,7 @@ def build_console(
         "theme": settings.theme or os.environ.get("TEXTUAL_THEME"),
         "tz": settings.tz,
         "symbol": symbol or first_symbol,
-        "keymap": load_keymap(keymap_path()),
+        "keymap": load_keymap(keymap_path(settings.keymap)),
         "install_signals": True,
         "watch_terminal": True,
         "stop_timeout": 5.0,

@@ -64,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
     feed = args.feed or (settings.alpaca_feed if settings.alpaca_feed in ("sip", "iex") else "sip")
     request = DownloadRequest(symbols, start, end, args.kind, out, feed)
     source = PageSource(
-        settings.alpaca_api_key, settings.alpaca_api_secret, settings.alpaca_data_url or None
+        settings.alpaca_api_key.get_secret_value(),
+        settings.alpaca_api_secret.get_secret_value(),
+        settings.alpaca_data_url or None,
     )
     bar = progress(f"download {args.kind}", None, args.quiet, unit=args.kind)
     done = [0]

@@ -148,14 +148,13 @@ def replay_database(db: str | None) -> Iterator[tuple[str, bool]]:
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
-    from dataclasses import replace
 
     from slob_tui.config import load_settings
     from slob_tui.node import NodeConfig, TradingNode
 
     # Redis holds the live engine's hot state (kill switch, book): a replay keeps its own in
     # its database.
-    settings = replace(load_settings(), redis_url="")
+    settings = load_settings().model_copy(update={"redis_url": ""})
     speed = parse_speed(args.speed)
     tz = file_tz(args)
     conditions = parse_conditions(args.exclude_conditions)

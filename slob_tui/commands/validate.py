@@ -116,7 +116,6 @@ def run(args: argparse.Namespace) -> int:
     from slob_tui.commands._file_progress import file_progress
     from slob_tui.config import load_settings
     from slob_tui.engine.aggregator import SaleConditionPolicy
-    from slob_tui.engine.quality import QualityPolicy
     from slob_tui.errors import SlobError, UsageError
     from slob_tui.feeds.sources import expand
 
@@ -124,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     tz = file_tz(args)
     path = Path(args.file)
     symbol = args.symbol or expand(args.file).default_symbol()
-    policy = QualityPolicy.from_settings(settings)
+    policy = settings.quality
     if args.market_hours:
         try:
             policy = replace(policy, market_hours=args.market_hours)

@@ -48,6 +48,7 @@ from typing import Any
 from slob_tui.core.clock import Clock
 from slob_tui.core.events import Event
 from slob_tui.core.models import NS_PER_MINUTE, NS_PER_SECOND, Candle
+from slob_tui.core.quality_policy import QualityPolicy, QualitySettingsError
 from slob_tui.core.tick_chunk import TickChunk
 from slob_tui.engine.quality_candles import (
     FLAG_KINDS,
@@ -57,7 +58,6 @@ from slob_tui.engine.quality_candles import (
     TickFindings,
     market_calendar,
 )
-from slob_tui.engine.quality_policy import QualityPolicy, QualitySettingsError
 from slob_tui.engine.quality_symbol import FLOAT_SIZES, INF, INT_SIZES, SymbolState
 
 __all__ = ["DataQualityValidator", "QualityPolicy", "QualitySettingsError"]

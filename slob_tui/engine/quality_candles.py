@@ -13,7 +13,6 @@ from collections import deque
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slob_tui.core.calendar import (
     US_EQUITY_TZ,
@@ -25,7 +24,7 @@ from slob_tui.core.calendar import (
 from slob_tui.core.event_payloads import DataQualityFinding
 from slob_tui.core.events import Event, EventType
 from slob_tui.core.models import NS_PER_MINUTE, NS_PER_SECOND, Candle
-from slob_tui.errors import SlobError
+from slob_tui.core.quality_policy import parse_market_hours
 
 NS = NS_PER_SECOND
 EXCHANGES = {"us": us_equity_sessions, "cme": cme_equity_sessions}  # SLOB_DQ_HOLIDAYS values
@@ -90,28 +89,6 @@ class TickFindings:
             events.append(Event(EventType.DATA_QUALITY, ts, finding, "validator"))
         self.batch = {}
         return events
-
-
-def parse_market_hours(text: str, tz: str) -> tuple[tuple[int, int], tuple[int, int]] | None:
-    """'HH:MM-HH:MM' (weekdays, local to `tz`) or 'always'; None means always open."""
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise SlobError(f"SLOB_DQ_MARKET_TZ: unknown time zone {tz!r}") from exc
-    if text.strip().lower() in ("always", "24/7", ""):
-        return None
-    try:
-        a, b = text.split("-")
-        (h1, m1), (h2, m2) = (tuple(int(x) for x in s.strip().split(":")) for s in (a, b))
-    except ValueError as exc:
-        raise SlobError(
-            f"SLOB_DQ_MARKET_HOURS must be HH:MM-HH:MM or always, got {text!r}"
-        ) from exc
-    if not (0 <= h1 < 24 and 0 <= m1 < 60 and 0 <= h2 <= 24 and 0 <= m2 < 60):
-        raise SlobError(f"SLOB_DQ_MARKET_HOURS: bad time in {text!r}")
-    if (h2, m2) <= (h1, m1):
-        raise SlobError(f"SLOB_DQ_MARKET_HOURS: close must be after open in {text!r}")
-    return (h1, m1), (h2, m2)
 
 
 def market_calendar(policy: Any, extra_holidays: frozenset[date] = frozenset()) -> MarketCalendar:

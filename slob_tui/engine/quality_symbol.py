@@ -14,7 +14,7 @@ from operator import sub
 from typing import Any
 
 from slob_tui.core.models import NS_PER_MINUTE
-from slob_tui.engine.quality_policy import QualityPolicy
+from slob_tui.core.quality_policy import QualityPolicy
 
 INF = math.inf
 SHUT = (INF, -INF)  # a band nothing is inside: sends every tick of the symbol to `_check`

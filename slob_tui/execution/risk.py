@@ -7,64 +7,15 @@ process memory, so a restart cannot reset them. A limit of 0 means "no limit".
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
-from slob_tui.config import ConfigError
+from slob_tui.core.risk_limits import RiskLimits
 
-SIZING_MODES = ("fixed_qty", "fixed_risk")
+__all__ = ["RiskBlocked", "RiskContext", "RiskLimits", "check", "size"]
 
 
 class RiskBlocked(Exception):
     """An order was refused by a limit; the message says which and why."""
-
-
-@dataclass(frozen=True, slots=True)
-class RiskLimits:
-    sizing: str = "fixed_qty"
-    qty: float = 1.0  # fixed_qty: the quantity per trade
-    risk_per_trade: float = 0.0  # fixed_risk: money lost at the stop
-    point_value: float = 1.0  # money per 1.0 of price per unit (NQ futures: 20)
-    max_qty: float = 0.0
-    max_open_positions: int = 0
-    max_trades_per_day: int = 0
-    max_daily_loss: float = 0.0
-    whole_units: bool = True
-
-    def __post_init__(self) -> None:
-        if self.sizing not in SIZING_MODES:
-            raise ConfigError(f"SLOB_SIZING must be one of {', '.join(SIZING_MODES)}")
-        if self.sizing == "fixed_qty" and self.qty <= 0:
-            raise ConfigError("SLOB_QTY must be > 0")
-        if self.sizing == "fixed_risk" and self.risk_per_trade <= 0:
-            raise ConfigError("SLOB_RISK_PER_TRADE must be > 0 with SLOB_SIZING=fixed_risk")
-        if self.point_value <= 0:
-            raise ConfigError("SLOB_POINT_VALUE must be > 0")
-        for name in ("max_qty", "max_open_positions", "max_trades_per_day", "max_daily_loss"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"SLOB_{name.upper()} must be >= 0")
-
-    @classmethod
-    def from_env(cls, extra: dict[str, str]) -> RiskLimits:
-        """Read `SLOB_<FIELD>` settings (e.g. SLOB_MAX_DAILY_LOSS=500); bad values name the key."""
-        kwargs: dict[str, Any] = {}
-        for f in fields(cls):
-            key = f"SLOB_{f.name.upper()}"
-            raw = extra.get(key)
-            if raw is None or raw == "":
-                continue
-            try:
-                if f.name == "sizing":
-                    kwargs[f.name] = raw.strip().lower()
-                elif f.name == "whole_units":
-                    kwargs[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
-                elif f.name in ("max_open_positions", "max_trades_per_day"):
-                    kwargs[f.name] = int(raw)
-                else:
-                    kwargs[f.name] = float(raw)
-            except ValueError as exc:
-                raise ConfigError(f"{key} must be a number, got {raw!r}") from exc
-        return cls(**kwargs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,27 +103,20 @@ def make_broker(
     settings: Settings, state: StateManager, *, live: bool = False, live_confirmed: bool = False
 ) -> BrokerSetup:
     """Paper unless SLOB_BROKER=alpaca or --live; live money needs its confirmation."""
-    kind = (settings.extra.get("SLOB_BROKER") or ("alpaca" if live else "paper")).lower()
+    kind = settings.broker.kind or ("alpaca" if live else "paper")
     if kind == "paper":
         if live:
             raise UsageError("--live needs the Alpaca broker (SLOB_BROKER=alpaca and API keys)")
-        raw = settings.extra.get("SLOB_PAPER_BALANCE") or "100000"
-        try:
-            balance = float(raw)
-        except ValueError:
-            raise UsageError(f"SLOB_PAPER_BALANCE must be a number, got {raw!r}") from None
         book = BookSaver(state)
-        paper = PaperBroker(starting_balance=balance, persist=book)
+        paper = PaperBroker(starting_balance=settings.broker.paper_balance, persist=book)
         return BrokerSetup(paper, simulator=paper, book=book)
-    if kind == "alpaca":
-        if not settings.has_alpaca_keys:
-            raise UsageError("SLOB_BROKER=alpaca needs ALPACA_API_KEY and ALPACA_API_SECRET")
-        from slob_tui.brokers.alpaca import AlpacaBroker
+    if not settings.has_alpaca_keys:
+        raise UsageError("SLOB_BROKER=alpaca needs ALPACA_API_KEY and ALPACA_API_SECRET")
+    from slob_tui.brokers.alpaca import AlpacaBroker
 
-        alpaca = AlpacaBroker(settings, paper=not live and settings.alpaca_paper,
-                              confirmed_live=live_confirmed)  # fmt: skip
-        return BrokerSetup(alpaca, stream=alpaca)
-    raise UsageError(f"SLOB_BROKER must be paper or alpaca, got {kind!r}")
+    alpaca = AlpacaBroker(settings, paper=not live and settings.alpaca_paper,
+                          confirmed_live=live_confirmed)  # fmt: skip
+    return BrokerSetup(alpaca, stream=alpaca)
 
 
 class ExecutionRuntime:

@@ -420,8 +420,8 @@ class AlpacaWSFetcher:
     def _bars_client(self) -> AlpacaBarsClient:
         return AlpacaBarsClient(
             self.data_url,
-            self._settings.alpaca_api_key,
-            self._settings.alpaca_api_secret,
+            self._settings.alpaca_api_key.get_secret_value(),
+            self._settings.alpaca_api_secret.get_secret_value(),
             feed=self.feed,
         )
 

@@ -147,8 +147,8 @@ class AlpacaConnection:
         await self._send(
             {
                 "action": "auth",
-                "key": self._settings.alpaca_api_key,
-                "secret": self._settings.alpaca_api_secret,
+                "key": self._settings.alpaca_api_key.get_secret_value(),
+                "secret": self._settings.alpaca_api_secret.get_secret_value(),
             }
         )
         msg = await self._expect("authenticated")

@@ -14,48 +14,13 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from slob_tui.config import Settings, load_settings
+from slob_tui.config import STOP_TIMEOUT_S, FaultLimits, Settings, load_settings
 from slob_tui.errors import UsageError
 from slob_tui.strategy.params import SlobParams
 
 FEEDS = ("demo", "replay", "alpaca")
 DEFAULT_DB = "data/slob_tui.db"
-STOP_TIMEOUT_S = 30.0
-"""The engine's stop budget; deploy/slob-tui.service's TimeoutStopSec is this plus 10 s."""
-
-
-def _positive(settings: Settings, name: str, default: float) -> float:
-    raw = settings.extra.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise UsageError(f"{name} must be a positive number, got {raw!r}") from None
-    if not 0 < value < float("inf"):
-        raise UsageError(f"{name} must be a positive number, got {raw!r}")
-    return value
-
-
-@dataclass(frozen=True)
-class FaultLimits:
-    """How long a node keeps going on a store that refuses writes, and how long it may take
-    to stop. Past either store limit it stops with exit status 75 for the supervisor."""
-
-    store_give_up_s: float = 300.0
-    """SLOB_STORE_GIVE_UP_S: a store unwritable this long stops the engine."""
-    store_max_queue: int = 100_000
-    """SLOB_STORE_MAX_QUEUE: candles queued for an unwritable store before the engine stops."""
-    stop_timeout_s: float = STOP_TIMEOUT_S
-    """SLOB_STOP_TIMEOUT_S: every task cancelled, every thread joined, the process gone."""
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> FaultLimits:
-        return cls(
-            store_give_up_s=_positive(settings, "SLOB_STORE_GIVE_UP_S", cls.store_give_up_s),
-            store_max_queue=int(_positive(settings, "SLOB_STORE_MAX_QUEUE", cls.store_max_queue)),
-            stop_timeout_s=_positive(settings, "SLOB_STOP_TIMEOUT_S", cls.stop_timeout_s),
-        )
+__all__ = ["STOP_TIMEOUT_S", "FaultLimits", "NodeConfig", "from_args", "parse_speed"]
 
 
 def parse_speed(text: str | float, allow_max: bool = False) -> float | None:
@@ -111,7 +76,7 @@ class NodeConfig:
 
     @property
     def faults(self) -> FaultLimits:
-        return FaultLimits.from_settings(self.settings)
+        return self.settings.faults
 
 
 def from_args(args: argparse.Namespace, settings: Settings | None = None) -> NodeConfig:

@@ -71,13 +71,6 @@ MAX_CANDLES_PER_REQUEST = 5000
 MAX_COMMANDS_IN_FLIGHT = 4
 
 
-def _flag(raw: str, default: bool) -> bool:
-    text = raw.strip().lower()
-    if not text:
-        return default
-    return text not in ("0", "false", "no", "off")
-
-
 @dataclass(frozen=True)
 class FrontDoorConfig:
     """Where the front door listens and what it lets clients do (`SLOB_ATTACH*` settings)."""
@@ -99,23 +92,19 @@ class FrontDoorConfig:
 
     @classmethod
     def from_settings(cls, db: str | Path, settings: Settings) -> FrontDoorConfig:
-        extra = settings.extra
-        enabled = _flag(extra.get("SLOB_ATTACH", ""), True)
-        port_text = extra.get("SLOB_ATTACH_PORT", "").strip() or "0"
-        if not port_text.isdigit() or int(port_text) > 65535:
-            raise UsageError(f"SLOB_ATTACH_PORT must be a port number, got {port_text!r}")
-        token = extra.get("SLOB_ATTACH_TOKEN", "")
-        if int(port_text) and len(token) < 16:
+        door = settings.attach
+        token = door.token.get_secret_value()
+        if door.port and len(token) < 16:
             raise UsageError(
                 "SLOB_ATTACH_PORT needs SLOB_ATTACH_TOKEN (16 characters or more) in .env"
             )
         return cls(
-            socket_path=socket_path_for(db) if enabled else None,
+            socket_path=socket_path_for(db) if door.enabled else None,
             db=str(db),
-            tcp_port=int(port_text) if enabled else 0,
+            tcp_port=door.port if door.enabled else 0,
             token=token,
-            allow_control=_flag(extra.get("SLOB_ATTACH_CONTROL", ""), True),
-            secrets=tuple(settings.secrets()) + ((token,) if token else ()),
+            allow_control=door.control,
+            secrets=tuple(settings.secrets()),
         )
 
 

@@ -41,11 +41,9 @@ from slob_tui.engine.bus import EventBus
 from slob_tui.engine.engine import CandleConsumer, LiveTradingEngine
 from slob_tui.engine.health import HealthMonitor
 from slob_tui.engine.ports import Feed
-from slob_tui.engine.quality import QualityPolicy
 from slob_tui.engine.snapshot import EngineSnapshot
 from slob_tui.errors import UsageError
 from slob_tui.execution.executor import OrderExecutor
-from slob_tui.execution.risk import RiskLimits
 from slob_tui.execution.wiring import BrokerSetup, ExecutionRuntime, make_broker
 from slob_tui.node.config import NodeConfig
 from slob_tui.node.front_door import FrontDoor, FrontDoorConfig
@@ -179,7 +177,7 @@ class TradingNode:
             clock=clock,
             params=config.params,
             policy=sale_policy(config),
-            quality=QualityPolicy.from_settings(settings) if config.validate else None,
+            quality=settings.quality if config.validate else None,
             extra_holidays=settings.extra_holidays,
             market_open=equity_market_open(config.feed, settings),
             candle_consumers=(self._on_candle, *observers),
@@ -191,7 +189,7 @@ class TradingNode:
             self.venue.broker,
             self.state,
             self.engine.bus,
-            limits=RiskLimits.from_env(settings.extra),
+            limits=settings.risk,
             clock=self.engine.clock,
             safe_mode=lambda: monitor.safe_mode,
         )

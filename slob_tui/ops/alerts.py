@@ -12,11 +12,12 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from slob_tui.config import AlertConfig
 from slob_tui.core.event_payloads import (
     ErrorReport,
     KillSwitchNotice,
@@ -26,55 +27,11 @@ from slob_tui.core.event_payloads import (
 )
 from slob_tui.core.events import Event, EventType
 from slob_tui.core.models import SetupUpdate
-from slob_tui.errors import SlobError
 
 log = logging.getLogger(__name__)
 
 NS_PER_SECOND = 1_000_000_000
 Send = Callable[[str], Awaitable[None]]
-
-
-class AlertConfigError(SlobError):
-    """An alert setting is malformed; the message names it."""
-
-
-@dataclass
-class AlertConfig:
-    """Which alerts go out. Each flag is `SLOB_ALERT_<NAME>=true|false` in the environment."""
-
-    setup_triggered: bool = True
-    order_filled: bool = True
-    exits: bool = True  # stop or target hit
-    safe_mode: bool = True
-    reconnect_storm: bool = True
-    daily_summary: bool = True
-    store_fault: bool = True  # the database refuses writes, is writable again, or gave up
-    storm_count: int = 3  # this many disconnects ...
-    storm_window_s: float = 300.0  # ... within this much engine time is a storm
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> AlertConfig:
-        extra: dict[str, str] = dict(getattr(settings, "extra", {}) or {})
-        cfg = cls()
-        for f in fields(cls):
-            raw = extra.get(f"SLOB_ALERT_{f.name.upper()}")
-            if raw is None:
-                continue
-            name = f"SLOB_ALERT_{f.name.upper()}"
-            if f.type in (bool, "bool"):
-                low = raw.strip().lower()
-                if low not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-                    raise AlertConfigError(f"{name} must be true or false, got {raw!r}")
-                setattr(cfg, f.name, low in ("1", "true", "yes", "on"))
-            else:
-                try:
-                    value = float(raw)
-                except ValueError as exc:
-                    raise AlertConfigError(f"{name} must be a number, got {raw!r}") from exc
-                if value <= 0:
-                    raise AlertConfigError(f"{name} must be positive, got {raw!r}")
-                setattr(cfg, f.name, int(value) if f.name == "storm_count" else value)
-        return cfg
 
 
 def _plain(v: Any) -> str:

@@ -13,7 +13,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from slob_tui.ops.alerts import AlertConfig, AlertRouter
+from slob_tui.config import AlertConfig
+from slob_tui.ops.alerts import AlertRouter
 from slob_tui.ops.commands import CommandProcessor
 from slob_tui.ops.logs import install_redaction
 

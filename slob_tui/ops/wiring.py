@@ -75,19 +75,18 @@ class OpsRuntime:
             self.metrics = MetricsServer(
                 engine, host=self.host, port=self.port, db_path=db_path, market_open=market_open
             )
-        if settings.telegram_token:
+        if settings.telegram_token.get_secret_value():
             if not settings.telegram_chat_ids:
                 raise UsageError(
                     "TELEGRAM_BOT_TOKEN is set but TELEGRAM_CHAT_IDS is empty: set the chat ids "
                     "allowed to receive alerts and send commands"
                 )
-            from slob_tui.ops.alerts import AlertConfig
             from slob_tui.ops.telegram_bot import TelegramOps
 
             self.telegram = TelegramOps(
-                engine, settings.telegram_token, settings.telegram_chat_ids,
-                config=AlertConfig.from_settings(settings),
-                base_url=settings.extra.get("SLOB_TELEGRAM_BASE_URL"),
+                engine, settings.telegram_token.get_secret_value(), settings.telegram_chat_ids,
+                config=settings.alerts,
+                base_url=settings.telegram_base_url,
                 tz=settings.tz,
             )  # fmt: skip
 

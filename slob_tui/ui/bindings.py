@@ -6,16 +6,15 @@ A user remaps keys without touching code: a TOML file maps binding ids to keys, 
     "feed.pause" = "space"
     "theme.next" = "T,f9"
 
-read from `$SLOB_KEYMAP` when set, else `~/.config/slob-tui/keymap.toml` when it exists.
+read from the SLOB_KEYMAP setting (environment or `.env`) when set, else
+`~/.config/slob-tui/keymap.toml` when it exists.
 Textual applies it with `App.set_keymap`; the footer, the help screen and the command palette
 show the keys in force.
 """
 
 from __future__ import annotations
 
-import os
 import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,11 +119,10 @@ def textual_bindings() -> list[BindingType]:
     ]
 
 
-def keymap_path(env: Mapping[str, str] | None = None) -> Path | None:
-    """The keymap file in force: `$SLOB_KEYMAP`, else the default path if it exists."""
-    environ: Mapping[str, str] = os.environ if env is None else env
-    if environ.get("SLOB_KEYMAP"):
-        return Path(environ["SLOB_KEYMAP"]).expanduser()
+def keymap_path(setting: str = "") -> Path | None:
+    """The keymap file in force: the SLOB_KEYMAP setting, else the default path if it exists."""
+    if setting:
+        return Path(setting).expanduser()
     default = DEFAULT_KEYMAP_PATH.expanduser()
     return default if default.is_file() else None
 

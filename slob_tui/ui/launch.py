@@ -38,7 +38,7 @@ def run_console(config: NodeConfig) -> int:
     from slob_tui.ui.app import create_app
     from slob_tui.ui.bindings import keymap_path, load_keymap
 
-    keymap = load_keymap(keymap_path())
+    keymap = load_keymap(keymap_path(config.settings.keymap))
     theme = config.settings.theme or os.environ.get("TEXTUAL_THEME")
     node = TradingNode(config)  # bad flags and files are reported first
     if not (sys.stdin.isatty() and sys.stdout.isatty()):

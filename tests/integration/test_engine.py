@@ -210,7 +210,7 @@ async def test_trade_cancels_and_corrections_fix_the_candles(tmp_path):
         CorrectingFeed(batches),
         store=Store(path),
         enable_tracker=False,
-        quality=QualityPolicy.from_settings({}),
+        quality=QualityPolicy(),
         candle_consumers=[hooked.append],
     )
     engine.bus.subscribe(EventType.DATA_QUALITY, lambda e: findings.append(e.data))

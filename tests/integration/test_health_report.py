@@ -18,7 +18,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from slob_tui.config import Settings
+from slob_tui.config import load_settings
 from slob_tui.core.events import Event, EventType
 from slob_tui.core.health import HealthReport
 from slob_tui.node import NodeConfig, TradingNode
@@ -71,7 +71,7 @@ async def test_panel_healthz_and_metrics_show_the_real_gate_safe_mode_and_store(
     disk: Path,
 ) -> None:
     port = free_port()
-    settings = Settings(extra={"SLOB_STOP_TIMEOUT_S": "10"})
+    settings = load_settings({"SLOB_STOP_TIMEOUT_S": "10"}, dotenv=None)
     node = TradingNode(
         NodeConfig(db=str(disk / "slob.db"), speed=600.0, seed=7, metrics_port=port,
                    settings=settings)

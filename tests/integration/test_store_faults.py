@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from slob_tui.config import Settings
+from slob_tui.config import load_settings
 from slob_tui.core.events import Event, EventType
 from slob_tui.core.models import NS_PER_MINUTE, Candle
 from slob_tui.node import NodeConfig, TradingNode
@@ -41,7 +41,7 @@ async def until(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
 
 
 def node_on(db: Path, **extra: str) -> TradingNode:
-    settings = Settings(extra={"SLOB_STOP_TIMEOUT_S": "10", **extra})
+    settings = load_settings({"SLOB_STOP_TIMEOUT_S": "10", **extra}, dotenv=None)
     return TradingNode(NodeConfig(db=str(db), speed=600.0, seed=7, settings=settings))
 
 

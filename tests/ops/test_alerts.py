@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from slob_tui.config import load_settings
+from slob_tui.config import ConfigError, load_settings
 from slob_tui.core.event_payloads import (
     FeedDisconnected,
     KillSwitchNotice,
@@ -16,7 +16,7 @@ from slob_tui.core.event_payloads import (
 from slob_tui.core.events import Event, EventType
 from slob_tui.core.models import NS_PER_SECOND, Candle, Direction, SetupState, SetupUpdate
 from slob_tui.engine.bus import EventBus
-from slob_tui.ops.alerts import AlertConfig, AlertConfigError, AlertRouter
+from slob_tui.ops.alerts import AlertConfig, AlertRouter
 from tests.ops.conftest import T0
 
 DAY = 86_400 * NS_PER_SECOND
@@ -151,14 +151,12 @@ def test_config_from_the_environment():
     settings = load_settings(
         env={"SLOB_ALERT_SETUP_TRIGGERED": "off", "SLOB_ALERT_STORM_COUNT": "5"}, dotenv=None
     )
-    cfg = AlertConfig.from_settings(settings)
+    cfg = settings.alerts
     assert cfg.setup_triggered is False and cfg.storm_count == 5 and cfg.order_filled is True
-    bad = load_settings(env={"SLOB_ALERT_EXITS": "maybe"}, dotenv=None)
-    with pytest.raises(AlertConfigError, match="SLOB_ALERT_EXITS must be true or false"):
-        AlertConfig.from_settings(bad)
-    bad = load_settings(env={"SLOB_ALERT_STORM_WINDOW_S": "-1"}, dotenv=None)
-    with pytest.raises(AlertConfigError, match="SLOB_ALERT_STORM_WINDOW_S must be positive"):
-        AlertConfig.from_settings(bad)
+    with pytest.raises(ConfigError, match="SLOB_ALERT_EXITS must be true or false"):
+        load_settings(env={"SLOB_ALERT_EXITS": "maybe"}, dotenv=None)
+    with pytest.raises(ConfigError, match="SLOB_ALERT_STORM_WINDOW_S must be positive"):
+        load_settings(env={"SLOB_ALERT_STORM_WINDOW_S": "-1"}, dotenv=None)
 
 
 async def test_exits_and_kill_switch_alerts():

@@ -375,11 +375,11 @@ def test_the_supervisors_wait_longer_than_the_engine_may_take_to_stop() -> None:
 
 STUCK = """
 import asyncio, sys, threading, time
-from slob_tui.config import Settings
+from slob_tui.config import load_settings
 from slob_tui.node import NodeConfig, TradingNode
 
 async def main():
-    settings = Settings(extra={"SLOB_STOP_TIMEOUT_S": "3"})
+    settings = load_settings({"SLOB_STOP_TIMEOUT_S": "3"}, dotenv=None)
     node = TradingNode(NodeConfig(db=sys.argv[1], speed=600.0, settings=settings))
     node.install_signal_handlers()
     threading.Thread(target=time.sleep, args=(3600,)).start()  # nothing can cancel it

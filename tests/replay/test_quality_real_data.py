@@ -178,7 +178,7 @@ def test_spy_through_the_engine_gives_the_same_findings(spy_ticks: list[tuple], 
     for seed in (1, 2):
         engine = LiveTradingEngine(BatchFeed(random_split(spy_ticks, seed)), store=CandleStore(
             tmp_path / f"e{seed}.db"), policy=SaleConditionPolicy.spy_algoseek(),
-            enable_tracker=False, quality=QualityPolicy.from_settings({}))  # fmt: skip
+            enable_tracker=False, quality=QualityPolicy())  # fmt: skip
         validator = engine.validator
         assert validator is not None
         asyncio.run(engine.run())

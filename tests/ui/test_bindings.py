@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from slob_tui.config import load_settings
 from slob_tui.core.models import NS_PER_MINUTE, Tick
 from slob_tui.errors import UsageError
 from slob_tui.ui.app import create_app
@@ -206,7 +207,9 @@ async def test_kill_switch_on_an_engine_without_orders_says_so() -> None:
 async def test_remapped_key_drives_the_action(tmp_path: Path) -> None:
     keymap_file = tmp_path / "keymap.toml"
     keymap_file.write_text('[keys]\n"feed.pause" = "space"\n', encoding="utf-8")
-    keymap = load_keymap(keymap_path({"SLOB_KEYMAP": str(keymap_file)}))
+    keymap = load_keymap(
+        keymap_path(load_settings({"SLOB_KEYMAP": str(keymap_file)}, dotenv=None).keymap)
+    )
     engine, app = await _started(keymap=keymap)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("p")
@@ -235,7 +238,7 @@ def test_bad_keymap_is_one_clear_line(tmp_path: Path, content: str, message: str
 
 def test_missing_keymap_named_by_env_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="file not found"):
-        load_keymap(keymap_path({"SLOB_KEYMAP": str(tmp_path / "absent.toml")}))
+        load_keymap(keymap_path(str(tmp_path / "absent.toml")))
 
 
 async def test_redraws_follow_engine_changes_not_ticks() -> None:

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from slob_tui.config import ConfigError, load_settings
 from slob_tui.core.clock import ManualClock
 from slob_tui.core.events import EventType
 from slob_tui.core.models import NS_PER_MINUTE, Candle
@@ -269,10 +270,12 @@ def test_tick_findings_become_one_event_per_batch_kind_and_symbol():
 def test_policy_from_settings_and_bad_values():
     env = {"SLOB_DQ_SUSPECT_DEVIATIONS": "6", "SLOB_DQ_MARKET_HOURS": "always",
            "SLOB_DQ_FROZEN_MINUTES": "10"}  # fmt: skip
-    p = QualityPolicy.from_settings(env)
+    p = load_settings(env, dotenv=None).quality
     assert (p.suspect_deviations, p.market_hours, p.frozen_minutes) == (6.0, "always", 10)
-    with pytest.raises(QualitySettingsError, match="SLOB_DQ_VOLUME_WINDOW must be int"):
-        QualityPolicy.from_settings({"SLOB_DQ_VOLUME_WINDOW": "lots"})
+    with pytest.raises(ConfigError, match="SLOB_DQ_VOLUME_WINDOW must be a whole number"):
+        load_settings({"SLOB_DQ_VOLUME_WINDOW": "lots"}, dotenv=None)
+    with pytest.raises(QualitySettingsError, match="SLOB_DQ_FROZEN_MINUTES"):
+        load_settings({"SLOB_DQ_FROZEN_MINUTES": "1"}, dotenv=None)
     with pytest.raises(QualitySettingsError, match="SLOB_DQ_REJECT_DEVIATIONS"):
         QualityPolicy(reject_deviations=2.0)
     with pytest.raises(Exception, match="SLOB_DQ_MARKET_HOURS"):
@@ -627,7 +630,7 @@ def test_env_template_documents_every_setting_with_its_default():
     from dataclasses import fields
 
     assert {f"SLOB_DQ_{f.name.upper()}" for f in fields(QualityPolicy)} == set(env)
-    assert QualityPolicy.from_settings(env) == QualityPolicy()
+    assert load_settings(env, dotenv=None).quality == QualityPolicy()
 
 
 def test_the_node_puts_the_validator_in_the_replay_pipeline(tmp_path: Path, shared_data):

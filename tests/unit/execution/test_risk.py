@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from slob_tui.config import ConfigError
+from slob_tui.config import ConfigError, load_settings
 from slob_tui.execution.risk import RiskBlocked, RiskContext, RiskLimits, check, size
 
 
@@ -45,10 +45,14 @@ def test_just_inside_every_limit_passes() -> None:
     check(1, RiskContext(realized_pnl_today=5000), lim)  # profit never blocks
 
 
+def limits(env: dict[str, str]) -> RiskLimits:
+    return load_settings(env, dotenv=None).risk
+
+
 def test_limits_from_settings_and_bad_values_name_the_key() -> None:
-    lim = RiskLimits.from_env(
+    lim = limits(
         {
-            "SLOB_SIZING": "fixed_risk",
+            "SLOB_SIZING": "Fixed_Risk",
             "SLOB_RISK_PER_TRADE": "250",
             "SLOB_MAX_TRADES_PER_DAY": "4",
             "SLOB_MAX_DAILY_LOSS": "600",
@@ -61,11 +65,11 @@ def test_limits_from_settings_and_bad_values_name_the_key() -> None:
         600.0,
     )
     with pytest.raises(ConfigError, match="SLOB_MAX_QTY"):
-        RiskLimits.from_env({"SLOB_MAX_QTY": "lots"})
+        limits({"SLOB_MAX_QTY": "lots"})
     with pytest.raises(ConfigError, match="SLOB_RISK_PER_TRADE"):
-        RiskLimits.from_env({"SLOB_SIZING": "fixed_risk"})
+        limits({"SLOB_SIZING": "fixed_risk"})
     with pytest.raises(ConfigError, match="SLOB_SIZING"):
-        RiskLimits.from_env({"SLOB_SIZING": "martingale"})
+        limits({"SLOB_SIZING": "martingale"})
 
 
 def test_env_template_documents_every_limit_with_its_default() -> None:
@@ -77,5 +81,5 @@ def test_env_template_documents_every_limit_with_its_default() -> None:
     template = Path(__file__).resolve().parents[3] / ".env.template"
     env = {k: v or "" for k, v in dotenv_values(template).items()}
     assert {f"SLOB_{f.name.upper()}" for f in fields(RiskLimits)} <= set(env)
-    assert RiskLimits.from_env(env) == RiskLimits()
+    assert limits(env) == RiskLimits()
     assert (env["SLOB_BROKER"], env["SLOB_PAPER_BALANCE"]) == ("paper", "100000")

@@ -1,21 +1,20 @@
-"""The data-quality validator's thresholds: one frozen object, read from `SLOB_DQ_*` settings.
+"""The data-quality validator's thresholds: one frozen object, the `SLOB_DQ_*` settings.
 
-Kept apart from `quality.py` so that the validator module holds only the hot path; every field
-here is documented with its default in `.env.template`.
+In core rather than beside the validator so that `slob_tui.config` can read it from the
+environment without importing the engine; every field here is documented with its default in
+`.env.template`.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from slob_tui.errors import SlobError
+from slob_tui.errors import ConfigError
 
 
-class QualitySettingsError(SlobError):
-    """A SLOB_DQ_* setting is malformed; the message names it."""
+class QualitySettingsError(ConfigError):
+    """A SLOB_DQ_* setting is out of range; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -74,26 +73,26 @@ class QualityPolicy:
                 raise QualitySettingsError(
                     f"SLOB_DQ_{name.upper()}: {getattr(self, name)!r} is out of range"
                 )
-        from slob_tui.engine.quality_candles import parse_market_hours
-
         parse_market_hours(self.market_hours, self.market_tz)
 
-    @classmethod
-    def from_settings(cls, settings: Any = None) -> QualityPolicy:
-        """Read `SLOB_DQ_*` from `settings.extra` (the .env plus environment) or os.environ."""
-        env: Mapping[str, str] = getattr(settings, "extra", None) or (
-            settings if isinstance(settings, Mapping) else os.environ
-        )
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = env.get(f"SLOB_DQ_{f.name.upper()}")
-            if raw is None or not str(raw).strip():
-                continue
-            kind = type(getattr(cls, f.name))
-            try:
-                values[f.name] = kind(str(raw).strip())
-            except ValueError as exc:
-                raise QualitySettingsError(
-                    f"SLOB_DQ_{f.name.upper()} must be {kind.__name__}, got {raw!r}"
-                ) from exc
-        return cls(**values)
+
+def parse_market_hours(text: str, tz: str) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """'HH:MM-HH:MM' (weekdays, local to `tz`) or 'always'; None means always open."""
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise QualitySettingsError(f"SLOB_DQ_MARKET_TZ: unknown time zone {tz!r}") from exc
+    if text.strip().lower() in ("always", "24/7", ""):
+        return None
+    try:
+        a, b = text.split("-")
+        (h1, m1), (h2, m2) = (tuple(int(x) for x in s.strip().split(":")) for s in (a, b))
+    except ValueError as exc:
+        raise QualitySettingsError(
+            f"SLOB_DQ_MARKET_HOURS must be HH:MM-HH:MM or always, got {text!r}"
+        ) from exc
+    if not (0 <= h1 < 24 and 0 <= m1 < 60 and 0 <= h2 <= 24 and 0 <= m2 < 60):
+        raise QualitySettingsError(f"SLOB_DQ_MARKET_HOURS: bad time in {text!r}")
+    if (h2, m2) <= (h1, m1):
+        raise QualitySettingsError(f"SLOB_DQ_MARKET_HOURS: close must be after open in {text!r}")
+    return (h1, m1), (h2, m2)
