@@ -27,6 +27,7 @@ from typing import Any
 from slob_tui.core.event_payloads import CandleGap, CandleGapReport, LateTicks
 from slob_tui.core.events import EventType
 from slob_tui.core.models import NS_PER_MINUTE, Candle
+from slob_tui.core.tick_chunk import TickChunk
 
 # Pseudo-condition the file readers add to a print the vendor flagged as suspicious.
 SUSPICIOUS = "SUSPICIOUS"
@@ -219,6 +220,73 @@ class CandleAggregator:
         st.excluded += excl
         return out
 
+    def process_columns(self, chunk: TickChunk) -> list[Candle]:
+        """`process` for a chunk of columns: the same candles, state and counts as for its
+        `tuples()`, a run of one minute's rows at a time.
+
+        The rows of a run share the decision of its first (it opens its minute or continues
+        the forming candle, or all of them are late), so each run is folded in with numpy:
+        volume and count, the eligible rows (the sale-condition policy decided once per
+        distinct condition) set open, high, low and close, the excluded ones count, and the
+        last excluded price before the first eligible one is kept as `process` keeps it.
+        Float volumes are added in row order (`np.add.accumulate`), as `process` adds them.
+        A chunk with a price that is not positive (NaN among them) takes `process`."""
+        import numpy as np
+
+        out: list[Candle] = []
+        n = len(chunk)
+        if not n:
+            return out
+        ts, price, size = chunk.ts, chunk.price, chunk.size
+        if not bool((price > 0).all()):
+            return self.process(chunk.tuples())
+        decide = self.policy.decide
+        allowed = np.array([decide(c) for c in chunk.conditions], dtype=bool)
+        eligible = allowed[chunk.condition_codes]
+        minute = ts - ts % NS_PER_MINUTE
+        cuts = (np.flatnonzero(minute[1:] != minute[:-1]) + 1).tolist()
+        int_sizes = size.dtype.kind in "iu"
+        st = self._state(chunk.symbol)
+        for a, b in zip([0, *cuts], [*cuts, n], strict=True):
+            if not st.forming or st.start != int(minute[a]):
+                if not self._open_minute(st, int(ts[a]), float(price[a]), out):
+                    if b - a > 1:  # the first is counted: the run's others are late as well
+                        self._count_late(st, b - a - 1)
+                    continue
+                st.v = st.n = 0
+                st.has = False
+                st.xp = None
+            if int_sizes and type(st.v) is int:
+                st.v += int(size[a:b].sum())
+            else:
+                sums = np.empty(b - a + 1, dtype=np.float64)
+                sums[0] = st.v
+                sums[1:] = size[a:b]
+                st.v = float(np.add.accumulate(sums)[-1])
+            st.n += b - a
+            ok = eligible[a:b]
+            first = int(ok.argmax())
+            if not ok[first]:  # no eligible row
+                st.excluded += b - a
+                if not st.has:
+                    st.xp = float(price[b - 1])
+                continue
+            prices = price[a:b][ok]
+            st.excluded += b - a - len(prices)
+            high, low = float(prices.max()), float(prices.min())
+            if st.has:
+                if high > st.h:
+                    st.h = high
+                if low < st.l:
+                    st.l = low
+            else:
+                if first:
+                    st.xp = float(price[a + first - 1])
+                st.o, st.h, st.l = float(prices[0]), high, low
+                st.has = True
+            st.c = float(prices[-1])
+        return out
+
     def _open_minute(self, st: _SymbolState, ts: int, price: float, out: list[Candle]) -> bool:
         """A tick outside the forming candle: close it and open the tick's minute, or count
         the tick as late. Returns False for a late tick."""
@@ -236,11 +304,11 @@ class CandleAggregator:
         st.end = minute + NS_PER_MINUTE
         return True
 
-    def _count_late(self, st: _SymbolState) -> None:
-        st.late += 1
-        self.late_total += 1
+    def _count_late(self, st: _SymbolState, ticks: int = 1) -> None:
+        st.late += ticks
+        self.late_total += ticks
         late = self._late
-        late[st.symbol] = late.get(st.symbol, 0) + 1
+        late[st.symbol] = late.get(st.symbol, 0) + ticks
 
     def _close(self, st: _SymbolState, out: list[Candle]) -> None:
         """Publish the forming candle and reset the symbol to 'no forming candle'."""

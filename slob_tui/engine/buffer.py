@@ -115,6 +115,12 @@ class TickBuffer:
             self._size -= len(old)
             self.evicted += len(old)
 
+    def count_passed(self, ticks: int) -> None:
+        """Ticks handed to the pipeline past the buffer (a chunk of columns, processed at
+        once) count as in and out, so the health figures cover every tick."""
+        self.enqueued += ticks
+        self.dequeued += ticks
+
     def take_all(self) -> list[Any]:
         """Every buffered tick in arrival order, without waiting."""
         self._evict_expired()

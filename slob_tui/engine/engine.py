@@ -40,6 +40,7 @@ from slob_tui.core.health import (
     TradingHealth,
 )
 from slob_tui.core.models import Candle, Order, Position, SetupUpdate
+from slob_tui.core.tick_chunk import TickChunk
 from slob_tui.engine import gc_policy
 from slob_tui.engine.aggregator import CandleAggregator, SaleConditionPolicy
 from slob_tui.engine.buffer import TickBuffer
@@ -157,6 +158,16 @@ class LiveTradingEngine:
     async def put_ticks_wait(self, ticks: Sequence[tuple[Any, ...]]) -> None:
         await self.buffer.put_batch_wait(ticks)
 
+    async def put_tick_columns(self, chunk: TickChunk) -> None:
+        """A chunk of columns (file replay at `--speed max`): processed at once, after
+        everything buffered, through the validator's and the aggregator's columnar entries
+        (the same candles and findings as its tuples); from the candles on, as any batch."""
+        async with self._lock:
+            await self._process_ticks(self.buffer.take_all())
+            self.buffer.count_passed(len(chunk))
+            await self._process_columns(chunk)
+            await self._publish_notices()
+
     async def put_candles(self, candles: Sequence[Candle]) -> None:
         async with self._lock:
             await self._process_ticks(self.buffer.take_all())
@@ -255,7 +266,22 @@ class LiveTradingEngine:
                 self.bus.emit(finding)
         late = self.aggregator.late_total
         completed = self.aggregator.process(batch)
-        self.health_monitor.on_ticks(len(batch), late=self.aggregator.late_total - late)
+        await self._on_aggregated(len(batch), late, completed)
+
+    async def _process_columns(self, chunk: TickChunk) -> None:
+        if not len(chunk):
+            return
+        if self.validator is not None:
+            chunk = self.validator.filter_columns(chunk)
+            for finding in self.validator.drain_events():
+                self.bus.emit(finding)
+        late = self.aggregator.late_total
+        completed = self.aggregator.process_columns(chunk)
+        await self._on_aggregated(len(chunk), late, completed)
+
+    async def _on_aggregated(self, ticks: int, late: int, completed: list[Candle]) -> None:
+        """After a batch was aggregated: health counts, then its candles in order."""
+        self.health_monitor.on_ticks(ticks, late=self.aggregator.late_total - late)
         self.seq += 1
         follow = self.data_driven_clock  # a replay batch may span hours: the clock keeps up
         for candle in completed:

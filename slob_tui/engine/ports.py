@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from slob_tui.core.events import Event
 from slob_tui.core.health import FeedHealth
 from slob_tui.core.models import Candle
+from slob_tui.core.tick_chunk import TickChunk
 
 
 class FeedSink(Protocol):
@@ -46,6 +47,15 @@ class FeedSink(Protocol):
         self, symbol: str, ts: int, trade_id: Any, exchange: str = "",
         corrected: tuple[float, float, Any] | None = None,
     ) -> None: ...  # fmt: skip
+
+
+@runtime_checkable
+class ColumnSink(Protocol):
+    """A sink that also takes a chunk of one symbol's trades as columns (the engine does):
+    a file replay at `--speed max` hands its chunks over so, processed at once, in order
+    after everything handed over before, with the same candles as their tuples would give."""
+
+    async def put_tick_columns(self, chunk: TickChunk) -> None: ...
 
 
 class Feed(Protocol):

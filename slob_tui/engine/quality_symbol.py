@@ -45,7 +45,9 @@ class SymbolState:
         # duplicate; `index` holds the minute's (time, exchange, id) keys, built only when a
         # tick behind the newest needs it; `run` the ids at the newest id'd time `rts`, which
         # is all the clean branch has to compare.
-        self.journal: list[tuple[Any, ...]] = []
+        # A row a chunk of columns passed on its clean branch is journaled as its price alone
+        # (`filter_columns`: such a row has no id, so `seen` has nothing to take from it).
+        self.journal: list[tuple[Any, ...] | float] = []
         self.flagged: list[tuple[Any, ...]] = []
         self.sampled = policy.sample_every - 1
         self.index: set[Any] = set()
@@ -84,7 +86,7 @@ class SymbolState:
             return
         count = (n - 1 - k) // every + 1
         first = k + every * max(0, count - policy.price_window)
-        self.window.extend([u[2] for u in journal[first:n:every]])
+        self.window.extend([u if isinstance(u, float) else u[2] for u in journal[first:n:every]])
         self.sampled = k + every * count
 
     def refresh(self, policy: QualityPolicy) -> None:
@@ -119,11 +121,11 @@ class SymbolState:
             key = (ts, x, tid)
             hash(key)
         except TypeError:  # an unhashable id: compared, never indexed
-            accepted = (*self.journal, *self.flagged)
+            accepted = [u for u in (*self.journal, *self.flagged) if type(u) is tuple]
             return any(u[6] == tid and u[1] == ts and u[4] == x for u in accepted)
         index, journal = self.index, self.journal
         for u in (*journal[self.indexed :], *self.flagged):
-            if u[6] is not None:
+            if type(u) is tuple and u[6] is not None:
                 try:
                     index.add((u[1], u[4], u[6]))
                 except TypeError:

@@ -178,7 +178,7 @@ def tick_columns(part: Any, columns: dict[str, str | None], epoch_scale: int | N
     return TickColumns(
         ts=ns,
         price=numpy_of(price),
-        size=numpy_of(part.column(columns["size"])).tolist(),
+        size=numpy_of(part.column(columns["size"])),
         exchange=coded("exchange"),
         conditions=coded("conditions"),
         suspicious=flags,

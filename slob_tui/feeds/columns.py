@@ -137,7 +137,7 @@ class TickColumns:
 
     ts: Any  # numpy int64
     price: Any  # numpy float64
-    size: list[Any]  # Python ints (shares) or floats (crypto), as the file has them
+    size: Any  # numpy integers (shares) or floats (crypto), as the file has them
     exchange: CodedColumn | None = None
     conditions: CodedColumn | None = None
     suspicious: Any = None  # numpy bool, or None when the file has no such column

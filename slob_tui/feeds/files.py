@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from slob_tui.core.models import Candle
+from slob_tui.core.tick_chunk import TickChunk
 from slob_tui.engine.aggregator import SUSPICIOUS
 from slob_tui.errors import UsageError
 from slob_tui.feeds import parquet
@@ -336,9 +337,57 @@ class _TickAssembler:
         ids: Any = ([None if x != x else x for x in chunk.ids] if chunk.ids is not None
                     else repeat(None, n))  # fmt: skip
         # strict=False: a column the file lacks is an endless repeat() of its default
-        return list(zip(syms, ts, chunk.price.tolist(), chunk.size, exch,
+        return list(zip(syms, ts, chunk.price.tolist(), chunk.size.tolist(), exch,
                         conds if conds is not None else repeat(None, n), ids,
                         strict=False))  # fmt: skip
+
+    def build_chunk(
+        self, chunk: TickColumns, line_of: Callable[[int], int]
+    ) -> TickChunk | list[tuple[Any, ...]]:
+        """The same rows as `build_columns`, left as columns (`TickChunk`), with the same
+        report; a chunk with trade ids or a symbol column leaves as tuples (a `TickChunk` is
+        one symbol's trades without ids)."""
+        import numpy as np
+
+        if chunk.ids is not None or chunk.symbols is not None:
+            return self.build_columns(chunk, line_of)
+        n = len(chunk)
+        report = self.report
+        if report.first_ts is None:
+            report.first_ts = int(chunk.ts[0])
+        report.last_ts = int(chunk.ts[-1])
+        report.order.note(self.symbol, chunk.ts, line_of)
+        coded = chunk.conditions
+        values = [self.codes(v) for v in coded.values] if coded is not None else [None]
+        codes = coded.indices if coded is not None else np.zeros(n, dtype=np.int32)
+        counts: list[int] = np.bincount(codes, minlength=len(values)).tolist()
+        if chunk.suspicious is not None and chunk.suspicious.any():
+            flagged = chunk.suspicious.nonzero()[0]
+            codes = codes.astype(np.int64)  # a copy: the rows flagged get codes of their own
+            was = codes[flagged]
+            for k in np.unique(was).tolist():
+                c = values[k]
+                rows = flagged[was == k]
+                values.append((SUSPICIOUS,) if c is None else (
+                    (c, SUSPICIOUS) if isinstance(c, str) else (*c, SUSPICIOUS)))  # fmt: skip
+                codes[rows] = len(values) - 1
+                counts[k] -= len(rows)
+                counts.append(len(rows))
+        if self.excluded:
+            for c, k in zip(values, counts, strict=True):
+                hit = self.excluded.intersection((c,) if isinstance(c, str) else (c or ()))
+                if hit and k:
+                    report.exclusions_seen.update(hit)
+                    report.excluded_rows += k
+        if chunk.exchange is not None:
+            exchanges = tuple(x or "" for x in chunk.exchange.values)
+            exchange_codes = chunk.exchange.indices
+        else:
+            exchanges, exchange_codes = ("",), np.zeros(n, dtype=np.int32)
+        size = chunk.size
+        size = size.astype(np.int64 if size.dtype.kind in "iub" else np.float64, copy=False)
+        return TickChunk(self.symbol, chunk.ts, chunk.price, size, exchange_codes, exchanges,
+                         codes, tuple(values))  # fmt: skip
 
 
 def iter_tick_chunks(
@@ -359,6 +408,31 @@ def iter_tick_chunks(
     epoch numbers and pandas otherwise (or from the first unclean batch on); "pandas" forces the
     tolerant path.
     """
+    for chunk in _tick_stream(path, symbol, tz, exclude_conditions, chunk_rows, report, reader,
+                              columns=False):  # fmt: skip
+        assert not isinstance(chunk, TickChunk)
+        yield chunk
+
+
+def iter_tick_column_chunks(
+    path: str | Path,
+    symbol: str,
+    tz: str = "America/New_York",
+    exclude_conditions: Any = None,
+    chunk_rows: int = 100_000,
+    report: ReadReport | None = None,
+) -> Iterator[list[tuple[Any, ...]] | TickChunk]:
+    """`iter_tick_chunks`, with the chunks pyarrow reads (CSV or Parquet) left as columns
+    (`TickChunk`, see `_TickAssembler.build_chunk`) when they can be; the others as tuples.
+    The same rows and the same report."""
+    yield from _tick_stream(path, symbol, tz, exclude_conditions, chunk_rows, report, "auto",
+                            columns=True)  # fmt: skip
+
+
+def _tick_stream(
+    path: str | Path, symbol: str, tz: str, exclude_conditions: Any, chunk_rows: int,
+    report: ReadReport | None, reader: str, columns: bool,
+) -> Iterator[list[tuple[Any, ...]] | TickChunk]:  # fmt: skip
     inputs = expand(path)
     report = report if report is not None else ReadReport(inputs.label)
     report.kind = "ticks"
@@ -369,11 +443,12 @@ def iter_tick_chunks(
     for p in inputs.files:
         first = True
         before = report.last_ts
-        for chunk in _file_tick_chunks(p, tz, chunk_rows, report, reader, assemble):
-            if first and chunk:
+        for chunk in _file_tick_chunks(p, tz, chunk_rows, report, reader, assemble, columns):
+            if first and len(chunk):
                 first = False
-                if previous is not None and before is not None and chunk[0][1] < before:
-                    raise out_of_order(previous, p, chunk[0][1], before)
+                start = int(chunk.ts[0]) if isinstance(chunk, TickChunk) else chunk[0][1]
+                if previous is not None and before is not None and start < before:
+                    raise out_of_order(previous, p, start, before)
             yield chunk
         previous = p
 
@@ -407,11 +482,12 @@ def _first_time(p: Path, tz: str) -> int | None:
 
 def _file_tick_chunks(
     p: Path, tz: str, chunk_rows: int, report: ReadReport, reader: str,
-    assemble: _TickAssembler,
-) -> Iterator[list[tuple[Any, ...]]]:  # fmt: skip
+    assemble: _TickAssembler, columns: bool = False,
+) -> Iterator[list[tuple[Any, ...]] | TickChunk]:  # fmt: skip
     """One file's ticks (see `iter_tick_chunks`)."""
+    build = assemble.build_chunk if columns else assemble.build_columns
     if is_parquet(p):
-        yield from _parquet_ticks(p, tz, chunk_rows, report, assemble)
+        yield from _parquet_ticks(p, tz, chunk_rows, report, build)
         return
     zone = _zone(tz)
     raw_header, first_row = _read_head(p)
@@ -446,7 +522,7 @@ def _file_tick_chunks(
                     report.rows += n
                     first_line = consumed + 2  # no bad rows on this path: row k is line k + 2
                     consumed += n
-                    yield assemble.build_columns(batch, _counted_from(first_line))
+                    yield build(batch, _counted_from(first_line))
                 return
             except arrow_csv.Unclean:
                 pass  # the tolerant reader takes over after the rows already handed out
@@ -470,8 +546,10 @@ def _roles(p: Path, cols: list[str], spelled: dict[str, str]) -> dict[str, str |
     return {r: spelled.get(c) if c else None for r, c in roles.items()}
 
 
-def _parquet_ticks(p: Path, tz: str, chunk_rows: int, report: ReadReport,
-                   assemble: _TickAssembler) -> Iterator[list[tuple[Any, ...]]]:  # fmt: skip
+def _parquet_ticks(
+    p: Path, tz: str, chunk_rows: int, report: ReadReport,
+    build: Callable[[TickColumns, Callable[[int], int]], list[tuple[Any, ...]] | TickChunk],
+) -> Iterator[list[tuple[Any, ...]] | TickChunk]:  # fmt: skip
     """A Parquet file's ticks; a row missing time, price or size is a bad row (its number
     counted from 1, as a line would be)."""
     raw = parquet.columns(p)
@@ -487,9 +565,7 @@ def _parquet_ticks(p: Path, tz: str, chunk_rows: int, report: ReadReport,
         if len(chunk):
             row_of = good if bad else None
             first = consumed - len(chunk)
-            yield assemble.build_columns(
-                chunk, _row_lines(row_of) if row_of else _counted_from(first + 1)
-            )
+            yield build(chunk, _row_lines(row_of) if row_of else _counted_from(first + 1))
 
 
 def _pandas_ticks(p: Path, raw_header: list[str], cols: list[str], time_col: str, size_col: str,

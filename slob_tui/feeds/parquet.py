@@ -190,7 +190,7 @@ def tick_chunks(
         if table.num_rows:
             yield tick_columns(table, {**names, "time": time_name}, None), bad
         elif bad:
-            yield TickColumns(ts=_empty_ns(), price=_empty_ns(), size=[]), bad
+            yield TickColumns(ts=_empty_ns(), price=_empty_ns(), size=_empty_ns()), bad
 
 
 def _empty_ns() -> Any:

@@ -1,12 +1,15 @@
 """ReplayFeed: a tick or candle file pushed through the live pipeline, at a speed or flat out.
 
-The file is read in chunks in a worker thread (pyarrow parses while the engine aggregates), and
+The file is read in chunks in a worker thread a few chunks ahead (`read_ahead.py`: pyarrow
+parses while the engine aggregates), and
 handed over in batches: ticks with `put_ticks_wait` (backpressure, nothing dropped), candles
 with `put_candles`. After each batch the feed moves the engine clock to the batch's last time
 (`set_time`), so the clock follows the data. At `--speed max` a batch is a whole chunk, and the
 clock moves to its last tick only once the engine has processed it (inside the batch the engine
-moves it candle by candle), so it never runs ahead of a decision. A paced replay hands over what
-is due, at most `max_batch_span_s` (20 s by default) of data at once.
+moves it candle by candle), so it never runs ahead of a decision; into the engine, such a chunk
+stays columns (`TickChunk`: the validator and aggregator take it a run of rows at a time). A
+paced replay hands over what is due, at most `max_batch_span_s` (20 s by default) of data at
+once.
 """
 
 from __future__ import annotations
@@ -19,8 +22,17 @@ from pathlib import Path
 from typing import Any
 
 from slob_tui.core.health import FeedHealth
+from slob_tui.core.tick_chunk import TickChunk
+from slob_tui.engine.ports import ColumnSink
 from slob_tui.feeds.base import FeedSink
-from slob_tui.feeds.files import ReadReport, detect_kind, iter_candle_chunks, iter_tick_chunks
+from slob_tui.feeds.files import (
+    ReadReport,
+    detect_kind,
+    iter_candle_chunks,
+    iter_tick_chunks,
+    iter_tick_column_chunks,
+)
+from slob_tui.feeds.read_ahead import ReadAhead
 from slob_tui.feeds.sources import expand
 
 NS_PER_SECOND = 1_000_000_000
@@ -93,8 +105,16 @@ class ReplayFeed:
     async def run(self, sink: FeedSink) -> None:
         self.state = "running"
         try:
-            if self.kind == "ticks":
-                chunks: Iterator[list[Any]] = iter_tick_chunks(
+            flat_out = self.speed is None and self.max_batch_span_ns is None
+            chunks: Iterator[Any]  # lists of tuples or candles, or TickChunks
+            if self.kind == "ticks" and flat_out and isinstance(sink, ColumnSink):
+                # flat out into the engine: chunks as columns (see `_send_columns`)
+                chunks = iter_tick_column_chunks(
+                    self.inputs.label, self.symbol, self.tz, self.exclude_conditions,
+                    self.chunk_rows, report=self.report,
+                )  # fmt: skip
+            elif self.kind == "ticks":
+                chunks = iter_tick_chunks(
                     self.inputs.label, self.symbol, self.tz, self.exclude_conditions,
                     self.chunk_rows, report=self.report,
                 )  # fmt: skip
@@ -102,22 +122,22 @@ class ReplayFeed:
                 chunks = iter_candle_chunks(
                     self.inputs.label, self.symbol, self.tz, self.chunk_rows, report=self.report
                 )
-            # Parse the next chunk in a worker thread while this one goes through the engine.
-            reading = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
+            # Parse the next chunks in a worker thread while this one goes through the engine.
+            reading = ReadAhead(chunks)
             try:
                 while not self._stop:
-                    chunk = await reading
-                    if chunk is None:  # the files are read (a chunk is a list, never None)
+                    chunk: Any = await reading.get()
+                    if chunk is None:  # the files are read (a chunk is never None)
                         break
-                    reading = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
-                    if self.kind == "ticks":
+                    if isinstance(chunk, TickChunk):
+                        assert isinstance(sink, ColumnSink)  # only such a sink is given one
+                        await self._send_columns(sink, chunk)
+                    elif self.kind == "ticks":
                         await self._send_ticks(sink, chunk)
                     else:
                         await self._send_candles(sink, chunk)
             finally:
-                if not reading.done():
-                    reading.cancel()
-                    await asyncio.gather(reading, return_exceptions=True)
+                await reading.close()
             self.state = "stopped" if self._stop else "finished"
         except BaseException:
             self.state = "failed"
@@ -164,6 +184,24 @@ class ReplayFeed:
             await sink.put_ticks_wait(batch)
             await sink.put_candles(())
             last = batch[-1][1]
+            sink.set_time(last)
+            self.data_time = last
+            self.ticks_sent += j - i
+            self.batches += 1
+            i = j
+            await asyncio.sleep(0)  # one turn per batch: stop, pause and the console get in
+
+    async def _send_columns(self, sink: Any, chunk: TickChunk) -> None:
+        """At `--speed max` into a `ColumnSink`: `_send_ticks_flat_out` with the chunk left as
+        columns; the engine processes each batch as it takes it, so the clock moves to its
+        last tick after that, as there."""
+        i, n = 0, len(chunk)
+        while i < n and not self._stop:
+            await self._resumed.wait()
+            j = min(i + self.batch_rows, n)
+            batch = chunk.slice(i, j) if i or j < n else chunk
+            await sink.put_tick_columns(batch)
+            last = int(batch.ts[-1])
             sink.set_time(last)
             self.data_time = last
             self.ticks_sent += j - i
