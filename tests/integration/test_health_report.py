@@ -9,13 +9,9 @@ same way. Needs root for `mount -t tmpfs`.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from slob_tui.config import load_settings
@@ -24,27 +20,13 @@ from slob_tui.core.events import Event, EventType
 from slob_tui.core.health import HealthReport
 from slob_tui.node import NodeConfig, TradingNode
 from slob_tui.ui.widgets.health import health_rows
-from tests.servers import fill_disk, tmpfs
+from tests.servers import fill_disk, free_port
 
 # What /healthz answered before the report was typed (docs/deploy.md, the compose healthcheck).
 HEALTHZ_KEYS = {
     "healthy", "problems", "status", "market_open", "since_progress_s", "last_candle_age_s",
     "candles", "safe_mode", "mode", "attached_clients",
 }  # fmt: skip
-
-
-@pytest.fixture
-def disk(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    with tmpfs(tmp_path / "disk", "8m") as mount:
-        yield mount
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def until(predicate, timeout: float, what: str) -> None:  # noqa: ANN001

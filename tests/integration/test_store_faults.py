@@ -8,9 +8,7 @@ and every candle the engine closed. Needs root for `mount -t tmpfs`.
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,15 +20,7 @@ from slob_tui.node import NodeConfig, TradingNode
 from slob_tui.ops.alerts import AlertRouter
 from slob_tui.storage.candles import CandleStore
 from slob_tui.storage.errors import StoreError, StoreUnavailableError
-from tests.servers import fill_disk, tmpfs
-
-
-@pytest.fixture
-def disk(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    with tmpfs(tmp_path / "disk", "8m") as mount:
-        yield mount
+from tests.servers import fill_disk
 
 
 async def until(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
