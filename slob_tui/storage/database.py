@@ -14,13 +14,16 @@ waiting for the GIL asks its holder to drop it only after a whole switch interva
 a release, and a busy event loop (a replay at full speed) releases and retakes it at every
 select(). Measured on the 10 M-tick memory figure: steps of 0.4 ms stalled for 0.2-1 s and no
 batch was committed before the end of the run. On the loop a write costs the loop what the GIL
-made it cost anyway (~2.5 us a candle). A commit does not fsync (WAL, synchronous=NORMAL); what
-does is kept off the loop: the WAL checkpoint runs on the writer connection in a worker thread
-while it holds the queue, after CHECKPOINT_EVERY rows (bulk writes) or CHECKPOINT_COMMITS commits
-(live: a commit of a few rows still adds whole pages, ~16 KB, so counting rows alone would let
-the WAL grow for days). Another process holding the file's write lock (a `flatten`, a migration)
-is waited for in short attempts (WRITE_BUSY_MS inside SQLite) with the loop free for BUSY_PAUSE_S
-in between, up to the caller's busy timeout.
+made it cost anyway (~2.5 us a candle). A commit does not fsync (WAL, synchronous=NORMAL). The
+WAL checkpoint, which does, runs on the loop too, after CHECKPOINT_EVERY rows (bulk writes) or
+CHECKPOINT_COMMITS commits (live: a commit of a few rows still adds whole pages, ~16 KB, so
+counting rows alone would let the WAL grow for days): it needs the one writer connection, and in
+a worker thread it starved like the writes while holding the queue, so candles piled up behind
+it (the 10 M-tick memory figure grew 9 % instead of 2 %). One PASSIVE checkpoint of 20,000 rows
+took 8-10 ms here, once per 200 commits; a busy reader never makes it wait. Another process
+holding the file's write lock (a `flatten`, a migration) is waited for in short attempts
+(WRITE_BUSY_MS inside SQLite) with the loop free for BUSY_PAUSE_S in between, up to the caller's
+busy timeout.
 
 Each store opens and closes the database it was given; the connection opens with the first and
 closes with the last (`open`/`close` count users), so a store built alone on a path (a command,
@@ -222,14 +225,11 @@ class Database:
         return self._checkpoint
 
     async def _checkpoint_wal(self) -> None:
-        """Copy the WAL into the file (PASSIVE: what no reader still needs) in a worker thread,
-        holding the queue so the writer connection is used by one thread at a time."""
+        """Copy the WAL into the file (PASSIVE: what no reader still needs), after the writes
+        queued before it, on the loop's thread (see the module's note)."""
         try:
             async with self._queue:
-                conn = self._writer()
-                await asyncio.to_thread(
-                    lambda: conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                )
+                self._writer().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except (sqlite3.Error, StoreError) as exc:
             log.warning("database %s: WAL checkpoint failed: %s", self.path, exc)
 
