@@ -28,16 +28,9 @@ from tests.attach.helpers import (
     stored_candles,
     wait_for_socket,
 )
+from tests.polling import until
 
 NQ_FILE = "nq_1min_20231119_20231204_et.csv"
-
-
-async def until(predicate, timeout: float = 20.0, step: float = 0.05) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(step)
 
 
 def consoles(path: Path) -> int:

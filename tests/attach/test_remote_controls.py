@@ -13,6 +13,7 @@ from slob_tui.config import Settings, load_settings
 from slob_tui.node import NodeConfig, TradingNode
 from slob_tui.node.attach_protocol import socket_path_for
 from slob_tui.ui.remote import AttachRefused, AttachTarget, RemoteEngine, send_command
+from tests.polling import until
 
 
 async def running_node(tmp_path: Path, settings: Settings | None = None) -> TradingNode:
@@ -20,14 +21,6 @@ async def running_node(tmp_path: Path, settings: Settings | None = None) -> Trad
                                   settings=settings or Settings()))  # fmt: skip
     await node.start()
     return node
-
-
-async def until(predicate, timeout: float = 20.0) -> None:  # noqa: ANN001
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 def console(node: TradingNode, control: bool):  # noqa: ANN201

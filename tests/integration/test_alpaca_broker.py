@@ -4,7 +4,7 @@ through alpaca-py's real TradingClient: brackets and fills, 403, 429, 422, emula
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +22,10 @@ from slob_tui.execution.executor import OrderExecutor
 from slob_tui.execution.risk import RiskLimits
 from slob_tui.storage.state import StateManager
 from tests.fakes.alpaca import Bar, LocalAlpaca, ReplayFills
+from tests.polling import until
 from tests.unit.execution.conftest import T0, trigger_event, triggered
 
 KEY, SECRET = "PKBROKERTEST0001", "broker-secret-never-printed"
-
-
-async def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        assert loop.time() < end, "timed out waiting for the broker"
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ same way. Needs root for `mount -t tmpfs`.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import httpx
@@ -20,6 +19,7 @@ from slob_tui.core.events import Event, EventType
 from slob_tui.core.health import HealthReport
 from slob_tui.node import NodeConfig, TradingNode
 from slob_tui.ui.widgets.health import health_rows
+from tests.polling import until
 from tests.servers import fill_disk, free_port
 
 # What /healthz answered before the report was typed (docs/deploy.md, the compose healthcheck).
@@ -27,13 +27,6 @@ HEALTHZ_KEYS = {
     "healthy", "problems", "status", "market_open", "since_progress_s", "last_candle_age_s",
     "candles", "safe_mode", "mode", "attached_clients",
 }  # fmt: skip
-
-
-async def until(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, f"not within {timeout} s: {what}"
-        await asyncio.sleep(0.05)
 
 
 def panel(report: HealthReport) -> dict[str, str]:

@@ -6,7 +6,7 @@ bracket with its legs and manages it like any other: its target's fill closes th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from slob_tui.engine.bus import EventBus
 from slob_tui.execution.executor import OrderExecutor
 from slob_tui.storage.state import StateManager
 from tests.fakes.alpaca import LocalAlpaca
+from tests.polling import until
 from tests.unit.execution.conftest import trigger_event, triggered
 
 KEY, SECRET = "PKHANGTEST000001", "hang-secret-never-printed"
@@ -85,14 +86,6 @@ class SlowOrderReplies:
             self._writers -= {writer, up_writer}
             up_writer.close()
             writer.close()
-
-
-async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        assert loop.time() < end, "timed out"
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

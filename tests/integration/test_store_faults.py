@@ -20,14 +20,8 @@ from slob_tui.node import NodeConfig, TradingNode
 from slob_tui.ops.alerts import AlertRouter
 from slob_tui.storage.candles import CandleStore
 from slob_tui.storage.errors import StoreError, StoreUnavailableError
+from tests.polling import until
 from tests.servers import fill_disk
-
-
-async def until(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, f"not within {timeout} s: {what}"
-        await asyncio.sleep(0.05)
 
 
 def node_on(db: Path, **extra: str) -> TradingNode:
