@@ -69,14 +69,17 @@ def tick_batches(
         types[time_col] = pa.int64()
     types[price_col] = pa.float64()
     wanted = [c for c in header if c in set(filter(None, columns.values()))]
-    read = pcsv.ReadOptions(use_threads=True)
+    # One thread: the replay's engine runs on the other core, and pyarrow's own pool of one
+    # thread per core took CPU from it (see the module's note). The blocks come without the
+    # header line, so the names are given.
+    read = pcsv.ReadOptions(use_threads=False, column_names=header)
     with open_bounded(path) as stream:
         pending: list[Any] = []
         rows = 0
         for block in _blocks(stream, BLOCK_BYTES):
             try:
                 table = pcsv.read_csv(
-                    pa.BufferReader(block), read_options=read,
+                    pa.BufferReader(pa.py_buffer(block)), read_options=read,
                     convert_options=pcsv.ConvertOptions(column_types=types,
                                                          include_columns=wanted),
                 )  # fmt: skip
@@ -99,32 +102,36 @@ def tick_batches(
             yield tick_columns(pa.concat_tables(pending), columns, epoch_scale)
 
 
-def _blocks(stream: _ByteReader, size: int) -> Iterator[bytes]:
-    """The file as CSV texts of about `size` bytes, each the header plus whole lines.
+def _blocks(stream: _ByteReader, size: int) -> Iterator[memoryview]:
+    """The file's data lines as pieces of about `size` bytes, each whole lines, the header
+    line left out.
 
     pyarrow's streaming reader reads ahead as far as it likes (27 MB of a 50 MB file in flight
-    while 8 MB had been consumed); handing it one block at a time keeps memory flat."""
-    header = b""
+    while 8 MB had been consumed); handing it one block at a time keeps memory flat. A block is
+    a view of the bytes read (copied only to join a line cut by the previous read): this runs
+    in the replay's reader thread, and every copy there holds the GIL the engine needs."""
+    header_seen = False
     carry = b""
     while True:
         data = stream.read(size)
         if not data:
             break
         buf = carry + data if carry else data
-        if not header:
+        start = 0
+        if not header_seen:
             cut = buf.find(b"\n")
             if cut < 0:
                 carry = buf
                 continue
-            header, buf = buf[: cut + 1], buf[cut + 1 :]
+            header_seen, start = True, cut + 1
         cut = buf.rfind(b"\n")
-        if cut < 0:
-            carry = buf
+        if cut < start:
+            carry = buf[start:]
             continue
         carry = buf[cut + 1 :]
-        yield header + buf[: cut + 1]
-    if carry.strip():
-        yield (header or b"") + carry
+        yield memoryview(buf)[start : cut + 1]
+    if header_seen and carry.strip():
+        yield memoryview(carry)
 
 
 def _check(table: Any, columns: dict[str, str | None]) -> None:

@@ -25,7 +25,7 @@ class ReadAhead:
     """`await get()` gives the next chunk, None after the last; `await close()` stops the
     worker (it finishes the chunk it is reading) and closes the iterator."""
 
-    def __init__(self, chunks: Iterator[Any], depth: int = 2) -> None:
+    def __init__(self, chunks: Iterator[Any], depth: int = 8) -> None:
         self._loop = asyncio.get_running_loop()
         self._ready: asyncio.Queue[Any] = asyncio.Queue()
         self._room = threading.Semaphore(depth)

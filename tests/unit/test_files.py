@@ -274,3 +274,19 @@ def test_every_shared_file_is_in_time_order(shared_data: Path):
         else:
             load_candles(p, "X", report=report)
         assert report.order.backwards == 0, (p.name, report.order)
+
+
+@pytest.mark.parametrize("name", ["deep.csv", "deep.csv.gz"])
+@pytest.mark.parametrize("piece", [1 << 20, 4096, 997])
+def test_a_long_line_deep_in_a_file_is_named_by_its_number(tmp_path: Path, name, piece):
+    """The line number is counted again only when a line is refused (not as pieces pass):
+    it must still be the line's, whatever the pieces' size and wherever they cut."""
+    from slob_tui.feeds.bounded import InputLimitError, InputLimits, open_bounded
+
+    rows = "".join(f"2024-01-02T15:00:{i % 60:02d}Z,10.5,{i}\n" for i in range(40_000))
+    text = "timestamp,price,size\n" + rows + "2024-01-02T15:01:00Z," + "9" * 5000 + ",1\n"
+    path = write(tmp_path / name, text + rows[:1000])
+    stream = open_bounded(path, InputLimits(max_line_bytes=4000))
+    with stream, pytest.raises(InputLimitError, match="line 40002 is longer than 4,000 bytes"):
+        while stream.read(piece):
+            pass
