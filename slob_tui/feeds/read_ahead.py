@@ -3,7 +3,9 @@
 pyarrow parses a block of about 20,000 trades at a time and a replay chunk is 8,192 of them,
 so a reader asked for one chunk at a time sits idle while the engine takes the chunks a block
 yields at once, and the engine then waits for the next block. Reading `depth` chunks ahead
-keeps both busy; memory grows by those chunks only (columns: about 0.25 MB each).
+keeps both busy; memory grows by those chunks only (columns: about 0.25 MB each). With two
+chunks ahead the engine still waited about 80 ms in all on four SPY days, where the reader
+slowed for a while; with eight, under 5 ms, at the same peak RSS.
 """
 
 from __future__ import annotations
