@@ -25,11 +25,17 @@ class _Failed:
 
 class ReadAhead:
     """`await get()` gives the next chunk, None after the last; `await close()` stops the
-    worker (it finishes the chunk it is reading) and closes the iterator."""
+    worker (it finishes the chunk it is reading) and closes the iterator.
+
+    It may be made before any event loop runs (a replay starts reading while the process is
+    still importing and opening its database): chunks read until a consumer first asks are
+    kept, `depth` at most, and handed to the loop of that first `get()`."""
 
     def __init__(self, chunks: Iterator[Any], depth: int = 8) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._ready: asyncio.Queue[Any] = asyncio.Queue()
+        self._lock = threading.Lock()  # guards `_loop` and `_early`
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._early: list[Any] = []  # read before a loop was known
+        self._ready: asyncio.Queue[Any] | None = None
         self._room = threading.Semaphore(depth)
         self._stopped = False
         self._thread = threading.Thread(target=self._read, args=(chunks,), name="replay-reader",
@@ -43,7 +49,7 @@ class ReadAhead:
                 self._room.acquire()
                 if self._stopped:
                     return
-                self._loop.call_soon_threadsafe(self._ready.put_nowait, chunk)
+                self._hand(chunk)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
             last = _Failed(exc)
         finally:
@@ -51,16 +57,44 @@ class ReadAhead:
             if close is not None:
                 close()
         if not self._stopped:
-            self._loop.call_soon_threadsafe(self._ready.put_nowait, last)
+            self._hand(last)
+
+    def _hand(self, item: Any) -> None:
+        with self._lock:
+            loop, ready = self._loop, self._ready
+            if loop is None or ready is None:
+                self._early.append(item)
+                return
+        try:
+            loop.call_soon_threadsafe(ready.put_nowait, item)
+        except RuntimeError:  # the consumer's loop is closed: nobody reads any more
+            self._stopped = True
+
+    def _attach(self) -> asyncio.Queue[Any]:
+        """The first consumer's loop: what was read before it is queued, in order."""
+        ready: asyncio.Queue[Any] = asyncio.Queue()
+        with self._lock:
+            self._loop = asyncio.get_running_loop()
+            for item in self._early:
+                ready.put_nowait(item)
+            self._early.clear()
+            self._ready = ready
+        return ready
 
     async def get(self) -> Any:
-        item = await self._ready.get()
+        ready = self._ready if self._ready is not None else self._attach()
+        item = await ready.get()
         self._room.release()
         if isinstance(item, _Failed):
             raise item.error
         return item
 
-    async def close(self) -> None:
+    def stop(self) -> None:
+        """Stop the worker without waiting for it (it ends at its next chunk); for an owner
+        that never consumed, or is not in a loop."""
         self._stopped = True
         self._room.release()  # a worker waiting for room wakes up and sees the stop
+
+    async def close(self) -> None:
+        self.stop()
         await asyncio.to_thread(self._thread.join)

@@ -100,40 +100,51 @@ class ReplayFeed:
         self._paused_at = 0.0
         self._drained_at: int | None = None
         self.drain_every_ns = 30 * NS_PER_SECOND
+        self._reading: ReadAhead | None = None  # started early by `start_reading`
 
     # ------------------------------------------------------------------ Feed protocol
+    def start_reading(self) -> None:
+        """Start parsing now, in the reader thread, before the engine exists (a whole-process
+        replay overlaps the file's first chunks with its start-up). At `--speed max` the chunks
+        are columns, as a `ColumnSink` takes them; `run` turns them back into tuples for a
+        sink that is not one."""
+        if self._reading is None:
+            self._reading = ReadAhead(self._chunks(columns=True))
+
+    def _chunks(self, columns: bool) -> Iterator[Any]:
+        """The file's chunks: lists of tuples or candles, or `TickChunk`s when `columns` and
+        the replay is flat out."""
+        flat_out = self.speed is None and self.max_batch_span_ns is None
+        if self.kind == "ticks" and flat_out and columns:
+            return iter_tick_column_chunks(
+                self.inputs.label, self.symbol, self.tz, self.exclude_conditions,
+                self.chunk_rows, report=self.report,
+            )  # fmt: skip
+        if self.kind == "ticks":
+            return iter_tick_chunks(
+                self.inputs.label, self.symbol, self.tz, self.exclude_conditions,
+                self.chunk_rows, report=self.report,
+            )  # fmt: skip
+        return iter_candle_chunks(
+            self.inputs.label, self.symbol, self.tz, self.chunk_rows, report=self.report
+        )
+
     async def run(self, sink: FeedSink) -> None:
         self.state = "running"
         try:
-            flat_out = self.speed is None and self.max_batch_span_ns is None
-            chunks: Iterator[Any]  # lists of tuples or candles, or TickChunks
-            if self.kind == "ticks" and flat_out and isinstance(sink, ColumnSink):
-                # flat out into the engine: chunks as columns (see `_send_columns`)
-                chunks = iter_tick_column_chunks(
-                    self.inputs.label, self.symbol, self.tz, self.exclude_conditions,
-                    self.chunk_rows, report=self.report,
-                )  # fmt: skip
-            elif self.kind == "ticks":
-                chunks = iter_tick_chunks(
-                    self.inputs.label, self.symbol, self.tz, self.exclude_conditions,
-                    self.chunk_rows, report=self.report,
-                )  # fmt: skip
-            else:
-                chunks = iter_candle_chunks(
-                    self.inputs.label, self.symbol, self.tz, self.chunk_rows, report=self.report
-                )
             # Parse the next chunks in a worker thread while this one goes through the engine.
-            reading = ReadAhead(chunks)
+            reading = self._reading or ReadAhead(self._chunks(isinstance(sink, ColumnSink)))
+            self._reading = None
             try:
                 while not self._stop:
                     chunk: Any = await reading.get()
                     if chunk is None:  # the files are read (a chunk is never None)
                         break
-                    if isinstance(chunk, TickChunk):
-                        assert isinstance(sink, ColumnSink)  # only such a sink is given one
+                    if isinstance(chunk, TickChunk) and isinstance(sink, ColumnSink):
                         await self._send_columns(sink, chunk)
                     elif self.kind == "ticks":
-                        await self._send_ticks(sink, chunk)
+                        rows = chunk.tuples() if isinstance(chunk, TickChunk) else chunk
+                        await self._send_ticks(sink, rows)
                     else:
                         await self._send_candles(sink, chunk)
             finally:
@@ -142,6 +153,13 @@ class ReplayFeed:
         except BaseException:
             self.state = "failed"
             raise
+
+    def stop_reading(self) -> None:
+        """Stop a reader `start_reading` began that `run` never took over (the command failed
+        before the engine ran)."""
+        if self._reading is not None:
+            self._reading.stop()
+            self._reading = None
 
     async def _send_ticks(self, sink: FeedSink, chunk: list[tuple[Any, ...]]) -> None:
         if self.speed is None and self.max_batch_span_ns is None:

@@ -275,3 +275,27 @@ async def test_replay_health_counts_rows_out_of_time_order(tmp_path: Path):
     await engine.run()
     health = feed.health()
     assert health.counters["rows_read"] == 3 and health.counters["rows_out_of_order"] == 1
+
+
+class ColumnRecordingSink(RecordingSink):
+    """A sink that also takes column chunks (as the engine does at `--speed max`)."""
+
+    async def put_tick_columns(self, chunk: Any) -> None:
+        self.ticks.extend(chunk.tuples())
+
+
+@pytest.mark.parametrize("sink_type", [RecordingSink, ColumnRecordingSink])
+async def test_reading_started_before_the_loop_gives_the_same_ticks(tmp_path, sink_type):
+    """`start_reading` parses before the engine runs (a headless replay does it while it is
+    still starting); the sink gets exactly the ticks of a feed that starts reading in `run`,
+    as columns or as tuples, whichever it takes."""
+    secs = [k * 0.37 for k in range(3_000)]
+    path = tick_file(tmp_path / "aaa_ticks.csv", secs)
+    plain = RecordingSink()
+    await ReplayFeed(path, tz="UTC", chunk_rows=256, batch_rows=100).run(plain)
+    early = ReplayFeed(path, tz="UTC", chunk_rows=256, batch_rows=100)
+    early.start_reading()
+    sink = sink_type()
+    await early.run(sink)
+    assert sink.ticks == plain.ticks and len(sink.ticks) == 3_000
+    assert early.report.summary() == "3000 rows, 0 bad" and early.state == "finished"
