@@ -66,7 +66,15 @@ class HotStore(Protocol):
     async def close(self) -> None: ...
 
 
+class JsonText(str):
+    """A value already encoded as JSON: stored as it is (see `TrackerStateText`)."""
+
+    __slots__ = ()
+
+
 def _dumps(value: Any) -> str:
+    if isinstance(value, JsonText):
+        return str(value)
     return json.dumps(value, separators=(",", ":"))
 
 

@@ -459,7 +459,7 @@ class SetupTracker:
             "ref_known": self._ref_known,
             "sides": [self._short.state(), self._long.state()],
             "hist_base": keep,
-            "hist": [list(r) for r in self._hist[keep - self._base :]],
+            "hist": self._hist[keep - self._base :],  # the row tuples (see TrackerStateText)
             "params": asdict(self.params),
         }
 

@@ -1,0 +1,60 @@
+"""TrackerStateText: a tracker's saved state, its history rows encoded once, always equal to a
+fresh encoding of `state_dict()`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from slob_tui.storage.state import TrackerStateText
+from slob_tui.strategy.tracker import SetupTracker
+from tests.unit.strategy.helpers import worked_example
+
+
+def fresh(state: dict) -> dict:
+    return json.loads(json.dumps(state))
+
+
+def test_every_save_equals_a_fresh_encoding_and_each_row_is_encoded_once(monkeypatch) -> None:
+    import slob_tui.storage.state as state_module
+
+    rows_encoded = []
+    real_dumps = json.dumps
+
+    def counting_dumps(value, **kw):
+        if isinstance(value, tuple):
+            rows_encoded.append(value)
+        return real_dumps(value, **kw)
+
+    monkeypatch.setattr(state_module.json, "dumps", counting_dumps)
+    encoder = TrackerStateText()
+    tracker = SetupTracker("NQ")
+    candles = worked_example()
+    saved_rows = 0
+    for candle in candles:
+        tracker.on_candle(candle)
+        state = tracker.state_dict()
+        saved_rows += len(state["hist"])
+        assert json.loads(encoder.encode("NQ", state)) == fresh(state)
+    assert saved_rows > 5 * len(candles)  # a live setup kept a long history in every save
+    assert len(rows_encoded) == len(set(map(id, rows_encoded))) <= len(candles)
+
+
+def test_a_restored_or_different_tracker_under_the_same_symbol_is_encoded_afresh() -> None:
+    """Rows at the same positions but from another tracker (restored from its state, or another
+    series of candles) are not the tuples encoded before: their own values are written."""
+    candles = worked_example()
+    encoder = TrackerStateText()
+    first = SetupTracker("NQ")
+    for candle in candles[:60]:
+        first.on_candle(candle)
+    encoder.encode("NQ", first.state_dict())
+    restored = SetupTracker.from_state(fresh(first.state_dict()))
+    assert json.loads(encoder.encode("NQ", restored.state_dict())) == fresh(first.state_dict())
+    other = SetupTracker("NQ")
+    for candle in candles[:60]:  # the same times, other prices
+        other.on_candle(replace(candle, high=candle.high + 1.0, close=candle.close + 0.5))
+    state = other.state_dict()
+    assert state["hist_base"] == first.state_dict()["hist_base"]
+    assert json.loads(encoder.encode("NQ", state)) == fresh(state)
+    assert json.loads(encoder.encode("NQ", state)) != fresh(first.state_dict())
