@@ -1,5 +1,3 @@
-import sys
+from slob_tui.cli import entry
 
-from slob_tui.cli import main
-
-sys.exit(main())
+entry()

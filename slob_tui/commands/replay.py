@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_speed(text: str) -> float | None:
     """'max' -> None (as fast as possible); otherwise a positive factor."""
-    from slob_tui.node.config import parse_speed as parse
+    from slob_tui.core.speed import parse_speed as parse
 
     return parse(text, allow_max=True)
 

@@ -1,7 +1,8 @@
 """`NodeConfig`: the one typed configuration a node is built from.
 
-The `--speed` flag of every command is read by `parse_speed` here rather than by argparse, so a
-bad value is one `slob-tui: error:` line with exit status 2 like every other bad input.
+The `--speed` flag of every command is read by `parse_speed` (`core/speed.py`) rather than by
+argparse, so a bad value is one `slob-tui: error:` line with exit status 2 like every other bad
+input.
 
 Flags over settings over defaults: `from_args` turns the command line and the loaded `Settings`
 (environment and `.env`) into one frozen object, so every part of the node reads the same
@@ -15,28 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from slob_tui.config import STOP_TIMEOUT_S, FaultLimits, Settings, load_settings
+from slob_tui.core.speed import parse_speed
 from slob_tui.errors import UsageError
 from slob_tui.strategy.params import SlobParams
 
 FEEDS = ("demo", "replay", "alpaca")
 DEFAULT_DB = "data/slob_tui.db"
 __all__ = ["STOP_TIMEOUT_S", "FaultLimits", "NodeConfig", "from_args", "parse_speed"]
-
-
-def parse_speed(text: str | float, allow_max: bool = False) -> float | None:
-    """A positive finite factor; 'max' (as fast as possible) -> None when `allow_max`."""
-    expected = "a positive number or max" if allow_max else "a positive number"
-    if isinstance(text, str) and text.strip().lower() == "max":
-        if allow_max:
-            return None
-        raise UsageError(f"--speed must be {expected} here (max is for file replays)")
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise UsageError(f"--speed must be {expected}, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise UsageError(f"--speed must be {expected}, got {text!r}")
-    return value
 
 
 @dataclass(frozen=True)
