@@ -24,6 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import is_
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -154,14 +155,17 @@ class TrackerStateText:
         rows: list[Any] = list(state["hist"])
         base = int(state.get("hist_base", 0))
         was_base, was_rows, was_texts = self._last.get(symbol, (base, [], []))
+        # rows[j] is the row once at was_rows[j + shift]: the overlap is reused when every row
+        # in it is the very tuple encoded before, else the whole history is encoded afresh
         shift = base - was_base
-        texts = []
-        for j, row in enumerate(rows):
-            k = j + shift
-            if 0 <= k < len(was_rows) and was_rows[k] is row:
-                texts.append(was_texts[k])
-            else:
-                texts.append(json.dumps(row, separators=(",", ":")))
+        hi = min(len(rows), len(was_rows) - shift)
+        texts: list[str]
+        if shift >= 0 and hi > 0 and all(map(is_, rows[:hi], was_rows[shift : shift + hi])):
+            texts = was_texts[shift : shift + hi]
+        else:
+            hi = 0
+            texts = []
+        texts += [json.dumps(row, separators=(",", ":")) for row in rows[hi:]]
         self._last[symbol] = (base, rows, texts)
         rest = json.dumps({k: v for k, v in state.items() if k != "hist"}, separators=(",", ":"))
         hist = '"hist":[' + ",".join(texts) + "]"

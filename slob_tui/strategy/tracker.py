@@ -9,7 +9,7 @@ resolved once per span (see `core/sessions.py`), levels and quality are built on
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any
 
 from slob_tui.core.events import Event, EventType
@@ -49,6 +49,9 @@ def calendar_for(params: SlobParams) -> SessionCalendar:
     if cal is None:
         cal = _calendars[params] = SessionCalendar.from_params(params)
     return cal
+
+
+_PARAM_FIELDS = tuple(f.name for f in fields(SlobParams))  # saved with the state
 
 
 class SetupTracker:
@@ -460,7 +463,7 @@ class SetupTracker:
             "sides": [self._short.state(), self._long.state()],
             "hist_base": keep,
             "hist": self._hist[keep - self._base :],  # the row tuples (see TrackerStateText)
-            "params": asdict(self.params),
+            "params": {name: getattr(self.params, name) for name in _PARAM_FIELDS},
         }
 
     @classmethod
