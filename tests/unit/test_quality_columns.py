@@ -99,3 +99,57 @@ def test_a_long_clean_run_crosses_minutes_and_windows_with_its_outliers_found(ba
     kinds = {"fat_finger": 1, "price_outlier": 1}
     assert got[1]["by_kind"] == ({**kinds, "out_of_order": 1} if back else kinds)
     assert len(got[0]) == n - 1
+
+
+def _edges(policy: QualityPolicy, price: float) -> tuple[float, float]:
+    """The band around a symbol whose samples are all `price`, computed as the validator does
+    (no spread: one deviation is the floor, `min_deviation_bps` of the median)."""
+    scale = price * policy.min_deviation_bps * 1e-4
+    s = policy.suspect_deviations * scale
+    return max(price - s, 0.0), price + s
+
+
+@st.composite
+def minute_streams(draw) -> tuple[list[int], list[float], list[int]]:
+    """Rows in time order, several a minute, at one price with rows exactly on the band's
+    edges and just inside them, and sizes at the clean branch's bounds."""
+    lo, hi = _edges(QualityPolicy(), 100.0)
+    inside = (np.nextafter(lo, 200.0), np.nextafter(hi, 0.0))
+    prices = st.sampled_from([100.0] * 12 + [lo, hi, *inside, 100.01, 99.99])
+    n = draw(st.integers(200, 700))
+    steps = draw(st.lists(st.sampled_from([0, 1, 250, 900, 4_000, 20_000, 61_000]),
+                          min_size=n, max_size=n))  # fmt: skip
+    ts, t = [], T0
+    for step in steps:
+        t += step * 1_000_000
+        ts.append(t)
+    price = [100.0] * 150 + draw(st.lists(prices, min_size=n - 150, max_size=n - 150))
+    size = draw(st.lists(st.sampled_from([100] * 8 + [0, 1, (1 << 30) - 1, 1 << 30]),
+                         min_size=n, max_size=n))  # fmt: skip
+    return ts, price, size
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(minute_streams(), st.lists(st.integers(20, 400), min_size=1, max_size=5),
+       st.lists(st.integers(0, 300), min_size=1, max_size=3))  # fmt: skip
+def test_minutes_checked_whole_in_ordered_chunks_meet_the_per_tick_verdicts(
+    stream: tuple, sizes: list[int], rewinds: list[int]
+):
+    """In a chunk in time order the rest of each minute is judged from its lowest and highest
+    price and size at once (`_MinuteRuns`): rows exactly on the band's edges, sizes on their
+    bounds, and chunks that start before the one before them ended (each chunk in order,
+    the stream not) must get the verdicts, findings and state the per-tick path gives."""
+    ts, price, size = stream
+    n = len(ts)
+    whole = TickChunk("A", np.array(ts, dtype=np.int64), np.array(price, dtype=np.float64),
+                      np.array(size, dtype=np.int64), np.zeros(n, dtype=np.int32), ("",),
+                      np.zeros(n, dtype=np.int32), (None,))  # fmt: skip
+    chunks, i, k = [], 0, 0
+    while i < n:
+        j = min(n, i + sizes[k % len(sizes)])
+        chunks.append(whole.slice(i, j))
+        back = rewinds[k % len(rewinds)]
+        i, k = (max(1, j - back) if back < j - i else j), k + 1  # a chunk may repeat rows
+    policy = QualityPolicy()
+    per_tick = run(chunks, policy, columnar=False)
+    assert run(chunks, policy, columnar=True) == per_tick
