@@ -6,9 +6,10 @@ and the zone named, so the same file is described the same way by each command.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from slob_tui.feeds.files import ReadReport
+if TYPE_CHECKING:  # `--help` builds every command's parser: no numpy for it
+    from slob_tui.feeds.files import ReadReport
 
 
 def local_time(ns: int | None, tz: str, seconds: bool = True) -> str:
