@@ -498,7 +498,7 @@ class _MinuteRuns:
         """Whether rest `m` is exactly the window the clean branch would check (its rows
         before `end`, and no row after them) and every row in it passes: prices inside the
         band, sizes inside their bounds, the first not behind `last`."""
-        return (
+        return bool(
             self.last_ts[m] < end <= self.next_ts[m]
             and self.start_ts[m] >= last
             and lo < self.low[m]

@@ -156,15 +156,15 @@ class TrackerStateText:
         base = int(state.get("hist_base", 0))
         was_base, was_rows, was_texts = self._last.get(symbol, (base, [], []))
         # rows[j] is the row once at was_rows[j + shift]: the overlap is reused when every row
-        # in it is the very tuple encoded before, else the whole history is encoded afresh
+        # in it is the very tuple encoded before; rows before and after it are encoded
         shift = base - was_base
-        hi = min(len(rows), len(was_rows) - shift)
+        lo, hi = max(0, -shift), min(len(rows), len(was_rows) - shift)
         texts: list[str]
-        if shift >= 0 and hi > 0 and all(map(is_, rows[:hi], was_rows[shift : shift + hi])):
-            texts = was_texts[shift : shift + hi]
+        if lo < hi and all(map(is_, rows[lo:hi], was_rows[lo + shift : hi + shift])):
+            texts = [json.dumps(row, separators=(",", ":")) for row in rows[:lo]]
+            texts += was_texts[lo + shift : hi + shift]
         else:
-            hi = 0
-            texts = []
+            texts, hi = [], 0
         texts += [json.dumps(row, separators=(",", ":")) for row in rows[hi:]]
         self._last[symbol] = (base, rows, texts)
         rest = json.dumps({k: v for k, v in state.items() if k != "hist"}, separators=(",", ":"))

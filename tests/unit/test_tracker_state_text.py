@@ -58,3 +58,27 @@ def test_a_restored_or_different_tracker_under_the_same_symbol_is_encoded_afresh
     assert state["hist_base"] == first.state_dict()["hist_base"]
     assert json.loads(encoder.encode("NQ", state)) == fresh(state)
     assert json.loads(encoder.encode("NQ", state)) != fresh(first.state_dict())
+
+
+def test_a_history_that_grows_at_both_ends_reuses_the_middle(monkeypatch) -> None:
+    """A new setup can keep rows from before the last save's first row (the history's start
+    moves back): those and the new rows are encoded, the rows saved before are not."""
+    import slob_tui.storage.state as state_module
+
+    rows = [(60 * k, 1.0 + k, 2.0 + k, 0.5, 1.5, 10) for k in range(12)]
+    encoded: list[tuple] = []
+    real_dumps = json.dumps
+
+    def counting_dumps(value, **kw):
+        if isinstance(value, tuple):
+            encoded.append(value)
+        return real_dumps(value, **kw)
+
+    monkeypatch.setattr(state_module.json, "dumps", counting_dumps)
+    encoder = TrackerStateText()
+    first = {"version": 3, "hist_base": 5, "hist": rows[5:10]}
+    assert json.loads(encoder.encode("X", first)) == fresh(first)
+    encoded.clear()
+    second = {"version": 3, "hist_base": 3, "hist": rows[3:12]}
+    assert json.loads(encoder.encode("X", second)) == fresh(second)
+    assert encoded == [rows[3], rows[4], rows[10], rows[11]]
