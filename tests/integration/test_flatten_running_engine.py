@@ -1,8 +1,8 @@
 """`slob-tui flatten` from a second process against a running headless engine (real NQ
 minutes replayed into a real SQLite file), with the paper broker and with the local Alpaca.
 
-The engine is paused (SIGSTOP) right after its first order, so the second process acts
-between two triggers whatever the machine's load; then it runs on: its next triggered setup
+The engine is paused (SIGSTOP) right after its first order, between two of its writes, so the
+second process acts between two triggers whatever the machine's load; then it runs on: its next triggered setup
 is refused by the gate (the kill switch read from the database), and after `flatten --reset`
 the one after is placed.
 """
@@ -63,6 +63,30 @@ async def _until(
         await asyncio.sleep(0.02)
 
 
+async def _freeze_between_writes(engine: asyncio.subprocess.Process, db: Path) -> None:
+    """SIGSTOP the engine at a moment it holds no write transaction. An engine frozen inside
+    one blocks every other writer of the file until it resumes (a `flatten` then waits its
+    busy timeout and exits 2 saying the database is locked), so a test that freezes it at a
+    random point, right after a burst of writes, must not land inside one."""
+    stat = Path(f"/proc/{engine.pid}/stat")
+    for _ in range(500):
+        engine.send_signal(signal.SIGSTOP)
+        while stat.read_text().rsplit(")", 1)[1].split()[0] != "T":
+            await asyncio.sleep(0.001)  # the signal is taken asynchronously
+        conn = sqlite3.connect(db, timeout=0)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:  # frozen inside a write: let it finish
+            pass
+        finally:
+            conn.close()
+        engine.send_signal(signal.SIGCONT)
+        await asyncio.sleep(0.002)
+    raise AssertionError("the engine was inside a write transaction at every attempt")
+
+
 async def _slob(env: dict[str, str], cwd: Path, *args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -100,7 +124,7 @@ async def _kill_then_reset(shared_data: Path, tmp_path: Path, env: dict[str, str
     )
     try:
         await _until(lambda: any(s != "pending_new" for _, s, _ in _entries(db)), engine)
-        engine.send_signal(signal.SIGSTOP)
+        await _freeze_between_writes(engine, db)
         [(_, first_status, _)] = _entries(db)
         assert first_status != "rejected"
         code, killed_out, err = await _slob(
@@ -114,7 +138,7 @@ async def _kill_then_reset(shared_data: Path, tmp_path: Path, env: dict[str, str
         assert status == "rejected"
         assert info["reason"].startswith("kill switch is on") and "second process" in info["reason"]
 
-        engine.send_signal(signal.SIGSTOP)
+        await _freeze_between_writes(engine, db)
         code, out, err = await _slob(env, tmp_path, "flatten", "--db", str(db), "--reset")
         assert (code, out.strip()) == (0, "kill switch cleared: new orders allowed"), err
         engine.send_signal(signal.SIGCONT)
