@@ -166,7 +166,8 @@ def end_to_end_figures(ctx: Context) -> Iterator[Record]:
     timing = side_by_side(ctx.reps, ours_factory, peer_factory)
     ours_rate, peer_rate = rate(n, timing.ours), rate(n, timing.peer)
     ratio = speedup(ours_rate, peer_rate, True)
-    text, met = goal("ticks/s", ours_rate, ratio, min_ratio=4, min_value=1e6)
+    # issue 17 set this goal: >= 2x the peer and >= 0.8 M trades/s (issue 8 asked 4x, 1 M/s)
+    text, met = goal("ticks/s", ours_rate, ratio, min_ratio=2, min_value=0.8e6)
     yield Record(
         "end to end ticks/s vs Nautilus BacktestEngine",
         ours_rate,
