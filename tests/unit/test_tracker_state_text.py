@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import pytest
+
 from slob_tui.storage.state import TrackerStateText
 from slob_tui.strategy.tracker import SetupTracker
 from tests.unit.strategy.helpers import worked_example
@@ -15,18 +17,24 @@ def fresh(state: dict) -> dict:
     return json.loads(json.dumps(state))
 
 
-def test_every_save_equals_a_fresh_encoding_and_each_row_is_encoded_once(monkeypatch) -> None:
+@pytest.fixture
+def rows_encoded(monkeypatch) -> list[tuple]:
+    """Every history row `TrackerStateText` encodes, in order (its other encodings are dicts)."""
     import slob_tui.storage.state as state_module
 
-    rows_encoded = []
+    encoded: list[tuple] = []
     real_dumps = json.dumps
 
     def counting_dumps(value, **kw):
         if isinstance(value, tuple):
-            rows_encoded.append(value)
+            encoded.append(value)
         return real_dumps(value, **kw)
 
     monkeypatch.setattr(state_module.json, "dumps", counting_dumps)
+    return encoded
+
+
+def test_every_save_equals_a_fresh_encoding_and_each_row_is_encoded_once(rows_encoded) -> None:
     encoder = TrackerStateText()
     tracker = SetupTracker("NQ")
     candles = worked_example()
@@ -60,25 +68,14 @@ def test_a_restored_or_different_tracker_under_the_same_symbol_is_encoded_afresh
     assert json.loads(encoder.encode("NQ", state)) != fresh(first.state_dict())
 
 
-def test_a_history_that_grows_at_both_ends_reuses_the_middle(monkeypatch) -> None:
+def test_a_history_that_grows_at_both_ends_reuses_the_middle(rows_encoded) -> None:
     """A new setup can keep rows from before the last save's first row (the history's start
     moves back): those and the new rows are encoded, the rows saved before are not."""
-    import slob_tui.storage.state as state_module
-
     rows = [(60 * k, 1.0 + k, 2.0 + k, 0.5, 1.5, 10) for k in range(12)]
-    encoded: list[tuple] = []
-    real_dumps = json.dumps
-
-    def counting_dumps(value, **kw):
-        if isinstance(value, tuple):
-            encoded.append(value)
-        return real_dumps(value, **kw)
-
-    monkeypatch.setattr(state_module.json, "dumps", counting_dumps)
     encoder = TrackerStateText()
     first = {"version": 3, "hist_base": 5, "hist": rows[5:10]}
     assert json.loads(encoder.encode("X", first)) == fresh(first)
-    encoded.clear()
+    rows_encoded.clear()
     second = {"version": 3, "hist_base": 3, "hist": rows[3:12]}
     assert json.loads(encoder.encode("X", second)) == fresh(second)
-    assert encoded == [rows[3], rows[4], rows[10], rows[11]]
+    assert rows_encoded == [rows[3], rows[4], rows[10], rows[11]]
