@@ -1,10 +1,10 @@
 """`slob-tui flatten` from a second process against a running headless engine (real NQ
 minutes replayed into a real SQLite file), with the paper broker and with the local Alpaca.
 
-The engine is paused (SIGSTOP) right after its first order, between two of its writes, so the
-second process acts between two triggers whatever the machine's load; then it runs on: its next triggered setup
-is refused by the gate (the kill switch read from the database), and after `flatten --reset`
-the one after is placed.
+The engine is paused (SIGSTOP) right after its first order, between two of its writes, so
+the second process acts between two triggers whatever the machine's load; then it runs on: its
+next triggered setup is refused by the gate (the kill switch read from the database), and after
+`flatten --reset` the one after is placed.
 """
 
 from __future__ import annotations
