@@ -1,8 +1,9 @@
 """A chunk of one symbol's trades as columns: what a file replay at `--speed max` hands over.
 
 The validator and the aggregator judge and aggregate it with numpy a run of rows at a time
-(`engine/quality_columns.py`, `engine/aggregator_columns.py`) and build a tick tuple only for
-the rare row that needs the per-tick rules, so the candles, findings and state are those of
+(`DataQualityValidator.filter_columns`, `CandleAggregator.process_columns`, both over the
+chunk's `minute_runs`) and build a tick tuple only for the rare row that needs the per-tick
+rules, so the candles, findings and state are those of
 the tuples `tuples()` gives. Text columns are codes into their distinct values, as the file
 readers decode them (each value once). A chunk carries no trade ids: a file with ids is
 handed over as tuples (`SymbolState.seen` needs the ids of every accepted tick).
@@ -13,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
+
+from slob_tui.core.models import NS_PER_MINUTE
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +74,13 @@ class TickChunk:
             self.exchange_codes[i:j], self.exchanges, self.condition_codes[i:j],
             self.conditions,
         )  # fmt: skip
+
+
+def minute_runs(ts: Any) -> tuple[Any, Any, Any]:
+    """(minute of each row, first row of each run, end of each run): the runs of consecutive
+    rows in one minute, as numpy arrays, for `ts` in ns (a chunk's times)."""
+    import numpy as np
+
+    minute = ts - ts % NS_PER_MINUTE
+    starts = np.flatnonzero(np.concatenate(([True], minute[1:] != minute[:-1])))
+    return minute, starts, np.append(starts[1:], len(ts))

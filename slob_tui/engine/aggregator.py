@@ -27,7 +27,7 @@ from typing import Any
 from slob_tui.core.event_payloads import CandleGap, CandleGapReport, LateTicks
 from slob_tui.core.events import EventType
 from slob_tui.core.models import NS_PER_MINUTE, Candle
-from slob_tui.core.tick_chunk import TickChunk
+from slob_tui.core.tick_chunk import TickChunk, minute_runs
 
 # Pseudo-condition the file readers add to a print the vendor flagged as suspicious.
 SUSPICIOUS = "SUSPICIOUS"
@@ -480,9 +480,7 @@ class _RunFolds:
     def __init__(self, ts: Any, price: Any, size: Any, eligible: Any) -> None:
         import numpy as np
 
-        minute = ts - ts % NS_PER_MINUTE
-        starts = np.flatnonzero(np.concatenate(([True], minute[1:] != minute[:-1])))
-        ends = np.append(starts[1:], len(ts))
+        minute, starts, ends = minute_runs(ts)
         where = np.flatnonzero(eligible)  # the eligible rows
         first_at = np.searchsorted(where, starts)  # into `where`: each run's first eligible
         last_at = np.searchsorted(where, ends) - 1

@@ -49,7 +49,7 @@ from slob_tui.core.clock import Clock
 from slob_tui.core.events import Event
 from slob_tui.core.models import NS_PER_MINUTE, NS_PER_SECOND, Candle
 from slob_tui.core.quality_policy import QualityPolicy, QualitySettingsError
-from slob_tui.core.tick_chunk import TickChunk
+from slob_tui.core.tick_chunk import TickChunk, minute_runs
 from slob_tui.engine.quality_candles import (
     FLAG_KINDS,
     REJECT_KINDS,
@@ -192,9 +192,11 @@ class DataQualityValidator:
         inside its bounds; a chunk has no trade ids); the clean rows before the first row that
         fails them are accepted at once (their prices join the journal) and that row, built as
         a tuple, takes `_check`, which may move the minute and the band for the next window.
-        In a chunk in time order the window is the rest of the minute (a binary search for its
-        end); otherwise it doubles while rows stay clean, so the numpy work follows the clean
-        run's length, not the chunk's."""
+        In a chunk in time order the window is the rest of the minute, judged first from that
+        rest's lowest and highest price and size, computed for every minute of the chunk at
+        once (`_MinuteRuns`), and row by row only when those do not pass it whole; otherwise it
+        doubles while rows stay clean, so the numpy work follows the clean run's length, not
+        the chunk's."""
         import numpy as np
 
         n = len(chunk)
@@ -469,9 +471,7 @@ class _MinuteRuns:
         import numpy as np
 
         n = len(ts)
-        minute = ts - ts % NS_PER_MINUTE
-        starts = np.flatnonzero(np.concatenate(([True], minute[1:] != minute[:-1])))
-        ends = np.append(starts[1:], n)
+        _, starts, ends = minute_runs(ts)
         self.first_ts = dict(zip(starts.tolist(), ts[starts].tolist(), strict=True))
         rest = ends - starts >= 2  # minutes with rows after the first
         begin, stop = starts[rest] + 1, ends[rest]
