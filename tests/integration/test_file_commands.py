@@ -90,11 +90,28 @@ def gzip_long_line(path: Path) -> Path:
     return path
 
 
+def gzip_cut_short(path: Path) -> Path:
+    """A tick file's gzip cut in half, as an interrupted download leaves it."""
+    rows = "".join(f"2024-01-02T15:{i // 60 % 60:02d}:{i % 60:02d}Z,10,1\n" for i in range(20_000))
+    data = gzip.compress(("timestamp,price,size\n" + rows).encode())
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def gzip_bad_checksum(path: Path) -> Path:
+    """A whole tick file's gzip with one bit of its trailer's CRC flipped."""
+    data = gzip.compress(b"timestamp,price,size\n2024-01-02T15:00:01Z,10,1\n")
+    path.write_bytes(data[:-8] + bytes([data[-8] ^ 1]) + data[-7:])
+    return path
+
+
 HOSTILE = {
     "long.csv": (long_line_file, "line 3 is longer than 1 MiB"),
     "header.csv": (long_header_file, "line 1 is longer than 1 MiB"),
     "bomb.csv.gz": (gzip_bomb, "expands more than 200 times"),
     "zeros.csv.gz": (gzip_long_line, "line 3 is longer than 1 MiB"),
+    "cut.csv.gz": (gzip_cut_short, "the gzip data ends before its end marker"),
+    "crc.csv.gz": (gzip_bad_checksum, "incorrect data check"),
 }
 
 

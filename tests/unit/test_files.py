@@ -290,3 +290,68 @@ def test_a_long_line_deep_in_a_file_is_named_by_its_number(tmp_path: Path, name,
     with stream, pytest.raises(InputLimitError, match="line 40002 is longer than 4,000 bytes"):
         while stream.read(piece):
             pass
+
+
+def _gunzip_all(path: Path, piece: int) -> bytes:
+    from slob_tui.feeds.bounded import open_bounded
+
+    parts = []
+    with open_bounded(path) as stream:
+        while part := stream.read(piece):
+            assert len(part) <= piece
+            parts.append(part)
+    return b"".join(parts)
+
+
+@pytest.mark.parametrize("piece", [1 << 20, 4096, 997])
+def test_gzip_reads_as_the_gzip_module_does(tmp_path: Path, piece):
+    """Several members, zero padding after one (gzip's rule), a member with a file name in
+    its header, and an empty member: the bytes are the gzip module's, whatever the piece."""
+    import random
+
+    rng = random.Random(7)
+    first = "".join(f"2024-01-02T15:00:{i % 60:02d}Z,{rng.random():.4f},{i}\n"
+                    for i in range(30_000))  # fmt: skip
+    second = bytes(rng.randrange(256) for _ in range(300_000))  # incompressible
+    path = tmp_path / "members.csv.gz"
+    with open(path, "wb") as raw:
+        raw.write(gzip.compress(("timestamp,price,size\n" + first).encode()))
+        raw.write(b"\0" * 1000)
+        with gzip.GzipFile(filename="inner.csv", mode="wb", fileobj=raw) as named:
+            named.write(second)
+        raw.write(gzip.compress(b""))
+        raw.write(gzip.compress(b"tail\n", compresslevel=1))
+    with gzip.open(path, "rb") as reference:
+        expected = reference.read()
+    assert _gunzip_all(path, piece) == expected
+    assert len(expected) > 1_000_000
+
+
+def test_an_empty_gzip_file_reads_as_empty(tmp_path: Path):
+    path = tmp_path / "empty.csv.gz"
+    path.write_bytes(b"")
+    assert _gunzip_all(path, 4096) == b""
+
+
+def test_broken_gzip_files_fail_as_with_the_gzip_module(tmp_path: Path):
+    """Cut short inside a member: the gzip module's EOFError; a flipped byte in the trailer's
+    checksum, zeros before the first member or no gzip at all: its BadGzipFile. The stream
+    raises either as a `DamagedFileError` naming the file (a one-line error, exit status 2)."""
+    from slob_tui.feeds.bounded import DamagedFileError
+
+    data = gzip.compress(("timestamp,price,size\n" + "2024-01-02T15:00:00Z,10,1\n" * 5000).encode())
+    cases = {
+        "cut.csv.gz": (data[: len(data) // 2], EOFError),
+        "no_trailer.csv.gz": (data[:-8], EOFError),
+        "crc.csv.gz": (data[:-8] + bytes([data[-8] ^ 1]) + data[-7:], gzip.BadGzipFile),
+        "zeros_first.csv.gz": (b"\0\0" + data, gzip.BadGzipFile),
+        "not_gzip.csv.gz": (b"timestamp,price,size\n", gzip.BadGzipFile),
+    }
+    for name, (content, error) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(error):
+            gzip.open(path).read()
+        with pytest.raises(DamagedFileError, match=name) as caught:
+            _gunzip_all(path, 4096)
+        assert type(caught.value.__cause__) is error, name
