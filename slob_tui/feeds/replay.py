@@ -37,11 +37,14 @@ from slob_tui.feeds.sources import expand
 
 NS_PER_SECOND = 1_000_000_000
 # Rows per chunk read and per batch handed over at `--speed max`. Memory is bounded by this, not
-# by the file: four SPY days peak within a few % of one day. Larger chunks buy no speed (the
-# loop already turns only a few times per chunk) and cost about 1 MB per 4,000 rows in flight:
-# measured on four SPY days, 8,192 rows peak 7 MB under 16,384 (127/134 MB CSV, 149/156 MB
-# Parquet) at the same CPU time, and 65,536 rows 30 MB over.
-CHUNK_ROWS = 8_192
+# by the file: four SPY days peak within a few % of one day. The reader thread and the engine
+# share one GIL, and each chunk costs both of them Python work under it (the reader to turn
+# pyarrow's blocks into columns, the engine one turn of the validator and the aggregator), so
+# fewer, larger chunks make a replay faster. Four SPY days, alternating runs: 8,192 rows (eight
+# read ahead) 713 ms, 32,768 rows (four ahead) 666 ms; peak RSS 104 -> 107 MB (CSV) and 131 ->
+# 144 MB (Parquet). Before the gzip reader took large pieces (`bounded.py`) the GIL waits lay
+# elsewhere and 16,384 rows measured no faster.
+CHUNK_ROWS = 32_768
 
 
 class ReplayFeed:

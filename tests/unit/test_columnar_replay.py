@@ -14,7 +14,7 @@ from slob_tui.core.tick_chunk import TickChunk
 from slob_tui.engine.aggregator import CandleAggregator, SaleConditionPolicy
 from slob_tui.engine.quality import DataQualityValidator, QualityPolicy
 from slob_tui.feeds.files import ReadReport, iter_tick_chunks, iter_tick_column_chunks
-from slob_tui.feeds.replay import ReplayFeed
+from slob_tui.feeds.replay import CHUNK_ROWS, ReplayFeed
 from slob_tui.storage.candles import CandleStore
 
 SPY = "spy_trades_20131007_et.csv.gz"
@@ -82,7 +82,7 @@ def pipeline(chunks: list[TickChunk], policy: SaleConditionPolicy, columnar: boo
     [(SPY, "SPY", "America/New_York", np.int64, SPY_CODES),
      (XRP, "XRPETH", "UTC", np.float64, [])],
 )  # fmt: skip
-@pytest.mark.parametrize("rows", [997, 8_192])
+@pytest.mark.parametrize("rows", [997, 8_192, CHUNK_ROWS])
 def test_validator_and_aggregator_columns_give_the_per_tick_candles_on_real_trades(
     shared_data: Path, name: str, symbol: str, tz: str, size: Any, codes: list[str], rows: int
 ):
@@ -111,7 +111,7 @@ async def test_the_replay_engine_with_the_validator_stores_the_per_tick_candles(
         enable_tracker=False,
     )
     await engine.run()
-    assert engine.feed.batches == len(range(0, 250_601, 8_192))  # type: ignore[attr-defined]
+    assert engine.feed.batches == len(range(0, 250_601, CHUNK_ROWS))  # type: ignore[attr-defined]
     agg = CandleAggregator(SaleConditionPolicy(SPY_CODES))
     validator = DataQualityValidator(QualityPolicy(), sale_policy=agg.policy)
     direct: list[Candle] = []
