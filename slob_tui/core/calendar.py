@@ -76,7 +76,7 @@ def local_ns(day: date, hm: tuple[int, int], tz: ZoneInfo) -> int:
     return int(at.timestamp()) * NS  # wall-clock addition: 24:00 is the next midnight
 
 
-Schedule = dict[date, tuple[int, int, bool]]
+Schedule = dict[int, tuple[int, int, bool]]  # by the session date's ordinal
 CACHE_ENV = "SLOB_CACHE_DIR"
 LIBRARY_MODULE = "exchange_calendars"
 
@@ -122,10 +122,9 @@ def _read_cached(path: Path) -> Schedule | None:
     try:
         raw = json.loads(path.read_text())
         days, opens, closes, early = raw["days"], raw["opens"], raw["closes"], set(raw["early"])
-        return {
-            date.fromordinal(d): (o, c, d in early)
-            for d, o, c in zip(days, opens, closes, strict=True)
-        }
+        # built at C speed: a dict comprehension of date objects took ~8 ms of every replay
+        rows = zip(opens, closes, map(early.__contains__, days), strict=True)
+        return dict(zip(days, rows, strict=True))
     except (OSError, ValueError, KeyError, TypeError):
         return None  # missing, partial or from elsewhere: built again from the library
 
@@ -135,10 +134,10 @@ def _write_cached(path: Path, table: Schedule) -> None:
     A folder that refuses it costs the next run the library's time, nothing else."""
     days = sorted(table)
     raw = {
-        "days": [d.toordinal() for d in days],
+        "days": days,
         "opens": [table[d][0] for d in days],
         "closes": [table[d][1] for d in days],
-        "early": [d.toordinal() for d in days if table[d][2]],
+        "early": [d for d in days if table[d][2]],
     }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,7 +159,7 @@ def _library_schedule(code: str, first: int, last: int) -> Schedule:
     opens = table["open"].array.asi8.tolist()
     closes = table["close"].array.asi8.tolist()
     return {
-        label.date(): (o, c, label.date() in early)
+        label.date().toordinal(): (o, c, label.date() in early)
         for label, o, c in zip(table.index, opens, closes, strict=True)
     }
 
@@ -190,7 +189,7 @@ class ExchangeSessions:
         self.code = code
         self.tz = ZoneInfo(tz)
         self.daily_close = daily_close  # the latest close of a session's own day, local time
-        self._table: dict[date, tuple[int, int, bool]] = {}
+        self._table: Schedule = {}
         self._years: tuple[int, int] | None = None
 
     def prepare(self) -> None:
@@ -203,7 +202,7 @@ class ExchangeSessions:
             if years is not None:
                 first, last = min(first, years[0]), max(last, years[1])
             self._table, self._years = _schedule(self.code, first, last), (first, last)
-        row = self._table.get(day)
+        row = self._table.get(day.toordinal())
         if row is None:
             return None
         opens, closes, early = row

@@ -41,11 +41,11 @@ class TickChunk:
         """Row `i` as the tick tuple the per-tick path would have been given."""
         return (
             self.symbol,
-            int(self.ts[i]),
-            float(self.price[i]),
-            self.size[i].item(),
-            self.exchanges[int(self.exchange_codes[i])],
-            self.conditions[int(self.condition_codes[i])],
+            self.ts.item(i),
+            self.price.item(i),
+            self.size.item(i),
+            self.exchanges[self.exchange_codes.item(i)],
+            self.conditions[self.condition_codes.item(i)],
             None,
         )
 
