@@ -100,6 +100,7 @@ def replay_figures(ctx: Context) -> Iterator[Record]:
     reason = peers_nautilus.unavailable_reason()
     peer_name = peers_nautilus.label() + " whole process (pandas read + BacktestEngine)"
     peak: dict[tuple[str, int], float] = {}
+    wall_of: dict[tuple[str, int], float] = {}
     first = inputs[("CSV", 1)]
     # untimed: writes the bytecode (see `compiled_like_an_install`) and the calendar cache
     _measure(ours_argv(first, ctx.work_dir / "replay-warm.db"))
@@ -128,6 +129,7 @@ def replay_figures(ctx: Context) -> Iterator[Record]:
         ours_rate = rows / median(walls)
         peer_rate = rows / median(peer_walls) if peer_walls else None
         peak[(fmt, days)] = median(rss) or 0.0
+        wall_of[(fmt, days)] = median(walls)
         text, met = goal("trades/s", ours_rate, min_value=1.5e6) if days == 4 else ("-", None)
         yield Record(
             f"replay whole process, SPY {days} day(s) {fmt}, trades/s",
@@ -148,6 +150,7 @@ def replay_figures(ctx: Context) -> Iterator[Record]:
             higher_is_better=False, reps=ctx.reps,
         )  # fmt: skip
     for fmt in ("CSV", "CSV.gz", "Parquet"):
+        yield from _beyond_start_up(fmt, wall_of.get((fmt, 1)), wall_of.get((fmt, 4)))
         one, four = peak.get((fmt, 1)), peak.get((fmt, 4))
         if one and four:
             growth = four / one
@@ -156,3 +159,24 @@ def replay_figures(ctx: Context) -> Iterator[Record]:
                 goal="<= 1.1", met=growth <= 1.10, higher_is_better=False,
                 note=f"{four:.0f} MB / {one:.0f} MB",
             )  # fmt: skip
+
+
+ISSUE_TRADES = 1_640_000  # the issue's own four SPY days (82 MB of CSV), which we do not have
+
+
+def _beyond_start_up(fmt: str, one_day: float | None, four_days: float | None) -> Iterator[Record]:
+    """The trades/s a replay reaches once started: three more days of trades over the extra
+    seconds four days took beyond one. Start-up (interpreter, imports, settings, database) is
+    the rest of the one-day time; with both, the whole-process rate at the issue's 1.64 M
+    trades follows. Derived from the two measured medians, so as noisy as they are."""
+    if not one_day or not four_days or four_days <= one_day:
+        return
+    marginal = 3 * SPY_ROWS / (four_days - one_day)
+    start_up = max(0.0, one_day - SPY_ROWS / marginal)
+    projected = ISSUE_TRADES / (start_up + ISSUE_TRADES / marginal)
+    yield Record(
+        f"replay trades/s after start-up (4 days - 1 day), {fmt}", marginal, "trades/s",
+        note=f"start-up {start_up:.2f} s of every replay; at the issue's "
+        f"{ISSUE_TRADES / 1e6:.2f} M trades the whole process would run at "
+        f"{projected / 1e6:.2f} M trades/s (derived, not measured)",
+    )  # fmt: skip
