@@ -24,7 +24,7 @@ newest cannot be one, and one at the newest time is compared with the few trades
 Only a tick behind the newest is looked up in the minute's index, built then (ids are not
 unique across days or venues, so an id alone would drop real trades).
 
-Speed: the clean branch unpacks the tick and makes a few chained compares on locals; its
+Speed: the clean branch unpacks the tick and makes a few compares on locals; its
 ticks reach the minute's journal as one slice per run of clean ticks (before `_check` or a
 symbol change reads the journal, and at the end of the batch). Any other tick takes `_check`,
 which applies every rule. The reference is the median of every `sample_every`-th tick inside
@@ -103,11 +103,12 @@ class DataQualityValidator:
         csym: Any = _NOTHING
         st: SymbolState | None = None
         last = rts = 0
+        rid: Any = None
+        more: list[Any] | None = None
         end: float = 0
         zlo: float = 0
         newest = self._newest
         lo = hi = zhi = 0.0
-        run: list[Any] = []
         journal: list[Any] = []
         n = len(batch)
         start = 0  # the first clean tick of the current run, not yet in `journal`
@@ -118,7 +119,7 @@ class DataQualityValidator:
                 if sym is not csym and sym != csym:
                     i = n - length_hint(it) - 1
                     if st is not None:
-                        st.last, st.run, st.rts = last, run, rts
+                        st.last, st.rts, st.rid, st.more = last, rts, rid, more
                         newest = max(newest, last)
                         journal += batch[start:i]
                     start = i
@@ -127,23 +128,36 @@ class DataQualityValidator:
                     last, end = st.last, min(st.end, cap)
                     lo, hi = st.band()
                     zlo, zhi = st.sizes
-                    run, rts, journal = st.run, st.rts, st.journal
-                if last <= ts < end and lo < price < hi and zlo < amount < zhi:
+                    rts, rid, more, journal = st.rts, st.rid, st.more, st.journal
+                # unchained: a chained compare costs a SWAP, a COPY and a cleanup each
+                if (
+                    last <= ts
+                    and ts < end
+                    and lo < price
+                    and price < hi
+                    and zlo < amount
+                    and amount < zhi
+                ):
                     if tid is not None:
                         # ts >= last: only a trade at this very time can be this one again;
-                        # the same id there (at any venue) goes to `_check`, which decides
+                        # the same id there (at any venue) goes to `_check`, which decides.
+                        # A time's first id is kept alone (no list for a time of one trade)
                         if ts != rts:
-                            run, rts = [tid], ts
-                        elif tid in run:
+                            rts, rid, more = ts, tid, None
+                        elif tid is rid or tid == rid:
+                            raise _Slow
+                        elif more is None:
+                            more = [tid]
+                        elif tid in more:
                             raise _Slow
                         else:
-                            run.append(tid)
+                            more.append(tid)
                     last = ts
                     continue
                 raise _Slow
             except _Slow:
                 assert st is not None  # _Slow is raised only once a symbol's state is loaded
-                st.last, st.run, st.rts = last, run, rts
+                st.last, st.rts, st.rid, st.more = last, rts, rid, more
                 i = n - length_hint(it) - 1
                 journal += batch[start:i]  # `_check` reads the journal: it must be whole
                 start = i + 1
@@ -151,7 +165,7 @@ class DataQualityValidator:
                 last, end = st.last, min(st.end, cap)
                 lo, hi = st.band()
                 zlo, zhi = st.sizes
-                run, rts, journal = st.run, st.rts, st.journal
+                rts, rid, more, journal = st.rts, st.rid, st.more, st.journal
                 if ok:
                     continue
             except Exception as exc:  # noqa: BLE001 - arbitrary input must never stop the feed
@@ -164,7 +178,7 @@ class DataQualityValidator:
                            "tick": repr(t)[:120]})  # fmt: skip
             dropped.append(i)  # index of t (only when dropped)
         if st is not None:
-            st.last, st.run, st.rts = last, run, rts
+            st.last, st.rts, st.rid, st.more = last, rts, rid, more
             newest = max(newest, last)
             journal += batch[start:]
         out = batch
@@ -347,10 +361,7 @@ class DataQualityValidator:
         elif tid is not None:
             st.flagged.append(t)
         if tid is not None:
-            if ts == st.rts:
-                st.run.append(tid)
-            elif ts >= st.last:
-                st.run, st.rts = [tid], ts
+            st.note_id(ts, tid)
         if ts < st.last:
             self._note("out_of_order", sym, ts, {"price": p, "behind_ms": (st.last - ts) / 1e6},
                        (st.last - ts) / NS_PER_SECOND)  # fmt: skip

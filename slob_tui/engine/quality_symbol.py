@@ -27,8 +27,8 @@ class SymbolState:
 
     __slots__ = (
         "symbol", "start", "end", "last", "lo", "hi", "rlo", "rhi", "median", "scale",
-        "window", "sampled", "refreshes", "journal", "flagged", "index", "indexed", "run",
-        "rts", "shift_side", "shift_prices", "sizes",
+        "window", "sampled", "refreshes", "journal", "flagged", "index", "indexed", "rts",
+        "rid", "more", "shift_side", "shift_prices", "sizes",
     )  # fmt: skip
 
     def __init__(self, symbol: str, policy: QualityPolicy) -> None:
@@ -43,8 +43,9 @@ class SymbolState:
         # only when the reference is refreshed (`sampled`: the journal index of the next one).
         # Trade ids: a tick older than the current minute is stale before it could be a
         # duplicate; `index` holds the minute's (time, exchange, id) keys, built only when a
-        # tick behind the newest needs it; `run` the ids at the newest id'd time `rts`, which
-        # is all the clean branch has to compare.
+        # tick behind the newest needs it; `rid` and `more` the ids at the newest id'd time
+        # `rts` (its first id, then a list of the others, if any), which is all the clean
+        # branch has to compare.
         # A row a chunk of columns passed on its clean branch is journaled as its price alone
         # (`filter_columns`: such a row has no id, so `seen` has nothing to take from it).
         self.journal: list[tuple[Any, ...] | float] = []
@@ -52,8 +53,9 @@ class SymbolState:
         self.sampled = policy.sample_every - 1
         self.index: set[Any] = set()
         self.indexed = 0
-        self.run: list[Any] = []
         self.rts = -(1 << 62)
+        self.rid: Any = None
+        self.more: list[Any] | None = None
         self.shift_side = 0
         self.shift_prices: list[float] = []
         # The clean branch's size bounds, typed like the last size `_check` passed: integer
@@ -109,6 +111,17 @@ class SymbolState:
         s, r = policy.suspect_deviations * scale, policy.reject_deviations * scale
         self.lo, self.hi = max(med - s, 0.0), med + s
         self.rlo, self.rhi = max(med - r, 0.0), med + r
+
+    def note_id(self, ts: int, tid: Any) -> None:
+        """An accepted id at time `ts`: joins the ids at the newest id'd time, or starts them
+        when `ts` is newer (the clean branch of `filter_ticks` keeps the same three fields)."""
+        if ts == self.rts:
+            if self.more is None:
+                self.more = [tid]
+            else:
+                self.more.append(tid)
+        elif ts >= self.last:
+            self.rts, self.rid, self.more = ts, tid, None
 
     def seen(self, t: tuple[Any, ...]) -> bool:
         """Whether this trade (time, exchange, id) was accepted before in the current minute.

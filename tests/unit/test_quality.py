@@ -185,6 +185,27 @@ def test_trades_at_one_time_are_told_apart_by_id_and_venue():
         assert v.stats()["by_kind"] == {"duplicate_id": 2}
 
 
+@pytest.mark.parametrize("size", [1, 2, 3, 100])
+def test_the_clean_branch_drops_a_trade_again_at_the_newest_time(size: int):
+    """Once the band is set, ticks take the clean branch, which keeps the ids at the newest
+    time (the first alone, then a list of the rest). A trade again as the second or a later
+    print at that time, in the same batch or the next, goes to the full check and is dropped;
+    the same id at another venue, or at a later time, is kept. Ids are compared by value."""
+    v, ts = warmed()
+
+    def tick(t: int, venue: str, trade_id: str) -> tuple:
+        return ("SPY", t, 100.0, 1.0, venue, None, int(trade_id))  # a new int object each
+
+    burst = [tick(ts, x, str(1000 + i)) for i in range(3) for x in ("P", "Q")]
+    again = [tick(ts, "Q", "1002"), tick(ts, "P", "1000"), tick(ts, "Z", "1000"),
+             tick(ts, "P", "1003")]  # fmt: skip
+    later = [tick(ts + MS, "P", "1000"), tick(ts + MS, "P", "1000"), tick(ts + MS, "P", "7")]
+    ticks = burst + again + later
+    out = [t for k in range(0, len(ticks), size) for t in v.filter_ticks(ticks[k : k + size])]
+    assert out == burst + again[2:] + [later[0], later[2]]
+    assert v.stats()["by_kind"] == {"duplicate_id": 3}
+
+
 def test_ids_are_remembered_for_the_current_minute_only():
     """An older trade is stale before it could be a duplicate: the memory is one minute's."""
     v = DataQualityValidator()
