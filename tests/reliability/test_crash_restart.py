@@ -138,7 +138,7 @@ class AlpacaVenue:
         self.loop.close()
 
 
-def _replay_cmd(data: Path, db: Path, instrument: str) -> list[str]:
+def _replay_cmd(data: Path, db: Path, instrument: str, speed: str = "max") -> list[str]:
     file, symbol = INSTRUMENTS[instrument]
     return [
         sys.executable,
@@ -150,7 +150,7 @@ def _replay_cmd(data: Path, db: Path, instrument: str) -> list[str]:
         "--symbol",
         symbol,
         "--speed",
-        "max",
+        speed,
         "--db",
         str(db),
     ]
@@ -416,3 +416,79 @@ def test_kills_change_nothing_with_alpaca(shared_data: Path, tmp_path: Path, sym
     SLOB_RELIABILITY_RUNS for more."""
     kills = int(os.environ.get("SLOB_RELIABILITY_RUNS", "2"))
     _crash_matrix(shared_data, tmp_path, kills, 20131007 + kills, symbol, broker="alpaca")
+
+
+OPEN = ("new", "accepted", "held", "pending_new")
+
+
+def _legs_resting(db: Path, venue: AlpacaVenue | None) -> bool:
+    """A position held at the broker with its stop and target resting there."""
+    try:
+        book = _book(db, venue)
+    except sqlite3.Error:  # the engine has not made its tables yet
+        return False
+    held = {s for s, (q, _) in book.get("positions", {}).items() if q}
+    legs = {
+        o["leg"]
+        for o in book["orders"]
+        if o["leg"] in ("stop", "target") and o["status"] in OPEN and o["symbol"] in held
+    }
+    return legs == {"stop", "target"}
+
+
+def _pace_for_first_trade(ref_db: Path, symbol: str) -> float:
+    """Data seconds per wall second at which the reference run's earliest trade stays open for
+    about 0.3 s of wall time: long enough to see its resting legs and kill."""
+    ((entry, exit_),) = _q(ref_db, "SELECT entry_ts, exit_ts FROM trades ORDER BY entry_ts LIMIT 1")
+    ((start,),) = _q(ref_db, "SELECT MIN(ts_ns) FROM candles WHERE symbol = ?", (symbol,))
+    pace = (exit_ - entry) / 1e9 / 0.3
+    assert (entry - start) / 1e9 / pace < 30, "the first trade is too late in the file"
+    return pace
+
+
+def _kill_with_legs_resting(shared_data: Path, tmp_path: Path, symbol: str) -> None:
+    """SIGKILL the engine while an entry has filled and its stop and target rest in the paper
+    book (the seeded moments of `_crash_matrix` never landed there), restart it at full speed:
+    the restarted engine must take the resting legs back, close the trade as the uninterrupted
+    run did, and leave the same journal, orders, fills and book.
+
+    Paper only: the local Alpaca settles a whole bracket when its entry arrives
+    (`replay_fills.py`), so its legs never rest in wall time for a kill to find."""
+    ref_db = tmp_path / "reference.db"
+    _run_to_end(shared_data, ref_db, tmp_path, symbol, None)
+    ref = _final(ref_db)
+    ref_candles = _q(
+        ref_db,
+        "SELECT ts_ns, open, high, low, close, volume FROM candles WHERE symbol = ? ORDER BY ts_ns",
+        (symbol,),
+    )
+    db = tmp_path / "crashed.db"
+    proc = subprocess.Popen(
+        _replay_cmd(shared_data, db, symbol, f"{_pace_for_first_trade(ref_db, symbol):.3f}"),
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not _legs_resting(db, None):
+            assert proc.poll() is None, "the replay ended before the first trade's legs rested"
+            assert time.monotonic() < deadline, "no resting legs within 90 s"
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert _legs_resting(db, None), "the kill did not land while the legs rested"
+    _check_invariants(db, ref_candles, symbol, None)
+    _run_to_end(shared_data, db, tmp_path, symbol, None)
+    _check_invariants(db, ref_candles, symbol, None)
+    assert _final(db) == ref
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize("symbol", sorted(INSTRUMENTS))
+def test_a_kill_while_exit_legs_rest_changes_nothing(
+    shared_data: Path, tmp_path: Path, symbol: str
+) -> None:
+    _kill_with_legs_resting(shared_data, tmp_path, symbol)
