@@ -309,6 +309,8 @@ def test_gzip_reads_as_the_gzip_module_does(tmp_path: Path, piece):
     its header, and an empty member: the bytes are the gzip module's, whatever the piece."""
     import random
 
+    from slob_tui.feeds.bounded import open_bounded
+
     rng = random.Random(7)
     first = "".join(f"2024-01-02T15:00:{i % 60:02d}Z,{rng.random():.4f},{i}\n"
                     for i in range(30_000))  # fmt: skip
@@ -325,6 +327,9 @@ def test_gzip_reads_as_the_gzip_module_does(tmp_path: Path, piece):
         expected = reference.read()
     assert _gunzip_all(path, piece) == expected
     assert len(expected) > 1_000_000
+    with open_bounded(path) as stream:
+        assert stream.read(0) == b""  # as any file's read(0)
+        assert stream.read(10) == expected[:10]
 
 
 def test_an_empty_gzip_file_reads_as_empty(tmp_path: Path):
