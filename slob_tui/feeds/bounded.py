@@ -123,10 +123,10 @@ class BoundedStream(io.RawIOBase):
         self.path = path
         self.limits = limits
         self._file: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed by close()
-        self._counter: _Gunzip | None = None
+        self._gunzip: _Gunzip | None = None  # the source, when the file is a .gz
         self._source: BinaryIO | _Gunzip = self._file
         if path.suffix == ".gz":
-            self._counter = self._source = _Gunzip(self._file)
+            self._gunzip = self._source = _Gunzip(self._file)
         self._line_run = 0  # bytes since the last newline
         self.produced = 0  # bytes handed out (decompressed)
 
@@ -135,7 +135,7 @@ class BoundedStream(io.RawIOBase):
 
     def disk_bytes(self) -> int:
         """Bytes taken from the file on disk so far (compressed, for a .gz)."""
-        return self._counter.consumed if self._counter is not None else self.produced
+        return self._gunzip.consumed if self._gunzip is not None else self.produced
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
@@ -184,13 +184,13 @@ class BoundedStream(io.RawIOBase):
             self._line_run = len(data) - last - 1
         if self._line_run > limit:
             self._too_long(self.produced)
-        if self._counter is not None and self.produced > self.limits.ratio_grace_bytes:
-            ratio = self.produced / max(1, self._counter.consumed)
+        if self._gunzip is not None and self.produced > self.limits.ratio_grace_bytes:
+            ratio = self.produced / max(1, self._gunzip.consumed)
             if ratio > self.limits.max_ratio:
                 raise InputLimitError(
                     f"{self.path}: expands more than {self.limits.max_ratio:g} times its "
                     f"compressed size ({self.produced // MiB} MiB out of "
-                    f"{self._counter.consumed / MiB:.2f} MiB so far): not read, a gzip bomb "
+                    f"{self._gunzip.consumed / MiB:.2f} MiB so far): not read, a gzip bomb "
                     "or not a market data file"
                 )
 
@@ -209,7 +209,7 @@ class BoundedStream(io.RawIOBase):
         the replay's reader thread (about 25 ms on four SPY days)."""
         lines, left = 1, offset
         with open(self.path, "rb") as raw:
-            source: BinaryIO | _Gunzip = _Gunzip(raw) if self._counter else raw
+            source: BinaryIO | _Gunzip = _Gunzip(raw) if self._gunzip is not None else raw
             while left > 0:
                 piece = source.read(min(left, MiB))
                 if not piece:
